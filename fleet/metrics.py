@@ -1,0 +1,60 @@
+"""Parsed metrics of one sample: the bridge between the /proc parsers and the analysis.
+
+All sizes are bytes. ``None`` means "not known" (an old kernel without the field, an unreadable
+file), never zero. These records are what the store indexes and what the analysis reads; the raw
+capture they came from is kept beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ProcessMetrics:
+    """One process (pid + start time) at one sample."""
+
+    pid: int
+    start_time: int  # /proc/<pid>/stat field 22, clock ticks after boot: (pid, start_time) is identity
+    name: str  # comm
+    exe: str | None = None  # main executable path, from maps
+    cmdline: str | None = None  # NULs turned into spaces
+    rss: int | None = None  # VmRSS
+    pss: int | None = None  # smaps_rollup Pss (Linux 4.15+)
+    vm_size: int | None = None  # VmSize
+    anon_private: int | None = None  # RssAnon (4.5+) or smaps_rollup Private anon, else None
+    threads: int | None = None  # live tasks (status Threads:, or the task list)
+    stack_count: int = 0  # thread-stack mappings in maps (annotated or found by shape)
+    stack_bytes: int = 0
+    stack_size: int | None = None  # inferred size of one thread stack
+    thread_names: Mapping[str, int] = field(default_factory=dict)  # comm -> live tasks with it
+    fds: int | None = None
+    shm_count: int = 0  # SYSV shm attachments (/SYSV........ (deleted))
+    shm_bytes: int = 0
+    class_counts: Mapping[str, int] = field(default_factory=dict)  # maps class -> mappings
+    class_bytes: Mapping[str, int] = field(default_factory=dict)  # maps class -> bytes
+    address_bits: int | None = None  # 32 or 64 when maps shows it; bounds a 32-bit process's growth
+    kernel_thread: bool = False  # no maps, no VmSize: nothing of its own to leak
+
+
+@dataclass(frozen=True)
+class DeviceMetrics:
+    """One device at one sample."""
+
+    boot_id: str | None = None
+    kernel: str | None = None  # osrelease
+    uptime: float | None = None  # seconds
+    load1: float | None = None
+    mem_total: int | None = None
+    mem_free: int | None = None
+    mem_available: int | None = None  # MemAvailable, or MemFree+Buffers+Cached before Linux 3.14
+    mem_available_estimated: bool = False  # True when computed for an old kernel
+    slab: Mapping[str, int] = field(default_factory=dict)  # cache name -> bytes (active_objs * objsize)
+    processes: tuple[ProcessMetrics, ...] = ()
+    problems: tuple[str, ...] = ()  # files that could not be parsed: "pid 412 maps: line 3: ..."
+
+    @property
+    def partial(self) -> bool:
+        """True when some file of the capture could not be parsed."""
+        return bool(self.problems)
