@@ -143,9 +143,8 @@ def split_capture(data: bytes, token: str) -> Capture:
                 current.fd_count = int(count)
         elif kind == "end":
             complete = True
-        elif kind == "v":
-            if rest.strip() != str(FORMAT_VERSION):
-                raise CaptureFormatError(f"capture format version {rest.strip()!r} is not {FORMAT_VERSION}")
+        elif kind == "v" and rest.strip() != str(FORMAT_VERSION):
+            raise CaptureFormatError(f"capture format version {rest.strip()!r} is not {FORMAT_VERSION}")
     return Capture(
         files=files,
         processes=processes,
