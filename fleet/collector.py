@@ -1,0 +1,211 @@
+"""The orchestrator: sample every device over SSH with bounded concurrency, store as it goes.
+
+Every device outcome is data. Each device runs in its own task that catches its own errors, so a
+dead, hanging or hostile device costs only its own timeout and never cancels the others. Store
+writes (raw capture first, then its parse) run on one writer thread, so parsing never stalls the
+event loop and SQLite sees a single writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from fleet.capture import capture_script, new_token
+from fleet.ingest import parse_sample
+from fleet.inventory import Device
+from fleet.store import Store
+from fleet.transport import (
+    CAPTURE_ERROR,
+    OK,
+    TIMEOUT,
+    AsyncsshTransport,
+    DeviceError,
+    Session,
+    Transport,
+)
+
+MAX_CAPTURE_BYTES = 32 * 1024 * 1024  # far above any real capture; a device printing more is broken
+KEEP_CONNECTION_MAX_INTERVAL = 300.0  # reconnect per sample beyond this: idle sessions die in NATs
+
+
+@dataclass
+class DeviceOutcome:
+    """What happened to one device during a run: its last status and how many samples landed."""
+
+    name: str
+    status: str = "pending"
+    error: str | None = None
+    samples: int = 0
+    attempts: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+
+Progress = Callable[[DeviceOutcome], None]
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class CollectOptions:
+    samples: int = 1  # 0: until stopped (soak mode)
+    interval: float = 60.0
+    concurrency: int = 64
+    max_capture_bytes: int = MAX_CAPTURE_BYTES
+
+
+class _Writer:
+    """Serialises store access on one thread; the store never sees two writers from one collector."""
+
+    def __init__(self, store: Store, run_id: int) -> None:
+        self.store, self.run_id = store, run_id
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleet-store")
+        self.ids: dict[str, int] = {}
+
+    async def call(self, fn: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn)
+
+    async def register(self, device: Device) -> None:
+        self.ids[device.name] = await self.call(
+            lambda: self.store.device_id(device.name, device.host, device.groups, device.tags)
+        )
+
+    async def sample(
+        self, device: Device, at: float, raw: bytes, token: str, seconds: float, complete: bool
+    ) -> list[str]:
+        def write() -> list[str]:
+            sid = self.store.add_raw_sample(
+                self.ids[device.name], self.run_id, at, raw, token=token, duration=seconds, complete=complete
+            )
+            return parse_sample(self.store, sid, raw, token)
+
+        return await self.call(write)
+
+    async def attempt(self, device: Device, status: str, error: str | None, seconds: float) -> None:
+        await self.call(
+            lambda: self.store.record_attempt(self.ids[device.name], self.run_id, status, error, seconds)
+        )
+
+
+async def _sample_once(
+    session: Session, device: Device, writer: _Writer, opts: CollectOptions
+) -> tuple[str, str | None, list[str]]:
+    token = new_token()
+    at = time.time()
+    started = time.monotonic()
+    result = await session.run("sh -s", capture_script(token).encode(), opts.max_capture_bytes)
+    seconds = time.monotonic() - started
+    complete = (token + " end").encode() in result.stdout[-200:]
+    problems = await writer.sample(device, at, result.stdout, token, seconds, complete)
+    if result.truncated:
+        return CAPTURE_ERROR, f"output larger than {opts.max_capture_bytes} bytes: capture stopped", problems
+    if not complete:
+        err = result.stderr.decode("utf-8", "backslashreplace").strip()[-300:]
+        why = f"exit status {result.exit_status}" + (f": {err}" if err else "")
+        return CAPTURE_ERROR, f"capture did not finish ({why})", problems
+    return OK, None, problems
+
+
+async def _run_device(
+    device: Device,
+    transport: Transport,
+    writer: _Writer,
+    sem: asyncio.Semaphore,
+    opts: CollectOptions,
+    t0: float,
+    progress: Progress | None,
+) -> DeviceOutcome:
+    outcome = DeviceOutcome(device.name)
+    keep = opts.interval <= KEEP_CONNECTION_MAX_INTERVAL
+    session: Session | None = None
+    k = 0
+    try:
+        await writer.register(device)
+        while opts.samples == 0 or k < opts.samples:
+            delay = t0 + k * opts.interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            k += 1
+            async with sem:
+                started = time.monotonic()
+                status: str
+                error: str | None = None
+                try:
+                    async with asyncio.timeout(device.timeout):
+                        if session is None:
+                            session = await transport.connect(device)
+                        status, error, problems = await _sample_once(session, device, writer, opts)
+                    outcome.problems = problems
+                except TimeoutError:
+                    status, error = TIMEOUT, f"no answer within {device.timeout:g} s (connect + capture)"
+                except DeviceError as exc:
+                    status, error = exc.status, str(exc)
+                if status != OK or not keep:
+                    if session is not None:
+                        await _close_quietly(session)
+                    session = None
+                seconds = time.monotonic() - started
+                outcome.attempts += 1
+                outcome.seconds += seconds
+                outcome.status, outcome.error = status, error
+                if status == OK or (error and error.startswith("capture did not finish")):
+                    outcome.samples += 1
+                await writer.attempt(device, status, error, seconds)
+            if progress is not None:
+                progress(outcome)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a bug must cost one device, never the run
+        outcome.status, outcome.error = CAPTURE_ERROR, f"internal error: {type(exc).__name__}: {exc}"
+        with contextlib.suppress(Exception):
+            await writer.attempt(device, outcome.status, outcome.error, 0.0)
+    finally:
+        if session is not None:
+            await _close_quietly(session)
+    return outcome
+
+
+async def _close_quietly(session: Session) -> None:
+    with contextlib.suppress(Exception):
+        await session.close()
+
+
+async def collect(
+    devices: Sequence[Device],
+    store: Store,
+    opts: CollectOptions,
+    *,
+    transport: Transport | None = None,
+    inventory: str | None = None,
+    progress: Progress | None = None,
+) -> list[DeviceOutcome]:
+    """Sample every device ``opts.samples`` times; returns one outcome per device, in order."""
+    _raise_fd_limit(len(devices))
+    run_id = store.begin_run(inventory)
+    writer = _Writer(store, run_id)
+    sem = asyncio.Semaphore(max(1, opts.concurrency))
+    transport = transport or AsyncsshTransport()
+    t0 = time.monotonic()
+    try:
+        tasks = [
+            asyncio.create_task(_run_device(d, transport, writer, sem, opts, t0, progress)) for d in devices
+        ]
+        return list(await asyncio.gather(*tasks))
+    finally:
+        await writer.call(lambda: store.end_run(run_id))
+        writer.pool.shutdown(wait=True)
+
+
+def _raise_fd_limit(devices: int) -> None:
+    """Kept sessions need a socket each; lift the soft fd limit towards the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, devices * 2 + 256))
+    if want > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))

@@ -1,0 +1,256 @@
+"""Inventory: defaults -> groups -> devices, resolved once at load time into frozen records.
+
+Strict by design: an unknown key, a missing host, a bad port, an unknown group or a duplicate device
+is an error naming the file, the line and the key path (``inv.yaml:14: devices.cam-7.prot: unknown
+key``), so a typo never silently drops a device or its settings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HOST_KEY_MODES = ("strict", "accept-new", "off")
+TRANSPORTS = ("asyncssh", "paramiko")
+
+
+class InventoryError(Exception):
+    """A broken inventory: one line naming file, line and key path."""
+
+    def __init__(self, path: Path | str, line: int | None, key: str, message: str) -> None:
+        self.path, self.line, self.key, self.message = str(path), line, key, message
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Device:
+    """Everything needed to reach one device; settings already merged from defaults and groups."""
+
+    name: str
+    host: str
+    port: int = 22
+    user: str = "root"
+    identity_files: tuple[str, ...] = ()
+    password_env: str | None = None
+    passphrase_env: str | None = None
+    known_hosts: str | None = None  # None: ~/.ssh/known_hosts
+    host_key_checking: str = "strict"
+    timeout: float = 20.0
+    legacy_algorithms: bool = False
+    proxy_jump: str | None = None
+    transport: str = "asyncssh"
+    groups: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Inventory:
+    path: Path
+    devices: tuple[Device, ...] = field(default_factory=tuple)
+
+    def select(self, only: list[str] | None) -> tuple[Device, ...]:
+        """Devices matching any of ``only`` by name, group or tag (all devices when empty)."""
+        if not only:
+            return self.devices
+        wanted = set(only)
+        return tuple(
+            d for d in self.devices if d.name in wanted or wanted & set(d.groups) or wanted & set(d.tags)
+        )
+
+
+# --- validation of one settings mapping -------------------------------------------------------
+
+Check = Callable[[Any], Any]
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str) or not v:
+        raise ValueError("must be a non-empty string")
+    return v
+
+
+def _port(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 65535:
+        raise ValueError(f"bad port {v!r}: must be an integer 1-65535")
+    return v
+
+
+def _timeout(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+        raise ValueError(f"bad timeout {v!r}: must be a positive number of seconds")
+    return float(v)
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"must be true or false, not {v!r}")
+    return v
+
+
+def _choice(choices: tuple[str, ...]) -> Check:
+    def check(v: Any) -> str:
+        if v not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, not {v!r}")
+        return str(v)
+
+    return check
+
+
+def _str_list(v: Any) -> tuple[str, ...]:
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+        raise ValueError("must be a string or a list of strings")
+    return tuple(v)
+
+
+def _env_name(v: Any) -> str:
+    name = _str(v)
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"{name!r} is not an environment variable name")
+    return name
+
+
+# Keys settable at every level (defaults, group, device), with their checks.
+SETTINGS: dict[str, Check] = {
+    "user": _str,
+    "port": _port,
+    "identity_file": _str_list,
+    "password_env": _env_name,
+    "passphrase_env": _env_name,
+    "known_hosts": _str,
+    "host_key_checking": _choice(HOST_KEY_MODES),
+    "timeout": _timeout,
+    "legacy_algorithms": _bool,
+    "proxy_jump": _str,
+    "transport": _choice(TRANSPORTS),
+}
+DEVICE_ONLY: dict[str, Check] = {"host": _str, "groups": _str_list, "tags": _str_list}
+
+
+# --- YAML nodes with line numbers ----------------------------------------------------------------
+
+
+class _Loader:
+    """Walks PyYAML nodes so every error can name its line, and duplicate keys are caught."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, node: yaml.Node | None, key: str, message: str) -> InventoryError:
+        line = node.start_mark.line + 1 if node is not None else None
+        return InventoryError(self.path, line, key, message)
+
+    def mapping(self, node: yaml.Node, key: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """A YAML mapping as name -> (key node, value node); rejects duplicates and non-string keys."""
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+            return {}
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, key, "must be a mapping")
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode) or not knode.value:
+                raise self.fail(knode, key, "keys must be plain names")
+            name = str(knode.value)
+            if name in out:
+                raise self.fail(knode, f"{key}.{name}" if key else name, "duplicate key")
+            out[name] = (knode, vnode)
+        return out
+
+    def value(self, node: yaml.Node) -> Any:
+        return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+
+    def settings(self, node: yaml.Node, key: str, allowed: Mapping[str, Check]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, (knode, vnode) in self.mapping(node, key).items():
+            path = f"{key}.{name}"
+            check = allowed.get(name)
+            if check is None:
+                raise self.fail(knode, path, "unknown key")
+            try:
+                out[name] = check(self.value(vnode))
+            except (ValueError, yaml.YAMLError) as exc:
+                raise self.fail(vnode, path, str(exc)) from None
+        return out
+
+
+def _resolve_path(value: str, base: Path) -> str:
+    """``~`` expands to home; a relative path is relative to the inventory file, not the cwd."""
+    p = Path(os.path.expanduser(value))
+    return str(p if p.is_absolute() else (base / p))
+
+
+def load_inventory(path: Path | str) -> Inventory:
+    """Read and validate an inventory; raises InventoryError on the first problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InventoryError(path, None, "", f"cannot read: {exc}") from None
+    return parse_inventory(text, path)
+
+
+def parse_inventory(text: str, path: Path) -> Inventory:
+    """Validate inventory text; ``path`` names it in errors and anchors relative paths."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise InventoryError(path, line, "", f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if root is None:
+        raise InventoryError(path, None, "", "empty inventory: no devices")
+    ld = _Loader(path)
+    top = ld.mapping(root, "")
+    for name, (knode, _) in top.items():
+        if name not in ("defaults", "groups", "devices"):
+            raise ld.fail(knode, name, "unknown key (expected defaults, groups, devices)")
+    defaults = ld.settings(top["defaults"][1], "defaults", SETTINGS) if "defaults" in top else {}
+    groups: dict[str, dict[str, Any]] = {}
+    if "groups" in top:
+        for gname, (_, gnode) in ld.mapping(top["groups"][1], "groups").items():
+            groups[gname] = ld.settings(gnode, f"groups.{gname}", SETTINGS)
+    if "devices" not in top:
+        raise ld.fail(root, "devices", "missing: the inventory lists no devices")
+    device_nodes = ld.mapping(top["devices"][1], "devices")
+    if not device_nodes:
+        raise ld.fail(top["devices"][1], "devices", "empty: the inventory lists no devices")
+
+    base = path.parent
+    devices: list[Device] = []
+    for dname, (knode, dnode) in device_nodes.items():
+        key = f"devices.{dname}"
+        if not _safe_name(dname):
+            raise ld.fail(knode, key, "device names may not contain '/', control characters or be '.'/'..'")
+        own = ld.settings(dnode, key, {**SETTINGS, **DEVICE_ONLY})
+        if "host" not in own:
+            raise ld.fail(knode, key + ".host", "missing: every device needs a host")
+        merged: dict[str, Any] = dict(defaults)
+        for g in own.get("groups", ()):
+            if g not in groups:
+                gnode = ld.mapping(dnode, key)["groups"][1]
+                raise ld.fail(gnode, key + ".groups", f"unknown group {g!r}")
+            merged.update(groups[g])
+        merged.update(own)
+        identity = merged.pop("identity_file", ())
+        known_hosts = merged.pop("known_hosts", None)
+        devices.append(
+            Device(
+                name=dname,
+                identity_files=tuple(_resolve_path(p, base) for p in identity),
+                known_hosts=_resolve_path(known_hosts, base) if known_hosts else None,
+                **merged,
+            )
+        )
+    return Inventory(path=path, devices=tuple(devices))
+
+
+def _safe_name(name: str) -> bool:
+    """Device names end up in file names, logs and reports: no path tricks, no control bytes."""
+    return name not in (".", "..") and "/" not in name and all(c.isprintable() for c in name)

@@ -1,0 +1,117 @@
+"""The capture script on real shells (BusyBox ash, dash) and the splitter on hostile streams."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from fleet.capture import CaptureFormatError, capture_script, new_token, split_capture
+
+SHELLS = [s for s in (["busybox", "sh"], ["dash"]) if shutil.which(s[0])]
+
+
+def run_capture(shell: list[str]) -> tuple[str, bytes]:
+    token = new_token()
+    out = subprocess.run(
+        [*shell, "-s"], input=capture_script(token).encode(), capture_output=True, check=True, timeout=60
+    )
+    return token, out.stdout
+
+
+def test_script_fits_every_dropbear_exec_path() -> None:
+    script = capture_script(new_token())
+    # fed on stdin, but keep it small anyway: 32 KiB worked on every Dropbear measured
+    assert len(script.encode()) < 4096
+    assert "[[" not in script and "function " not in script and "$(<" not in script  # no bash-isms
+    assert " &\n" not in script and not script.rstrip().endswith("&")  # never background work
+
+
+def test_bad_token_is_refused() -> None:
+    with pytest.raises(ValueError):
+        capture_script("@@fleet-x; rm -rf /")
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_capture_on_a_real_shell_sees_this_process(shell: list[str]) -> None:
+    if not SHELLS:
+        pytest.skip("no busybox or dash")
+    token, raw = run_capture(shell)
+    cap = split_capture(raw, token)
+    assert cap.complete
+    assert cap.files["/proc/meminfo"].startswith("MemTotal:")
+    assert len(cap.files["/proc/sys/kernel/random/boot_id"].strip()) == 36
+    me = cap.processes[os.getpid()]
+    assert me.files["stat"].startswith(f"{os.getpid()} (")
+    assert "VmRSS:" in me.files["status"]
+    assert "python" in me.files["maps"]
+    assert me.fd_count is not None and me.fd_count >= 3
+    assert os.getpid() in me.tasks  # the main thread is a task too
+    assert (
+        me.files["cmdline"].split("\0")[0].endswith(("python", "python3")) or "python" in me.files["cmdline"]
+    )
+
+
+def test_processes_that_exit_mid_capture_are_tolerated() -> None:
+    """Many short-lived processes come and go while the capture runs: it must still finish."""
+    if not SHELLS:
+        pytest.skip("no busybox or dash")
+    churn = subprocess.Popen(
+        ["sh", "-c", "i=0; while [ $i -lt 400 ]; do sleep 0.01 & i=$((i+1)); done; wait"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(3):
+            token, raw = run_capture(SHELLS[0])
+            assert split_capture(raw, token).complete
+    finally:
+        churn.kill()
+        churn.wait()
+
+
+def test_forged_headers_in_file_content_are_just_content() -> None:
+    token = new_token()
+    other = new_token()
+    raw = (
+        f"Welcome to cam-7!\n{token} v 1\n{token} p 5\n{token} f /proc/5/maps\n"
+        f"00400000-00401000 r-xp 00000000 00:00 0 /bin/{other} f /proc/5/stat\n"
+        f"{token} t 5 x@@fleet-0000000000000000 f /etc/shadow\n{token} end\n"
+    ).encode()
+    cap = split_capture(raw, token)
+    assert cap.preamble == "Welcome to cam-7!\n"
+    assert list(cap.processes[5].files) == ["maps"]
+    assert other in cap.processes[5].files["maps"]
+    assert cap.processes[5].tasks == {5: "x@@fleet-0000000000000000 f /etc/shadow"}
+    assert cap.complete
+
+
+def test_content_without_trailing_newline_keeps_the_next_header() -> None:
+    token = new_token()
+    raw = f"{token} v 1\n{token} f /proc/uptime\n12.5 3.0{token} f /proc/loadavg\n0.1 0.2 0.3 1/2 3\n"
+    cap = split_capture(raw.encode(), token)
+    assert cap.files["/proc/uptime"] == "12.5 3.0"
+    assert cap.files["/proc/loadavg"].startswith("0.1")
+    assert not cap.complete  # no end marker: the stream was cut
+
+
+def test_unreadable_files_are_recorded_not_kept_empty() -> None:
+    token = new_token()
+    raw = f"{token} v 1\n{token} f /proc/slabinfo\n{token} ! /proc/slabinfo\n{token} end\n".encode()
+    cap = split_capture(raw, token)
+    assert "/proc/slabinfo" not in cap.files
+    assert cap.unreadable == ("/proc/slabinfo",)
+
+
+def test_invalid_utf8_and_garbage_never_crash() -> None:
+    token = new_token()
+    raw = (
+        f"{token} v 1\n{token} p 9\n{token} t 9 ".encode() + b"\xff\xfe<script>\n" + f"{token} end\n".encode()
+    )
+    cap = split_capture(raw, token)
+    assert cap.processes[9].tasks[9] == "\\xff\\xfe<script>"
+    with pytest.raises(CaptureFormatError):
+        split_capture(b"\x00\x01 garbage only", token)
+    with pytest.raises(CaptureFormatError):
+        split_capture(f"{token} v 99\n".encode(), token)
