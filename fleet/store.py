@@ -261,10 +261,14 @@ class Store:
         complete: bool = True,
         source: str = "ssh",
     ) -> int:
-        """Commit the capture exactly as received, before any parsing."""
+        """Commit the capture exactly as received, before any parsing.
+
+        Idempotent per (device, captured_at): writing the same sample twice (a re-run import)
+        keeps the first and returns its id.
+        """
         cur = self.db.execute(
-            "INSERT INTO samples (device_id, run_id, captured_at, duration, source, token, raw, raw_size,"
-            " complete) VALUES (?,?,?,?,?,?,?,?,?)",
+            "INSERT OR IGNORE INTO samples (device_id, run_id, captured_at, duration, source, token,"
+            " raw, raw_size, complete) VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 device_id,
                 run_id,
@@ -277,6 +281,11 @@ class Store:
                 int(complete),
             ),
         )
+        if cur.rowcount == 0:
+            row = self.db.execute(
+                "SELECT id FROM samples WHERE device_id = ? AND captured_at = ?", (device_id, captured_at)
+            ).fetchone()
+            return int(row[0])
         return int(cur.lastrowid or 0)
 
     def set_metrics(self, sample_id: int, metrics: DeviceMetrics) -> None:
