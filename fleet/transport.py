@@ -169,16 +169,18 @@ class AsyncsshTransport:
             keys.append(self._keys[cache_key])
         return keys
 
-    def _host_key_options(self, device: Device) -> dict[str, object]:
+    def _host_key_options(self, device: Device) -> tuple[dict[str, object], bool]:
+        """asyncssh host-key options, and whether known_hosts already holds this host."""
+        algs = list(_host_key_algs(device))
         if device.host_key_checking == "off":
-            return {"known_hosts": None, "server_host_key_algs": list(_host_key_algs(device))}
+            return {"known_hosts": None, "server_host_key_algs": algs}, False
         path = Path(device.known_hosts or "~/.ssh/known_hosts").expanduser()
-        known = _known_entries(path, device)
-        if known:
-            return {"known_hosts": str(path)}  # asyncssh then offers only the recorded key types
+        if _known_entries(path, device):
+            return {"known_hosts": str(path)}, True  # asyncssh then offers only the recorded key types
         if device.host_key_checking == "strict":
-            raise HostKeyMismatch(f"host key of {device.host} is not in {path} (host_key_checking: strict)")
-        return {"known_hosts": None, "server_host_key_algs": list(_host_key_algs(device))}
+            # still connect: a dead address must read "unreachable", not "unknown key"
+            return {"known_hosts": str(path) if path.exists() else b"", "server_host_key_algs": algs}, False
+        return {"known_hosts": None, "server_host_key_algs": algs}, False
 
     async def connect(self, device: Device) -> Session:
         options: dict[str, object] = {
@@ -196,7 +198,8 @@ class AsyncsshTransport:
             options["password"] = password
         if device.proxy_jump:
             options["tunnel"] = device.proxy_jump  # asyncssh opens the jump connection itself
-        options.update(self._host_key_options(device))
+        host_key_options, known = self._host_key_options(device)
+        options.update(host_key_options)
         if device.legacy_algorithms:
             options.update(
                 kex_algs=list(LEGACY_KEX),
@@ -208,7 +211,11 @@ class AsyncsshTransport:
         except asyncssh.PermissionDenied as exc:
             raise AuthFailed(f"authentication refused: {_reason(exc)}") from exc
         except asyncssh.HostKeyNotVerifiable as exc:
-            raise HostKeyMismatch(f"host key does not match the recorded one: {_reason(exc)}") from exc
+            if known:
+                raise HostKeyMismatch(f"host key differs from the one in known_hosts: {_reason(exc)}") from exc
+            raise HostKeyMismatch(
+                f"host key of {device.host} is not in known_hosts (host_key_checking: strict)"
+            ) from exc
         except asyncssh.ConnectionLost as exc:
             hint = "" if device.legacy_algorithms else " (legacy_algorithms: true may help)"
             raise Unreachable(f"connection closed during handshake: no common algorithm?{hint}") from exc
@@ -216,7 +223,7 @@ class AsyncsshTransport:
             raise Unreachable(f"ssh: {_reason(exc)}") from exc
         except OSError as exc:
             raise Unreachable(_reason(exc)) from exc
-        if device.host_key_checking == "accept-new" and options["known_hosts"] is None:
+        if device.host_key_checking == "accept-new" and not known:
             _record_host_key(conn, device)
         return AsyncsshSession(conn)
 
