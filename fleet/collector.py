@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import resource
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -181,7 +181,7 @@ async def collect(
     store: Store,
     opts: CollectOptions,
     *,
-    transport: Transport | None = None,
+    transports: Mapping[str, Transport] | None = None,
     inventory: str | None = None,
     progress: Progress | None = None,
 ) -> list[DeviceOutcome]:
@@ -190,16 +190,30 @@ async def collect(
     run_id = store.begin_run(inventory)
     writer = _Writer(store, run_id)
     sem = asyncio.Semaphore(max(1, opts.concurrency))
-    transport = transport or AsyncsshTransport()
+    transports = transports or make_transports({d.transport for d in devices})
     t0 = time.monotonic()
     try:
         tasks = [
-            asyncio.create_task(_run_device(d, transport, writer, sem, opts, t0, progress)) for d in devices
+            asyncio.create_task(_run_device(d, transports[d.transport], writer, sem, opts, t0, progress))
+            for d in devices
         ]
         return list(await asyncio.gather(*tasks))
     finally:
         await writer.call(lambda: store.end_run(run_id))
         writer.pool.shutdown(wait=True)
+
+
+def make_transports(kinds: set[str]) -> dict[str, Transport]:
+    """One shared transport object per kind in use (they cache keys across devices)."""
+    out: dict[str, Transport] = {}
+    for kind in kinds:
+        if kind == "paramiko":
+            from fleet.transport_paramiko import ParamikoTransport  # paramiko loads only when chosen
+
+            out[kind] = ParamikoTransport()
+        else:
+            out[kind] = AsyncsshTransport()
+    return out
 
 
 def _raise_fd_limit(devices: int) -> None:
