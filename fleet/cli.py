@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import sys
 import time
@@ -12,9 +13,14 @@ from typing import Annotated
 
 import typer
 
+from fleet.capture import decode
 from fleet.collector import CollectOptions, DeviceOutcome, collect
+from fleet.importer import LogImportError, import_log
 from fleet.ingest import parse_pending
 from fleet.inventory import InventoryError, load_inventory
+from fleet.inventory import safe_device_name as _safe_device_name
+from fleet.mapsview import maps_diff_report, maps_report, render_maps_text
+from fleet.procfs import ParseError
 from fleet.rank import rank_json, rank_text
 from fleet.store import Store, StoreError, store_dir
 
@@ -144,6 +150,76 @@ def rank_cmd(
         typer.echo(json.dumps(doc, indent=2))
     else:
         typer.echo(rank_text(doc))
+
+
+@app.command("maps")
+def maps_cmd(
+    files: Annotated[list[Path], typer.Argument(help="A /proc/<pid>/maps dump, or OLD NEW to compare two.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output (interface.md).")] = False,
+) -> None:
+    """Classify one maps dump (thread stacks, heap, SYSV shm, ...), or show what changed between two."""
+    if len(files) > 2:
+        raise _fail(Exit.USAGE, "maps takes one file, or two to compare")
+    texts = []
+    for f in files:
+        try:
+            texts.append(decode(f.read_bytes()))
+        except OSError as exc:
+            raise _fail(Exit.USAGE, f"{f}: cannot read: {exc.strerror}") from None
+    try:
+        report = maps_report(texts[0]) if len(texts) == 1 else maps_diff_report(texts[0], texts[1])
+    except ParseError as exc:
+        raise _fail(
+            Exit.USAGE, f"{files[-1] if len(files) == 1 else ' / '.join(map(str, files))}: {exc}"
+        ) from None
+    typer.echo(json.dumps(report, indent=2) if as_json else render_maps_text(report), nl=as_json)
+
+
+@app.command("import")
+def import_cmd(
+    log: Annotated[Path, typer.Argument(help="A log of the method's cat loop, or captures saved by fleet.")],
+    device: Annotated[str, typer.Option("--device", help="Device name to store the samples under.")],
+    store: StoreOpt = None,
+    interval: Annotated[float, typer.Option(min=0.0, help="Seconds between the loop's rounds.")] = 240.0,
+    start: Annotated[
+        str | None,
+        typer.Option(help="Time of the first round (ISO 8601); default: log mtime minus the rounds."),
+    ] = None,
+    pid: Annotated[int, typer.Option(help="Pid of the process whose maps the log holds (if known).")] = 0,
+    process: Annotated[
+        str | None, typer.Option(help="Name of that process (default: its executable).")
+    ] = None,
+) -> None:
+    """Import an old log as samples of one device, so rank and report work on it."""
+    try:
+        data = log.read_bytes()
+        mtime = log.stat().st_mtime
+    except OSError as exc:
+        raise _fail(Exit.USAGE, f"{log}: cannot read: {exc.strerror}") from None
+    if not _safe_device_name(device):
+        raise _fail(Exit.USAGE, f"--device {device!r}: no '/', control characters, '.' or '..'")
+    try:
+        first = _parse_time(start) if start else None
+    except ValueError:
+        raise _fail(Exit.USAGE, f"--start {start!r}: not an ISO 8601 time") from None
+    with _open_store(store, create=True) as st:
+        try:
+            result = import_log(
+                st, data, device, interval=interval, first=first, mtime=mtime, pid=pid, name=process
+            )
+        except LogImportError as exc:
+            raise _fail(Exit.USAGE, f"{log}: {exc}") from None
+    typer.echo(
+        f"imported {result.samples} samples of {device} ({result.kind}) from {log}"
+        + (f"; {result.skipped} unrecognised lines skipped" if result.skipped else "")
+    )
+
+
+def _parse_time(text: str) -> float:
+    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
 
 
 def main() -> None:

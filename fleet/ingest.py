@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
-from fleet.capture import CaptureFormatError, split_capture
+from fleet.capture import CaptureFormatError, decode, split_capture
 from fleet.extract import metrics_from_capture
+from fleet.methodlog import metrics_from_block, split_method_log
+from fleet.metrics import DeviceMetrics
 from fleet.store import Store
+
+SSH = "ssh"  # a capture made by fleet's own script
+METHOD_LOG = "method-log"  # a round of the method's `cat ... >> mem_log.txt` loop, imported
 
 
 def parse_sample(store: Store, sample_id: int, raw: bytes, token: str | None) -> list[str]:
@@ -29,11 +35,21 @@ def parse_sample(store: Store, sample_id: int, raw: bytes, token: str | None) ->
     return list(metrics.problems)
 
 
+def method_log_metrics(raw: bytes, meta: dict[str, Any]) -> DeviceMetrics:
+    """Metrics of one imported round, read with the options it was imported with."""
+    blocks, _ = split_method_log(decode(raw))
+    if not blocks:
+        return DeviceMetrics(problems=("no meminfo, maps or slabinfo in this round",))
+    return metrics_from_block(blocks[0], pid=int(meta.get("pid", 0)), name=meta.get("name"))
+
+
 def parse_pending(store: Store) -> int:
     """Parse samples whose raw capture landed but whose parse did not (a killed collector)."""
     count = 0
     for sample in store.raw_samples(only_unparsed=True):
-        if sample.source == "ssh":
+        if sample.source == METHOD_LOG:
+            store.set_metrics(sample.id, method_log_metrics(sample.raw, sample.meta))
+        else:
             parse_sample(store, sample.id, sample.raw, sample.token)
-            count += 1
+        count += 1
     return count

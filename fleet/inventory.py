@@ -226,7 +226,7 @@ def parse_inventory(text: str, path: Path) -> Inventory:
     devices: list[Device] = []
     for dname, (knode, dnode) in device_nodes.items():
         key = f"devices.{dname}"
-        if not _safe_name(dname):
+        if not safe_device_name(dname):
             raise ld.fail(knode, key, "device names may not contain '/', control characters or be '.'/'..'")
         own = ld.settings(dnode, key, {**SETTINGS, **DEVICE_ONLY})
         if "host" not in own:
@@ -251,6 +251,6 @@ def parse_inventory(text: str, path: Path) -> Inventory:
     return Inventory(path=path, devices=tuple(devices))
 
 
-def _safe_name(name: str) -> bool:
+def safe_device_name(name: str) -> bool:
     """Device names end up in file names, logs and reports: no path tricks, no control bytes."""
     return name not in (".", "..") and "/" not in name and all(c.isprintable() for c in name)

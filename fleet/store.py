@@ -87,6 +87,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX process_samples_name ON process_samples(name);
     """,
+    # 2: options an imported sample was read with (pid, name), so a re-parse reads it the same way
+    "ALTER TABLE samples ADD COLUMN meta_json TEXT",
 )
 
 
@@ -114,6 +116,7 @@ class RawSample:
     token: str | None
     raw: bytes
     source: str
+    meta: dict[str, Any]
 
 
 class StoreError(Exception):
@@ -260,6 +263,7 @@ class Store:
         duration: float | None = None,
         complete: bool = True,
         source: str = "ssh",
+        meta: dict[str, Any] | None = None,
     ) -> int:
         """Commit the capture exactly as received, before any parsing.
 
@@ -268,7 +272,7 @@ class Store:
         """
         cur = self.db.execute(
             "INSERT OR IGNORE INTO samples (device_id, run_id, captured_at, duration, source, token,"
-            " raw, raw_size, complete) VALUES (?,?,?,?,?,?,?,?,?)",
+            " raw, raw_size, complete, meta_json) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (
                 device_id,
                 run_id,
@@ -279,6 +283,7 @@ class Store:
                 zlib.compress(raw, 6),
                 len(raw),
                 int(complete),
+                json.dumps(meta) if meta else None,
             ),
         )
         if cur.rowcount == 0:
@@ -335,11 +340,12 @@ class Store:
     def raw_samples(self, *, only_unparsed: bool = False) -> Iterator[RawSample]:
         where = "WHERE s.parsed = 0" if only_unparsed else ""
         rows = self.db.execute(
-            "SELECT s.id, d.name, s.captured_at, s.token, s.raw, s.source FROM samples s "
+            "SELECT s.id, d.name, s.captured_at, s.token, s.raw, s.source, s.meta_json FROM samples s "
             f"JOIN devices d ON d.id = s.device_id {where} ORDER BY s.id"
         ).fetchall()
-        for sid, name, at, token, raw, source in rows:
-            yield RawSample(sid, name, at, token, zlib.decompress(raw) if raw else b"", source)
+        for sid, name, at, token, raw, source, meta in rows:
+            data = zlib.decompress(raw) if raw else b""
+            yield RawSample(sid, name, at, token, data, source, json.loads(meta) if meta else {})
 
     def devices(self) -> list[DeviceRow]:
         rows = self.db.execute(

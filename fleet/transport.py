@@ -212,7 +212,8 @@ class AsyncsshTransport:
             raise AuthFailed(f"authentication refused: {_reason(exc)}") from exc
         except asyncssh.HostKeyNotVerifiable as exc:
             if known:
-                raise HostKeyMismatch(f"host key differs from the one in known_hosts: {_reason(exc)}") from exc
+                why = _reason(exc)
+                raise HostKeyMismatch(f"host key differs from the one in known_hosts: {why}") from exc
             raise HostKeyMismatch(
                 f"host key of {device.host} is not in known_hosts (host_key_checking: strict)"
             ) from exc
