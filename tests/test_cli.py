@@ -1,0 +1,72 @@
+"""The command line driven in-process: exit codes and what a broken input leaves behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from fleet.cli import app
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_broken_inventory_exits_2_with_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text("devices:\n  cam-7:\n    host: 10.0.0.1\n    prot: 22\n")
+    store = tmp_path / "store"
+    res = CliRunner().invoke(app, ["collect", str(inv), "--store", str(store)])
+    assert res.exit_code == 2
+    assert res.output.strip() == f"fleet: {inv}:4: devices.cam-7.prot: unknown key"
+    assert not store.exists()
+
+
+def test_only_matching_nothing_is_a_usage_error(tmp_path: Path) -> None:
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text("devices:\n  cam-7:\n    host: 10.0.0.1\n")
+    res = CliRunner().invoke(app, ["collect", str(inv), "--store", str(tmp_path / "s"), "--only", "nope"])
+    assert res.exit_code == 2 and "matches no device" in res.output
+
+
+def test_rank_without_a_store_says_so(tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["rank", "--store", str(tmp_path / "none")])
+    assert res.exit_code == 1 and "no fleet store" in res.output
+
+
+def test_maps_json_shape_on_the_seed_excerpt() -> None:
+    res = CliRunner().invoke(app, ["maps", str(DATA / "seed_maps.txt"), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["stack_size"] == 8 * 1024 * 1024 - 4096 or doc["stack_size"] == 8 * 1024 * 1024
+    classes = doc["classes"]
+    assert classes["thread_stack"]["count"] >= 10
+    assert classes["shm"]["count"] == 3 and classes["device"]["count"] == 2
+    assert classes["guard"]["count"] >= 10
+    assert all(set(v) == {"count", "bytes"} for v in classes.values())
+
+
+def test_maps_diff_counts_what_appeared(tmp_path: Path) -> None:
+    old = (DATA / "seed_maps.txt").read_text()
+    lines = old.splitlines()
+    new = "\n".join(
+        [
+            *lines[:3],
+            "a0000000-a0001000 ---p 00000000 00:00 0",
+            "a0001000-a0800000 rw-p 00000000 00:00 0",
+            *lines[3:],
+        ]
+    )
+    (tmp_path / "old").write_text(old)
+    (tmp_path / "new").write_text(new + "\n")
+    res = CliRunner().invoke(app, ["maps", str(tmp_path / "old"), str(tmp_path / "new"), "--json"])
+    doc = json.loads(res.output)
+    assert doc["removed"] == {}
+    assert doc["added"]["guard"]["count"] == 1
+
+
+def test_maps_on_garbage_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.write_text("this is not a maps file\n")
+    res = CliRunner().invoke(app, ["maps", str(bad)])
+    assert res.exit_code == 2 and str(bad) in res.output and "maps" in res.output
