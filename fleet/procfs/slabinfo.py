@@ -1,0 +1,134 @@
+"""``/proc/slabinfo`` version 2.x: kernel slab caches (SLUB, and SLAB with its tunables)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from fleet.procfs._common import lines, show, to_int
+from fleet.procfs.errors import ParseError
+
+KIND = "slabinfo"
+
+
+@dataclass(frozen=True)
+class SlabCache:
+    """One cache line. ``limit``/``batchcount``/``sharedfactor`` are 0 under SLUB."""
+
+    name: str
+    active_objs: int
+    num_objs: int
+    objsize: int
+    objperslab: int
+    pagesperslab: int
+    limit: int
+    batchcount: int
+    sharedfactor: int
+    active_slabs: int
+    num_slabs: int
+    sharedavail: int
+
+    @property
+    def bytes(self) -> int:
+        """Memory held by live objects: active_objs * objsize (the method's growth measure)."""
+        return self.active_objs * self.objsize
+
+
+@dataclass(frozen=True)
+class Slabinfo:
+    """Parsed slabinfo. ``allocator`` is a guess: SLAB has non-zero tunables, SLUB prints zeros."""
+
+    version: str
+    caches: tuple[SlabCache, ...]
+    allocator: str | None  # "SLAB", "SLUB" or None when there are no caches to judge by
+
+    def bytes_by_cache(self) -> Mapping[str, int]:
+        """Cache name -> bytes; caches printed twice under one name (unmerged SLUB) are summed."""
+        out: dict[str, int] = {}
+        for cache in self.caches:
+            out[cache.name] = out.get(cache.name, 0) + cache.bytes
+        return MappingProxyType(out)
+
+
+def parse_slabinfo(text: str) -> Slabinfo:
+    """Parse slabinfo 2.0 / 2.1 / 2.1 (statistics); long names that push the columns are fine."""
+    version: str | None = None
+    # 2.0 printed "tunables <batchcount> <limit> <sharedfactor>", 2.1 swapped the first two
+    # (mm/slab.c, 2.6.10). Trust the header line when present, else the version.
+    order = ("limit", "batchcount", "sharedfactor")
+    caches: list[SlabCache] = []
+    for number, line in lines(text):
+        if version is None:
+            prefix = "slabinfo - version:"
+            if not line.startswith(prefix):
+                raise ParseError(KIND, f"missing 'slabinfo - version:' header: {show(line)}", number)
+            version = line[len(prefix) :].strip()
+            if not version.startswith("2."):
+                # 1.x (Linux 2.4) has another column layout; no field device runs it any more.
+                raise ParseError(KIND, f"unsupported slabinfo version {show(version)}", number)
+            if version.startswith("2.0"):
+                order = ("batchcount", "limit", "sharedfactor")
+            continue
+        if line.startswith("#"):
+            if "tunables" in line:
+                tun = line.split("tunables", 1)[1].split(":", 1)[0]
+                names = [w.strip("<>") for w in tun.split()]
+                if sorted(names) == ["batchcount", "limit", "sharedfactor"]:
+                    order = (names[0], names[1], names[2])
+            continue
+        caches.append(_cache(line, number, order))
+    if version is None:
+        raise ParseError(KIND, "empty file")
+    allocator: str | None = None
+    if caches:
+        nonzero = any(c.limit or c.batchcount or c.sharedfactor for c in caches)
+        allocator = "SLAB" if nonzero else "SLUB"
+    return Slabinfo(version=version, caches=tuple(caches), allocator=allocator)
+
+
+def _cache(line: str, number: int, order: tuple[str, str, str]) -> SlabCache:
+    # Split on the " : " section separators; the name may be wide enough to touch the numbers,
+    # so the first section is read from the right: the last five words are numbers, the rest is the name.
+    sections = line.split(" : ")
+    head = sections[0].split()
+    if len(head) < 6:
+        raise ParseError(KIND, f"too few fields: {show(line)}", number)
+    name = " ".join(head[:-5])
+    nums = [to_int(KIND, w, number, "number") for w in head[-5:]]
+    tunables = {"limit": 0, "batchcount": 0, "sharedfactor": 0}
+    slabdata = (0, 0, 0)
+    seen: set[str] = set()
+    for section in sections[1:]:
+        words = section.split()
+        if not words:
+            raise ParseError(KIND, f"empty section: {show(line)}", number)
+        label, values = words[0], words[1:]
+        if label in ("tunables", "slabdata"):
+            if len(values) != 3 or label in seen:
+                raise ParseError(KIND, f"bad {label} section: {show(section)}", number)
+            seen.add(label)
+            ints = [to_int(KIND, v, number, label) for v in values]
+            if label == "tunables":
+                tunables = dict(zip(order, ints, strict=True))
+            else:
+                slabdata = (ints[0], ints[1], ints[2])
+        # "globalstat" / "cpustat" sections of "2.1 (statistics)" (CONFIG_DEBUG_SLAB) are skipped.
+    if "slabdata" not in seen:
+        raise ParseError(KIND, f"no slabdata section: {show(line)}", number)
+    if any(n < 0 for n in nums):
+        raise ParseError(KIND, f"negative count: {show(line)}", number)
+    return SlabCache(
+        name=name,
+        active_objs=nums[0],
+        num_objs=nums[1],
+        objsize=nums[2],
+        objperslab=nums[3],
+        pagesperslab=nums[4],
+        limit=tunables["limit"],
+        batchcount=tunables["batchcount"],
+        sharedfactor=tunables["sharedfactor"],
+        active_slabs=slabdata[0],
+        num_slabs=slabdata[1],
+        sharedavail=slabdata[2],
+    )
