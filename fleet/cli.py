@@ -15,6 +15,7 @@ import typer
 
 from fleet.capture import decode
 from fleet.collector import CollectOptions, DeviceOutcome, collect
+from fleet.fleetview import build_view
 from fleet.importer import LogImportError, import_log
 from fleet.ingest import parse_pending
 from fleet.inventory import InventoryError, load_inventory
@@ -145,7 +146,7 @@ def rank_cmd(
     """Rank the devices in the store by leak suspicion."""
     with _open_store(store) as st:
         parse_pending(st)
-        doc = rank_json(st)
+        doc = rank_json(build_view(st, details=False))
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
     else:

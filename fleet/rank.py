@@ -1,22 +1,16 @@
-"""``fleet rank``: the store's devices in the JSON shape of interface.md, and its text table."""
+"""``fleet rank``: the fleet view in the JSON shape of interface.md, and as a text table."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from fleet.store import DeviceRow, Store
+from fleet.analysis.model import iso
+from fleet.fleetview import DeviceView, FleetView
 
 
-def iso(ts: float | None) -> str | None:
-    """Unix seconds as an ISO 8601 UTC string (what scripts parse)."""
-    if ts is None:
-        return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _device_entry(row: DeviceRow) -> dict[str, Any]:
-    return {
+def _device_entry(view: DeviceView) -> dict[str, Any]:
+    row, a = view.row, view.assessment
+    entry: dict[str, Any] = {
         "name": row.name,
         "host": row.host,
         "groups": list(row.groups),
@@ -26,46 +20,66 @@ def _device_entry(row: DeviceRow) -> dict[str, Any]:
         "samples": row.samples,
         "first_sample": iso(row.first_sample),
         "last_sample": iso(row.last_sample),
+        "last_attempt": iso(row.last_attempt),
         "score": 0.0,
         "memory_exhausted_in_s": None,
+        "forecast_uncertainty_s": None,
         "findings": [],
         "processes": [],
     }
+    if a is not None:
+        doc = a.to_json()
+        for key in ("score", "memory_exhausted_in_s", "forecast_uncertainty_s", "findings", "processes"):
+            entry[key] = doc[key]
+    return entry
 
 
-def rank_json(store: Store, now: float | None = None) -> dict[str, Any]:
-    """Every device in the store, highest leak suspicion first."""
-    devices = [_device_entry(row) for row in store.devices()]
-    devices.sort(key=lambda d: (-d["score"], d["name"]))
+def rank_json(view: FleetView) -> dict[str, Any]:
+    """Every device, highest leak suspicion first (interface.md)."""
     return {
-        "generated_at": iso(now if now is not None else dt.datetime.now(dt.UTC).timestamp()),
-        "devices": devices,
-        "fleet_findings": [],
+        "generated_at": iso(view.generated_at),
+        "devices": [_device_entry(d) for d in view.devices],
+        "fleet_findings": [f.to_json() for f in view.fleet_findings],
     }
+
+
+def top_finding(d: dict[str, Any]) -> str:
+    """The one line that says most about a device entry of :func:`rank_json`."""
+    if d["status"] not in ("ok", "unknown") and d["error"]:
+        return str(d["error"])
+    candidates = [*d["findings"], *(f for p in d["processes"][:1] for f in p["findings"])]
+    order = {"high": 0, "medium": 1, "low": 2, "info": 3}
+    candidates.sort(key=lambda f: order.get(f["severity"], 4))
+    return str(candidates[0]["summary"]) if candidates else ""
+
+
+def duration_text(seconds: float | None) -> str:
+    """``3.2 d``, ``5 h``, ``12 min``; ``-`` when unknown."""
+    if seconds is None:
+        return "-"
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.1f} d"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{max(seconds, 0) / 60:.0f} min"
 
 
 def rank_text(doc: dict[str, Any]) -> str:
     """A readable ranked table for a terminal."""
-    header = ("#", "device", "score", "status", "samples", "last sample", "top finding / error")
-    rows = []
-    for i, d in enumerate(doc["devices"], 1):
-        top = d["findings"][0]["summary"] if d["findings"] else ""
-        if not top and d["processes"] and d["processes"][0]["findings"]:
-            top = d["processes"][0]["findings"][0]["summary"]
-        if d["status"] != "ok" and d["error"]:
-            top = d["error"]
-        rows.append(
-            (
-                str(i),
-                d["name"],
-                f"{d['score']:.2f}",
-                d["status"],
-                str(d["samples"]),
-                d["last_sample"] or "-",
-                top,
-            )
+    header = ("#", "device", "score", "status", "samples", "memory out in", "top finding / error")
+    rows = [
+        (
+            str(i),
+            d["name"],
+            f"{d['score']:.2f}",
+            d["status"],
+            str(d["samples"]),
+            duration_text(d["memory_exhausted_in_s"]),
+            top_finding(d),
         )
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+        for i, d in enumerate(doc["devices"], 1)
+    ]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
     for r in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())

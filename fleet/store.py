@@ -119,6 +119,12 @@ class RawSample:
     meta: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Pruned:
+    raw_dropped: int
+    samples_dropped: int
+
+
 class StoreError(Exception):
     """The store cannot be opened or is not a fleet store."""
 
@@ -153,6 +159,8 @@ class Store:
             self.db = sqlite3.connect(
                 directory / DB_NAME, timeout=30, isolation_level=None, check_same_thread=False
             )
+            # Must precede the first table: lets prune hand freed pages back to the filesystem.
+            self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
@@ -347,6 +355,18 @@ class Store:
             data = zlib.decompress(raw) if raw else b""
             yield RawSample(sid, name, at, token, data, source, json.loads(meta) if meta else {})
 
+    def raw_at(self, device: str, captured_at: float) -> RawSample | None:
+        """The stored capture of one device at one time (None when pruned or absent)."""
+        row = self.db.execute(
+            "SELECT s.id, d.name, s.captured_at, s.token, s.raw, s.source, s.meta_json FROM samples s"
+            " JOIN devices d ON d.id = s.device_id WHERE d.name = ? AND s.captured_at = ?",
+            (device, captured_at),
+        ).fetchone()
+        if row is None or row[4] is None:
+            return None
+        sid, name, at, token, raw, source, meta = row
+        return RawSample(sid, name, at, token, zlib.decompress(raw), source, json.loads(meta) if meta else {})
+
     def devices(self) -> list[DeviceRow]:
         rows = self.db.execute(
             "SELECT d.name, d.host, d.groups_json, d.tags_json, d.status, d.error, d.last_attempt,"
@@ -377,6 +397,34 @@ class Store:
             (device,),
         ).fetchall()
         return [(at, metrics_from_json(blob)) for at, blob in rows]
+
+    def prune(self, *, keep_raw_days: float | None, keep_metrics_days: float | None, now: float) -> Pruned:
+        """Drop raw captures older than ``keep_raw_days`` (metrics stay), and whole samples older
+        than ``keep_metrics_days``; then give the freed pages back. ``None`` keeps forever."""
+        raw = metrics = 0
+        with self.transaction():
+            if keep_metrics_days is not None:
+                cutoff = now - keep_metrics_days * 86400
+                self.db.execute(
+                    "DELETE FROM process_samples WHERE sample_id IN"
+                    " (SELECT id FROM samples WHERE captured_at < ?)",
+                    (cutoff,),
+                )
+                metrics = self.db.execute("DELETE FROM samples WHERE captured_at < ?", (cutoff,)).rowcount
+                self.db.execute("DELETE FROM attempts WHERE at < ?", (cutoff,))
+            if keep_raw_days is not None:
+                cutoff = now - keep_raw_days * 86400
+                raw = self.db.execute(
+                    "UPDATE samples SET raw = NULL WHERE captured_at < ? AND raw IS NOT NULL AND parsed != 0",
+                    (cutoff,),
+                ).rowcount
+        self.db.execute("PRAGMA incremental_vacuum")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return Pruned(raw_dropped=raw, samples_dropped=metrics)
+
+    def size_bytes(self) -> int:
+        """Bytes on disk of the database and its WAL."""
+        return sum(p.stat().st_size for p in self.directory.glob(DB_NAME + "*") if p.is_file())
 
     def sample_count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM samples").fetchone()[0])

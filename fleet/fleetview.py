@@ -1,0 +1,176 @@
+"""The whole fleet as rank and report see it: store rows + analysis + the evidence worth showing.
+
+Built once per command from the store; ``fleet rank`` prints it, ``fleet report`` renders it. The
+extra evidence (slab caches that grew, thread names that kept being created, the maps change of each
+suspect process between its first and last sample) is read here so the renderers stay dumb.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleet.analysis import DeviceAssessment, FleetFinding, ProcessAssessment, analyse_device, fleet_findings
+from fleet.capture import CaptureFormatError, decode, split_capture
+from fleet.ingest import METHOD_LOG
+from fleet.mapsview import maps_diff_report
+from fleet.methodlog import split_method_log
+from fleet.metrics import DeviceMetrics
+from fleet.procfs import ParseError
+from fleet.store import DeviceRow, RawSample, Store
+
+SUSPECT_SCORE = 0.5  # a device or process at or above this is called a suspect
+DETAIL_PROCESSES = 3  # suspect processes per device that get maps and thread-name evidence
+
+
+@dataclass(frozen=True)
+class ProcessEvidence:
+    """What changed in one suspect process between its first and last sample."""
+
+    name: str
+    pid: int
+    maps_change: dict[str, Any] | None  # maps_diff_report shape, or None when maps were not captured
+    thread_names: tuple[tuple[str, int, int], ...]  # (name, first count, last count), growing first
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    row: DeviceRow
+    assessment: DeviceAssessment | None  # None: no parsed sample yet
+    slab_growth: tuple[tuple[str, int, int], ...] = ()  # (cache, first bytes, last bytes)
+    evidence: tuple[ProcessEvidence, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.row.name
+
+    @property
+    def score(self) -> float:
+        return self.assessment.score if self.assessment else 0.0
+
+    @property
+    def suspect(self) -> bool:
+        return self.score >= SUSPECT_SCORE
+
+    @property
+    def suspects(self) -> list[ProcessAssessment]:
+        if not self.assessment:
+            return []
+        return [p for p in self.assessment.processes if p.score >= SUSPECT_SCORE or p.leaking]
+
+
+@dataclass(frozen=True)
+class FleetView:
+    generated_at: float
+    devices: tuple[DeviceView, ...]  # highest score first
+    fleet_findings: tuple[FleetFinding, ...] = ()
+    store: str = ""
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def reachable(self) -> int:
+        return sum(1 for d in self.devices if d.row.status == "ok")
+
+    @property
+    def suspects(self) -> list[DeviceView]:
+        return [d for d in self.devices if d.suspect]
+
+    @property
+    def failed(self) -> list[DeviceView]:
+        return [d for d in self.devices if d.row.status not in ("ok", None)]
+
+    def worst_forecast(self) -> DeviceView | None:
+        """The device whose memory runs out first, if any is forecast to."""
+        due = [
+            (d.assessment.memory_exhausted_in_s, d.name, d)
+            for d in self.devices
+            if d.assessment and d.assessment.memory_exhausted_in_s is not None
+        ]
+        return min(due)[2] if due else None
+
+
+def build_view(store: Store, *, details: bool = True, now: float | None = None) -> FleetView:
+    """Analyse every device in the store; ``details`` also reads the evidence a report shows."""
+    views: list[DeviceView] = []
+    for row in store.devices():
+        series = store.series(row.name)
+        if not series:
+            views.append(DeviceView(row, None))
+            continue
+        assessment = analyse_device(row.name, series)
+        if details:
+            views.append(
+                DeviceView(
+                    row,
+                    assessment,
+                    slab_growth=_slab_growth(series[0][1], series[-1][1]),
+                    evidence=_process_evidence(store, row.name, assessment, series),
+                )
+            )
+        else:
+            views.append(DeviceView(row, assessment))
+    views.sort(key=lambda v: (-v.score, v.row.status != "ok", v.name))
+    groups = {v.name: v.row.groups for v in views}
+    assessments = [v.assessment for v in views if v.assessment]
+    return FleetView(
+        generated_at=time.time() if now is None else now,
+        devices=tuple(views),
+        fleet_findings=tuple(fleet_findings(assessments, groups)),
+        store=str(store.directory),
+    )
+
+
+def _slab_growth(first: DeviceMetrics, last: DeviceMetrics, top: int = 5) -> tuple[tuple[str, int, int], ...]:
+    grown = [
+        (name, first.slab.get(name, 0), b) for name, b in last.slab.items() if b > first.slab.get(name, 0)
+    ]
+    grown.sort(key=lambda g: g[1] - g[2])
+    return tuple(grown[:top])
+
+
+def _process_evidence(
+    store: Store, device: str, assessment: DeviceAssessment, series: list[tuple[float, DeviceMetrics]]
+) -> tuple[ProcessEvidence, ...]:
+    out = []
+    suspects = [p for p in assessment.processes if p.score >= SUSPECT_SCORE or p.leaking]
+    for proc in suspects[:DETAIL_PROCESSES]:
+        seen = [(t, p) for t, m in series for p in m.processes if p.name == proc.name]
+        if not seen:
+            continue
+        (t_first, p_first), (t_last, p_last) = seen[0], seen[-1]
+        names = sorted(
+            {
+                (n, p_first.thread_names.get(n, 0), p_last.thread_names.get(n, 0))
+                for n in set(p_first.thread_names) | set(p_last.thread_names)
+            },
+            key=lambda x: (x[1] - x[2], x[0]),
+        )
+        change = None
+        if t_first != t_last:
+            old = _maps_text(store.raw_at(device, t_first), p_first.pid)
+            new = _maps_text(store.raw_at(device, t_last), p_last.pid)
+            if old is not None and new is not None:
+                try:
+                    change = maps_diff_report(old, new)
+                except ParseError:
+                    change = None
+        out.append(ProcessEvidence(proc.name, proc.pid, change, tuple(n for n in names if n[2] != n[1])))
+    return tuple(out)
+
+
+def _maps_text(sample: RawSample | None, pid: int) -> str | None:
+    """The maps dump of ``pid`` inside a stored capture (or an imported method-log round)."""
+    if sample is None or not sample.raw:
+        return None
+    if sample.source == METHOD_LOG:
+        blocks, _ = split_method_log(decode(sample.raw))
+        return blocks[0].maps if blocks and blocks[0].maps else None
+    if sample.token is None:
+        return None
+    try:
+        proc = split_capture(sample.raw, sample.token).processes.get(pid)
+    except CaptureFormatError:
+        return None
+    return proc.files.get("maps") if proc else None

@@ -1,0 +1,78 @@
+"""Email: build a mail-client-safe message and send it over SMTP (stdlib smtplib and email).
+
+Header values come from device names and findings: CR, LF and other control characters are removed
+so nothing can inject a header. The HTML body is produced by the report module with inline CSS and
+no scripts; the full report travels as an attachment.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from fleet.config import SmtpSettings
+
+
+class MailError(Exception):
+    """The message could not be sent; the text says why (never the password)."""
+
+
+def header_safe(text: str, limit: int = 200) -> str:
+    """One line of printable text, short enough for a subject."""
+    clean = "".join(c if c.isprintable() else " " for c in text)
+    clean = " ".join(clean.split())
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+
+def build_email(
+    settings: SmtpSettings,
+    to: tuple[str, ...],
+    subject: str,
+    text_body: str,
+    html_body: str,
+    attachment: bytes | None = None,
+    attachment_name: str = "fleet-report.html",
+) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = header_safe(subject)
+    msg["From"] = header_safe(settings.sender)
+    msg["To"] = ", ".join(header_safe(a) for a in to)
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = make_msgid(domain="fleet.local")
+    msg.set_content(text_body)
+    msg.add_alternative(html_body, subtype="html")
+    if attachment is not None:
+        msg.add_attachment(attachment, maintype="text", subtype="html", filename=header_safe(attachment_name))
+    return msg
+
+
+def send_email(settings: SmtpSettings, msg: EmailMessage, timeout: float = 60.0) -> None:
+    """Send over SMTP, with STARTTLS or implicit TLS when configured; raises MailError."""
+    if not settings.host:
+        raise MailError("no SMTP host: set --smtp-host, FLEET_SMTP_HOST or smtp.host in the config file")
+    password = None
+    if settings.password_env:
+        password = os.environ.get(settings.password_env)
+        if password is None:
+            raise MailError(f"smtp password_env {settings.password_env} is not set in the environment")
+    context = ssl.create_default_context()
+    port = settings.effective_port()
+    try:
+        smtp: smtplib.SMTP
+        if settings.ssl:
+            smtp = smtplib.SMTP_SSL(settings.host, port, timeout=timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(settings.host, port, timeout=timeout)
+        with smtp:
+            if settings.starttls and not settings.ssl:
+                smtp.starttls(context=context)
+            if settings.user:
+                smtp.login(settings.user, password or "")
+            smtp.send_message(msg)
+    except smtplib.SMTPException as exc:
+        raise MailError(f"SMTP {settings.host}:{port}: {exc}") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise MailError(f"SMTP {settings.host}:{port}: {exc.strerror or exc}") from None
