@@ -1,0 +1,149 @@
+"""Turn one split capture into :class:`fleet.metrics.DeviceMetrics`.
+
+Never raises on device data: a file that does not parse becomes a line in ``problems`` and the
+rest of the sample is still used (the raw capture is stored beside it, so a fixed parser can
+re-read it later).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import TypeVar
+
+from fleet.capture import Capture, ProcessCapture
+from fleet.metrics import DeviceMetrics, ProcessMetrics
+from fleet.procfs import (
+    MapsClassification,
+    ParseError,
+    SmapsRollup,
+    Stat,
+    Status,
+    classify_maps,
+    parse_loadavg,
+    parse_maps,
+    parse_meminfo,
+    parse_slabinfo,
+    parse_smaps_rollup,
+    parse_stat,
+    parse_status,
+    parse_uptime,
+)
+
+T = TypeVar("T")
+
+
+def _try(parse: Callable[[str], T], text: str | None, problems: list[str], prefix: str) -> T | None:
+    """Parse ``text`` when present; on ParseError record "<prefix><error>" and return None."""
+    if text is None:
+        return None
+    try:
+        return parse(text)
+    except ParseError as exc:
+        problems.append(f"{prefix}{exc}")
+        return None
+
+
+def _first_line(text: str | None) -> str | None:
+    if text is None:
+        return None
+    line = text.strip().split("\n", 1)[0].strip()
+    return line or None
+
+
+def metrics_from_capture(capture: Capture) -> DeviceMetrics:
+    """Device and per-process metrics of one capture; parse failures are listed in ``problems``."""
+    problems: list[str] = []
+    files = capture.files
+    uptime = _try(parse_uptime, files.get("/proc/uptime"), problems, "")
+    loadavg = _try(parse_loadavg, files.get("/proc/loadavg"), problems, "")
+    meminfo = _try(parse_meminfo, files.get("/proc/meminfo"), problems, "")
+    # /proc/slabinfo is root-only (0400 since 2.6.x) and absent without CONFIG_SLUB_DEBUG/SLAB.
+    slabinfo = _try(parse_slabinfo, files.get("/proc/slabinfo"), problems, "")
+    processes = []
+    for pid in sorted(capture.processes):
+        proc = _process(capture.processes[pid], problems)
+        if proc is not None:
+            processes.append(proc)
+    return DeviceMetrics(
+        boot_id=_first_line(files.get("/proc/sys/kernel/random/boot_id")),
+        kernel=_first_line(files.get("/proc/sys/kernel/osrelease")),
+        uptime=uptime.uptime if uptime else None,
+        load1=loadavg.load1 if loadavg else None,
+        mem_total=meminfo.mem_total if meminfo else None,
+        mem_free=meminfo.mem_free if meminfo else None,
+        mem_available=meminfo.mem_available if meminfo else None,
+        mem_available_estimated=meminfo.mem_available_estimated if meminfo else False,
+        slab=dict(slabinfo.bytes_by_cache()) if slabinfo else {},
+        processes=tuple(processes),
+        problems=tuple(problems),
+    )
+
+
+def _process(pc: ProcessCapture, problems: list[str]) -> ProcessMetrics | None:
+    prefix = f"pid {pc.pid} "
+    stat_text = pc.files.get("stat")
+    if stat_text is None:
+        return None  # the process exited between listing /proc and reading it: churn, not a problem
+    stat: Stat | None = _try(parse_stat, stat_text, problems, prefix)
+    if stat is None:
+        problems.append(f"pid {pc.pid}: dropped, no start time without a readable stat")
+        return None
+    status: Status | None = _try(parse_status, pc.files.get("status"), problems, prefix)
+    maps_text = pc.files.get("maps")
+    cls: MapsClassification | None = None
+    maps = _try(parse_maps, maps_text, problems, prefix)
+    if maps is not None:
+        cls = classify_maps(maps)
+    rollup: SmapsRollup | None = _try(parse_smaps_rollup, pc.files.get("smaps_rollup"), problems, prefix)
+
+    # Kernel threads have an empty maps and no Vm* lines; PF_KTHREAD says so directly.
+    kernel_thread = stat.kernel_thread or (
+        maps_text is not None and not maps_text.strip() and (status is None or status.vm_size is None)
+    )
+
+    threads = status.threads if status and status.threads is not None else None
+    if threads is None and stat.num_threads > 0:
+        threads = stat.num_threads
+    if threads is None and pc.tasks:
+        threads = len(pc.tasks)
+
+    # Private anonymous memory, best available proxy: RssAnon (Linux 4.5+) counts resident anonymous
+    # pages (heap, arenas, stacks, private mmaps; also anon shared with forked children, rare in
+    # daemons). smaps_rollup (4.15+) has no private-anon line, its "Anonymous" is the same measure,
+    # so it is the fallback when status lacks RssAnon. Older kernels: unknown (None), not zero.
+    anon_private = status.rss_anon if status else None
+    if anon_private is None and rollup is not None:
+        anon_private = rollup.anonymous
+
+    vm_size = status.vm_size if status else None
+    if vm_size is None and not kernel_thread:
+        vm_size = stat.vsize  # bytes, field 23
+
+    cmdline_text = pc.files.get("cmdline")
+    cmdline = cmdline_text.replace("\0", " ").strip() if cmdline_text else None
+
+    return ProcessMetrics(
+        pid=pc.pid,
+        start_time=stat.starttime,
+        name=stat.comm,
+        exe=cls.exe if cls else None,
+        cmdline=cmdline or None,
+        rss=status.vm_rss if status else None,
+        pss=rollup.pss if rollup else None,
+        vm_size=vm_size,
+        anon_private=anon_private,
+        threads=threads,
+        stack_count=cls.total("thread_stack").count if cls else 0,
+        stack_bytes=cls.total("thread_stack").bytes if cls else 0,
+        stack_size=cls.stack_size if cls else None,
+        thread_names=dict(Counter(pc.tasks.values())),
+        fds=pc.fd_count,
+        # SYSV attachments only, as the shm_leak finding means; POSIX shm/memfd/ashmem are in class_*.
+        shm_count=cls.sysv_count if cls else 0,
+        shm_bytes=cls.sysv_bytes if cls else 0,
+        class_counts={k: v.count for k, v in cls.totals.items()} if cls else {},
+        class_bytes={k: v.bytes for k, v in cls.totals.items()} if cls else {},
+        address_bits=cls.address_bits if cls else None,
+        kernel_thread=kernel_thread,
+    )

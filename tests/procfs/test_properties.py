@@ -1,0 +1,131 @@
+"""Property tests: whatever text arrives, a parser returns a record or raises ParseError, nothing else.
+
+Two kinds of input per parser: random text over an alphabet that looks like /proc, and real corpus
+files mutated (cut, spliced, characters replaced, lines duplicated). ``max_examples`` keeps the
+default run to a few seconds; raise it with ``--hypothesis-seed``/profiles when hunting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fleet.mapsview import maps_diff_report, maps_report
+from fleet.procfs import (
+    ParseError,
+    classify_maps,
+    parse_loadavg,
+    parse_maps,
+    parse_meminfo,
+    parse_slabinfo,
+    parse_smaps,
+    parse_smaps_rollup,
+    parse_stat,
+    parse_status,
+    parse_uptime,
+)
+
+from ._corpus import AOSP, ARM, GOPI, PCP, PROM, T0, corpus
+
+
+def _maps_and_classify(text: str) -> object:
+    return classify_maps(parse_maps(text))
+
+
+PARSERS: dict[str, tuple[Callable[[str], Any], list[str]]] = {
+    "meminfo": (parse_meminfo, [f"{PROM}/meminfo", f"{GOPI}/meminfo_1", f"{T0}/meminfo"]),
+    "slabinfo": (parse_slabinfo, [f"{PCP}/meminfo-root-002/proc/slabinfo", f"{T0}/slabinfo"]),
+    "loadavg": (parse_loadavg, [f"{PROM}/loadavg", f"{T0}/loadavg"]),
+    "uptime": (parse_uptime, [f"{GOPI}/uptime", f"{T0}/uptime"]),
+    "stat": (parse_stat, [f"{PROM}/584/stat", f"{T0}/27807/stat", f"{GOPI}/3323/stat"]),
+    "status": (parse_status, [f"{T0}/29099/status", f"{PCP}/procpid-2.6.32-root-001/proc/2230/status"]),
+    "maps": (
+        _maps_and_classify,
+        [f"{T0}/29099/maps", f"{ARM}/maps", f"{PROM}/26234/maps", f"{GOPI}/3323/maps"],
+    ),
+    "smaps": (parse_smaps, [f"{T0}/27809/smaps", f"{AOSP}/libmeminfo/testdata1/smaps_short"]),
+    "smaps_rollup": (parse_smaps_rollup, [f"{T0}/29099/smaps_rollup", f"{PROM}/26231/smaps_rollup"]),
+    "maps_report": (maps_report, [f"{T0}/29108/maps"]),
+}
+
+# Characters /proc files are made of, plus a few that should never be there.
+ALPHABET = st.sampled_from([*"0123456789abcdefABCDEF-:() \t\n.kBrwxps/[]_", "\0", "\r", "é", "…", "٣", "²"])
+PROC_TEXT = st.text(alphabet=ALPHABET, max_size=300)
+
+
+def _mutate(data: st.DataObject, text: str) -> str:
+    for _ in range(data.draw(st.integers(1, 4))):
+        op = data.draw(st.sampled_from(["cut", "delete", "insert", "replace", "dupline", "truncate"]))
+        if not text:
+            text = data.draw(PROC_TEXT)
+            continue
+        i = data.draw(st.integers(0, len(text) - 1))
+        if op == "cut":
+            text = text[:i]
+        elif op == "delete":
+            text = text[:i] + text[i + data.draw(st.integers(1, 40)) :]
+        elif op == "insert":
+            text = text[:i] + data.draw(PROC_TEXT) + text[i:]
+        elif op == "replace":
+            text = text[:i] + data.draw(ALPHABET) + text[i + 1 :]
+        elif op == "dupline":
+            lines = text.split("\n")
+            j = data.draw(st.integers(0, len(lines) - 1))
+            lines.insert(j, lines[j])
+            text = "\n".join(lines)
+        else:
+            text = text[: len(text) - data.draw(st.integers(0, min(len(text), 50)))]
+    return text
+
+
+def _only_parse_error(parse: Callable[[str], Any], text: str) -> None:
+    try:
+        parse(text)
+    except ParseError as exc:
+        assert str(exc).startswith(exc.kind)
+        assert len(str(exc)) < 300  # short enough for a problem list
+
+
+@pytest.mark.parametrize("kind", sorted(PARSERS))
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=PROC_TEXT)
+def test_random_text(kind: str, text: str) -> None:
+    _only_parse_error(PARSERS[kind][0], text)
+
+
+@pytest.mark.parametrize("kind", sorted(PARSERS))
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mutated_real_files(kind: str, data: st.DataObject) -> None:
+    parse, files = PARSERS[kind]
+    text = corpus(data.draw(st.sampled_from(files)))
+    _only_parse_error(parse, _mutate(data, text))
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_maps_diff_of_mutations(data: st.DataObject) -> None:
+    text = corpus(f"{T0}/29099/maps")
+    try:
+        report = maps_diff_report(text, _mutate(data, text))
+    except ParseError:
+        return
+    for side in ("added", "removed"):
+        assert all(v["count"] >= 0 and v["bytes"] >= 0 for v in report[side].values())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    comm=st.text(max_size=20).filter(lambda s: "\0" not in s),
+    nums=st.lists(st.integers(-(2**63), 2**64), min_size=20, max_size=50),
+)
+def test_stat_any_comm_roundtrips(comm: str, nums: list[int]) -> None:
+    """The kernel prints comm raw; splitting at the last ')' must recover it exactly."""
+    line = f"42 ({comm}) S " + " ".join(map(str, nums)) + "\n"
+    s = parse_stat(line)
+    assert (s.pid, s.comm, s.state) == (42, comm, "S")
+    assert s.starttime == nums[18]

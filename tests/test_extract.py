@@ -1,0 +1,143 @@
+"""metrics_from_capture: a real local capture, the lab corpus as a capture, and broken files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from fleet.capture import Capture, ProcessCapture, capture_script, new_token, split_capture
+from fleet.extract import metrics_from_capture
+
+T0 = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "corpus"
+    / "proc"
+    / "this-machine-linux-6"
+    / "t0"
+    / "proc"
+)
+KB = 1024
+
+
+def _local_capture() -> Capture:
+    token = new_token()
+    out = subprocess.run(
+        ["sh", "-s"], input=capture_script(token).encode(), capture_output=True, check=True, timeout=60
+    ).stdout
+    return split_capture(out, token)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_local_capture() -> None:
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait, name="fleet-probe", daemon=True)
+    worker.start()
+    try:
+        capture = _local_capture()
+    finally:
+        stop.set()
+        worker.join()
+    assert capture.complete
+    m = metrics_from_capture(capture)
+    assert m.problems == ()
+    assert m.boot_id and len(m.boot_id) == 36
+    assert m.kernel == os.uname().release
+    assert m.uptime and m.uptime > 0 and m.load1 is not None
+    assert m.mem_total and m.mem_available and 0 < m.mem_available <= m.mem_total
+    me = next(p for p in m.processes if p.pid == os.getpid())
+    with open(f"/proc/{os.getpid()}/stat") as f:
+        assert me.start_time == int(f.read().rsplit(")", 1)[1].split()[19])
+    assert me.threads is not None and me.threads >= 2  # main + the probe thread
+    assert me.rss and me.rss > 0 and me.vm_size and me.vm_size > me.rss
+    assert me.anon_private and me.anon_private > 0
+    assert me.address_bits == 64 or me.address_bits == 32
+    assert me.exe and "python" in me.exe
+    assert me.cmdline and "\0" not in me.cmdline
+    assert me.fds and me.fds >= 3
+    assert me.stack_count >= 1 and me.stack_size  # the probe thread's stack, found by shape
+    assert sum(me.thread_names.values()) == len(capture.processes[os.getpid()].tasks)
+    assert not me.kernel_thread and me.class_counts["executable"] >= 1
+    kthreads = [p for p in m.processes if p.kernel_thread]
+    if any(p.pid == 2 for p in m.processes):
+        assert any(p.pid == 2 for p in kthreads)
+    assert all(p.vm_size is None and p.exe is None for p in kthreads)
+
+
+def _corpus_capture() -> Capture:
+    """The this-machine corpus snapshot shaped as if the capture script had read it."""
+    if not T0.exists():
+        pytest.skip("corpus not available")
+    files = {f"/proc/{n}": (T0 / n).read_text() for n in ("meminfo", "slabinfo", "loadavg", "uptime")}
+    processes = {}
+    for pid in (2, 27807, 27809, 29099, 29108):
+        pc = ProcessCapture(pid=pid)
+        for name in ("stat", "status", "maps", "smaps_rollup", "cmdline"):
+            pc.files[name] = (T0 / str(pid) / name).read_text()
+        for task in sorted((T0 / str(pid) / "task").iterdir()):
+            pc.tasks[int(task.name)] = (task / "comm").read_text().rstrip("\n")
+        processes[pid] = pc
+    return Capture(files=files, processes=processes, complete=True)
+
+
+def test_corpus_capture_values() -> None:
+    m = metrics_from_capture(_corpus_capture())
+    assert m.problems == ()
+    assert (m.uptime, m.load1, m.mem_total) == (573.66, 0.81, 24684084 * KB)
+    assert m.slab["dentry"] == 76205 * 192
+    by_pid = {p.pid: p for p in m.processes}
+    lab = by_pid[29099]
+    assert (lab.name, lab.start_time, lab.threads) == ("leakd64", 56662, 5)
+    assert (lab.rss, lab.pss, lab.anon_private) == (6332416, 4823 * KB, 4714496)
+    assert (lab.stack_count, lab.stack_bytes, lab.stack_size) == (4, 32 * 1024 * 1024, 8 * 1024 * 1024)
+    assert (lab.shm_count, lab.shm_bytes, lab.address_bits) == (1, 64 * KB, 64)
+    assert lab.exe == "/opt/lab/leakd64"
+    assert lab.thread_names == {
+        "leakd64": 1,
+        "net rx (0)": 1,
+        "io) wrk (1": 1,
+        "sleeper": 1,
+        "leak-worker": 1,
+    }
+    assert by_pid[29108].address_bits == 32 and by_pid[29108].exe == "/opt/lab/leakd32"
+    assert by_pid[27807].name == "evil) S 1 (x y"
+    assert by_pid[27809].cmdline == "sleep 900"
+    k = by_pid[2]
+    assert k.kernel_thread and k.name == "kthreadd" and k.cmdline is None and k.vm_size is None
+    assert k.stack_count == 0 and k.class_counts == {}
+
+
+def test_broken_files_become_problems() -> None:
+    cap = _corpus_capture()
+    cap.processes[29099].files["maps"] = "557d4b9e7000-557d4b9e8000 r--p 00000000 fe:00 1 /a\ngarbage\n"
+    cap.processes[29108].files["stat"] = "29108 (leakd32) S 1 2\n"
+    del cap.processes[27809].files["stat"]  # vanished mid-capture: dropped silently
+    cap.files["/proc/meminfo"] = "MemTotal: 12\n"
+    m = metrics_from_capture(cap)
+    assert "pid 29099 maps: line 2: not a mapping line: 'garbage'" in m.problems
+    assert any(p.startswith("pid 29108 stat: line 1: only") for p in m.problems)
+    assert "pid 29108: dropped, no start time without a readable stat" in m.problems
+    assert any(p.startswith("meminfo: line 1: MemTotal") for p in m.problems)
+    assert m.partial and m.mem_total is None and m.uptime == 573.66
+    pids = {p.pid for p in m.processes}
+    assert 29108 not in pids and 27809 not in pids
+    lab = next(p for p in m.processes if p.pid == 29099)
+    assert lab.rss == 6332416 and lab.stack_count == 0 and lab.exe is None  # the rest still used
+
+
+def test_old_kernel_fallbacks() -> None:
+    """No RssAnon, no smaps_rollup, no Threads: fall back as documented, never invent zeros."""
+    cap = _corpus_capture()
+    pc = cap.processes[29099]
+    pc.files["status"] = "\n".join(
+        line for line in pc.files["status"].splitlines() if not line.startswith(("RssAnon", "Threads"))
+    )
+    del pc.files["smaps_rollup"]
+    m = metrics_from_capture(cap)
+    lab = next(p for p in m.processes if p.pid == 29099)
+    assert lab.anon_private is None and lab.pss is None
+    assert lab.threads == 5  # stat field 20
