@@ -221,3 +221,28 @@ def test_banner_device_and_stop_leaves_nothing(tmp_path: Path) -> None:
     assert stop_lab(tmp_path) == []  # twice is fine
     loaded = load_lab(tmp_path)
     assert loaded is not None and loaded[1]  # marked stopped
+
+
+def test_static_lab_inventory_matches_the_default_lab() -> None:
+    """inventory/lab.yaml (README's main job) describes what `fleet lab start --dir .lab` starts."""
+    inventory = pytest.importorskip("fleet.inventory")
+    path = Path(__file__).parents[2] / "inventory" / "lab.yaml"
+    inv = inventory.load_inventory(path)
+    devices = {d.name: d for d in inv.devices}
+    for spec in plan("mixed", 8):
+        assert devices[spec.name].host == spec.host
+        assert devices[spec.name].groups == spec.workloads
+    assert devices["lab-offline"].host == "127.77.0.250"
+    assert Path(devices["lab-wrongkey"].identity_files[0]).name == "wrong_ed25519"
+    lab_dir = path.parent.parent / ".lab"
+    assert Path(devices["lab-01"].known_hosts or "").resolve() == (lab_dir / "known_hosts").resolve()
+
+
+@pytest.mark.lab
+def test_generated_inventory_loads(lab: Lab) -> None:
+    inventory = pytest.importorskip("fleet.inventory")
+    inv = inventory.load_inventory(lab.inventory)
+    assert [d.name for d in inv.devices] == [d.name for d in lab.devices]
+    assert {d.host_key_checking for d in inv.devices} == {"strict"}
+    assert [d.name for d in inv.select(["hang"])] == ["lab-hang"]
+    assert {d.name for d in inv.select(["thread_leak"])} == {"lab-01", "lab-05", "lab-08"}
