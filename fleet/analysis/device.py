@@ -1,0 +1,190 @@
+"""Analyse one device: its processes, MemAvailable with a forecast, slab caches and reboots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fleet.analysis import text
+from fleet.analysis.model import DeviceAssessment, Evidence, Finding
+from fleet.analysis.process import KiB, MiB, analyse_lineage
+from fleet.analysis.score import combine, finding_score
+from fleet.analysis.series import boot_runs, instances, lineages
+from fleet.analysis.stats import Segment, Trend, detect_decline, detect_rise
+from fleet.metrics import DeviceMetrics
+
+MEM_AVAILABLE_MIN = (4 * MiB, 0.03)  # page cache alone moves MemAvailable by a few MiB
+SLAB_MIN = (512 * KiB, 0.10)
+MAX_SLAB_FINDINGS = 3
+TOP_PROCESSES = 3  # a device scores from its worst few processes, not from the sum of all
+
+
+def _run_segments(
+    samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int], values: Sequence[float | None]
+) -> list[Segment]:
+    """Split a device series at reboots, dropping unknown values."""
+    out: list[Segment] = []
+    cur_run = -1
+    ts: list[float] = []
+    ys: list[float] = []
+    for (t, _), run, v in zip(samples, runs, values, strict=True):
+        if run != cur_run:
+            if ts:
+                out.append((ts, ys))
+            ts, ys, cur_run = [], [], run
+        if v is not None:
+            ts.append(t)
+            ys.append(v)
+    if ts:
+        out.append((ts, ys))
+    return out
+
+
+def _trend_evidence(trend: Trend, metric: str) -> Evidence:
+    return {
+        "metric": metric,
+        "slope_per_hour": round(trend.per_hour, 3),
+        "slope_per_hour_low": round(trend.slope_lo * 3600, 3),
+        "slope_per_hour_high": round(trend.slope_hi * 3600, 3),
+        "tau": round(trend.tau, 3),
+        "p_value": float(f"{trend.p_value:.3g}"),
+        "first": trend.first,
+        "last": trend.last,
+        "growth": round(trend.growth, 1),
+        "threshold": round(trend.threshold, 1),
+        "samples": trend.samples,
+        "segments": trend.segments,
+        "window_s": round(trend.window_s, 1),
+    }
+
+
+def forecast(trend: Trend) -> tuple[float, float | None, float, float | None]:
+    """Seconds until a declining series reaches 0: (estimate, uncertainty, earliest, latest).
+
+    The uncertainty is the larger distance from the estimate to the times the slope's 95 %
+    interval gives; None when the gentle end of that interval is not declining (unbounded).
+    """
+    level = max(0.0, trend.level)
+    eta = level / -trend.slope
+    earliest = level / -trend.slope_lo
+    latest = level / -trend.slope_hi if trend.slope_hi < 0 else None
+    spread = None if latest is None else max(eta - earliest, latest - eta)
+    return eta, spread, earliest, latest
+
+
+def _mem_available_finding(
+    name: str, samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int]
+) -> tuple[Finding | None, float | None, float | None]:
+    segs = _run_segments(samples, runs, [dm.mem_available for _, dm in samples])
+    trend = detect_decline(segs, *MEM_AVAILABLE_MIN)
+    if trend is None:
+        return None, None, None
+    eta, spread, earliest, latest = forecast(trend)
+    estimated = any(dm.mem_available_estimated for _, dm in samples)
+    what = "MemAvailable (estimated as MemFree+Buffers+Cached: old kernel)" if estimated else "MemAvailable"
+    plus_minus = (
+        f" (± {text.duration(spread)})" if spread is not None else " (or much later: the rate is uncertain)"
+    )
+    summary = (
+        f"{name}: {what} fell from {text.size(trend.first)} to {text.size(trend.last)} in "
+        f"{text.duration(trend.window_s)} ({text.rate(trend.per_hour, 'bytes')}); at this rate it reaches 0 "
+        f"in about {text.duration(eta)}{plus_minus}."
+    )
+    ev = _trend_evidence(trend, "mem_available")
+    ev.update(
+        exhausted_in_s=round(eta),
+        uncertainty_s=None if spread is None else round(spread),
+        exhausted_earliest_s=round(earliest),
+        exhausted_latest_s=None if latest is None else round(latest),
+        estimated="yes" if estimated else "no",
+    )
+    ratio = -trend.growth / trend.threshold
+    f = Finding(
+        "mem_available_decline", trend.severity, summary, ev, finding_score(trend.severity, trend.tau, ratio)
+    )
+    return f, eta, spread
+
+
+def _slab_findings(
+    name: str, samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int]
+) -> list[Finding]:
+    caches: set[str] = set()
+    for _, dm in samples:
+        caches.update(dm.slab)
+    out: list[Finding] = []
+    for cache in sorted(caches):
+        segs = _run_segments(samples, runs, [dm.slab.get(cache) for _, dm in samples])
+        trend = detect_rise(segs, *SLAB_MIN)
+        if trend is None:
+            continue
+        summary = (
+            f"{name}: kernel slab cache {cache} grew from {text.size(trend.first)} to "
+            f"{text.size(trend.last)} in {text.duration(trend.window_s)} "
+            f"({text.rate(trend.per_hour, 'bytes')}); a kernel object leaks, "
+            f"see /sys/kernel/slab/{cache}/alloc_calls."
+        )
+        ev = _trend_evidence(trend, "slab")
+        ev["cache"] = cache
+        score = finding_score(trend.severity, trend.tau, trend.growth / trend.threshold)
+        out.append(Finding("slab_growth", trend.severity, summary, ev, score))
+    out.sort(key=lambda f: -f.score)
+    return out[:MAX_SLAB_FINDINGS]
+
+
+def _reboot_finding(
+    name: str, samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int]
+) -> Finding | None:
+    reboots = runs[-1] if runs else 0
+    if reboots == 0:
+        return None
+    window = samples[-1][0] - samples[0][0]
+    by = "new boot_id" if all(dm.boot_id for _, dm in samples) else "uptime went back"
+    sev = "info" if reboots <= 2 else "low"
+    summary = (
+        f"{name} rebooted {text.plural(reboots, 'time')} in {text.duration(window)} ({by}); trends were "
+        f"analysed per boot, not read as memory recovering."
+    )
+    ev: Evidence = {
+        "reboots": reboots,
+        "detected_by": by,
+        "samples": len(samples),
+        "window_s": round(window, 1),
+    }
+    return Finding("reboot", sev, summary, ev, finding_score(sev, 1.0, float(reboots)))
+
+
+def analyse_device(name: str, samples: Sequence[tuple[float, DeviceMetrics]]) -> DeviceAssessment:
+    """Rank one device's processes and find device-level trends over a time-ordered window.
+
+    ``samples`` are ``(captured_at_unix_seconds, DeviceMetrics)``; they are sorted by time here
+    in case the store hands them over otherwise.
+    """
+    ordered = sorted(samples, key=lambda s: s[0])
+    runs = boot_runs(ordered)
+    procs = [analyse_lineage(lin) for lin in lineages(instances(ordered, runs))]
+    procs.sort(key=lambda p: (-p.score, p.name, p.pid))
+
+    findings: list[Finding] = []
+    mem, eta, spread = _mem_available_finding(name, ordered, runs)
+    if mem:
+        findings.append(mem)
+    findings.extend(_slab_findings(name, ordered, runs))
+    reboot = _reboot_finding(name, ordered, runs)
+    if reboot:
+        findings.append(reboot)
+    findings.sort(key=lambda f: -f.score)
+
+    scores = [p.score for p in procs[:TOP_PROCESSES]] + [f.score for f in findings]
+    mem_series = tuple((t, dm.mem_available) for t, dm in ordered if dm.mem_available is not None)
+    return DeviceAssessment(
+        name=name,
+        score=combine(scores),
+        memory_exhausted_in_s=eta,
+        forecast_uncertainty_s=spread,
+        findings=tuple(findings),
+        processes=tuple(procs),
+        samples=len(ordered),
+        first_sample=ordered[0][0] if ordered else None,
+        last_sample=ordered[-1][0] if ordered else None,
+        boots=(runs[-1] + 1) if runs else 0,
+        mem_available=mem_series,
+    )

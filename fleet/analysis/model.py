@@ -1,0 +1,157 @@
+"""Result records of the analysis, each with ``to_json()`` in the shape of docs/interface.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+Evidence = dict[str, float | int | str | None]
+
+# Finding kinds of interface.md, plus the two this module adds.
+PROCESS_KINDS = (
+    "thread_leak",
+    "unjoined_threads",
+    "stack_growth",
+    "heap_growth",
+    "fd_leak",
+    "shm_leak",
+    "vm_growth",  # VmSize rising much faster than RSS and not explained by thread stacks
+    "address_space_exhaustion",  # a 32-bit process heading for the ~3 GiB user address-space limit
+    "restart",
+)
+DEVICE_KINDS = ("mem_available_decline", "slab_growth", "reboot")
+LEAK_KINDS = frozenset(PROCESS_KINDS) - {"restart"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing worth telling a firmware engineer, with the numbers behind it."""
+
+    kind: str
+    severity: str  # high | medium | low | info
+    summary: str
+    evidence: Evidence = field(default_factory=dict)
+    score: float = 0.0  # 0..1 strength, used for ranking; not part of the JSON shape
+
+    def to_json(self) -> dict[str, Any]:
+        """The finding shape of interface.md."""
+        return {
+            "kind": self.kind,
+            "severity": self.severity,
+            "summary": self.summary,
+            "evidence": self.evidence,
+        }
+
+
+@dataclass(frozen=True)
+class ProcessAssessment:
+    """One process lineage (same name and executable across restarts), reported as its latest instance."""
+
+    pid: int
+    start_time: int
+    name: str
+    exe: str | None
+    cmdline: str | None
+    score: float
+    findings: tuple[Finding, ...]
+    restarts: int = 0
+    samples: int = 0
+    address_space_exhausted_in_s: float | None = None
+    # Sparkline series over the whole lineage: ``times[i]`` goes with ``rss[i]`` etc.; None = unknown.
+    times: tuple[float, ...] = ()
+    rss: tuple[int | None, ...] = ()
+    threads: tuple[int | None, ...] = ()
+    stack_count: tuple[int | None, ...] = ()
+    fds: tuple[int | None, ...] = ()
+
+    def series(self, metric: str) -> list[tuple[float, int]]:
+        """``[(t, value), ...]`` for one of rss, threads, stack_count, fds, skipping unknown values."""
+        values: tuple[int | None, ...] = getattr(self, metric)
+        return [(t, v) for t, v in zip(self.times, values, strict=True) if v is not None]
+
+    @property
+    def leaking(self) -> bool:
+        """True when a leak finding of medium or high severity is present."""
+        return any(f.kind in LEAK_KINDS and f.severity in ("medium", "high") for f in self.findings)
+
+    def to_json(self) -> dict[str, Any]:
+        """The process shape of interface.md, with exe and cmdline."""
+        return {
+            "pid": self.pid,
+            "start_time": self.start_time,
+            "name": self.name,
+            "exe": self.exe,
+            "cmdline": self.cmdline,
+            "score": round(self.score, 3),
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+@dataclass(frozen=True)
+class DeviceAssessment:
+    """One device over the window: its score, forecast, own findings and ranked processes."""
+
+    name: str
+    score: float
+    memory_exhausted_in_s: float | None
+    forecast_uncertainty_s: float | None
+    findings: tuple[Finding, ...]
+    processes: tuple[ProcessAssessment, ...]  # highest score first
+    samples: int = 0
+    first_sample: float | None = None  # unix seconds
+    last_sample: float | None = None
+    boots: int = 1
+    mem_available: tuple[tuple[float, int], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The device shape of interface.md, minus host/status/error which the store knows."""
+        return {
+            "name": self.name,
+            "samples": self.samples,
+            "first_sample": iso(self.first_sample),
+            "last_sample": iso(self.last_sample),
+            "score": round(self.score, 3),
+            "memory_exhausted_in_s": _round_or_none(self.memory_exhausted_in_s),
+            "forecast_uncertainty_s": _round_or_none(self.forecast_uncertainty_s),
+            "findings": [f.to_json() for f in self.findings],
+            "processes": [p.to_json() for p in self.processes],
+        }
+
+
+@dataclass(frozen=True)
+class FleetFinding:
+    """One leak seen on several devices: a firmware bug rather than a device fault."""
+
+    kind: str
+    process: str
+    devices: tuple[str, ...]
+    summary: str
+    severity: str = "medium"
+    exe: str | None = None
+    group: str | None = None
+    total: int = 0  # devices the count is "out of"
+
+    def to_json(self) -> dict[str, Any]:
+        """The fleet_findings shape of interface.md, plus severity, exe, group and total."""
+        return {
+            "kind": self.kind,
+            "process": self.process,
+            "devices": list(self.devices),
+            "summary": self.summary,
+            "severity": self.severity,
+            "exe": self.exe,
+            "group": self.group,
+            "total": self.total,
+        }
+
+
+def iso(ts: float | None) -> str | None:
+    """Unix seconds as ``2026-11-26T03:00:00Z`` (the timestamp style of interface.md)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _round_or_none(x: float | None) -> int | None:
+    return None if x is None else round(x)

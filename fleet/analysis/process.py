@@ -1,0 +1,346 @@
+"""Findings for one process lineage: threads and stacks, heap, fds, SYSV shm, address space, restarts.
+
+The thread checks follow docs/method.md section 3: thread-stack mappings roughly equal to live
+threads and both growing means threads are created and never exit (``thread_leak``); stack
+mappings outnumbering and outgrowing live threads means joinable threads exited without
+``pthread_join()`` (``unjoined_threads``); stacks growing while the thread count is unknown (an
+imported maps-only log) is ``stack_growth``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+
+from fleet.analysis import text
+from fleet.analysis.model import Evidence, Finding, ProcessAssessment
+from fleet.analysis.score import combine, finding_score
+from fleet.analysis.series import Lineage
+from fleet.analysis.stats import SEVERITY_ORDER, Segment, Trend, detect_rise
+from fleet.metrics import ProcessMetrics
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+# Least growth over the window that can be a finding: (absolute, fraction of the current level).
+# A few pages of RSS noise, a thread pool breathing by one or two workers, a log file reopened:
+# none of these clear the bar.
+MEMORY_MIN = (512 * KiB, 0.02)
+VM_MIN = (4 * MiB, 0.05)
+THREADS_MIN = (3, 0.05)
+STACKS_MIN = (3, 0.05)
+FDS_MIN = (4, 0.05)
+SHM_MIN = (2, 0.0)
+
+# 32-bit user space ends at 3 GiB with the usual 3G/1G split (ARM, x86 CONFIG_VMSPLIT_3G).
+ADDRESS_SPACE_32 = 3 * GiB
+# Resident stack pages a new thread plausibly touches; anon growth below this is the threads' own.
+STACK_RESIDENT_PER_THREAD = 256 * KiB
+
+Getter = Callable[[ProcessMetrics], float | None]
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """What every summary needs: who, and over which lineage."""
+
+    label: str  # "AiApp (pid 412)"
+    restarts: int
+
+    def across(self) -> str:
+        return f" across {text.plural(self.restarts, 'restart')}" if self.restarts else ""
+
+
+def _segments(lineage: Lineage, get: Getter) -> list[Segment]:
+    """One (times, values) segment per instance, unknown values left out."""
+    out: list[Segment] = []
+    for inst in lineage.instances:
+        ys = list(map(get, inst.records))
+        if None not in ys:  # the common case, kept cheap: this runs for every metric of every process
+            out.append((inst.times, ys))  # type: ignore[arg-type]
+            continue
+        known = [(t, y) for t, y in zip(inst.times, ys, strict=True) if y is not None]
+        if known:
+            out.append(([t for t, _ in known], [y for _, y in known]))
+    return out
+
+
+def _rise(lineage: Lineage, get: Getter, limits: tuple[float, float]) -> Trend | None:
+    return detect_rise(_segments(lineage, get), limits[0], limits[1])
+
+
+def _net_growth(lineage: Lineage, get: Getter) -> float:
+    """Sum over instances of last - first known value (what grew, restarts excluded)."""
+    total = 0.0
+    for _, ys in _segments(lineage, get):
+        total += ys[-1] - ys[0]
+    return total
+
+
+def _evidence(trend: Trend, metric: str, **extra: float | int | str | None) -> Evidence:
+    ev: Evidence = {
+        "metric": metric,
+        "slope_per_hour": round(trend.per_hour, 3),
+        "slope_per_hour_low": round(trend.slope_lo * 3600, 3),
+        "slope_per_hour_high": round(trend.slope_hi * 3600, 3),
+        "tau": round(trend.tau, 3),
+        "p_value": float(f"{trend.p_value:.3g}"),
+        "first": trend.first,
+        "last": trend.last,
+        "growth": round(trend.growth, 1),
+        "threshold": round(trend.threshold, 1),
+        "samples": trend.samples,
+        "segments": trend.segments,
+        "window_s": round(trend.window_s, 1),
+        "sawtooth": "minima" if trend.sawtooth else None,
+    }
+    ev.update(extra)
+    return ev
+
+
+def _finding(kind: str, trend: Trend, summary: str, ev: Evidence, severity: str | None = None) -> Finding:
+    sev = severity or trend.severity
+    ratio = trend.growth / trend.threshold if trend.threshold > 0 else 1.0
+    return Finding(kind, sev, summary, ev, finding_score(sev, trend.tau, ratio))
+
+
+def _min_severity(a: str, b: str) -> str:
+    return a if SEVERITY_ORDER[a] <= SEVERITY_ORDER[b] else b
+
+
+def _growing_thread_name(lineage: Lineage) -> tuple[str | None, int]:
+    """The thread name (comm) whose count grew most over the lineage, and its latest count."""
+    growth: dict[str, int] = {}
+    for inst in lineage.instances:
+        first, last = inst.records[0].thread_names, inst.records[-1].thread_names
+        for name in set(first) | set(last):
+            growth[name] = growth.get(name, 0) + last.get(name, 0) - first.get(name, 0)
+    if not growth:
+        return None, 0
+    name = max(sorted(growth), key=lambda n: growth[n])
+    if growth[name] <= 0:
+        return None, 0
+    return name, lineage.latest.records[-1].thread_names.get(name, 0)
+
+
+def _stack_size(rec: ProcessMetrics) -> int | None:
+    if rec.stack_size:
+        return rec.stack_size
+    return rec.stack_bytes // rec.stack_count if rec.stack_count else None
+
+
+def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
+    """thread_leak, unjoined_threads and stack_growth, as method.md section 3 tells them apart."""
+    last = lineage.latest.records[-1]
+    threads_known = any(r.threads is not None for i in lineage.instances for r in i.records)
+    t_trend = _rise(lineage, attrgetter("threads"), THREADS_MIN) if threads_known else None
+    s_trend = _rise(lineage, attrgetter("stack_count"), STACKS_MIN)
+    stack = _stack_size(last)
+    stack_text = f", each with its own {text.size(stack)} stack" if stack and s_trend else ""
+    out: list[Finding] = []
+
+    if t_trend is not None:
+        name, name_count = _growing_thread_name(lineage)
+        new = text.count(t_trend.growth)
+        named = f" named {name}" if name else ""
+        summary = (
+            f"{ctx.label}: {new} new threads{named} in {text.duration(t_trend.window_s)}{stack_text}"
+            f"{ctx.across()}; they never exit ({text.rate(t_trend.per_hour)}, now {last.threads} threads)."
+        )
+        ev = _evidence(
+            t_trend,
+            "threads",
+            thread_name=name,
+            thread_name_count=name_count,
+            stack_count=last.stack_count,
+            stack_size=stack,
+        )
+        out.append(_finding("thread_leak", t_trend, summary, ev))
+
+    if s_trend is not None and threads_known:
+        thread_growth = t_trend.growth if t_trend else max(0.0, _net_growth(lineage, attrgetter("threads")))
+        excess = s_trend.growth - thread_growth
+        live = last.threads or 0
+        if excess >= STACKS_MIN[0] and last.stack_count > live + STACKS_MIN[0] - 1:
+            each = f" ({text.size(stack)} each)" if stack else ""
+            summary = (
+                f"{ctx.label}: {last.stack_count} thread stacks{each} "
+                f"stay mapped while only {live} threads are alive, +{text.count(excess)} in "
+                f"{text.duration(s_trend.window_s)}{ctx.across()}; exited threads are never "
+                f"pthread_join()ed (or detached)."
+            )
+            ev = _evidence(
+                s_trend, "stack_count", threads=live, stack_size=stack, stack_bytes=last.stack_bytes
+            )
+            ev["excess_stacks"] = round(excess, 1)
+            out.append(_finding("unjoined_threads", s_trend, summary, ev))
+    elif s_trend is not None:
+        summary = (
+            f"{ctx.label}: thread-stack mappings grew from {s_trend.first:.0f} to {last.stack_count} in "
+            f"{text.duration(s_trend.window_s)}{stack_text}{ctx.across()} (thread count unknown); "
+            f"threads are created and never exit or never joined."
+        )
+        ev = _evidence(s_trend, "stack_count", stack_size=stack, stack_bytes=last.stack_bytes)
+        out.append(_finding("stack_growth", s_trend, summary, ev))
+    return out
+
+
+def _memory_getter(lineage: Lineage) -> tuple[str, str, Getter]:
+    """Private anonymous memory when the kernel gives it, else PSS, else RSS."""
+    recs = [r for i in lineage.instances for r in i.records]
+    if any(r.anon_private is not None for r in recs):
+        return "anon_private", "private anonymous memory", attrgetter("anon_private")
+    if any(r.pss is not None for r in recs):
+        return "pss", "PSS", attrgetter("pss")
+    return "rss", "RSS", attrgetter("rss")
+
+
+def _heap_finding(lineage: Lineage, ctx: _Ctx, thread_findings: Sequence[Finding]) -> Finding | None:
+    metric, words, get = _memory_getter(lineage)
+    trend = _rise(lineage, get, MEMORY_MIN)
+    if trend is None:
+        return None
+    if thread_findings:
+        # New threads touch stack pages, which count as anonymous memory: do not report the same
+        # leak twice unless the heap grows by more than the stacks can explain.
+        new_threads = max(float(f.evidence.get("growth") or 0) for f in thread_findings)
+        if trend.growth <= new_threads * STACK_RESIDENT_PER_THREAD:
+            return None
+    pattern = " (the minima of its alloc/free cycles)" if trend.sawtooth else ""
+    summary = (
+        f"{ctx.label}: {words}{pattern} grew {text.size(trend.growth)} in {text.duration(trend.window_s)}"
+        f"{ctx.across()} ({text.rate(trend.per_hour, 'bytes')}) and is still rising, now "
+        f"{text.size(trend.last)}; memory is allocated and never freed."
+    )
+    return _finding("heap_growth", trend, summary, _evidence(trend, metric))
+
+
+def _count_finding(
+    lineage: Lineage,
+    ctx: _Ctx,
+    kind: str,
+    metric: str,
+    limits: tuple[float, float],
+    what: str,
+    why: str,
+) -> Finding | None:
+    get: Getter = attrgetter(metric)
+    trend = _rise(lineage, get, limits)
+    if trend is None:
+        return None
+    summary = (
+        f"{ctx.label}: {what} grew from {trend.first:.0f} to {trend.last:.0f} in "
+        f"{text.duration(trend.window_s)}{ctx.across()} ({text.rate(trend.per_hour)}); {why}."
+    )
+    return _finding(kind, trend, summary, _evidence(trend, metric))
+
+
+def _address_space_findings(lineage: Lineage, ctx: _Ctx) -> tuple[list[Finding], float | None]:
+    """vm_growth (virtual size outrunning RSS) and, for 32-bit processes, time to exhaustion."""
+    trend = _rise(lineage, attrgetter("vm_size"), VM_MIN)
+    if trend is None:
+        return [], None
+    out: list[Finding] = []
+    last = lineage.latest.records[-1]
+    rss_growth = max(0.0, _net_growth(lineage, attrgetter("rss")))
+    explained = max(0.0, _net_growth(lineage, attrgetter("stack_bytes"))) + max(
+        0.0, _net_growth(lineage, attrgetter("shm_bytes"))
+    )
+    unexplained = trend.growth - explained
+    is32 = last.address_bits == 32
+    if unexplained >= max(16 * MiB, 4 * rss_growth):
+        summary = (
+            f"{ctx.label}: virtual size grew {text.size(trend.growth)} in {text.duration(trend.window_s)}"
+            f"{ctx.across()} while RSS grew {text.size(rss_growth)}; mappings are reserved and never "
+            f"unmapped (mmap without munmap, arenas)."
+        )
+        sev = trend.severity if is32 or last.address_bits is None else _min_severity(trend.severity, "low")
+        ev = _evidence(trend, "vm_size", rss_growth=rss_growth, unexplained=round(unexplained))
+        out.append(_finding("vm_growth", trend, summary, ev, _min_severity(sev, "medium")))
+
+    eta: float | None = None
+    if is32:
+        eta = max(0.0, (ADDRESS_SPACE_32 - trend.level) / trend.slope)
+        slow = (ADDRESS_SPACE_32 - trend.level) / trend.slope_lo if trend.slope_lo > 0 else None
+        fast = max(0.0, (ADDRESS_SPACE_32 - trend.level) / trend.slope_hi)
+        by_eta = "high" if eta < 86400 else "medium" if eta < 7 * 86400 else "low"
+        sev = _min_severity(trend.severity, by_eta)
+        summary = (
+            f"{ctx.label} is a 32-bit process: its virtual size ({text.size(trend.level)}) grows "
+            f"{text.rate(trend.per_hour, 'bytes')} and reaches the ~3 GiB address-space limit in about "
+            f"{text.duration(eta)}; then mmap and pthread_create fail."
+        )
+        ev = _evidence(
+            trend,
+            "vm_size",
+            limit=ADDRESS_SPACE_32,
+            exhausted_in_s=round(eta),
+            exhausted_earliest_s=round(fast),
+            exhausted_latest_s=None if slow is None else round(slow),
+        )
+        out.append(_finding("address_space_exhaustion", trend, summary, ev, sev))
+    return out, eta
+
+
+def _restart_finding(lineage: Lineage, ctx: _Ctx) -> Finding | None:
+    n = lineage.restarts
+    if n == 0:
+        return None
+    insts = lineage.instances
+    window = insts[-1].times[-1] - insts[0].times[0]
+    pids = " -> ".join(str(i.pid) for i in insts[-6:])
+    sev = "info" if n <= 2 else "low"
+    summary = (
+        f"{lineage.latest.name} restarted {text.plural(n, 'time')} in {text.duration(window)} "
+        f"(pid {pids}); trends were followed across the restarts, not read as memory recovering."
+    )
+    ev: Evidence = {"restarts": n, "pids": pids, "window_s": round(window, 1), "samples": lineage.samples}
+    return Finding("restart", sev, summary, ev, finding_score(sev, 1.0, float(n)))
+
+
+def analyse_lineage(lineage: Lineage) -> ProcessAssessment:
+    """Every process-level finding for one lineage, its score and sparkline series."""
+    latest = lineage.latest
+    last = latest.records[-1]
+    ctx = _Ctx(f"{last.name} (pid {latest.pid})", lineage.restarts)
+
+    findings: list[Finding] = _thread_findings(lineage, ctx)
+    heap = _heap_finding(lineage, ctx, findings)
+    if heap:
+        findings.append(heap)
+    fd = _count_finding(
+        lineage, ctx, "fd_leak", "fds", FDS_MIN, "open file descriptors",
+        "files or sockets are opened and never closed",
+    )  # fmt: skip
+    shm = _count_finding(
+        lineage, ctx, "shm_leak", "shm_count", SHM_MIN, "SYSV shared-memory attachments",
+        "segments are shmat()ed and never shmdt()ed",
+    )  # fmt: skip
+    findings.extend(f for f in (fd, shm) if f is not None)
+    vm, eta = _address_space_findings(lineage, ctx)
+    findings.extend(vm)
+    restart = _restart_finding(lineage, ctx)
+    if restart:
+        findings.append(restart)
+    findings.sort(key=lambda f: -f.score)
+
+    recs = [r for inst in lineage.instances for r in inst.records]
+    return ProcessAssessment(
+        pid=latest.pid,
+        start_time=latest.start_time,
+        name=last.name,
+        exe=last.exe,
+        cmdline=last.cmdline,
+        score=combine(f.score for f in findings),
+        findings=tuple(findings),
+        restarts=lineage.restarts,
+        samples=lineage.samples,
+        address_space_exhausted_in_s=eta,
+        times=tuple(t for inst in lineage.instances for t in inst.times),
+        rss=tuple(r.rss for r in recs),
+        threads=tuple(r.threads for r in recs),
+        stack_count=tuple(r.stack_count for r in recs),
+        fds=tuple(r.fds for r in recs),
+    )

@@ -1,0 +1,130 @@
+"""Identity over time: boots of a device, instances of a process, and lineages across restarts.
+
+- A device *run* is one boot: a new ``boot_id``, or (when the kernel gives none) uptime going
+  backwards, starts a new run.
+- A process *instance* is (run, pid, start_time). The run is part of the key because embedded
+  devices boot deterministically: the same pid and start time can come back after a reboot.
+- A *lineage* chains instances with the same name and executable that never overlap in time, so a
+  daemon restarted by a watchdog stays one series and its leak still shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from fleet.metrics import DeviceMetrics, ProcessMetrics
+
+
+@dataclass
+class Instance:
+    """One process instance: its samples in time order."""
+
+    run: int
+    pid: int
+    start_time: int
+    times: list[float] = field(default_factory=list)
+    records: list[ProcessMetrics] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.records[-1].name
+
+    @property
+    def exe(self) -> str | None:
+        return self.records[-1].exe
+
+
+@dataclass
+class Lineage:
+    """Instances of one program in time order; ``restarts`` counts new instances within a boot."""
+
+    instances: list[Instance]
+
+    @property
+    def latest(self) -> Instance:
+        return self.instances[-1]
+
+    @property
+    def restarts(self) -> int:
+        """Restarts within one boot; after a reboot every process is new, which is the reboot's story.
+
+        A chain of one-sample instances is a short-lived command (a shell, the capture itself)
+        appearing in every sample, not a daemon restarting.
+        """
+        if all(len(i.times) < 2 for i in self.instances):
+            return 0
+        return sum(1 for a, b in zip(self.instances, self.instances[1:], strict=False) if a.run == b.run)
+
+    @property
+    def samples(self) -> int:
+        return sum(len(i.times) for i in self.instances)
+
+
+def boot_runs(samples: Sequence[tuple[float, DeviceMetrics]]) -> list[int]:
+    """Run index (0, 1, ...) of every sample: a new boot_id or uptime going backwards starts a run."""
+    runs: list[int] = []
+    run = 0
+    prev: DeviceMetrics | None = None
+    prev_t = 0.0
+    for t, dm in samples:
+        if prev is not None:
+            if dm.boot_id is not None and prev.boot_id is not None:
+                new = dm.boot_id != prev.boot_id
+            elif dm.uptime is not None and prev.uptime is not None:
+                # Without a reboot uptime advances with the wall clock; allow slack for clock drift.
+                dt = t - prev_t
+                new = dm.uptime + max(60.0, 0.01 * dt) < prev.uptime + dt
+            else:
+                new = False
+            if new:
+                run += 1
+        runs.append(run)
+        prev, prev_t = dm, t
+    return runs
+
+
+def instances(samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int]) -> list[Instance]:
+    """Group process records by identity (run, pid, start_time); kernel threads are skipped."""
+    by_key: dict[tuple[int, int, int], Instance] = {}
+    for (t, dm), run in zip(samples, runs, strict=True):
+        for pm in dm.processes:
+            if pm.kernel_thread:
+                continue
+            key = (run, pm.pid, pm.start_time)
+            inst = by_key.get(key)
+            if inst is None:
+                inst = by_key[key] = Instance(run, pm.pid, pm.start_time)
+            inst.times.append(t)
+            inst.records.append(pm)
+    return list(by_key.values())
+
+
+def lineages(insts: Sequence[Instance]) -> list[Lineage]:
+    """Chain instances of the same (name, exe) that do not overlap in time.
+
+    When several copies run at once (worker pools), each copy gets its own chain; a new instance
+    continues the chain that ended most recently before it started.
+    """
+    groups: dict[tuple[str, str | None], list[Instance]] = {}
+    for inst in insts:
+        groups.setdefault((inst.name, inst.exe), []).append(inst)
+    out: list[Lineage] = []
+    for members in groups.values():
+        if len(members) == 1:
+            out.append(Lineage(members))
+            continue
+        members.sort(key=lambda i: (i.times[0], i.run, i.start_time))
+        chains: list[list[Instance]] = []
+        for inst in members:
+            best: list[Instance] | None = None
+            for chain in chains:
+                end = chain[-1].times[-1]
+                if end < inst.times[0] and (best is None or end > best[-1].times[-1]):
+                    best = chain
+            if best is None:
+                chains.append([inst])
+            else:
+                best.append(inst)
+        out.extend(Lineage(c) for c in chains)
+    return out

@@ -1,0 +1,321 @@
+"""Robust trend statistics: Theil-Sen slope, Mann-Kendall test, and the leak/no-leak decision.
+
+Everything works on *segments*: pieces of one series that belong to one process instance (or one
+boot of a device). Pairs are only ever formed inside a segment, so a restart or a reboot, which
+drops memory back to its start, is never read as "memory recovering"; and a leak that a watchdog
+keeps hiding still shows, because every segment regrows at the same slope. Pooling pairwise slopes
+and Kendall scores over segments is the "seasonal Kendall" idea of Hirsch, Slack & Smith (1982).
+
+Pure Python: series are short (3 to ~1,000 points); above ``MAX_POINTS`` they are thinned by a
+stride before the O(n^2) pair loops, which keeps a 1,000-point series at a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# A segment: parallel tuples of timestamps (seconds) and values.
+Segment = tuple[Sequence[float], Sequence[float]]
+
+MAX_POINTS = 200  # above this many points a series is thinned before the pairwise statistics
+SEVERITY_ORDER = {"info": 0, "low": 1, "medium": 2, "high": 3}
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A rising trend that passed every test, with the numbers that justify it."""
+
+    slope: float  # units per second, pooled Theil-Sen over within-segment pairs
+    slope_lo: float  # ~95 % confidence interval of the slope (Sen 1968)
+    slope_hi: float
+    tau: float  # Kendall tau over within-segment pairs, -1..1
+    p_value: float  # one-sided Mann-Kendall p-value for "rising"
+    samples: int  # points the test used (cycle minima for a sawtooth)
+    segments: int  # process instances / boots the points came from
+    window_s: float  # seconds covered by the segments (gaps between them excluded)
+    first: float  # first value of the first segment
+    last: float  # last value of the last segment
+    level: float  # fitted value at the end of the last segment
+    growth: float  # slope * window_s: what the trend added over the window
+    threshold: float  # minimum growth that counted as "not noise"
+    recent_slope: float  # slope of the recent part of the last segment
+    sawtooth: bool  # True when the test ran on cycle minima
+    severity: str  # "high" | "medium" | "low"
+
+    @property
+    def per_hour(self) -> float:
+        """Slope per hour, the unit the summaries speak."""
+        return self.slope * 3600.0
+
+
+def median(values: Sequence[float]) -> float:
+    """Median of a non-empty sequence."""
+    s = sorted(values)
+    n = len(s)
+    mid = n // 2
+    return s[mid] if n % 2 else (s[mid - 1] + s[mid]) / 2.0
+
+
+def thin(ts: Sequence[float], ys: Sequence[float], limit: int) -> Segment:
+    """Keep every k-th point (and the last) so at most ~``limit`` points remain."""
+    n = len(ts)
+    if n <= limit:
+        return ts, ys
+    step = math.ceil(n / limit)
+    idx = list(range(0, n, step))
+    if idx[-1] != n - 1:
+        idx.append(n - 1)
+    return [ts[i] for i in idx], [ys[i] for i in idx]
+
+
+def pair_slopes(ts: Sequence[float], ys: Sequence[float]) -> list[float]:
+    """All pairwise slopes (y_j - y_i) / (t_j - t_i) for i < j with distinct timestamps."""
+    out: list[float] = []
+    n = len(ts)
+    for i in range(n - 1):
+        ti, yi = ts[i], ys[i]
+        for j in range(i + 1, n):
+            dt = ts[j] - ti
+            if dt > 0:
+                out.append((ys[j] - yi) / dt)
+    return out
+
+
+def theil_sen(ts: Sequence[float], ys: Sequence[float]) -> float:
+    """Theil-Sen slope of one segment (0.0 when fewer than two distinct timestamps)."""
+    slopes = pair_slopes(*thin(ts, ys, MAX_POINTS))
+    return median(slopes) if slopes else 0.0
+
+
+def kendall_s(ys: Sequence[float]) -> tuple[int, float, int]:
+    """Mann-Kendall S, its variance under "no trend" (tie-corrected), and the number of pairs."""
+    n = len(ys)
+    s = 0
+    for i in range(n - 1):
+        yi = ys[i]
+        for j in range(i + 1, n):
+            d = ys[j] - yi
+            if d > 0:
+                s += 1
+            elif d < 0:
+                s -= 1
+    # Integer series (threads, fds) have many ties; without the correction the test is too strict.
+    counts: dict[float, int] = {}
+    for y in ys:
+        counts[y] = counts.get(y, 0) + 1
+    ties = sum(c * (c - 1) * (2 * c + 5) for c in counts.values() if c > 1)
+    var = (n * (n - 1) * (2 * n + 5) - ties) / 18.0
+    return s, var, n * (n - 1) // 2
+
+
+def one_sided_p(s: int, var: float) -> float:
+    """P(S >= s) under "no trend", normal approximation with continuity correction."""
+    if var <= 0 or s <= 0:
+        return 1.0
+    z = (s - 1) / math.sqrt(var)
+    return 0.5 * math.erfc(z / math.sqrt(2.0))
+
+
+def cycle_minima(ts: Sequence[float], ys: Sequence[float], drop: float) -> Segment | None:
+    """Split an alloc/free sawtooth at its big drops and return each cycle's minimum.
+
+    Returns None when the segment has no drop larger than ``drop`` (not a sawtooth). A sawtooth
+    whose minima rise is a leak; one whose minima stay flat is a working set breathing. The first
+    cycle is dropped when it is visibly incomplete (we joined mid-cycle, so its "minimum" is just
+    wherever the window started).
+    """
+    starts = [0]
+    for i in range(1, len(ys)):
+        if ys[i - 1] - ys[i] > drop:
+            starts.append(i)
+    if len(starts) == 1:
+        return None
+    bounds = [*starts, len(ys)]
+    cycles = [(bounds[k], bounds[k + 1]) for k in range(len(starts))]
+    if len(cycles) >= 3:
+        lengths = sorted(b - a for a, b in cycles[1:-1]) or [cycles[1][1] - cycles[1][0]]
+        if cycles[0][1] - cycles[0][0] < lengths[len(lengths) // 2]:
+            cycles = cycles[1:]
+    mt: list[float] = []
+    my: list[float] = []
+    for a, b in cycles:
+        k = min(range(a, b), key=lambda i: ys[i])
+        mt.append(ts[k])
+        my.append(ys[k])
+    return mt, my
+
+
+def _severity(
+    n: int, p: float, tau: float, growth: float, threshold: float, persistent: bool, sawtooth: bool
+) -> str | None:
+    """Map evidence to a severity; more points, a smaller p and more growth never lower it.
+
+    Three samples can reach "low" (a watch item) at best: Mann-Kendall cannot be significant there.
+    "high" needs eight points and a trend present in both halves of the window (persistence).
+    A sawtooth is judged on its cycle minima, one point per cycle, so fewer points suffice: four
+    rising minima are already a clear leak, where four raw samples are not.
+    """
+    if sawtooth:
+        if n >= 6 and p < 0.01 and tau >= 0.6 and growth >= 2 * threshold and persistent:
+            return "high"
+        if n >= 4 and p < 0.05 and tau >= 0.6:
+            return "medium"
+        if n >= 3 and p < 0.2 and tau >= 0.5:
+            return "low"
+        return None
+    if n >= 8 and p < 0.001 and tau >= 0.6 and growth >= 2 * threshold and persistent:
+        return "high"
+    if n >= 5 and p < 0.01 and tau >= 0.45:
+        return "medium"
+    if n >= 3 and p < 0.2 and tau >= 0.5:
+        return "low"
+    return None
+
+
+def detect_rise(
+    segments: Sequence[Segment],
+    min_abs: float,
+    min_rel: float = 0.0,
+    recent_ratio: float = 0.3,
+) -> Trend | None:
+    """Decide whether a (possibly restarted) series keeps rising; None when it does not.
+
+    ``min_abs`` and ``min_rel`` (fraction of the current level) set the least growth over the
+    window that counts, so a few pages of noise are never a finding. A plateau is rejected by
+    requiring the recent part of the last segment to rise at ``recent_ratio`` of the overall slope.
+    """
+    segs = [(ts, ys) for ts, ys in segments if len(ts) >= 2]
+    if not segs or sum(len(ts) for ts, _ in segs) < 3:
+        return None
+    last_ys = segs[-1][1]
+    threshold = max(min_abs, min_rel * abs(last_ys[-1]))
+    # Cheap gate first (O(n)): most series on a healthy device barely move.
+    if sum(max(ys) - min(ys) for _, ys in segs) < threshold:
+        return None
+
+    used: list[Segment] = []
+    sawtooth = False
+    for ts, ys in segs:
+        ts, ys = thin(ts, ys, MAX_POINTS)
+        # A drop of several typical ramp steps (and more than min_abs) is a free: an alloc/free
+        # sawtooth. Noise alone rarely drops by twice its own typical rise.
+        steps = [b - a for a, b in itertools.pairwise(ys) if b > a]
+        step = median(steps) if steps else 0.0
+        minima = cycle_minima(ts, ys, max(min_abs, 2.0 * step)) if len(ts) >= 4 else None
+        if minima is not None:
+            sawtooth = True
+            # A sampled minimum lands anywhere within one ramp step of the true one (aliasing), so
+            # minima must rise by more than a typical step before they mean anything.
+            threshold = max(threshold, 1.5 * step)
+            ts, ys = minima
+        if len(ts) >= 2:
+            used.append((ts, ys))
+    n = sum(len(ts) for ts, _ in used)
+    if n < 3:
+        return None
+
+    slopes: list[float] = []
+    s_total, var_total, pairs = 0, 0.0, 0
+    for ts, ys in used:
+        seg_slopes = pair_slopes(ts, ys)
+        # Every segment long enough to judge must itself rise: a leak regrows after each restart.
+        if len(ts) >= 4 and seg_slopes and median(seg_slopes) <= 0:
+            return None
+        slopes.extend(seg_slopes)
+        s, var, npairs = kendall_s(ys)
+        s_total += s
+        var_total += var
+        pairs += npairs
+    if not slopes or pairs == 0:
+        return None
+    slopes.sort()
+    slope = median(slopes)
+    if slope <= 0:
+        return None
+    tau = s_total / pairs
+    p = one_sided_p(s_total, var_total)
+
+    window = sum(ts[-1] - ts[0] for ts, _ in used)
+    growth = slope * window
+    if growth < threshold:
+        return None
+
+    # Plateau check, in two parts. The recent third (at least three points) of the last segment
+    # long enough to judge must still rise; and the later half of every segment must by itself add
+    # at least half the growth threshold, so a warm-up repeated after each restart is not a leak.
+    lt, ly = next(((ts, ys) for ts, ys in reversed(used) if len(ts) >= 3), used[-1])
+    k = max(3, math.ceil(len(lt) / 3))
+    recent = theil_sen(lt[-k:], ly[-k:]) if len(lt) >= 3 else slope
+    late: list[float] = []
+    late_window = 0.0
+    for ts, ys in used:
+        if len(ts) >= 4:
+            h = len(ts) // 2
+            late.extend(pair_slopes(ts[h:], ys[h:]))
+            late_window += ts[-1] - ts[h]
+    if recent < recent_ratio * slope:
+        return None
+    if late and median(late) * late_window < 0.5 * threshold:
+        return None
+    # Persistence: the first half of the last segment rose too (not a single step).
+    half = max(2, len(lt) // 2)
+    early = theil_sen(lt[:half], ly[:half]) if len(lt) >= 4 else slope
+    persistent = early > 0 and recent > 0
+
+    severity = _severity(n, p, tau, growth, threshold, persistent, sawtooth)
+    if severity is None:
+        return None
+
+    # Sen's confidence interval for the slope: ranks offset by z * sqrt(Var S) around the median.
+    c = 1.96 * math.sqrt(max(var_total, 0.0))
+    m = len(slopes)
+    lo_i = max(0, min(m - 1, math.floor((m - c) / 2.0)))
+    hi_i = max(0, min(m - 1, math.ceil((m + c) / 2.0)))
+    intercept = median([y - slope * t for t, y in zip(lt, ly, strict=True)])
+    return Trend(
+        slope=slope,
+        slope_lo=slopes[lo_i],
+        slope_hi=slopes[hi_i],
+        tau=tau,
+        p_value=p,
+        samples=n,
+        segments=len(used),
+        window_s=window,
+        first=float(segs[0][1][0]),
+        last=float(last_ys[-1]),
+        level=intercept + slope * lt[-1],
+        growth=growth,
+        threshold=threshold,
+        recent_slope=recent,
+        sawtooth=sawtooth,
+        severity=severity,
+    )
+
+
+def detect_decline(segments: Sequence[Segment], min_abs: float, min_rel: float = 0.0) -> Trend | None:
+    """Mirror of :func:`detect_rise` for series that leak by falling (MemAvailable)."""
+    flipped = [(ts, [-y for y in ys]) for ts, ys in segments]
+    t = detect_rise(flipped, min_abs, min_rel)
+    if t is None:
+        return None
+    return Trend(
+        slope=-t.slope,
+        slope_lo=-t.slope_hi,
+        slope_hi=-t.slope_lo,
+        tau=-t.tau,
+        p_value=t.p_value,
+        samples=t.samples,
+        segments=t.segments,
+        window_s=t.window_s,
+        first=-t.first,
+        last=-t.last,
+        level=-t.level,
+        growth=-t.growth,
+        threshold=t.threshold,
+        recent_slope=-t.recent_slope,
+        sawtooth=t.sawtooth,
+        severity=t.severity,
+    )
