@@ -7,23 +7,29 @@ import datetime as dt
 import json
 import sys
 import time
-from enum import IntEnum
+from dataclasses import replace
+from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from fleet.capture import decode
 from fleet.collector import CollectOptions, DeviceOutcome, collect
+from fleet.config import Config, ConfigError, SmtpSettings, load_config
 from fleet.fleetview import build_view
 from fleet.importer import LogImportError, import_log
 from fleet.ingest import parse_pending
-from fleet.inventory import InventoryError, load_inventory
+from fleet.inventory import Device, InventoryError, load_inventory
 from fleet.inventory import safe_device_name as _safe_device_name
+from fleet.lock import Locked, store_lock
+from fleet.mail import MailError
 from fleet.mapsview import maps_diff_report, maps_report, render_maps_text
 from fleet.procfs import ParseError
 from fleet.rank import rank_json, rank_text
+from fleet.report import render_report
 from fleet.store import Store, StoreError, store_dir
+from fleet.sweep import SweepPlan, email_report, fails, run_sweep, write_atomically
 
 
 class Exit(IntEnum):
@@ -33,6 +39,8 @@ class Exit(IntEnum):
     ERROR = 1  # the run itself failed (store unusable, internal error)
     USAGE = 2  # bad inventory, bad arguments
     FINDINGS = 3  # --fail-on: a finding of that severity exists
+    LOCKED = 4  # another sweep holds the store
+    MAIL_FAILED = 5  # the report was written but the email could not be sent
 
 
 app = typer.Typer(
@@ -45,6 +53,57 @@ StoreOpt = Annotated[
     Path | None,
     typer.Option("--store", help="Store directory (default: $FLEET_STORE, else ./fleet-data)."),
 ]
+
+
+class FailOn(StrEnum):
+    high = "high"
+    medium = "medium"
+
+
+FailOnOpt = Annotated[FailOn | None, typer.Option("--fail-on", help="Exit 3 on a finding this severe.")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="TOML settings (default: $FLEET_CONFIG, else ./fleet.toml).")
+]
+EmailToOpt = Annotated[list[str] | None, typer.Option("--email-to", help="Recipient (repeatable).")]
+SmtpHostOpt = Annotated[str | None, typer.Option("--smtp-host", help="SMTP server ($FLEET_SMTP_HOST).")]
+SmtpPortOpt = Annotated[int | None, typer.Option("--smtp-port", help="SMTP port ($FLEET_SMTP_PORT).")]
+SmtpUserOpt = Annotated[str | None, typer.Option("--smtp-user", help="SMTP login ($FLEET_SMTP_USER).")]
+SmtpPassEnvOpt = Annotated[
+    str | None, typer.Option("--smtp-password-env", help="Variable holding the SMTP password.")
+]
+StarttlsOpt = Annotated[bool | None, typer.Option("--smtp-starttls/--no-smtp-starttls", help="Use STARTTLS.")]
+SslOpt = Annotated[bool | None, typer.Option("--smtp-ssl/--no-smtp-ssl", help="Implicit TLS (port 465).")]
+EmailFromOpt = Annotated[str | None, typer.Option("--email-from", help="Sender address ($FLEET_EMAIL_FROM).")]
+
+
+def _load_config(path: Path | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise _fail(Exit.USAGE, str(exc)) from None
+
+
+def _smtp(
+    config: Config,
+    host: str | None,
+    port: int | None,
+    user: str | None,
+    password_env: str | None,
+    starttls: bool | None,
+    ssl: bool | None,
+    sender: str | None,
+) -> SmtpSettings:
+    """Flags over environment over config file."""
+    flags: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "user": user,
+        "password_env": password_env,
+        "starttls": starttls,
+        "ssl": ssl,
+        "sender": sender,
+    }
+    return replace(config.smtp, **{k: v for k, v in flags.items() if v is not None})
 
 
 def _fail(code: Exit, message: str) -> typer.Exit:
@@ -142,15 +201,19 @@ def collect_cmd(
 def rank_cmd(
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output (interface.md).")] = False,
+    fail_on: FailOnOpt = None,
 ) -> None:
     """Rank the devices in the store by leak suspicion."""
     with _open_store(store) as st:
         parse_pending(st)
-        doc = rank_json(build_view(st, details=False))
+        view = build_view(st, details=False)
+    doc = rank_json(view)
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
     else:
         typer.echo(rank_text(doc))
+    if fails(view, fail_on.value if fail_on else None):
+        raise typer.Exit(int(Exit.FINDINGS))
 
 
 @app.command("maps")
@@ -213,6 +276,126 @@ def import_cmd(
     typer.echo(
         f"imported {result.samples} samples of {device} ({result.kind}) from {log}"
         + (f"; {result.skipped} unrecognised lines skipped" if result.skipped else "")
+    )
+
+
+@app.command("report")
+def report_cmd(
+    store: StoreOpt = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="HTML file to write.")] = None,
+    email_to: EmailToOpt = None,
+    config: ConfigOpt = None,
+    smtp_host: SmtpHostOpt = None,
+    smtp_port: SmtpPortOpt = None,
+    smtp_user: SmtpUserOpt = None,
+    smtp_password_env: SmtpPassEnvOpt = None,
+    smtp_starttls: StarttlsOpt = None,
+    smtp_ssl: SslOpt = None,
+    email_from: EmailFromOpt = None,
+) -> None:
+    """Render the HTML report (default reports/fleet-report.html) and optionally email it."""
+    cfg = _load_config(config)
+    smtp = _smtp(cfg, smtp_host, smtp_port, smtp_user, smtp_password_env, smtp_starttls, smtp_ssl, email_from)
+    with _open_store(store) as st:
+        parse_pending(st)
+        view = build_view(st)
+    path = output or Path(cfg.sweep.report_dir) / "fleet-report.html"
+    write_atomically(path, render_report(view))
+    typer.echo(f"report written to {path}")
+    to = tuple(email_to or ()) or smtp.to
+    if to:
+        try:
+            email_report(view, path, smtp, to)
+        except MailError as exc:
+            raise _fail(Exit.MAIL_FAILED, f"email not sent: {exc} (the report is kept at {path})") from None
+        typer.echo(f"emailed to {', '.join(to)}")
+
+
+@app.command("sweep")
+def sweep_cmd(
+    inventory: Annotated[Path | None, typer.Argument(help="Inventory YAML (omit with --no-collect).")] = None,
+    store: StoreOpt = None,
+    config: ConfigOpt = None,
+    samples: Annotated[int | None, typer.Option(min=1, help="Samples per device (config: 3).")] = None,
+    interval: Annotated[
+        float | None, typer.Option(min=0.0, help="Seconds between samples (config: 60).")
+    ] = None,
+    concurrency: Annotated[int | None, typer.Option(min=1, help="Devices sampled at once.")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Device, group or tag names.")] = None,
+    no_collect: Annotated[bool, typer.Option("--no-collect", help="Only analyse, report and email.")] = False,
+    report_dir: Annotated[Path | None, typer.Option("--report-dir", help="Where dated reports go.")] = None,
+    fail_on: FailOnOpt = None,
+    keep_raw_days: Annotated[
+        float | None, typer.Option(min=0.0, help="Drop raw captures older than this.")
+    ] = None,
+    keep_metrics_days: Annotated[
+        float | None, typer.Option(min=0.0, help="Drop samples older than this.")
+    ] = None,
+    email_to: EmailToOpt = None,
+    smtp_host: SmtpHostOpt = None,
+    smtp_port: SmtpPortOpt = None,
+    smtp_user: SmtpUserOpt = None,
+    smtp_password_env: SmtpPassEnvOpt = None,
+    smtp_starttls: StarttlsOpt = None,
+    smtp_ssl: SslOpt = None,
+    email_from: EmailFromOpt = None,
+) -> None:
+    """Collect, rank, write a dated report and email it: one unattended run for cron or systemd."""
+    cfg = _load_config(config)
+    sw = cfg.sweep
+    smtp = _smtp(cfg, smtp_host, smtp_port, smtp_user, smtp_password_env, smtp_starttls, smtp_ssl, email_from)
+    devices: tuple[Device, ...] = ()
+    if not no_collect:
+        if inventory is None:
+            raise _fail(Exit.USAGE, "sweep needs an INVENTORY (or --no-collect)")
+        try:
+            devices = load_inventory(inventory).select(only)
+        except InventoryError as exc:
+            raise _fail(Exit.USAGE, str(exc)) from None
+        if not devices:
+            raise _fail(Exit.USAGE, f"{inventory}: --only {' '.join(only or [])} matches no device")
+    plan = SweepPlan(
+        devices=devices,
+        collect=CollectOptions(
+            samples=samples or sw.samples,
+            interval=sw.interval if interval is None else interval,
+            concurrency=concurrency or sw.concurrency,
+        ),
+        report_dir=report_dir or Path(sw.report_dir),
+        smtp=smtp,
+        email_to=tuple(email_to or ()) or smtp.to,
+        keep_raw_days=sw.keep_raw_days if keep_raw_days is None else keep_raw_days,
+        keep_metrics_days=sw.keep_metrics_days if keep_metrics_days is None else keep_metrics_days,
+        inventory=str(inventory) if inventory else None,
+        do_collect=not no_collect,
+    )
+    directory = store_dir(store)
+    try:
+        with store_lock(directory), _open_store(store, create=True) as st:
+            result = run_sweep(st, plan, progress=_TerminalProgress(len(devices)))
+    except Locked as exc:
+        raise _fail(Exit.LOCKED, f"{exc}; not starting a second one") from None
+    typer.echo(result.summary())
+    if result.mail_error:
+        raise typer.Exit(int(Exit.MAIL_FAILED))
+    if fails(result.view, fail_on.value if fail_on else sw.fail_on):
+        raise typer.Exit(int(Exit.FINDINGS))
+
+
+@app.command("prune")
+def prune_cmd(
+    store: StoreOpt = None,
+    keep_raw_days: Annotated[float, typer.Option(min=0.0, help="Keep raw captures this many days.")] = 14.0,
+    keep_metrics_days: Annotated[float, typer.Option(min=0.0, help="Keep parsed samples this long.")] = 365.0,
+) -> None:
+    """Drop old raw captures (metrics stay) and very old samples; the store stays bounded."""
+    with _open_store(store) as st:
+        before = st.size_bytes()
+        pruned = st.prune(keep_raw_days=keep_raw_days, keep_metrics_days=keep_metrics_days, now=time.time())
+        after = st.size_bytes()
+    typer.echo(
+        f"pruned {pruned.raw_dropped} raw captures and {pruned.samples_dropped} samples;"
+        f" store {before} -> {after} bytes"
     )
 
 

@@ -1,0 +1,131 @@
+"""The HTML report and its email body, rendered from a :class:`FleetView` with jinja2.
+
+Every string shown comes from devices that may be broken or hostile: autoescape is on, and a
+finalizer makes control characters visible (``\\x1b``) so they cannot disturb the page. The report
+is one self-contained file: inline CSS and one inline script (table sorting), both allowed by hash in
+a Content-Security-Policy that forbids everything else (no network, no other scripts, no frames).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from fleet.analysis.model import iso
+from fleet.charts import human, line_chart, sparkline
+from fleet.fleetview import FleetView
+from fleet.rank import duration_text, rank_json, top_finding
+
+SORT_SCRIPT = """
+document.querySelectorAll('table.sortable th').forEach(function (th, col) {
+  th.addEventListener('click', function () {
+    var table = th.closest('table'), body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var asc = th.getAttribute('aria-sort') !== 'ascending';
+    table.querySelectorAll('th').forEach(function (h) { h.removeAttribute('aria-sort'); });
+    th.setAttribute('aria-sort', asc ? 'ascending' : 'descending');
+    rows.sort(function (a, b) {
+      var x = a.cells[col].getAttribute('data-sort') || a.cells[col].textContent;
+      var y = b.cells[col].getAttribute('data-sort') || b.cells[col].textContent;
+      var nx = parseFloat(x), ny = parseFloat(y);
+      var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+      return asc ? c : -c;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  });
+});
+"""
+
+
+def _visible(value: Any) -> Any:
+    """Finalizer: control characters from devices become visible escapes, never raw bytes."""
+    if isinstance(value, str) and not isinstance(value, Markup) and not value.isprintable():
+        return "".join(c if c.isprintable() or c in "\n\t" else f"\\x{ord(c):02x}" for c in value)
+    return value
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("fleet", "templates"),
+        autoescape=lambda name: name is None or ".html" in name,  # only the .txt email is not HTML
+        undefined=jinja2.StrictUndefined,
+        finalize=_visible,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(human=human, duration=duration_text, iso=iso)
+    env.globals.update(sparkline=sparkline, line_chart=line_chart)
+    return env
+
+
+def severity_counts(view: FleetView) -> dict[str, int]:
+    counts = {"high": 0, "medium": 0, "low": 0, "info": 0}
+    for d in view.devices:
+        if d.assessment is None:
+            continue
+        for f in [*d.assessment.findings, *(f for p in d.assessment.processes for f in p.findings)]:
+            counts[f.severity] = counts.get(f.severity, 0) + 1
+    return counts
+
+
+def subject_line(view: FleetView) -> str:
+    """``fleet: 3 leaking devices, cam-014 out of memory in ~2 days``."""
+    suspects = view.suspects
+    if not suspects:
+        text = f"fleet: no leaks found on {len(view.devices)} devices"
+    else:
+        n = len(suspects)
+        text = f"fleet: {n} leaking device{'s' if n != 1 else ''}"
+        worst = view.worst_forecast()
+        if worst is not None and worst.assessment and worst.assessment.memory_exhausted_in_s is not None:
+            text += (
+                f", {worst.name} out of memory in ~{duration_text(worst.assessment.memory_exhausted_in_s)}"
+            )
+        else:
+            text += f", worst {suspects[0].name}"
+    failed = len(view.failed)
+    if failed:
+        text += f"; {failed} unreachable or failed"
+    return text
+
+
+def _context(view: FleetView) -> dict[str, Any]:
+    doc = rank_json(view)
+    return {
+        "view": view,
+        "doc": doc,
+        "entries": {d["name"]: d for d in doc["devices"]},
+        "top_finding": top_finding,
+        "severities": severity_counts(view),
+        "subject": subject_line(view),
+        "worst": view.worst_forecast(),
+    }
+
+
+def render_report(view: FleetView) -> str:
+    """The full, self-contained HTML report."""
+    env = environment()
+    css = (env.loader.get_source(env, "report.css")[0]) if env.loader else ""
+    csp = (
+        "default-src 'none'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
+        f"script-src {_csp_hash(SORT_SCRIPT)}; style-src {_csp_hash(css)}"
+    )
+    template = env.get_template("report.html.j2")
+    return template.render(**_context(view), csp=csp, css=Markup(css), sort_script=Markup(SORT_SCRIPT))
+
+
+def render_email(view: FleetView, report_name: str) -> tuple[str, str, str]:
+    """(subject, plain text, HTML) of the email: inline CSS, no script, no SVG; the report is attached."""
+    ctx = _context(view)
+    env = environment()
+    html = env.get_template("email.html.j2").render(**ctx, report_name=report_name)
+    text = env.get_template("email.txt.j2").render(**ctx, report_name=report_name)
+    return ctx["subject"], text, html
