@@ -138,7 +138,7 @@ def _reboot_finding(
         return None
     window = samples[-1][0] - samples[0][0]
     by = "new boot_id" if all(dm.boot_id for _, dm in samples) else "uptime went back"
-    sev = "info" if reboots <= 2 else "low"
+    sev = "info"  # context for the trends, not leak evidence
     summary = (
         f"{name} rebooted {text.plural(reboots, 'time')} in {text.duration(window)} ({by}); trends were "
         f"analysed per boot, not read as memory recovering."

@@ -291,7 +291,7 @@ def _restart_finding(lineage: Lineage, ctx: _Ctx) -> Finding | None:
     insts = lineage.instances
     window = insts[-1].times[-1] - insts[0].times[0]
     pids = " -> ".join(str(i.pid) for i in insts[-6:])
-    sev = "info" if n <= 2 else "low"
+    sev = "info"  # a restart is context, not leak evidence: it must never outrank a watch item
     summary = (
         f"{lineage.latest.name} restarted {text.plural(n, 'time')} in {text.duration(window)} "
         f"(pid {pids}); trends were followed across the restarts, not read as memory recovering."
