@@ -124,8 +124,8 @@ def cycle_minima(ts: Sequence[float], ys: Sequence[float], drop: float) -> Segme
 
     Returns None when the segment has no drop larger than ``drop`` (not a sawtooth). A sawtooth
     whose minima rise is a leak; one whose minima stay flat is a working set breathing. The first
-    cycle is dropped when it is visibly incomplete (we joined mid-cycle, so its "minimum" is just
-    wherever the window started).
+    cycle is dropped when it is shorter than every complete cycle (we joined mid-cycle, so its
+    "minimum" is just wherever the window started).
     """
     starts = [0]
     for i in range(1, len(ys)):
@@ -135,10 +135,8 @@ def cycle_minima(ts: Sequence[float], ys: Sequence[float], drop: float) -> Segme
         return None
     bounds = [*starts, len(ys)]
     cycles = [(bounds[k], bounds[k + 1]) for k in range(len(starts))]
-    if len(cycles) >= 3:
-        lengths = sorted(b - a for a, b in cycles[1:-1]) or [cycles[1][1] - cycles[1][0]]
-        if cycles[0][1] - cycles[0][0] < lengths[len(lengths) // 2]:
-            cycles = cycles[1:]
+    if len(cycles) >= 3 and cycles[0][1] - cycles[0][0] < min(b - a for a, b in cycles[1:-1]):
+        cycles = cycles[1:]
     mt: list[float] = []
     my: list[float] = []
     for a, b in cycles:
