@@ -246,3 +246,45 @@ def test_generated_inventory_loads(lab: Lab) -> None:
     assert {d.host_key_checking for d in inv.devices} == {"strict"}
     assert [d.name for d in inv.select(["hang"])] == ["lab-hang"]
     assert {d.name for d in inv.select(["thread_leak"])} == {"lab-01", "lab-05", "lab-08"}
+
+
+@pytest.mark.lab
+@needs_lab
+def test_cli_start_status_stop(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fleet.lab.cli import lab_app
+
+    runner = CliRunner()
+    args = ["--dir", str(tmp_path)]
+    try:
+        started = runner.invoke(lab_app, ["start", *args, "--devices", "2", "--subnet", free_subnet()])
+        assert started.exit_code == 0, started.output
+        assert "2 devices up" in started.output
+        again = runner.invoke(lab_app, ["start", *args, "--devices", "2", "--subnet", free_subnet()])
+        assert again.exit_code == 2 and "already running" in again.output
+        status = runner.invoke(lab_app, ["status", *args])
+        assert status.exit_code == 0 and "2/2 up" in status.output and "AiApp" in status.output
+    finally:
+        stopped = runner.invoke(lab_app, ["stop", *args])
+    assert stopped.exit_code == 0 and "stopped 2 devices" in stopped.output
+    assert "0/2 up (stopped)" in runner.invoke(lab_app, ["status", *args]).output
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+@needs_lab
+def test_hundred_light_devices_start_fast(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    lab = start_lab(tmp_path, 100, subnet=free_subnet(), profile="light")
+    try:
+        elapsed = time.monotonic() - t0
+        assert elapsed < 30, f"100 light devices took {elapsed:.1f} s"
+        rows = lab_status(lab)
+        assert all(r.listening for r in rows)
+        per_device_mib = sum(r.pss_kib for r in rows) / len(rows) / 1024
+        assert per_device_mib < 4, f"{per_device_mib:.2f} MiB PSS per light device"
+        caps = capture_all(lab, list(lab.devices[:: len(lab.devices) // 10]))
+        assert all(c.complete and "netmgr" in by_comm(c) for c in caps)
+    finally:
+        stop_lab(tmp_path)
