@@ -22,6 +22,7 @@ from fleet.importer import LogImportError, import_log
 from fleet.ingest import parse_pending
 from fleet.inventory import Device, InventoryError, load_inventory
 from fleet.inventory import safe_device_name as _safe_device_name
+from fleet.lab.cli import lab_app
 from fleet.lock import Locked, store_lock
 from fleet.mail import MailError
 from fleet.mapsview import maps_diff_report, maps_report, render_maps_text
@@ -74,6 +75,9 @@ SmtpPassEnvOpt = Annotated[
 StarttlsOpt = Annotated[bool | None, typer.Option("--smtp-starttls/--no-smtp-starttls", help="Use STARTTLS.")]
 SslOpt = Annotated[bool | None, typer.Option("--smtp-ssl/--no-smtp-ssl", help="Implicit TLS (port 465).")]
 EmailFromOpt = Annotated[str | None, typer.Option("--email-from", help="Sender address ($FLEET_EMAIL_FROM).")]
+
+
+app.add_typer(lab_app, name="lab")
 
 
 def _load_config(path: Path | None) -> Config:

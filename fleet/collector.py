@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import resource
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -157,6 +158,10 @@ async def _run_device(
                 if status == OK or (error and error.startswith("capture did not finish")):
                     outcome.samples += 1
                 await writer.attempt(device, status, error, seconds)
+            if status != OK and opts.interval > 0:
+                # A failing device skips the rounds its failure overran, so a hanging device adds
+                # at most one timeout to the run instead of one per sample.
+                k = max(k, math.ceil((time.monotonic() - t0) / opts.interval))
             if progress is not None:
                 progress(outcome)
     except asyncio.CancelledError:

@@ -1,0 +1,149 @@
+"""fleet collect against the emulated lab: real Dropbear + BusyBox devices running leaking C programs.
+
+One collection (8 samples, 1.5 s apart) feeds every assertion about outcomes, storage and analysis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from fleet.cli import app
+from fleet.collector import CollectOptions, DeviceOutcome, collect
+from fleet.fleetview import build_view
+from fleet.inventory import load_inventory
+from fleet.lab import Lab
+from fleet.rank import rank_json
+from fleet.store import Store
+
+pytestmark = pytest.mark.lab
+SAMPLES = 8
+INTERVAL = 1.5
+HANG_TIMEOUT = 4.0
+
+
+@dataclass(frozen=True)
+class Run:
+    lab: Lab
+    store: Path
+    inventory: Path
+    outcomes: dict[str, DeviceOutcome]
+    seconds: float
+    rank: dict[str, Any]
+
+
+def lab_inventory(lab: Lab, path: Path) -> Path:
+    """The lab's own inventory plus a dead address and a key no device accepts."""
+    doc = yaml.safe_load(lab.inventory.read_text())
+    first = lab.devices[0]
+    doc["devices"]["dead-end"] = {"host": "127.0.0.254", "timeout": 3}
+    doc["devices"]["wrong-key"] = {"host": first.host, "identity_file": str(lab.wrong_identity_file)}
+    doc["devices"]["lab-hang"]["timeout"] = HANG_TIMEOUT
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    tmp = tmp_path_factory.mktemp("collect")
+    inventory = lab_inventory(lab, tmp / "inventory.yaml")
+    store = tmp / "store"
+    devices = load_inventory(inventory).devices
+    started = time.monotonic()
+    with Store(store) as st:
+        outcomes = asyncio.run(collect(devices, st, CollectOptions(samples=SAMPLES, interval=INTERVAL)))
+        seconds = time.monotonic() - started
+        rank = rank_json(build_view(st, details=False))
+    return Run(lab, store, inventory, {o.name: o for o in outcomes}, seconds, rank)
+
+
+def test_every_reachable_device_has_every_sample(run: Run) -> None:
+    for device in run.lab.devices:
+        if device.shell == "hang":
+            continue
+        o = run.outcomes[device.name]
+        assert (o.status, o.samples, o.error) == ("ok", SAMPLES, None), device.name
+    with Store(run.store) as st:
+        rows = {r.name: r for r in st.devices()}
+        parsed = st.db.execute("SELECT count(*) FROM samples WHERE parsed = 1").fetchone()[0]
+    assert parsed == SAMPLES * sum(1 for d in run.lab.devices if d.shell != "hang")
+    assert rows["lab-01"].samples == SAMPLES
+
+
+def test_broken_entries_are_classified_not_fatal(run: Run) -> None:
+    assert run.outcomes["dead-end"].status == "unreachable"
+    assert run.outcomes["wrong-key"].status == "auth_failed"
+    assert "Permission denied" in (run.outcomes["wrong-key"].error or "")
+    hang = run.outcomes["lab-hang"]
+    assert hang.status == "timeout" and hang.samples == 0
+    assert f"{HANG_TIMEOUT:g} s" in (hang.error or "")
+
+
+def test_a_hanging_device_costs_only_its_own_timeout(run: Run) -> None:
+    # 8 rounds 1.5 s apart; a device that times out skips the rounds it overran, so the run lasts
+    # the schedule plus about one timeout, not one timeout per sample
+    assert run.seconds < (SAMPLES - 1) * INTERVAL + HANG_TIMEOUT + 6
+    assert run.outcomes["lab-hang"].attempts < SAMPLES
+    ok = [o for o in run.outcomes.values() if o.status == "ok"]
+    assert max(o.seconds / o.attempts for o in ok) < HANG_TIMEOUT
+
+
+def test_rank_json_has_the_interface_shape(run: Run) -> None:
+    doc = run.rank
+    assert set(doc) == {"generated_at", "devices", "fleet_findings"}
+    by_name = {d["name"]: d for d in doc["devices"]}
+    assert set(by_name) >= {d.name for d in run.lab.devices} | {"dead-end", "wrong-key"}
+    assert by_name["dead-end"]["status"] == "unreachable" and by_name["dead-end"]["error"]
+    for d in doc["devices"]:
+        assert {"name", "host", "status", "error", "samples", "first_sample", "last_sample", "score"} <= set(
+            d
+        )
+        assert {"memory_exhausted_in_s", "findings", "processes"} <= set(d)
+        assert 0.0 <= d["score"] <= 1.0
+    scores = [d["score"] for d in doc["devices"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_each_leaking_workload_gets_its_finding_and_outranks_non_leaks(run: Run) -> None:
+    by_name = {d["name"]: d for d in run.rank["devices"]}
+    leak_scores, flat_scores = [], []
+    for device in run.lab.devices:
+        if device.shell == "hang":
+            continue
+        procs = {p["name"]: p for p in by_name[device.name]["processes"]}
+        for comm, workload in zip(device.comms, device.workloads, strict=True):
+            from fleet.lab.profiles import WORKLOADS
+
+            expected = WORKLOADS[workload].finding
+            proc = procs[comm]
+            kinds = {f["kind"] for f in proc["findings"] if f["severity"] in ("medium", "high")}
+            if expected in (None, "restart"):
+                if expected is None:
+                    assert not kinds, f"{device.name} {comm}: non-leak flagged {kinds}"
+                    flat_scores.append(proc["score"])
+                continue
+            assert expected in kinds, f"{device.name} {comm}: expected {expected}, got {proc['findings']}"
+            leak_scores.append(proc["score"])
+    assert leak_scores and flat_scores
+    assert min(leak_scores) > max(flat_scores)
+
+
+def test_cli_collect_exits_0_with_a_summary(run: Run) -> None:
+    store = run.store.parent / "cli-store"
+    res = CliRunner().invoke(
+        app,
+        ["collect", str(run.inventory), "--store", str(store), "--samples", "2", "--interval", "1"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "dead-end: unreachable" in res.output and "wrong-key: auth_failed" in res.output
+    assert "lab-hang: timeout" in res.output
+    doc = json.loads(CliRunner().invoke(app, ["rank", "--store", str(store), "--json"]).output)
+    assert {d["name"]: d["samples"] for d in doc["devices"]}["lab-01"] == 2
