@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from fleet.analysis import text
@@ -15,6 +16,10 @@ from fleet.metrics import DeviceMetrics
 MEM_AVAILABLE_MIN = (4 * MiB, 0.03)  # page cache alone moves MemAvailable by a few MiB
 SLAB_MIN = (512 * KiB, 0.10)
 MAX_SLAB_FINDINGS = 3
+# Dentry/inode caches and page-cache metadata grow whenever files are read (reading /proc for the
+# capture itself fills proc_inode_cache) and the kernel reclaims them under memory pressure: such
+# growth is worth a note, not an alarm. sock_inode_cache is excluded: it tracks open sockets.
+RECLAIMABLE_SLABS = re.compile(r"^(dentry|buffer_head|radix_tree_node|(?!sock_)\w*inode_cache)$")
 TOP_PROCESSES = 3  # a device scores from its worst few processes, not from the sum of all
 
 
@@ -116,16 +121,22 @@ def _slab_findings(
         trend = detect_rise(segs, *SLAB_MIN)
         if trend is None:
             continue
-        summary = (
+        grew = (
             f"{name}: kernel slab cache {cache} grew from {text.size(trend.first)} to "
             f"{text.size(trend.last)} in {text.duration(trend.window_s)} "
-            f"({text.rate(trend.per_hour, 'bytes')}); a kernel object leaks, "
-            f"see /sys/kernel/slab/{cache}/alloc_calls."
+            f"({text.rate(trend.per_hour, 'bytes')})"
         )
+        severity = trend.severity
+        if RECLAIMABLE_SLABS.match(cache):
+            severity = "info" if severity in ("low", "info") else "low"
+            summary = f"{grew}; reclaimable file-system cache that the kernel frees under memory pressure."
+        else:
+            summary = f"{grew}; a kernel object leaks, see /sys/kernel/slab/{cache}/alloc_calls."
         ev = _trend_evidence(trend, "slab")
         ev["cache"] = cache
-        score = finding_score(trend.severity, trend.tau, trend.growth / trend.threshold)
-        out.append(Finding("slab_growth", trend.severity, summary, ev, score))
+        ev["reclaimable"] = "yes" if RECLAIMABLE_SLABS.match(cache) else "no"
+        score = finding_score(severity, trend.tau, trend.growth / trend.threshold)
+        out.append(Finding("slab_growth", severity, summary, ev, score))
     out.sort(key=lambda f: -f.score)
     return out[:MAX_SLAB_FINDINGS]
 
