@@ -25,7 +25,7 @@ from fleet.rank import rank_json
 from fleet.store import Store
 
 pytestmark = pytest.mark.lab
-SAMPLES = 8
+SAMPLES = 10
 INTERVAL = 1.5
 HANG_TIMEOUT = 4.0
 
@@ -147,3 +147,15 @@ def test_cli_collect_exits_0_with_a_summary(run: Run) -> None:
     assert "lab-hang: timeout" in res.output
     doc = json.loads(CliRunner().invoke(app, ["rank", "--store", str(store), "--json"]).output)
     assert {d["name"]: d["samples"] for d in doc["devices"]}["lab-01"] == 2
+
+
+def test_restart_masked_leak_is_a_leak_across_restarts(run: Run) -> None:
+    """streamer leaks, aborts and is respawned: each life regrows at the same slope."""
+    device = next(d for d in run.lab.devices if "restart_leak" in d.workloads)
+    by_name = {d["name"]: d for d in run.rank["devices"]}
+    streamer = next(p for p in by_name[device.name]["processes"] if p["name"] == "streamer")
+    kinds = {f["kind"]: f for f in streamer["findings"]}
+    assert "restart" in kinds, streamer["findings"]
+    leak = kinds.get("heap_growth")
+    assert leak is not None and leak["severity"] in ("medium", "high"), streamer["findings"]
+    assert int(leak["evidence"].get("segments") or 0) >= 2, leak["evidence"]
