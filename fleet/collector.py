@@ -30,6 +30,7 @@ from fleet.transport import (
     DeviceError,
     Session,
     Transport,
+    device_flags,
 )
 
 MAX_CAPTURE_BYTES = 32 * 1024 * 1024  # far above any real capture; a device printing more is broken
@@ -73,9 +74,12 @@ class _Writer:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn)
 
     async def register(self, device: Device) -> None:
-        self.ids[device.name] = await self.call(
-            lambda: self.store.device_id(device.name, device.host, device.groups, device.tags)
-        )
+        def write() -> int:
+            device_id = self.store.device_id(device.name, device.host, device.groups, device.tags)
+            self.store.set_device_flags(device_id, device_flags(device))
+            return device_id
+
+        self.ids[device.name] = await self.call(write)
 
     async def sample(
         self, device: Device, at: float, raw: bytes, token: str, seconds: float, complete: bool
@@ -204,6 +208,11 @@ async def collect(
         ]
         return list(await asyncio.gather(*tasks))
     finally:
+        for transport in transports.values():  # shared jump-host connections
+            close = getattr(transport, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
         await writer.call(lambda: store.end_run(run_id))
         writer.pool.shutdown(wait=True)
 

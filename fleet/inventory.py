@@ -7,6 +7,7 @@ key``), so a typo never silently drops a device or its settings.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,11 @@ class Device:
     host_key_checking: str = "strict"
     timeout: float = 20.0
     legacy_algorithms: bool = False
+    # Explicit algorithm lists for the odd device; each replaces the default or legacy list.
+    kex_algorithms: tuple[str, ...] = ()
+    ciphers: tuple[str, ...] = ()
+    macs: tuple[str, ...] = ()
+    host_key_algorithms: tuple[str, ...] = ()
     proxy_jump: str | None = None
     transport: str = "asyncssh"
     groups: tuple[str, ...] = ()
@@ -117,6 +123,62 @@ def _env_name(v: Any) -> str:
     return name
 
 
+MAX_ALGORITHMS = 20  # Dropbear before 2020.81 ignores names past the 20th
+
+
+@functools.cache
+def _supported(kind: str) -> frozenset[str]:
+    """Algorithm names the asyncssh transport can use (imported late: parsing stays light)."""
+    from asyncssh.encryption import get_encryption_algs
+    from asyncssh.kex import get_kex_algs
+    from asyncssh.mac import get_mac_algs
+    from asyncssh.public_key import get_certificate_algs, get_public_key_algs
+
+    if kind == "kex":
+        algs: list[bytes] = get_kex_algs()
+    elif kind == "cipher":
+        algs = get_encryption_algs()
+    elif kind == "mac":
+        algs = get_mac_algs()
+    else:
+        algs = get_public_key_algs() + get_certificate_algs()
+    return frozenset(a.decode() for a in algs)
+
+
+def _algorithms(kind: str) -> Check:
+    def check(v: Any) -> tuple[str, ...]:
+        names = _str_list(v)
+        if not names:
+            raise ValueError("must list at least one algorithm")
+        if len(names) > MAX_ALGORITHMS:
+            raise ValueError(f"{len(names)} names: old Dropbear reads only the first {MAX_ALGORITHMS}")
+        unknown = [n for n in names if n not in _supported(kind)]
+        if unknown:
+            raise ValueError(f"unsupported {kind} algorithm {unknown[0]!r}")
+        return names
+
+    return check
+
+
+def _jump(v: Any) -> str:
+    """One jump host as ``[user@]host[:port]`` (a chain of several is not supported)."""
+    spec = _str(v)
+    user, _, hostport = spec.rpartition("@")
+    if "," in spec or any(c.isspace() for c in spec) or not hostport or (user == "" and "@" in spec):
+        raise ValueError(f"bad jump host {spec!r}: expected one user@host:port")
+    port = None
+    if hostport.startswith("["):
+        host, _, rest = hostport[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else None if not rest else "?"
+    elif hostport.count(":") == 1:
+        host, port = hostport.split(":")
+    else:
+        host = hostport
+    if not host or (port is not None and (not port.isdigit() or not 1 <= int(port) <= 65535)):
+        raise ValueError(f"bad jump host {spec!r}: expected user@host:port with a port 1-65535")
+    return spec
+
+
 # Keys settable at every level (defaults, group, device), with their checks.
 SETTINGS: dict[str, Check] = {
     "user": _str,
@@ -128,7 +190,11 @@ SETTINGS: dict[str, Check] = {
     "host_key_checking": _choice(HOST_KEY_MODES),
     "timeout": _timeout,
     "legacy_algorithms": _bool,
-    "proxy_jump": _str,
+    "kex_algorithms": _algorithms("kex"),
+    "ciphers": _algorithms("cipher"),
+    "macs": _algorithms("mac"),
+    "host_key_algorithms": _algorithms("host key"),
+    "proxy_jump": _jump,
     "transport": _choice(TRANSPORTS),
 }
 DEVICE_ONLY: dict[str, Check] = {"host": _str, "groups": _str_list, "tags": _str_list}
@@ -187,13 +253,19 @@ def _resolve_path(value: str, base: Path) -> str:
 
 
 def load_inventory(path: Path | str) -> Inventory:
-    """Read and validate an inventory; raises InventoryError on the first problem."""
+    """Read and validate an inventory (fleet YAML, or an Ansible INI/YAML inventory, told apart by
+    content); raises InventoryError on the first problem."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InventoryError(path, None, "", f"cannot read: {exc}") from None
-    return parse_inventory(text, path)
+    from fleet import ansible  # late: ansible imports this module
+
+    kind = ansible.detect_format(text)
+    if kind == "fleet":
+        return parse_inventory(text, path)
+    return ansible.parse_ansible(text, path, kind)
 
 
 def parse_inventory(text: str, path: Path) -> Inventory:
@@ -238,17 +310,40 @@ def parse_inventory(text: str, path: Path) -> Inventory:
                 raise ld.fail(gnode, key + ".groups", f"unknown group {g!r}")
             merged.update(groups[g])
         merged.update(own)
-        identity = merged.pop("identity_file", ())
-        known_hosts = merged.pop("known_hosts", None)
-        devices.append(
-            Device(
-                name=dname,
-                identity_files=tuple(_resolve_path(p, base) for p in identity),
-                known_hosts=_resolve_path(known_hosts, base) if known_hosts else None,
-                **merged,
-            )
-        )
+        try:
+            devices.append(make_device(dname, merged, base))
+        except SettingsConflict as exc:
+            raise ld.fail(knode, f"{key}.{exc.key}", exc.message) from None
     return Inventory(path=path, devices=tuple(devices))
+
+
+class SettingsConflict(ValueError):
+    """Two merged settings that cannot go together; ``key`` names the one to change."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key, self.message = key, message
+
+
+def make_device(name: str, merged: Mapping[str, Any], base: Path) -> Device:
+    """Validated, merged settings -> a Device; shared by the native and the Ansible loaders."""
+    settings = dict(merged)
+    identity = settings.pop("identity_file", ())
+    known_hosts = settings.pop("known_hosts", None)
+    device = Device(
+        name=name,
+        identity_files=tuple(_resolve_path(p, base) for p in identity),
+        known_hosts=_resolve_path(known_hosts, base) if known_hosts else None,
+        **settings,
+    )
+    if device.transport == "paramiko":
+        # paramiko 5 has dropped group1/group14-sha1, ssh-rsa SHA-1 and DSA: it cannot honour these
+        for key in ("legacy_algorithms", "kex_algorithms", "ciphers", "macs", "host_key_algorithms"):
+            if getattr(device, key):
+                raise SettingsConflict(
+                    key, "not available with transport: paramiko (it dropped legacy algorithms): use asyncssh"
+                )
+    return device
 
 
 def safe_device_name(name: str) -> bool:

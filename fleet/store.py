@@ -89,6 +89,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: options an imported sample was read with (pid, name), so a re-parse reads it the same way
     "ALTER TABLE samples ADD COLUMN meta_json TEXT",
+    # 3: how a device is reached, for the report to flag (legacy_algorithms, host_key_checking_off, ...)
+    "ALTER TABLE devices ADD COLUMN flags_json TEXT NOT NULL DEFAULT '[]'",
 )
 
 
@@ -106,6 +108,9 @@ class DeviceRow:
     samples: int
     first_sample: float | None
     last_sample: float | None
+    # How the last collect reached it, worth a warning: "legacy_algorithms" (old key exchange,
+    # ciphers or host keys), "algorithm_overrides", "host_key_checking_off" (fleet.transport.FLAG_*).
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -239,6 +244,12 @@ class Store:
         )
         return int(self.db.execute("SELECT id FROM devices WHERE name = ?", (name,)).fetchone()[0])
 
+    def set_device_flags(self, device_id: int, flags: Sequence[str]) -> None:
+        """Replace the device's flags (see DeviceRow.flags); written once per collect."""
+        self.db.execute(
+            "UPDATE devices SET flags_json = ? WHERE id = ?", (json.dumps(list(flags)), device_id)
+        )
+
     def record_attempt(
         self,
         device_id: int,
@@ -370,7 +381,7 @@ class Store:
     def devices(self) -> list[DeviceRow]:
         rows = self.db.execute(
             "SELECT d.name, d.host, d.groups_json, d.tags_json, d.status, d.error, d.last_attempt,"
-            " count(s.id), min(s.captured_at), max(s.captured_at)"
+            " count(s.id), min(s.captured_at), max(s.captured_at), d.flags_json"
             " FROM devices d LEFT JOIN samples s ON s.device_id = d.id GROUP BY d.id ORDER BY d.name"
         ).fetchall()
         return [
@@ -385,6 +396,7 @@ class Store:
                 samples=r[7],
                 first_sample=r[8],
                 last_sample=r[9],
+                flags=tuple(json.loads(r[10] or "[]")),
             )
             for r in rows
         ]

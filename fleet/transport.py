@@ -8,12 +8,17 @@ one of the outcome names users see (``unreachable``, ``auth_failed``, ``host_key
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
-from dataclasses import dataclass
+import random
+import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncssh
+from asyncssh.public_key import get_default_public_key_algs
 
 from fleet.inventory import Device
 
@@ -26,8 +31,11 @@ TIMEOUT = "timeout"
 CAPTURE_ERROR = "capture_error"
 STATUSES = (OK, UNREACHABLE, AUTH_FAILED, HOST_KEY_MISMATCH, TIMEOUT, CAPTURE_ERROR)
 
-# Short lists on purpose: Dropbear before 2020.81 reads only the first 20 names of each list and
-# drops lists longer than ~1,300 bytes (docs/ssh-field-notes.md). Modern names first, legacy last.
+# The legacy profile (``legacy_algorithms: true``). Short lists on purpose: Dropbear before 2020.81
+# reads only the first 20 names of each list and drops lists longer than ~1,300 bytes
+# (docs/ssh-field-notes.md). Modern names first, legacy last, every legacy name well within reach.
+# Tested against OpenSSH 9.2 servers restricted to group1-sha1/group14-sha1, ssh-rsa/ssh-dss,
+# aes128-cbc/3des-cbc and hmac-sha1/hmac-md5, and against Dropbear 2022.83 (tests/ssh/).
 LEGACY_KEX = (
     "curve25519-sha256",
     "curve25519-sha256@libssh.org",
@@ -50,6 +58,19 @@ LEGACY_MACS = ("hmac-sha2-256", "hmac-sha1", "hmac-md5")
 # with only an ed25519 key still offers rsa-sha2-256 and aborts when a client picks it.
 HOST_KEY_ALGS = ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-256", "rsa-sha2-512", "ssh-rsa")
 LEGACY_HOST_KEY_ALGS = (*HOST_KEY_ALGS, "ssh-dss")
+MAX_ALGORITHMS = 20  # Dropbear before 2020.81 ignores names past the 20th
+
+# Pre-banner resets (Dropbear drops connections beyond 5 unauthenticated per source address):
+# retried this many times with exponential backoff and jitter, inside the device's timeout.
+BANNER_RETRIES = 4
+BANNER_BACKOFF = 0.5  # seconds before the first retry; doubles, times a jitter of 0.5-1.5
+HANDSHAKES_PER_HOST = 3  # never more simultaneous handshakes to one address
+KEEPALIVE_INTERVAL = 30  # seconds; keepalive@openssh.com works on every Dropbear tested
+
+# Flags recorded per device (store ``devices.flags_json``) so reports can point at weak settings.
+FLAG_LEGACY = "legacy_algorithms"
+FLAG_OVERRIDES = "algorithm_overrides"
+FLAG_HOST_KEY_OFF = "host_key_checking_off"
 
 
 class DeviceError(Exception):
@@ -74,6 +95,10 @@ class HostKeyMismatch(DeviceError):
     """The host key is unknown (strict mode) or differs from the recorded one."""
 
     status = HOST_KEY_MISMATCH
+
+
+class _BannerLost(Exception):
+    """The device closed the connection before its SSH banner: busy, worth a retry."""
 
 
 class CaptureError(DeviceError):
@@ -148,16 +173,92 @@ def _reason(exc: BaseException) -> str:
     return str(text).strip() or type(exc).__name__
 
 
+def device_flags(device: Device) -> tuple[str, ...]:
+    """What a report should flag about how this device is reached (weak algorithms, no host keys)."""
+    flags = []
+    if device.legacy_algorithms:
+        flags.append(FLAG_LEGACY)
+    if device.kex_algorithms or device.ciphers or device.macs or device.host_key_algorithms:
+        flags.append(FLAG_OVERRIDES)
+    if device.host_key_checking == "off":
+        flags.append(FLAG_HOST_KEY_OFF)
+    return tuple(flags)
+
+
+def parse_jump(spec: str, default_user: str) -> tuple[str, str, int]:
+    """``[user@]host[:port]`` -> (user, host, port); the inventory has validated the form."""
+    user, _, hostport = spec.rpartition("@")
+    host, port = hostport, 22
+    if hostport.startswith("["):  # [v6addr]:port
+        host, _, rest = hostport[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else 22
+    elif hostport.count(":") == 1:
+        host, p = hostport.split(":")
+        port = int(p)
+    return user or default_user, host, port
+
+
+def known_hosts_path(device: Device) -> Path:
+    return Path(device.known_hosts or "~/.ssh/known_hosts").expanduser()
+
+
+_RECORD_LOCK = threading.Lock()
+
+
+def record_host_key(path: Path, host: str, port: int, public_line: str) -> None:
+    """Append one first-seen key to known_hosts, once.
+
+    Devices are recorded from many tasks, threads (paramiko) and even two collectors at once: a
+    process lock plus ``flock`` serialise the appends, and a line already present is not repeated,
+    so the file is never interleaved or rewritten.
+    """
+    name = host if port == 22 else f"[{host}]:{port}"
+    line = f"{name} {public_line.strip()}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _RECORD_LOCK, path.open("a+", encoding="utf-8") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            f.seek(0)
+            existing = f.read()
+            if line in existing.splitlines():
+                return
+            f.write(("\n" if existing and not existing.endswith("\n") else "") + line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+class _Probe(asyncssh.SSHClient):
+    """Keeps the connection object so a failure can tell "no banner" from "failed in kex"."""
+
+    def __init__(self) -> None:
+        self.conn: asyncssh.SSHClientConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self.conn = conn
+
+    def got_banner(self) -> bool:
+        return self.conn is not None and bool(self.conn.get_extra_info("server_version"))
+
+
 class AsyncsshTransport:
-    """One asyncssh connection per device; private keys are read once per file and reused."""
+    """One asyncssh connection per device; private keys are read once per file and reused.
+
+    A jump host is connected once and shared by every device behind it (one handshake to the
+    bastion, not one per device). :meth:`close` closes those shared connections.
+    """
 
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str | None], asyncssh.SSHKey] = {}
+        self._handshakes: dict[tuple[str, int], asyncio.Semaphore] = {}
+        self._jumps: dict[tuple[Any, ...], asyncssh.SSHClientConnection] = {}
+        self._jump_locks: dict[tuple[Any, ...], asyncio.Lock] = {}
 
     def _client_keys(self, device: Device) -> list[asyncssh.SSHKey] | None:
         if not device.identity_files:
             return None  # asyncssh defaults: ~/.ssh keys and the agent
-        passphrase = os.environ.get(device.passphrase_env) if device.passphrase_env else None
+        passphrase = _secret(device.passphrase_env, "passphrase_env") if device.passphrase_env else None
         keys = []
         for path in device.identity_files:
             cache_key = (path, passphrase)
@@ -171,62 +272,188 @@ class AsyncsshTransport:
 
     def _host_key_options(self, device: Device) -> tuple[dict[str, object], bool]:
         """asyncssh host-key options, and whether known_hosts already holds this host."""
-        algs = list(_host_key_algs(device))
+        algs = list(device.host_key_algorithms or _host_key_algs(device))
         if device.host_key_checking == "off":
             return {"known_hosts": None, "server_host_key_algs": algs}, False
-        path = Path(device.known_hosts or "~/.ssh/known_hosts").expanduser()
+        path = known_hosts_path(device)
         if _known_entries(path, device):
-            return {"known_hosts": str(path)}, True  # asyncssh then offers only the recorded key types
+            options: dict[str, object] = {"known_hosts": str(path)}
+            if device.host_key_algorithms:
+                options["server_host_key_algs"] = algs
+            return options, True  # else asyncssh offers only the recorded key types
         if device.host_key_checking == "strict":
             # still connect: a dead address must read "unreachable", not "unknown key"
             return {"known_hosts": str(path) if path.exists() else b"", "server_host_key_algs": algs}, False
         return {"known_hosts": None, "server_host_key_algs": algs}, False
 
-    async def connect(self, device: Device) -> Session:
-        options: dict[str, object] = {
-            "host": device.host,
-            "port": device.port,
-            "username": device.user,
-            "client_keys": self._client_keys(device),
-            "keepalive_interval": 30,
-            "config": None,
-        }
-        if device.password_env:
-            password = os.environ.get(device.password_env)
-            if password is None:
-                raise AuthFailed(f"password_env {device.password_env} is not set in the environment")
-            options["password"] = password
-        if device.proxy_jump:
-            options["tunnel"] = device.proxy_jump  # asyncssh opens the jump connection itself
-        host_key_options, known = self._host_key_options(device)
-        options.update(host_key_options)
+    def _algorithm_options(self, device: Device) -> dict[str, object]:
+        options: dict[str, object] = {}
         if device.legacy_algorithms:
             options.update(
                 kex_algs=list(LEGACY_KEX),
                 encryption_algs=list(LEGACY_CIPHERS),
                 mac_algs=list(LEGACY_MACS),
+                # client-key signatures: asyncssh's defaults (incl. ssh-rsa SHA-1) plus DSA keys
+                signature_algs=[a.decode() for a in get_default_public_key_algs()] + ["ssh-dss"],
             )
+        for option, names in (
+            ("kex_algs", device.kex_algorithms),
+            ("encryption_algs", device.ciphers),
+            ("mac_algs", device.macs),
+        ):
+            if names:
+                options[option] = list(names)
+        return options
+
+    async def connect(self, device: Device) -> Session:
+        tunnel = await self._jump(device) if device.proxy_jump else None
+        return AsyncsshSession(await self._open(device, tunnel))
+
+    async def _jump(self, device: Device) -> asyncssh.SSHClientConnection:
+        """The shared connection to this device's jump host; its failures name the jump host."""
+        assert device.proxy_jump is not None
+        user, host, port = parse_jump(device.proxy_jump, device.user)
+        jump_device = replace(
+            device,
+            name=f"jump host {device.proxy_jump}",
+            host=host,
+            port=port,
+            user=user,
+            proxy_jump=None,
+            password_env=None,
+        )
+        key = (
+            host,
+            port,
+            user,
+            device.identity_files,
+            device.passphrase_env,
+            device.known_hosts,
+            device.host_key_checking,
+            device.legacy_algorithms,
+            device.kex_algorithms,
+            device.ciphers,
+            device.macs,
+            device.host_key_algorithms,
+        )
+        async with self._jump_locks.setdefault(key, asyncio.Lock()):
+            conn = self._jumps.get(key)
+            if conn is not None and not conn.is_closed():
+                return conn
+            try:
+                conn = await self._open(jump_device, None)
+            except DeviceError as exc:
+                err = type(exc)(f"jump host {device.proxy_jump}: {exc}")
+                raise err from exc
+            self._jumps[key] = conn
+            return conn
+
+    async def _open(
+        self, device: Device, tunnel: asyncssh.SSHClientConnection | None
+    ) -> asyncssh.SSHClientConnection:
+        options: dict[str, object] = {
+            "username": device.user,
+            "client_keys": self._client_keys(device),
+            "keepalive_interval": KEEPALIVE_INTERVAL,
+            "config": None,
+        }
+        if device.password_env:
+            options["password"] = _secret(device.password_env, "password_env")
+        if tunnel is not None:
+            options["tunnel"] = tunnel
+        host_key_options, known = self._host_key_options(device)
+        options.update(host_key_options)
+        options.update(self._algorithm_options(device))
+        sem = self._handshakes.setdefault((device.host, device.port), asyncio.Semaphore(HANDSHAKES_PER_HOST))
+        delay = BANNER_BACKOFF
+        for attempt in range(BANNER_RETRIES + 1):
+            try:
+                async with sem:
+                    conn = await self._handshake(device, options, known)
+                break
+            except _BannerLost:
+                if attempt == BANNER_RETRIES:
+                    raise Unreachable(
+                        f"connection closed before the SSH banner, {attempt + 1} tries"
+                        " (device busy: too many unauthenticated connections?)"
+                    ) from None
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay *= 2
+        if device.host_key_checking == "accept-new" and not known:
+            key = conn.get_server_host_key()
+            if key is not None:
+                public = key.export_public_key("openssh").decode()
+                try:
+                    await asyncio.to_thread(
+                        record_host_key, known_hosts_path(device), device.host, device.port, public
+                    )
+                except OSError as exc:
+                    conn.abort()
+                    why = _reason(exc)
+                    raise HostKeyMismatch(f"cannot record the host key in known_hosts: {why}") from exc
+        return conn
+
+    async def _handshake(
+        self, device: Device, options: dict[str, object], known: bool
+    ) -> asyncssh.SSHClientConnection:
+        """One connection attempt; every library error leaves here as a DeviceError (or _BannerLost)."""
+        probe = _Probe()
         try:
-            conn = await asyncssh.connect(**options)
+            conn, _ = await asyncssh.create_connection(lambda: probe, device.host, device.port, **options)
+            return conn
         except asyncssh.PermissionDenied as exc:
             raise AuthFailed(f"authentication refused: {_reason(exc)}") from exc
         except asyncssh.HostKeyNotVerifiable as exc:
             if known:
                 why = _reason(exc)
-                raise HostKeyMismatch(f"host key differs from the one in known_hosts: {why}") from exc
+                raise HostKeyMismatch(
+                    f"host key of {device.host} differs from the one in known_hosts"
+                    f" (possible impersonation, or the device was re-flashed): {why}"
+                ) from exc
             raise HostKeyMismatch(
                 f"host key of {device.host} is not in known_hosts (host_key_checking: strict)"
             ) from exc
-        except asyncssh.ConnectionLost as exc:
-            hint = "" if device.legacy_algorithms else " (legacy_algorithms: true may help)"
-            raise Unreachable(f"connection closed during handshake: no common algorithm?{hint}") from exc
+        except asyncssh.KeyExchangeFailed as exc:
+            why = _reason(exc)
+            if known and "host key" in why.lower():
+                raise HostKeyMismatch(
+                    f"the device offers no host key of the type recorded in known_hosts: {why}"
+                ) from exc
+            raise Unreachable(f"no common algorithm: {why}{_legacy_hint(device)}") from exc
+        except (asyncssh.ConnectionLost, ConnectionResetError, BrokenPipeError) as exc:
+            if not probe.got_banner():
+                raise _BannerLost() from exc
+            raise Unreachable(
+                "connection closed by the device during key exchange: no common algorithm"
+                + _legacy_hint(device)
+            ) from exc
         except asyncssh.Error as exc:
             raise Unreachable(f"ssh: {_reason(exc)}") from exc
         except OSError as exc:
             raise Unreachable(_reason(exc)) from exc
-        if device.host_key_checking == "accept-new" and not known:
-            _record_host_key(conn, device)
-        return AsyncsshSession(conn)
+
+    async def close(self) -> None:
+        """Close the shared jump-host connections."""
+        for conn in self._jumps.values():
+            conn.close()
+        for conn in self._jumps.values():
+            with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
+                await asyncio.wait_for(conn.wait_closed(), 2)
+        self._jumps.clear()
+
+
+def _secret(env: str, key: str) -> str:
+    """A password or passphrase from the environment; the error names the variable, never a value."""
+    value = os.environ.get(env)
+    if value is None:
+        raise AuthFailed(f"{key} {env} is not set in the environment")
+    return value
+
+
+def _legacy_hint(device: Device) -> str:
+    if device.legacy_algorithms:
+        return " (even with legacy_algorithms: set kex_algorithms, ciphers, macs or host_key_algorithms)"
+    return " (legacy_algorithms: true may help)"
 
 
 def _host_key_algs(device: Device) -> tuple[str, ...]:
@@ -244,14 +471,3 @@ def _known_entries(path: Path, device: Device) -> bool:
     port = device.port if device.port != 22 else None
     trusted, _ca, revoked, *_ = known.match(device.host, "", port)
     return bool(trusted or revoked)
-
-
-def _record_host_key(conn: asyncssh.SSHClientConnection, device: Device) -> None:
-    key = conn.get_server_host_key()
-    if key is None:
-        return
-    path = Path(device.known_hosts or "~/.ssh/known_hosts").expanduser()
-    host = device.host if device.port == 22 else f"[{device.host}]:{device.port}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as f:
-        f.write(f"{host} {key.export_public_key('openssh').decode().strip()}\n")

@@ -3,14 +3,15 @@
 paramiko is blocking, so every call runs in a worker thread; its own socket, banner, auth and
 channel timeouts are set to the device timeout so a thread never outlives a hung device by much.
 Stock paramiko 5.x has dropped ssh-rsa SHA-1, group1/group14-sha1 and DSA: it cannot reach Dropbear
-older than 2020.79 (docs/ssh-field-notes.md); use the default asyncssh transport for those.
+older than 2020.79 or any legacy-only server (docs/ssh-field-notes.md, tests/ssh/test_legacy.py); the
+inventory refuses ``legacy_algorithms`` and algorithm lists with it. Use asyncssh for those.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import paramiko
@@ -24,12 +25,18 @@ from fleet.transport import (
     HostKeyMismatch,
     Session,
     Unreachable,
+    _secret,
+    known_hosts_path,
+    parse_jump,
+    record_host_key,
 )
 
 
 class ParamikoSession:
-    def __init__(self, client: paramiko.SSHClient, timeout: float) -> None:
-        self.client, self.timeout = client, timeout
+    def __init__(
+        self, client: paramiko.SSHClient, timeout: float, jump: paramiko.SSHClient | None = None
+    ) -> None:
+        self.client, self.timeout, self.jump = client, timeout, jump
 
     def _run(self, command: str, stdin: bytes, limit: int) -> CommandResult:
         transport = self.client.get_transport()
@@ -68,16 +75,36 @@ class ParamikoSession:
     async def run(self, command: str, stdin: bytes, limit: int) -> CommandResult:
         return await asyncio.to_thread(self._run, command, stdin, limit)
 
+    def _close(self) -> None:
+        self.client.close()
+        if self.jump is not None:
+            self.jump.close()
+
     async def close(self) -> None:
-        await asyncio.to_thread(self.client.close)
+        await asyncio.to_thread(self._close)
+
+
+class _RecordNewKey(paramiko.MissingHostKeyPolicy):
+    """accept-new: append the first-seen key through the shared, locked writer (never rewrite)."""
+
+    def __init__(self, path: Path, port: int) -> None:
+        self.path, self.port = path, port
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        host = hostname[1:].split("]")[0] if hostname.startswith("[") else hostname
+        record_host_key(self.path, host, self.port, f"{key.get_name()} {key.get_base64()}")
 
 
 class ParamikoTransport:
-    """One paramiko client per device, driven from worker threads."""
+    """One paramiko client per device, driven from worker threads.
 
-    def _connect(self, device: Device) -> ParamikoSession:
+    ``proxy_jump`` opens a client to the jump host and a direct-tcpip channel through it (one jump
+    connection per device: paramiko is the transport for small, modern fleets).
+    """
+
+    def _client(self, device: Device) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
-        path = Path(device.known_hosts or "~/.ssh/known_hosts").expanduser()
+        path = known_hosts_path(device)
         if device.host_key_checking != "off" and path.exists():
             try:
                 client.load_host_keys(str(path))
@@ -85,14 +112,17 @@ class ParamikoTransport:
                 raise HostKeyMismatch(f"cannot read known_hosts {path}: {exc}") from exc
         if device.host_key_checking == "strict":
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        elif device.host_key_checking == "accept-new":
+            client.set_missing_host_key_policy(_RecordNewKey(path, device.port))
         else:
-            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        password = None
-        if device.password_env:
-            password = os.environ.get(device.password_env)
-            if password is None:
-                raise AuthFailed(f"password_env {device.password_env} is not set in the environment")
-        passphrase = os.environ.get(device.passphrase_env) if device.passphrase_env else None
+            client.set_missing_host_key_policy(paramiko.WarningPolicy())
+        return client
+
+    def _login(self, device: Device, sock: paramiko.Channel | None) -> paramiko.SSHClient:
+        """Connect and authenticate; every paramiko error leaves as a DeviceError."""
+        client = self._client(device)
+        password = _secret(device.password_env, "password_env") if device.password_env else None
+        passphrase = _secret(device.passphrase_env, "passphrase_env") if device.passphrase_env else None
         try:
             client.connect(
                 device.host,
@@ -107,27 +137,60 @@ class ParamikoTransport:
                 channel_timeout=device.timeout,
                 allow_agent=not device.identity_files,
                 look_for_keys=not device.identity_files,
+                sock=sock,
             )
         except paramiko.BadHostKeyException as exc:
-            raise HostKeyMismatch(f"host key differs from the one in known_hosts: {exc}") from exc
+            client.close()
+            raise HostKeyMismatch(
+                f"host key of {device.host} differs from the one in known_hosts"
+                f" (possible impersonation, or the device was re-flashed): {exc}"
+            ) from exc
         except paramiko.AuthenticationException as exc:
+            client.close()
             raise AuthFailed(f"authentication refused: {exc}") from exc
+        except paramiko.ssh_exception.IncompatiblePeer as exc:
+            client.close()
+            raise Unreachable(
+                f"no common algorithm: {exc}; paramiko cannot reach legacy-only servers"
+                " (use transport: asyncssh with legacy_algorithms: true)"
+            ) from exc
         except paramiko.SSHException as exc:
+            client.close()
             if "not found in known_hosts" in str(exc):
                 raise HostKeyMismatch(
                     f"host key of {device.host} is not in known_hosts (host_key_checking: strict)"
                 ) from exc
             raise Unreachable(f"ssh: {exc}") from exc
         except TimeoutError:
+            client.close()
             raise
         except OSError as exc:
+            client.close()
             raise Unreachable(exc.strerror or str(exc)) from exc
-        if device.host_key_checking == "accept-new":
-            try:
-                client.save_host_keys(str(path))
-            except OSError as exc:
-                raise DeviceError(f"cannot record the host key in {path}: {exc}") from exc
-        return ParamikoSession(client, device.timeout)
+        return client
+
+    def _connect(self, device: Device) -> ParamikoSession:
+        if not device.proxy_jump:
+            return ParamikoSession(self._login(device, None), device.timeout)
+        user, host, port = parse_jump(device.proxy_jump, device.user)
+        jump_device = replace(device, host=host, port=port, user=user, proxy_jump=None, password_env=None)
+        try:
+            jump = self._login(jump_device, None)
+        except DeviceError as exc:
+            raise type(exc)(f"jump host {device.proxy_jump}: {exc}") from exc
+        try:
+            transport = jump.get_transport()
+            assert transport is not None
+            chan = transport.open_channel("direct-tcpip", (device.host, device.port), ("127.0.0.1", 0))
+        except (paramiko.SSHException, OSError) as exc:
+            jump.close()
+            raise Unreachable(f"jump host {device.proxy_jump} cannot open a channel: {exc}") from exc
+        try:
+            client = self._login(device, chan)
+        except BaseException:
+            jump.close()
+            raise
+        return ParamikoSession(client, device.timeout, jump)
 
     async def connect(self, device: Device) -> Session:
         return await asyncio.to_thread(self._connect, device)
