@@ -21,11 +21,15 @@ Anything before the first token (a banner, a MOTD printed by a login script) is 
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = ("1", "2")  # the splitter reads every format fleet ever wrote
 
 # Per-process files, in capture order. smaps_rollup exists from Linux 4.15; cmdline holds NULs.
 PROCESS_FILES = ("stat", "status", "maps", "smaps_rollup", "cmdline")
@@ -40,22 +44,39 @@ DEVICE_FILES = (
 
 _SCRIPT = """\
 N='{token}'
-echo "$N v {version}"
-f() {{ echo "$N f $1"; cat "$1" 2>/dev/null || echo "$N ! $1"; }}
-{device_files}
+printf '%s v {version}\\n' "$N"
+cd /proc || exit 1
+R=; [ -e self/smaps_rollup ] && R=smaps_rollup
+X=; [ -e 1/exe ] || X=1
+A=; C=; T=
+for p in [0-9]*; do
+  if [ -e $p/exe ] || {{ [ -n "$X" ] && [ -d $p ]; }}; then
+    A="$A $p/status $p/maps${{R:+ $p/$R}}"
+    C="$C $p/cmdline"
+    T="$T $p/task/[0-9]*/comm"
+    set -- $p/fd/*
+    [ -e "$1" ] && printf '%s d %s %s\\n' "$N" $p $#
+  fi
+done
+printf '%s z\\n' "$N"
+grep -zH '' $C </dev/null 2>/dev/null
+printf '%s g\\n' "$N"
+grep -H '' {device_files} [0-9]*/stat $A $T </dev/null 2>/dev/null
+[ $? -le 2 ] || {{
+f() {{ printf '%s f %s\\n' "$N" "$1"; cat "$1" 2>/dev/null || printf '%s ! %s\\n' "$N" "$1"; }}
+{device_f}
 for p in /proc/[0-9]*; do
   [ -d "$p" ] || continue
-  echo "$N p ${{p#/proc/}}"
+  printf '%s p %s\\n' "$N" "${{p#/proc/}}"
   f $p/stat; f $p/status; f $p/maps
-  [ -e $p/smaps_rollup ] && f $p/smaps_rollup
+  [ -n "$R" ] && f $p/smaps_rollup
   f $p/cmdline
   for t in $p/task/[0-9]*; do
-    IFS= read -r c < $t/comm 2>/dev/null && echo "$N t ${{t##*/}} $c"
+    {{ IFS= read -r c < $t/comm && printf '%s t %s %s\\n' "$N" "${{t##*/}}" "$c"; }} 2>/dev/null
   done
-  set -- $p/fd/*
-  [ -e "$1" ] && echo "$N d ${{p#/proc/}} $#"
 done
-echo "$N end"
+}}
+printf '%s end\\n' "$N"
 """
 
 
@@ -68,8 +89,12 @@ def capture_script(token: str) -> str:
     """The sh script (for ``sh -s`` on stdin) that prints one capture delimited by ``token``."""
     if not re.fullmatch(r"@@fleet-[0-9a-f]{16}", token):
         raise ValueError(f"bad capture token {token!r}")
-    device_files = "\n".join(f"f {path}" for path in DEVICE_FILES)
-    return _SCRIPT.format(token=token, version=FORMAT_VERSION, device_files=device_files)
+    return _SCRIPT.format(
+        token=token,
+        version=FORMAT_VERSION,
+        device_files=" ".join(p.removeprefix("/proc/") for p in DEVICE_FILES),
+        device_f="\n".join(f"f {path}" for path in DEVICE_FILES),
+    )
 
 
 @dataclass
@@ -103,7 +128,7 @@ def decode(data: bytes) -> str:
 
 
 def split_capture(data: bytes, token: str) -> Capture:
-    """Split the raw output of :func:`capture_script` into files per device and per process."""
+    """Split the raw output of :func:`capture_script` (any format version) into files."""
     tok = token.encode()
     parts = data.split(tok + b" ")
     if len(parts) < 2:
@@ -113,7 +138,14 @@ def split_capture(data: bytes, token: str) -> Capture:
     unreadable: list[str] = []
     processes: dict[int, ProcessCapture] = {}
     current: ProcessCapture | None = None
-    complete = False
+    complete = grep_seen = False
+
+    def process(pid: int) -> ProcessCapture:
+        pc = processes.get(pid)
+        if pc is None:
+            pc = processes[pid] = ProcessCapture(pid=pid)
+        return pc
+
     for part in parts[1:]:
         header_bytes, _, body_bytes = part.partition(b"\n")
         header = decode(header_bytes)
@@ -130,21 +162,29 @@ def split_capture(data: bytes, token: str) -> Capture:
             else:
                 files.pop(rest, None)
                 unreadable.append(rest)
+        elif kind == "g":
+            grep_seen = True
+            _split_grep(_GREP_LINE.findall(body_bytes), b"\n", files, process)
+        elif kind == "z":
+            _split_grep(_GREP_RECORD.findall(body_bytes), b"\0", files, process)
         elif kind == "p" and rest.isdigit():
-            current = ProcessCapture(pid=int(rest))
-            processes[current.pid] = current
+            current = process(int(rest))
         elif kind == "t" and current is not None:
             tid, _, comm = rest.partition(" ")
             if tid.isdigit():
                 current.tasks[int(tid)] = comm
-        elif kind == "d" and current is not None:
+        elif kind == "d":
             pid, _, count = rest.partition(" ")
-            if pid == str(current.pid) and count.isdigit():
-                current.fd_count = int(count)
+            if pid.isdigit() and count.isdigit() and (current is None or pid == str(current.pid)):
+                process(int(pid)).fd_count = int(count)
         elif kind == "end":
             complete = True
-        elif kind == "v" and rest.strip() != str(FORMAT_VERSION):
-            raise CaptureFormatError(f"capture format version {rest.strip()!r} is not {FORMAT_VERSION}")
+        elif kind == "v" and rest.strip() not in READABLE_VERSIONS:
+            raise CaptureFormatError(
+                f"capture format version {rest.strip()!r} is not one of {READABLE_VERSIONS}"
+            )
+    if grep_seen:
+        unreadable.extend(p for p in DEVICE_FILES if p not in files and p not in unreadable)
     return Capture(
         files=files,
         processes=processes,
@@ -152,3 +192,32 @@ def split_capture(data: bytes, token: str) -> Capture:
         preamble=preamble,
         unreadable=tuple(unreadable),
     )
+
+
+# One line of ``grep -H '' FILE...`` run in /proc: the file name grep was given (relative to
+# /proc), a colon, one line of content. ``grep -zH`` (cmdline, NUL-separated): the same per record.
+_GREP_LINE = re.compile(rb"^([^:\n]*):(.*)$", re.M)
+_GREP_RECORD = re.compile(rb"([^:\0]*):([^\0]*)\0")
+_PROC_PATH = re.compile(r"(\d+)/(?:task/(\d+)/comm|([a-z_]+))")
+
+
+def _split_grep(
+    lines: list[tuple[bytes, bytes]],
+    sep: bytes,
+    files: dict[str, str],
+    process: Callable[[int], ProcessCapture],
+) -> None:
+    """Files from a ``g`` or ``z`` section: every line carries its file's name, so no content can
+    forge a boundary. grep prints nothing for an empty or unreadable file (a kernel thread's maps,
+    a vanished pid): such files are absent. Lines are rejoined, each ending with ``sep``.
+    """
+    for path_bytes, group in itertools.groupby(lines, key=operator.itemgetter(0)):
+        text = decode(sep.join(map(operator.itemgetter(1), group)) + sep)
+        path = decode(path_bytes)
+        m = _PROC_PATH.fullmatch(path)
+        if m is None:
+            files["/proc/" + path] = text
+        elif m.group(2) is not None:
+            process(int(m.group(1))).tasks[int(m.group(2))] = text[:-1]
+        else:
+            process(int(m.group(1))).files[m.group(3)] = text

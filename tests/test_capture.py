@@ -115,3 +115,72 @@ def test_invalid_utf8_and_garbage_never_crash() -> None:
         split_capture(b"\x00\x01 garbage only", token)
     with pytest.raises(CaptureFormatError):
         split_capture(f"{token} v 99\n".encode(), token)
+
+
+def test_format_1_captures_from_the_store_still_split() -> None:
+    """Captures written by the first (per-file cat) script are re-parsed from the store."""
+    token = new_token()
+    raw = (
+        f"{token} v 1\n{token} f /proc/uptime\n12.5 3.0\n{token} p 7\n{token} f /proc/7/stat\n7 (x) S 1\n"
+        f"{token} f /proc/7/maps\n{token} f /proc/7/cmdline\n/bin/x\0-v\0{token} t 7 x\n{token} t 8 w\n"
+        f"{token} d 7 4\n{token} end\n"
+    ).encode()
+    cap = split_capture(raw, token)
+    assert cap.complete and cap.files["/proc/uptime"] == "12.5 3.0\n"
+    p = cap.processes[7]
+    assert p.files == {"stat": "7 (x) S 1\n", "maps": "", "cmdline": "/bin/x\0-v\0"}
+    assert p.tasks == {7: "x", 8: "w"} and p.fd_count == 4
+
+
+def test_grep_sections_cannot_be_forged_by_content() -> None:
+    """In a g section every line starts with the name grep was given: content stays content."""
+    token = new_token()
+    raw = (
+        f"{token} v 2\n{token} d 5 3\n{token} z\n5/cmdline:/bin/cam\0005/cmdline:12/maps:x\0"
+        f"{token} g\nuptime:1.0 2.0\n5/stat:5 (a\n5/stat:12/status:Name:\tevil) S 1\n"
+        f"5/maps:00400000-00401000 r-xp 00000000 00:00 0 /bin/cam\n5/task/5/comm:cam\n5/task/6/comm:w:1\n"
+        f"{token} end\n"
+    ).encode()
+    cap = split_capture(raw, token)
+    assert set(cap.processes) == {5}
+    p = cap.processes[5]
+    assert p.files["stat"] == "5 (a\n12/status:Name:\tevil) S 1\n"
+    assert p.files["cmdline"] == "/bin/cam\x0012/maps:x\0"
+    assert p.tasks == {5: "cam", 6: "w:1"} and p.fd_count == 3
+    assert cap.files == {"/proc/uptime": "1.0 2.0\n"}
+    assert "/proc/meminfo" in cap.unreadable and cap.complete
+
+
+def test_kernel_threads_get_only_their_stat() -> None:
+    """On a root shell, a pid without a readable exe (a kernel thread) is not asked for maps/status."""
+    if not SHELLS or not os.path.exists("/proc/1/exe") or not os.path.exists("/proc/2/stat"):
+        pytest.skip("needs a shell that may read other processes' exe links and a visible kthreadd")
+    with open("/proc/2/stat") as stat:
+        kthreadd = "(kthreadd)" in stat.read()
+    if not kthreadd:
+        pytest.skip("pid 2 is not kthreadd here")
+    token, raw = run_capture(SHELLS[0])
+    cap = split_capture(raw, token)
+    assert set(cap.processes[2].files) == {"stat"}
+
+
+@pytest.mark.skipif(not shutil.which("dash"), reason="no dash")
+def test_without_grep_the_script_falls_back_to_cat(tmp_path: os.PathLike[str]) -> None:
+    """A device without grep (or whose grep cannot run) still gets a complete capture."""
+    bin_dir = os.path.join(str(tmp_path), "bin")
+    os.mkdir(bin_dir)
+    os.symlink(shutil.which("cat") or "/bin/cat", os.path.join(bin_dir, "cat"))
+    token = new_token()
+    out = subprocess.run(
+        [shutil.which("dash") or "dash", "-s"],
+        input=capture_script(token).encode(),
+        capture_output=True,
+        check=True,
+        timeout=60,
+        env={"PATH": bin_dir},
+    )
+    cap = split_capture(out.stdout, token)
+    assert cap.complete and cap.files["/proc/meminfo"].startswith("MemTotal:")
+    me = cap.processes[os.getpid()]
+    assert me.files["stat"].startswith(f"{os.getpid()} (") and "VmRSS:" in me.files["status"]
+    assert me.fd_count is not None and os.getpid() in me.tasks

@@ -1,0 +1,406 @@
+"""Collection benchmark (issues 2 and 9): one sweep of a light lab, fleet against its peers.
+
+    python3 benchmarks/bench_collect.py                      # 100 devices, every tool
+    python3 benchmarks/bench_collect.py --devices 100 500 1000 --json out.json
+
+For each fleet size it starts a "light" lab (fleet.lab), then runs every tool once, each in its own
+worker process (so CPU time and peak RSS belong to that tool alone), same devices, same concurrency:
+
+  fleet          fleet.collector.collect + Store in a temp dir: capture, parse, store (one sweep)
+  fleet-x2       the same with two samples on one kept connection (repeat-sample cost = x2 - x1)
+  asyncssh       bare asyncssh gather script running fleet's capture: no parsing, no storage
+  asyncssh-naive the same running the first, naive capture script (one cat per file per pid)
+  asyncssh-noop  the same running an empty script: the handshake + session cost alone
+  parallel-ssh   parallel-ssh (libssh2) ParallelSSHClient running fleet's capture (if installed)
+
+Measured per tool: wall time, devices/s, collector CPU (getrusage of the worker, all threads) per
+device, collector peak RSS, device-side CPU per device (every process the devices' Dropbear
+listeners fork - sessions, sh, cat - accounted in a cgroup made for the run, else through the
+listeners' cutime/cstime), device CPU of the capture itself (minus asyncssh-noop), bytes
+transferred per device, and for fleet bytes stored per device-sample. Ratios against the bare
+asyncssh script are printed beside every row, so a noisy machine still compares honestly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from capture_variants import script
+
+from fleet.capture import new_token
+
+TOOLS = ("asyncssh-noop", "asyncssh", "asyncssh-naive", "fleet", "fleet-x2", "parallel-ssh")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --- device-side CPU ---------------------------------------------------------------------------
+
+
+def _listeners(lab: Any) -> list[int]:
+    """Host pids of the devices' Dropbear listeners (children of each device's init)."""
+    from fleet.lab import procs
+
+    out = []
+    for d in lab.devices:
+        for pid in procs.children(d.init_pid) if d.init_pid else []:
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "dropbear":
+                    out.append(pid)
+            except OSError:
+                pass
+    return out
+
+
+class DeviceCpu:
+    """Cumulative CPU seconds of everything the devices' SSH servers fork.
+
+    Preferred: a cgroup (v2, else v1 cpuacct) holding only the Dropbear listeners; the sessions,
+    shells and cats they fork inherit it, so their CPU is counted even after they exit. Fallback:
+    the listeners' own plus reaped children's CPU from /proc/PID/stat (10 ms ticks; fine summed).
+    """
+
+    def __init__(self, lab: Any) -> None:
+        self.pids = _listeners(lab)
+        self.path: Path | None = None
+        self.kind = "proc-cutime"
+        for kind, root in self._roots():
+            path = root / f"fleet-bench-{os.getpid()}-{secrets_suffix()}"
+            try:
+                path.mkdir()
+                for pid in self.pids:
+                    (path / "cgroup.procs").write_text(f"{pid}\n")
+                self.path, self.kind, self.root = path, kind, root
+                break
+            except OSError:
+                self._remove(path, root)
+        if not self.pids:
+            raise RuntimeError("no Dropbear listener found in the lab")
+
+    @staticmethod
+    def _roots() -> list[tuple[str, Path]]:
+        roots = []
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            _, mnt, fstype, opts, *_ = line.split()
+            if fstype == "cgroup2":
+                roots.insert(0, ("cgroup2", Path(mnt)))
+            elif fstype == "cgroup" and "cpuacct" in opts.split(","):
+                roots.append(("cgroup1-cpuacct", Path(mnt)))
+        return roots
+
+    def seconds(self) -> float:
+        if self.path is not None:
+            if self.kind == "cgroup2":
+                stat = dict(line.split() for line in (self.path / "cpu.stat").read_text().splitlines())
+                return int(stat["usage_usec"]) / 1e6
+            return int((self.path / "cpuacct.usage").read_text()) / 1e9
+        total = 0
+        for pid in self.pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+        return total / CLK_TCK
+
+    def _remove(self, path: Path, root: Path) -> None:
+        try:
+            for pid in (path / "cgroup.procs").read_text().split():
+                (root / "cgroup.procs").write_text(pid + "\n")
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            path.rmdir()
+
+    def close(self) -> None:
+        if self.path is not None:
+            self._remove(self.path, self.root)
+            self.path = None
+
+
+def secrets_suffix() -> str:
+    return os.urandom(3).hex()
+
+
+# --- workers (each runs in its own process) -------------------------------------------------------
+
+
+def _usage() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)  # all threads of this process
+    return ru.ru_utime + ru.ru_stime
+
+
+def worker(tool: str, lab_dir: Path, concurrency: int) -> dict[str, Any]:
+    from fleet.lab import load_lab
+
+    loaded = load_lab(lab_dir)
+    assert loaded is not None
+    lab = loaded[0]
+    if tool.startswith("fleet"):
+        return _worker_fleet(lab, concurrency, samples=2 if tool == "fleet-x2" else 1)
+    if tool.startswith("asyncssh"):
+        variant = {"asyncssh": "fleet", "asyncssh-naive": "naive", "asyncssh-noop": "noop"}[tool]
+        return _worker_asyncssh(lab, concurrency, variant)
+    if tool == "parallel-ssh":
+        return _worker_pssh(lab, concurrency)
+    raise SystemExit(f"unknown tool {tool}")
+
+
+def _result(started: float, cpu0: float, rss0: int, ok: int, bytes_in: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "wall_s": time.monotonic() - started,
+        "cpu_s": _usage() - cpu0,
+        "rss_base_kib": rss0,
+        "rss_peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "ok": ok,
+        "bytes_in": bytes_in,
+        **extra,
+    }
+
+
+def _worker_fleet(lab: Any, concurrency: int, samples: int) -> dict[str, Any]:
+    from fleet.collector import CollectOptions, collect
+    from fleet.inventory import load_inventory
+    from fleet.store import Store
+
+    devices = load_inventory(lab.inventory).devices
+    with tempfile.TemporaryDirectory(prefix="fleet-bench-store-") as tmp, Store(Path(tmp)) as store:
+        size0 = store.size_bytes()
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        cpu0, started = _usage(), time.monotonic()
+        opts = CollectOptions(samples=samples, interval=0.0, concurrency=concurrency)
+        outcomes = asyncio.run(collect(devices, store, opts))
+        res = _result(started, cpu0, rss0, sum(o.status == "ok" for o in outcomes), 0)
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        raw, stored_raw, n = store.db.execute(
+            "SELECT sum(raw_size), sum(length(raw)), count(*) FROM samples"
+        ).fetchone()
+        res.update(
+            bytes_in=raw or 0,
+            samples=n,
+            raw_compressed=stored_raw or 0,
+            store_bytes=store.size_bytes() - size0,
+            errors=sorted({o.error or "" for o in outcomes if o.status != "ok"})[:3],
+        )
+        return res
+
+
+def _worker_asyncssh(lab: Any, concurrency: int, variant: str) -> dict[str, Any]:
+    import asyncssh
+
+    key = asyncssh.read_private_key(str(lab.identity_file))
+    known = asyncssh.read_known_hosts(str(lab.known_hosts))
+
+    async def one(sem: asyncio.Semaphore, host: str, port: int) -> int:
+        async with sem:
+            data = script(variant, new_token()).encode()
+            try:
+                async with asyncssh.connect(
+                    host, port, username="root", client_keys=[key], known_hosts=known
+                ) as conn:
+                    r = await conn.run("sh -s", input=data, encoding=None, timeout=60)
+                    return len(r.stdout or b"")
+            except (OSError, asyncssh.Error, TimeoutError):
+                return -1
+
+    async def main() -> list[int]:
+        sem = asyncio.Semaphore(concurrency)
+        return await asyncio.gather(*(one(sem, d.host, d.port) for d in lab.devices))
+
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cpu0, started = _usage(), time.monotonic()
+    sizes = asyncio.run(main())
+    return _result(started, cpu0, rss0, sum(s >= 0 for s in sizes), sum(s for s in sizes if s > 0))
+
+
+def _worker_pssh(lab: Any, concurrency: int) -> dict[str, Any]:
+    from pssh.clients import ParallelSSHClient
+
+    # The lab's Dropbear takes commands up to ~9,000 bytes: the ~1 KiB script goes as the command
+    # itself (Dropbear runs it with the login shell's -c), which costs the device the same sh.
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cpu0, started = _usage(), time.monotonic()
+    hosts = [d.host for d in lab.devices]
+    client = ParallelSSHClient(
+        hosts, user="root", pkey=str(lab.identity_file), pool_size=concurrency, num_retries=1, timeout=60
+    )
+    output = client.run_command(script("fleet", new_token()), stop_on_errors=False, encoding="latin-1")
+    client.join(output)
+    ok = total = 0
+    for host_out in output:
+        if host_out.exception is not None:
+            continue
+        n = sum(len(line) + 1 for line in host_out.stdout)
+        ok += n > 0
+        total += n
+    return _result(started, cpu0, rss0, ok, total)
+
+
+# --- driver -------------------------------------------------------------------------------------
+
+
+def run_tool(tool: str, lab: Any, cpu: DeviceCpu, concurrency: int) -> dict[str, Any]:
+    time.sleep(0.5)  # sessions of the previous tool finish exiting
+    dev0 = cpu.seconds()
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        tool,
+        "--lab",
+        str(lab.dir),
+        "--concurrency",
+        str(concurrency),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    time.sleep(0.5)
+    dev_cpu = cpu.seconds() - dev0
+    if proc.returncode != 0:
+        return {"tool": tool, "error": proc.stderr.strip().splitlines()[-1:] or ["failed"]}
+    res: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    res.update(tool=tool, device_cpu_s=dev_cpu)
+    return res
+
+
+def have_pssh() -> bool:
+    try:
+        import pssh.clients  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def bench_size(n: int, tools: list[str], concurrency: int) -> dict[str, Any]:
+    from fleet.lab import free_subnet, start_lab, stop_lab
+
+    with tempfile.TemporaryDirectory(prefix="fleet-bench-lab-") as tmp:
+        lab_dir = Path(tmp)
+        cpu: DeviceCpu | None = None
+        try:
+            t = time.monotonic()
+            lab = start_lab(lab_dir, n, profile="light", subnet=free_subnet())
+            start_s = time.monotonic() - t
+            cpu = DeviceCpu(lab)
+            rows = [run_tool(tool, lab, cpu, concurrency) for tool in tools]
+            accounting = cpu.kind
+        finally:
+            stop_lab(lab_dir)
+            if cpu is not None:
+                cpu.close()
+    return {"devices": n, "lab_start_s": start_s, "device_cpu_accounting": accounting, "rows": rows}
+
+
+def derive(size: dict[str, Any]) -> None:
+    """Per-device figures and ratios against the bare asyncssh script."""
+    n = size["devices"]
+    rows = {r["tool"]: r for r in size["rows"] if "error" not in r}
+    noop = rows.get("asyncssh-noop")
+    for r in rows.values():
+        r["devices_per_s"] = r["ok"] / r["wall_s"] if r["wall_s"] else 0.0
+        r["cpu_ms_per_device"] = 1000 * r["cpu_s"] / n
+        r["device_cpu_ms_per_device"] = 1000 * r["device_cpu_s"] / n
+        samples = r.get("samples") or r["ok"]
+        r["bytes_per_device"] = r["bytes_in"] / samples if samples else 0
+        if noop is not None and r is not noop:
+            per = 2 if r["tool"] == "fleet-x2" else 1
+            r["capture_device_cpu_ms"] = 1000 * (r["device_cpu_s"] - noop["device_cpu_s"]) / n / per
+        if "store_bytes" in r and samples:
+            r["stored_bytes_per_sample"] = r["store_bytes"] / samples
+            r["raw_compressed_per_sample"] = r["raw_compressed"] / samples
+    base = rows.get("asyncssh")
+    if base:
+        for r in rows.values():
+            r["cpu_vs_asyncssh"] = r["cpu_s"] / base["cpu_s"] if base["cpu_s"] else None
+            r["device_cpu_vs_asyncssh"] = (
+                r["device_cpu_s"] / base["device_cpu_s"] if base["device_cpu_s"] else None
+            )
+    x1, x2 = rows.get("fleet"), rows.get("fleet-x2")
+    if x1 and x2:
+        size["repeat_sample"] = {
+            "collector_cpu_ms": 1000 * (x2["cpu_s"] - x1["cpu_s"]) / n,
+            "device_cpu_ms": 1000 * (x2["device_cpu_s"] - x1["device_cpu_s"]) / n,
+            "first_collector_cpu_ms": x1["cpu_ms_per_device"],
+            "first_device_cpu_ms": x1["device_cpu_ms_per_device"],
+        }
+
+
+def print_table(size: dict[str, Any]) -> None:
+    print(
+        f"\n{size['devices']} light devices (lab started in {size['lab_start_s']:.1f} s;"
+        f" device CPU via {size['device_cpu_accounting']})"
+    )
+    head = (
+        f"{'tool':<15}{'ok':>6}{'wall s':>8}{'dev/s':>8}{'coll ms/dev':>12}{'x asyncssh':>11}"
+        f"{'peak RSS MiB':>13}{'dev ms/dev':>11}{'capture ms':>11}{'KiB/dev':>9}{'stored B/sample':>16}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in size["rows"]:
+        if "error" in r:
+            print(f"{r['tool']:<15} failed: {r['error']}")
+            continue
+        ratio = r.get("cpu_vs_asyncssh")
+        stored = r.get("stored_bytes_per_sample")
+        capture = r.get("capture_device_cpu_ms")
+        print(
+            f"{r['tool']:<15}{r['ok']:>6}{r['wall_s']:>8.2f}{r['devices_per_s']:>8.1f}"
+            f"{r['cpu_ms_per_device']:>12.2f}{(f'{ratio:.2f}' if ratio else '-'):>11}"
+            f"{r['rss_peak_kib'] / 1024:>13.1f}{r['device_cpu_ms_per_device']:>11.2f}"
+            f"{(f'{capture:.2f}' if capture is not None else '-'):>11}"
+            f"{r['bytes_per_device'] / 1024:>9.1f}{(f'{stored:.0f}' if stored else '-'):>16}"
+        )
+    rep = size.get("repeat_sample")
+    if rep:
+        print(
+            f"repeat sample on a kept connection: collector {rep['collector_cpu_ms']:.2f} ms/dev"
+            f" (first {rep['first_collector_cpu_ms']:.2f}), device {rep['device_cpu_ms']:.2f} ms/dev"
+            f" (first {rep['first_device_cpu_ms']:.2f})"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--devices", type=int, nargs="+", default=[100], help="fleet sizes (default 100)")
+    ap.add_argument("--tools", nargs="+", choices=TOOLS, default=None, help="default: all available")
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--json", type=Path, default=None, help="write the results here too")
+    ap.add_argument("--worker", choices=TOOLS, help=argparse.SUPPRESS)
+    ap.add_argument("--lab", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.lab, args.concurrency)))
+        return
+    tools = args.tools or [t for t in TOOLS if t != "parallel-ssh" or have_pssh()]
+    if "parallel-ssh" not in tools and args.tools is None:
+        print("parallel-ssh not installed (pip install parallel-ssh): skipped", file=sys.stderr)
+    results = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "concurrency": args.concurrency,
+        "sizes": [],
+    }
+    for n in args.devices:
+        size = bench_size(n, tools, args.concurrency)
+        derive(size)
+        print_table(size)
+        results["sizes"].append(size)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nresults written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()

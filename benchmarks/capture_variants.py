@@ -1,0 +1,52 @@
+"""Capture scripts compared by bench_collect.py and bench_capture.py (not used by fleet itself).
+
+``naive``: fleet's first capture script (format 1, commit bfcf32b), frozen here as the baseline
+issue 9 measures against: one ``cat`` per file per pid. ``noop``: does nothing, so a session running
+it costs the device only the SSH handshake, the channel and one ``sh``; subtracting it from a run
+gives the device CPU of the capture itself.
+"""
+
+from __future__ import annotations
+
+from fleet.capture import capture_script
+
+NAIVE = """\
+N='{token}'
+echo "$N v 1"
+f() {{ echo "$N f $1"; cat "$1" 2>/dev/null || echo "$N ! $1"; }}
+f /proc/sys/kernel/random/boot_id
+f /proc/sys/kernel/osrelease
+f /proc/uptime
+f /proc/loadavg
+f /proc/meminfo
+f /proc/slabinfo
+for p in /proc/[0-9]*; do
+  [ -d "$p" ] || continue
+  echo "$N p ${{p#/proc/}}"
+  f $p/stat; f $p/status; f $p/maps
+  [ -e $p/smaps_rollup ] && f $p/smaps_rollup
+  f $p/cmdline
+  for t in $p/task/[0-9]*; do
+    IFS= read -r c < $t/comm 2>/dev/null && echo "$N t ${{t##*/}} $c"
+  done
+  set -- $p/fd/*
+  [ -e "$1" ] && echo "$N d ${{p#/proc/}} $#"
+done
+echo "$N end"
+"""
+
+NOOP = "exit 0\n"
+
+
+def script(variant: str, token: str) -> str:
+    """The capture script of ``variant`` ("fleet", "naive" or "noop") for ``token``."""
+    if variant == "fleet":
+        return capture_script(token)
+    if variant == "naive":
+        return NAIVE.format(token=token)
+    if variant == "noop":
+        return NOOP
+    raise ValueError(f"unknown capture variant {variant!r}")
+
+
+VARIANTS = ("fleet", "naive", "noop")
