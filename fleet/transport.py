@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import fcntl
 import os
 import random
@@ -305,6 +306,24 @@ class AsyncsshTransport:
                 options[option] = list(names)
         return options
 
+    def _auth_keys(self, device: Device) -> list[asyncssh.SSHKeyPair] | None:
+        """The client keys to offer; with legacy_algorithms each RSA key is offered a second time
+        signing with ssh-rsa (SHA-1), for old servers that advertise rsa-sha2 but verify only SHA-1."""
+        keys = self._client_keys(device)
+        if keys is None:
+            return None
+        pairs = list(asyncssh.load_keypairs(keys))
+        if not device.legacy_algorithms:
+            return pairs
+        out = []
+        for pair in pairs:
+            out.append(pair)
+            if pair.algorithm == b"ssh-rsa" and pair.sig_algorithms != (b"ssh-rsa",):
+                sha1 = copy.copy(pair)
+                sha1.sig_algorithm, sha1.sig_algorithms = b"ssh-rsa", (b"ssh-rsa",)
+                out.append(sha1)
+        return out
+
     async def connect(self, device: Device) -> Session:
         tunnel = await self._jump(device) if device.proxy_jump else None
         return AsyncsshSession(await self._open(device, tunnel))
@@ -353,10 +372,12 @@ class AsyncsshTransport:
     ) -> asyncssh.SSHClientConnection:
         options: dict[str, object] = {
             "username": device.user,
-            "client_keys": self._client_keys(device),
             "keepalive_interval": KEEPALIVE_INTERVAL,
             "config": None,
         }
+        keys = self._auth_keys(device)
+        if keys is not None:  # None would switch public-key auth off; absent: ~/.ssh keys + agent
+            options["client_keys"] = keys
         if device.password_env:
             options["password"] = _secret(device.password_env, "password_env")
         if tunnel is not None:

@@ -1,0 +1,165 @@
+"""Host keys (strict / accept-new / off) and jump hosts, against OpenSSH and the lab's Dropbear."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from fleet.collector import CollectOptions, collect
+from fleet.inventory import Device, load_inventory
+from fleet.lab import Lab
+from fleet.store import Store
+from fleet.transport import AsyncsshTransport, HostKeyMismatch, Unreachable, record_host_key
+from fleet.transport_paramiko import ParamikoTransport
+from tests.ssh.conftest import Keys, Sshd, StartSshd, free_port, keygen, public_line
+from tests.ssh.test_legacy import device, echo
+
+TRANSPORTS = ["asyncssh", "paramiko"]
+
+
+def _t(kind: str) -> AsyncsshTransport | ParamikoTransport:
+    return ParamikoTransport() if kind == "paramiko" else AsyncsshTransport()
+
+
+@pytest.mark.parametrize("kind", TRANSPORTS)
+def test_strict_refuses_unknown_and_changed_keys(
+    start_sshd: StartSshd, keys: Keys, tmp_path: Path, home: Path, kind: str
+) -> None:
+    server = start_sshd()
+    dev = device(server, keys, tmp_path, transport=kind)
+    kh = Path(dev.known_hosts or "")
+    kh.write_text("")
+    with pytest.raises(HostKeyMismatch, match="is not in known_hosts"):
+        echo(dev, _t(kind))
+    other = keygen(tmp_path / "other", "ed25519")
+    kh.write_text(f"[{server.host}]:{server.port} {public_line(other)}\n")
+    with pytest.raises(HostKeyMismatch, match="differs from the one in known_hosts"):
+        echo(dev, _t(kind))
+    assert kh.read_text().count("\n") == 1  # nothing recorded in strict mode
+
+
+@pytest.mark.parametrize("kind", TRANSPORTS)
+def test_accept_new_records_then_refuses_a_changed_key(
+    start_sshd: StartSshd, keys: Keys, tmp_path: Path, home: Path, kind: str
+) -> None:
+    server = start_sshd()
+    dev = device(server, keys, tmp_path, host_key_checking="accept-new", transport=kind)
+    kh = Path(dev.known_hosts or "")
+    kh.unlink()
+    assert echo(dev, _t(kind)) == b"reached\n"
+    assert kh.read_text() == server.known_hosts_lines()
+    assert echo(dev, _t(kind)) == b"reached\n"
+    assert kh.read_text() == server.known_hosts_lines()  # recorded once
+    server.stop()  # the device is re-flashed (or impersonated): same address, new key
+    keygen(server.host_keys[0], "ed25519")
+    server.start()
+    with pytest.raises(HostKeyMismatch, match="differs"):
+        echo(dev, _t(kind))
+
+
+def test_concurrent_appends_never_corrupt_known_hosts(tmp_path: Path) -> None:
+    path = tmp_path / "kh"
+    line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGkzBc5ZcYlDhvRxsXPlSv0Ou2qhRAqYd3iVmnwLZB1H"
+    threads = [
+        threading.Thread(target=record_host_key, args=(path, f"10.0.{i // 250}.{i % 250}", 22 + i % 2, line))
+        for i in range(200)
+        for _ in range(2)  # every key twice: recorded once
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = path.read_text().splitlines()
+    assert len(lines) == len(set(lines)) == 200
+    assert all(x.endswith(line) for x in lines)
+    asyncssh.import_known_hosts(path.read_text())  # parses
+
+
+def test_lab_accept_new_concurrently_and_the_dropbear_ed25519_abort(lab: Lab, tmp_path: Path) -> None:
+    """Dropbear 2022.83 with only an ed25519 key aborts if the client picks rsa-sha2-256; without a
+    known_hosts entry fleet offers ssh-ed25519 first. Every lab device at once, one known_hosts."""
+    kh = tmp_path / "known_hosts"
+    inv = load_inventory(lab.inventory)
+    devs = [
+        dataclasses.replace(d, known_hosts=str(kh), host_key_checking="accept-new")
+        for d in inv.devices
+        if d.name != "lab-hang"
+    ]
+    off = dataclasses.replace(
+        devs[0], name="off", host_key_checking="off", known_hosts=str(tmp_path / "none")
+    )
+    with Store(tmp_path / "store") as st:
+        outcomes = asyncio.run(collect([*devs, off], st, CollectOptions(samples=1, interval=0)))
+        flags = {r.name: r.flags for r in st.devices()}
+    assert {o.status for o in outcomes} == {"ok"}, [(o.name, o.error) for o in outcomes]
+    expected = sorted(line for line in lab.known_hosts.read_text().splitlines() if "0.201" not in line)
+    assert sorted(kh.read_text().splitlines()) == expected
+    assert flags["off"] == ("host_key_checking_off",) and flags[devs[0].name] == ()
+    assert not (tmp_path / "none").exists()
+
+
+def test_lab_rsa_sha2_256_abort_reads_as_a_kex_failure(lab: Lab, tmp_path: Path) -> None:
+    """The abort itself is a bare connection loss during kex: translated, not a stack trace."""
+    d = load_inventory(lab.inventory).devices[0]
+    dev = dataclasses.replace(d, host_key_checking="off", host_key_algorithms=("rsa-sha2-256", "ssh-ed25519"))
+    with pytest.raises(Unreachable, match="closed by the device during key exchange: no common algorithm"):
+        echo(dev)
+
+
+# --- jump hosts ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bastion(start_sshd: StartSshd, lab: Lab) -> Sshd:
+    """An OpenSSH bastion on loopback that knows the lab's client key."""
+    lab_pub = " ".join(lab.identity_file.with_name("id_ed25519.pub").read_text().split()[:2])
+    return start_sshd(authorized=(lab_pub,))
+
+
+def _behind(lab: Lab, bastion: Sshd, tmp_path: Path, kind: str = "asyncssh") -> list[Device]:
+    kh = tmp_path / "known_hosts"
+    kh.write_text(lab.known_hosts.read_text() + bastion.known_hosts_lines())
+    jump = f"root@{bastion.host}:{bastion.port}"
+    return [
+        dataclasses.replace(d, known_hosts=str(kh), proxy_jump=jump, transport=kind)
+        for d in load_inventory(lab.inventory).devices[:3]
+    ]
+
+
+@pytest.mark.parametrize("kind", TRANSPORTS)
+def test_lab_devices_collected_through_a_bastion(lab: Lab, bastion: Sshd, tmp_path: Path, kind: str) -> None:
+    before = bastion.log.count("Accepted publickey")
+    devs = _behind(lab, bastion, tmp_path, kind)
+    with Store(tmp_path / "store") as st:
+        outcomes = asyncio.run(collect(devs, st, CollectOptions(samples=2, interval=0.2)))
+    assert [(o.status, o.samples) for o in outcomes] == [("ok", 2)] * 3, [o.error for o in outcomes]
+    for d in devs:
+        assert f"to {d.host} port 22" in bastion.log  # direct-tcpip through the bastion
+    logins = bastion.log.count("Accepted publickey") - before
+    assert logins == (1 if kind == "asyncssh" else 3)  # asyncssh shares one bastion connection
+
+
+def test_dead_bastion_is_unreachable_naming_it(lab: Lab, tmp_path: Path, bastion: Sshd) -> None:
+    port = free_port()
+    devs = [
+        dataclasses.replace(d, proxy_jump=f"root@127.0.0.1:{port}") for d in _behind(lab, bastion, tmp_path)
+    ]
+    with Store(tmp_path / "store") as st:
+        outcomes = asyncio.run(collect(devs, st, CollectOptions(samples=1, interval=0)))
+    for o in outcomes:
+        assert o.status == "unreachable"
+        assert o.error and o.error.startswith(f"jump host root@127.0.0.1:{port}: ")
+
+
+def test_bastion_with_unknown_key_is_a_host_key_failure_naming_it(
+    lab: Lab, tmp_path: Path, bastion: Sshd
+) -> None:
+    (dev,) = _behind(lab, bastion, tmp_path)[:1]
+    Path(dev.known_hosts or "").write_text(lab.known_hosts.read_text())  # bastion not in it
+    with pytest.raises(HostKeyMismatch, match=f"^jump host root@127.0.0.1:{bastion.port}: host key"):
+        echo(dev)
