@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
+import os
+import sqlite3
 import sys
 import time
 from dataclasses import replace
@@ -15,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from fleet.capture import decode
-from fleet.collector import CollectOptions, DeviceOutcome, collect
+from fleet.collector import CollectOptions, DeviceOutcome, collect, parse_until
 from fleet.config import Config, ConfigError, SmtpSettings, load_config
 from fleet.fleetview import build_view
 from fleet.importer import LogImportError, import_log
@@ -42,6 +45,56 @@ class Exit(IntEnum):
     FINDINGS = 3  # --fail-on: a finding of that severity exists
     LOCKED = 4  # another sweep holds the store
     MAIL_FAILED = 5  # the report was written but the email could not be sent
+    INTERRUPTED = 130  # Ctrl-C (SIGINT); everything captured so far is stored
+
+
+log = logging.getLogger("fleet")
+
+
+class _PlainFormatter(logging.Formatter):
+    """``fleet: message``: journald and cron add their own timestamps."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = "warning: " if record.levelno == logging.WARNING else ""
+        return f"fleet: {level}{record.getMessage()}"
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line (``--log-json``, ``FLEET_LOG=json``), for log shippers and jq."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _json_line(
+            record.levelname.lower(),
+            getattr(record, "event", None),
+            record.getMessage(),
+            getattr(record, "fields", None) or {},
+            record.created,
+        )
+
+
+def _json_line(level: str, event: str | None, message: str, fields: dict[str, Any], at: float) -> str:
+    stamp = dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    doc = {"ts": stamp, "level": level, "event": event, "message": message, **fields}
+    return json.dumps(doc, default=str, ensure_ascii=False)
+
+
+def _setup_logging(json_lines: bool, verbose: bool) -> None:
+    """Log lines go to stderr (journald keeps them); the one summary line goes to stdout."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if json_lines else _PlainFormatter())
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+    log.propagate = False
+
+
+def _want_json(flag: bool) -> bool:
+    return flag or os.environ.get("FLEET_LOG", "").strip().lower() == "json"
+
+
+LogJsonOpt = Annotated[
+    bool, typer.Option("--log-json", help="Log JSON lines instead of plain text (also FLEET_LOG=json).")
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Also log each step, not only problems.")]
 
 
 app = typer.Typer(
@@ -171,12 +224,22 @@ def collect_cmd(
     inventory: Annotated[Path, typer.Argument(help="Inventory YAML (see inventory/example.yaml).")],
     store: StoreOpt = None,
     samples: Annotated[
-        int, typer.Option(min=0, help="Samples per device; 0 keeps sampling until stopped.")
-    ] = 1,
+        int | None,
+        typer.Option(
+            min=0, help="Samples per device; 0 keeps sampling until stopped. [default: 1, 0 with --until]"
+        ),
+    ] = None,
     interval: Annotated[float, typer.Option(min=0.0, help="Seconds between samples.")] = 60.0,
     concurrency: Annotated[int, typer.Option(min=1, help="Devices sampled at once.")] = 64,
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Device, group or tag names (repeatable).")
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Stop sampling at this time (ISO 8601, UTC unless stated) or after 8h, 90m, 1h30m.",
+        ),
     ] = None,
 ) -> None:
     """Capture /proc from every device in the inventory into the store."""
@@ -187,7 +250,15 @@ def collect_cmd(
     devices = inv.select(only)
     if not devices:
         raise _fail(Exit.USAGE, f"{inventory}: --only {' '.join(only or [])} matches no device")
-    opts = CollectOptions(samples=samples, interval=interval, concurrency=concurrency)
+    try:
+        stop_at = parse_until(until, time.time()) if until is not None else None
+    except ValueError:
+        raise _fail(Exit.USAGE, f"--until {until!r}: not an ISO 8601 time or a duration like 8h") from None
+    if stop_at is not None and stop_at <= time.time():
+        raise _fail(Exit.USAGE, f"--until {until!r} is already past")
+    if samples is None:
+        samples = 0 if stop_at is not None else 1
+    opts = CollectOptions(samples=samples, interval=interval, concurrency=concurrency, until=stop_at)
     progress = _TerminalProgress(len(devices))
     started = time.monotonic()
     with _open_store(store, create=True) as st:
@@ -324,16 +395,20 @@ def sweep_cmd(
     interval: Annotated[
         float | None, typer.Option(min=0.0, help="Seconds between samples (config: 60).")
     ] = None,
-    concurrency: Annotated[int | None, typer.Option(min=1, help="Devices sampled at once.")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Devices sampled at once (config: 64).")
+    ] = None,
     only: Annotated[list[str] | None, typer.Option("--only", help="Device, group or tag names.")] = None,
     no_collect: Annotated[bool, typer.Option("--no-collect", help="Only analyse, report and email.")] = False,
-    report_dir: Annotated[Path | None, typer.Option("--report-dir", help="Where dated reports go.")] = None,
+    report_dir: Annotated[
+        Path | None, typer.Option("--report-dir", help="Where dated reports go (config: reports).")
+    ] = None,
     fail_on: FailOnOpt = None,
     keep_raw_days: Annotated[
-        float | None, typer.Option(min=0.0, help="Drop raw captures older than this.")
+        float | None, typer.Option(min=0.0, help="Drop raw captures older than this (config: 14).")
     ] = None,
     keep_metrics_days: Annotated[
-        float | None, typer.Option(min=0.0, help="Drop samples older than this.")
+        float | None, typer.Option(min=0.0, help="Drop whole samples older than this (config: 365).")
     ] = None,
     email_to: EmailToOpt = None,
     smtp_host: SmtpHostOpt = None,
@@ -343,21 +418,37 @@ def sweep_cmd(
     smtp_starttls: StarttlsOpt = None,
     smtp_ssl: SslOpt = None,
     email_from: EmailFromOpt = None,
+    log_json: LogJsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
-    """Collect, rank, write a dated report and email it: one unattended run for cron or systemd."""
-    cfg = _load_config(config)
+    """Collect, rank, write a dated report and email it: one unattended run for cron or systemd.
+
+    Prints one summary line. Exit 0 ok, 1 failed, 2 usage, 3 --fail-on finding, 4 another sweep holds
+    the store, 5 email failed (report kept), 130 interrupted.
+    """
+    json_lines = _want_json(log_json)
+    _setup_logging(json_lines, verbose)
+
+    def fail(code: Exit, message: str) -> typer.Exit:
+        log.error(message, extra={"event": "sweep_failed", "fields": {"exit": int(code)}})
+        return typer.Exit(int(code))
+
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        raise fail(Exit.USAGE, str(exc)) from None
     sw = cfg.sweep
     smtp = _smtp(cfg, smtp_host, smtp_port, smtp_user, smtp_password_env, smtp_starttls, smtp_ssl, email_from)
     devices: tuple[Device, ...] = ()
     if not no_collect:
         if inventory is None:
-            raise _fail(Exit.USAGE, "sweep needs an INVENTORY (or --no-collect)")
+            raise fail(Exit.USAGE, "sweep needs an INVENTORY (or --no-collect)")
         try:
             devices = load_inventory(inventory).select(only)
         except InventoryError as exc:
-            raise _fail(Exit.USAGE, str(exc)) from None
+            raise fail(Exit.USAGE, str(exc)) from None
         if not devices:
-            raise _fail(Exit.USAGE, f"{inventory}: --only {' '.join(only or [])} matches no device")
+            raise fail(Exit.USAGE, f"{inventory}: --only {' '.join(only or [])} matches no device")
     plan = SweepPlan(
         devices=devices,
         collect=CollectOptions(
@@ -374,28 +465,51 @@ def sweep_cmd(
         do_collect=not no_collect,
     )
     directory = store_dir(store)
+    progress = _TerminalProgress(len(devices))
     try:
-        with store_lock(directory), _open_store(store, create=True) as st:
-            result = run_sweep(st, plan, progress=_TerminalProgress(len(devices)))
+        with store_lock(directory), Store(directory, create=True) as st:
+            result = run_sweep(st, plan, progress=progress)
     except Locked as exc:
-        raise _fail(Exit.LOCKED, f"{exc}; not starting a second one") from None
-    typer.echo(result.summary())
+        raise fail(Exit.LOCKED, f"{exc}; not starting a second one") from None
+    except KeyboardInterrupt:
+        progress.finish()
+        raise fail(Exit.INTERRUPTED, "sweep interrupted; every sample captured so far is stored") from None
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        progress.finish()
+        raise fail(Exit.ERROR, f"sweep failed: {exc}") from None
+    progress.finish()
+    code = Exit.OK
     if result.mail_error:
-        raise typer.Exit(int(Exit.MAIL_FAILED))
-    if fails(result.view, fail_on.value if fail_on else sw.fail_on):
-        raise typer.Exit(int(Exit.FINDINGS))
+        code = Exit.MAIL_FAILED
+    elif fails(result.view, fail_on.value if fail_on else sw.fail_on):
+        code = Exit.FINDINGS
+    if json_lines:
+        fields = {**result.fields(), "exit": int(code)}
+        typer.echo(_json_line("info", "sweep_done", result.summary(), fields, time.time()))
+    else:
+        typer.echo(result.summary())
+    if code != Exit.OK:
+        raise typer.Exit(int(code))
 
 
 @app.command("prune")
 def prune_cmd(
     store: StoreOpt = None,
-    keep_raw_days: Annotated[float, typer.Option(min=0.0, help="Keep raw captures this many days.")] = 14.0,
-    keep_metrics_days: Annotated[float, typer.Option(min=0.0, help="Keep parsed samples this long.")] = 365.0,
+    config: ConfigOpt = None,
+    keep_raw_days: Annotated[
+        float | None, typer.Option(min=0.0, help="Keep raw captures this many days (config: 14).")
+    ] = None,
+    keep_metrics_days: Annotated[
+        float | None, typer.Option(min=0.0, help="Keep parsed samples this many days (config: 365).")
+    ] = None,
 ) -> None:
     """Drop old raw captures (metrics stay) and very old samples; the store stays bounded."""
+    sw = _load_config(config).sweep
+    keep_raw = sw.keep_raw_days if keep_raw_days is None else keep_raw_days
+    keep_metrics = sw.keep_metrics_days if keep_metrics_days is None else keep_metrics_days
     with _open_store(store) as st:
         before = st.size_bytes()
-        pruned = st.prune(keep_raw_days=keep_raw_days, keep_metrics_days=keep_metrics_days, now=time.time())
+        pruned = st.prune(keep_raw_days=keep_raw, keep_metrics_days=keep_metrics, now=time.time())
         after = st.size_bytes()
     typer.echo(
         f"pruned {pruned.raw_dropped} raw captures and {pruned.samples_dropped} samples;"

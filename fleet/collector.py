@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import math
+import re
 import resource
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -58,6 +60,7 @@ _T = TypeVar("_T")
 class CollectOptions:
     samples: int = 1  # 0: until stopped (soak mode)
     interval: float = 60.0
+    until: float | None = None  # wall-clock time (epoch s): no sample starts at or after it
     concurrency: int = 64
     max_capture_bytes: int = MAX_CAPTURE_BYTES
 
@@ -134,6 +137,8 @@ async def _run_device(
         await writer.register(device)
         while opts.samples == 0 or k < opts.samples:
             delay = t0 + k * opts.interval - time.monotonic()
+            if opts.until is not None and time.time() + max(delay, 0.0) >= opts.until:
+                break
             if delay > 0:
                 await asyncio.sleep(delay)
             k += 1
@@ -215,6 +220,22 @@ async def collect(
                     await close()
         await writer.call(lambda: store.end_run(run_id))
         writer.pool.shutdown(wait=True)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_until(text: str, now: float) -> float:
+    """``--until``: an ISO 8601 time (UTC unless it says otherwise) or a duration from ``now``
+    such as ``8h``, ``90m``, ``1h30m``, ``2d``; returns epoch seconds. Raises ValueError."""
+    spec = text.strip().lower()
+    if spec and _DURATION.sub("", spec) == "":
+        return now + sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(spec))
+    when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
 
 
 def make_transports(kinds: set[str]) -> dict[str, Transport]:

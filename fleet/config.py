@@ -1,26 +1,31 @@
 """Settings for unattended runs: a TOML file, ``FLEET_*`` environment variables, then flags.
 
 Precedence, lowest first: built-in defaults, the config file (``--config``, else ``$FLEET_CONFIG``,
-else ``./fleet.toml`` when present), environment variables, command-line flags. Secrets are never
-in the file: ``smtp.password_env`` names the variable that holds the password.
+else ``./fleet.toml`` when present), environment variables (``[smtp]`` only), command-line flags.
+A cron job or a systemd unit then carries one short command line and every setting lives in one
+reviewed file. Secrets are never in the file: ``smtp.password_env`` names the variable that holds
+the password. An unknown section or key, or a value of the wrong type, is an error naming the file
+and key (a typo never silently falls back to a default). Relative paths are relative to the working
+directory of the run, not to the file.
 
-    [smtp]
-    host = "mail.example.net"
-    port = 587
-    starttls = true          # or: ssl = true (implicit TLS, port 465)
-    user = "fleet"
-    password_env = "FLEET_SMTP_PASSWORD"
-    from = "fleet@example.net"
-    to = ["firmware-team@example.net"]
+    [smtp]                       # email for `fleet sweep` and `fleet report --email-to`
+    host = "mail.example.net"    # $FLEET_SMTP_HOST, --smtp-host; no host: no email can be sent
+    port = 587                   # $FLEET_SMTP_PORT, --smtp-port; default 465 (ssl), 587 (starttls), else 25
+    starttls = true              # $FLEET_SMTP_STARTTLS, --smtp-starttls; upgrade a plain connection
+    ssl = false                  # $FLEET_SMTP_SSL, --smtp-ssl; implicit TLS (port 465)
+    user = "fleet"               # $FLEET_SMTP_USER, --smtp-user; login only when set
+    password_env = "FLEET_SMTP_PASSWORD"  # $FLEET_SMTP_PASSWORD_ENV, --smtp-password-env
+    from = "fleet@example.net"   # $FLEET_EMAIL_FROM, --email-from; default fleet@localhost
+    to = ["firmware-team@example.net"]  # $FLEET_EMAIL_TO (comma-separated), --email-to; none: no email
 
-    [sweep]
-    samples = 3
-    interval = 60
-    concurrency = 64
-    report_dir = "reports"
-    fail_on = "high"          # exit 3 when such a finding exists
-    keep_raw_days = 14        # raw captures; parsed metrics stay longer
-    keep_metrics_days = 365
+    [sweep]                      # `fleet sweep` (and the defaults of `fleet prune`)
+    samples = 3                  # --samples; samples per device per sweep, at least 1
+    interval = 60                # --interval; seconds between samples
+    concurrency = 64             # --concurrency; devices sampled at once, at least 1
+    report_dir = "reports"       # --report-dir; one dated fleet-report-<UTC time>.html per sweep
+    fail_on = "high"             # --fail-on; exit 3 when a finding this severe exists (high | medium)
+    keep_raw_days = 14           # --keep-raw-days; raw captures older than this are dropped
+    keep_metrics_days = 365      # --keep-metrics-days; whole samples (parsed metrics) older than this
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ class Config:
 _SMTP_KEYS = {f.name for f in fields(SmtpSettings)} - {"sender"} | {"from"}
 _SWEEP_KEYS = {f.name for f in fields(SweepSettings)}
 FAIL_ON = ("high", "medium")
+_AT_LEAST_ONE = ("samples", "concurrency", "port")
 _S = TypeVar("_S", SmtpSettings, SweepSettings)
 
 
@@ -84,6 +90,11 @@ def _typed(where: str, key: str, value: Any, default: Any) -> Any:
     if key in ("port", "keep_raw_days", "keep_metrics_days") or expected in (int, float):
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError(f"{where}: {key}: must be a non-negative number, not {value!r}")
+        if (expected is int or key == "port") and not isinstance(value, int):
+            raise ConfigError(f"{where}: {key}: must be a whole number, not {value!r}")
+        if key in _AT_LEAST_ONE and value < 1:
+            # samples = 0 would turn a nightly sweep into an endless soak run
+            raise ConfigError(f"{where}: {key}: must be at least 1, not {value!r}")
         return int(value) if expected is int or key == "port" else float(value)
     if expected is bool and not isinstance(value, bool):
         raise ConfigError(f"{where}: {key}: must be true or false, not {value!r}")

@@ -430,7 +430,8 @@ class Store:
                     "UPDATE samples SET raw = NULL WHERE captured_at < ? AND raw IS NOT NULL AND parsed != 0",
                     (cutoff,),
                 ).rowcount
-        self.db.execute("PRAGMA incremental_vacuum")
+        # executescript steps the pragma to completion; execute() would free a single page.
+        self.db.executescript("PRAGMA incremental_vacuum;")
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return Pruned(raw_dropped=raw, samples_dropped=metrics)
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fleet.collector import CollectOptions, DeviceOutcome, Progress, collect
 from fleet.config import SmtpSettings
@@ -25,6 +27,7 @@ from fleet.rank import duration_text
 from fleet.report import render_email, render_report
 from fleet.store import Pruned, Store
 
+log = logging.getLogger("fleet.sweep")
 SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
 
 
@@ -51,14 +54,24 @@ class SweepResult:
     pruned: Pruned | None
     seconds: float
 
+    def status_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for o in self.outcomes:
+            counts[o.status] = counts.get(o.status, 0) + 1
+        return counts
+
     def summary(self) -> str:
-        """One line for cron mail and journald."""
+        """One line for cron mail and journald: what was collected, found, written and sent."""
         v = self.view
-        ok = sum(1 for o in self.outcomes if o.status == "ok")
         parts = []
         if self.outcomes:
-            parts.append(f"collected {ok}/{len(self.outcomes)} devices")
-        parts.append(f"{len(v.suspects)} suspected leaks on {len(v.devices)} devices")
+            counts = self.status_counts()
+            failed = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()) if s != "ok")
+            parts.append(
+                f"collected {counts.get('ok', 0)}/{len(self.outcomes)} devices"
+                + (f" ({failed})" if failed else "")
+            )
+        parts.append(f"{len(v.suspects)} of {len(v.devices)} devices suspected of leaking")
         worst = v.worst_forecast()
         if worst is not None and worst.assessment is not None:
             eta = duration_text(worst.assessment.memory_exhausted_in_s)
@@ -70,6 +83,26 @@ class SweepResult:
             parts.append(f"EMAIL FAILED: {self.mail_error}")
         parts.append(f"{self.seconds:.0f} s")
         return "fleet sweep: " + "; ".join(parts)
+
+    def fields(self) -> dict[str, Any]:
+        """The summary as data, for ``--log-json``."""
+        worst = self.view.worst_forecast()
+        return {
+            "devices": len(self.outcomes) or len(self.view.devices),
+            "statuses": self.status_counts(),
+            "suspect_devices": [d.name for d in self.view.suspects],
+            "worst_severity": worst_severity(self.view),
+            "worst_forecast": worst.name if worst is not None else None,
+            "memory_exhausted_in_s": (
+                worst.assessment.memory_exhausted_in_s if worst and worst.assessment else None
+            ),
+            "report": str(self.report),
+            "emailed": self.emailed,
+            "mail_error": self.mail_error,
+            "raw_pruned": self.pruned.raw_dropped if self.pruned else 0,
+            "samples_pruned": self.pruned.samples_dropped if self.pruned else 0,
+            "seconds": round(self.seconds, 1),
+        }
 
 
 def worst_severity(view: FleetView) -> str | None:
@@ -103,8 +136,14 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def dated_report_path(report_dir: Path, now: float) -> Path:
+    """``fleet-report-<UTC time>.html``; never an existing file, so no sweep overwrites another's."""
     stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    return report_dir / f"fleet-report-{stamp}.html"
+    path = report_dir / f"fleet-report-{stamp}.html"
+    n = 1
+    while path.exists():
+        n += 1
+        path = report_dir / f"fleet-report-{stamp}-{n}.html"
+    return path
 
 
 def email_report(view: FleetView, report: Path, smtp: SmtpSettings, to: tuple[str, ...]) -> None:
@@ -115,27 +154,67 @@ def email_report(view: FleetView, report: Path, smtp: SmtpSettings, to: tuple[st
 
 
 def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -> SweepResult:
-    """Collect (optionally), analyse the whole store, write the dated report, email it, prune."""
+    """Collect (optionally), analyse the whole store, write the dated report, email it, prune.
+
+    Pruning runs before the analysis, so the report shows exactly what the store keeps.
+    """
     started = time.monotonic()
     outcomes: list[DeviceOutcome] = []
     if plan.do_collect and plan.devices:
+        log.info(
+            "collecting %d devices, %d samples %g s apart, into %s",
+            len(plan.devices),
+            plan.collect.samples,
+            plan.collect.interval,
+            store.directory,
+            extra={"event": "collect_start", "fields": {"devices": len(plan.devices)}},
+        )
         outcomes = asyncio.run(
             collect(plan.devices, store, plan.collect, inventory=plan.inventory, progress=progress)
         )
-    parse_pending(store)
+        for o in outcomes:
+            if o.status != "ok":
+                log.info(
+                    "%s: %s: %s",
+                    o.name,
+                    o.status,
+                    o.error,
+                    extra={"event": "device_failed", "fields": {"device": o.name, "status": o.status}},
+                )
+    parsed = parse_pending(store)
+    if parsed:
+        log.info("parsed %d pending samples", parsed, extra={"event": "parsed", "fields": {"count": parsed}})
     pruned = None
     if plan.keep_raw_days is not None or plan.keep_metrics_days is not None:
+        before = store.size_bytes()
         pruned = store.prune(
             keep_raw_days=plan.keep_raw_days, keep_metrics_days=plan.keep_metrics_days, now=time.time()
+        )
+        after = store.size_bytes()
+        log.info(
+            "pruned %d raw captures and %d samples; store %d -> %d bytes",
+            pruned.raw_dropped,
+            pruned.samples_dropped,
+            before,
+            after,
+            extra={"event": "pruned", "fields": {"bytes_before": before, "bytes_after": after}},
         )
     view = build_view(store)
     report = dated_report_path(plan.report_dir, view.generated_at)
     write_atomically(report, render_report(view))
+    log.info("report written to %s", report, extra={"event": "report", "fields": {"path": str(report)}})
     emailed, mail_error = False, None
     if plan.email_to:
         try:
             email_report(view, report, plan.smtp, plan.email_to)
             emailed = True
+            log.info("emailed to %s", ", ".join(plan.email_to), extra={"event": "emailed"})
         except MailError as exc:
             mail_error = str(exc)
+            log.error(
+                "email not sent: %s (the report is kept at %s)",
+                mail_error,
+                report,
+                extra={"event": "mail_failed", "fields": {"report": str(report)}},
+            )
     return SweepResult(view, report, outcomes, emailed, mail_error, pruned, time.monotonic() - started)
