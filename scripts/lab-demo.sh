@@ -2,10 +2,10 @@
 # The main job, end to end, on a fresh Debian 12 machine as root: install fleet and what the lab
 # needs, start the emulated fleet (Dropbear + BusyBox devices running leaking C programs), collect
 # several samples from every device, rank them, render the report, and stop the lab again.
-#   SAMPLES=8 INTERVAL=3 DEVICES=8 bash scripts/lab-demo.sh
+#   SAMPLES=10 INTERVAL=3 DEVICES=8 bash scripts/lab-demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SAMPLES=${SAMPLES:-8}
+SAMPLES=${SAMPLES:-10}
 INTERVAL=${INTERVAL:-3}
 DEVICES=${DEVICES:-8}
 STORE=${FLEET_STORE:-.lab/store}
@@ -21,6 +21,5 @@ fleet lab start --dir .lab --devices "$DEVICES"
 rm -rf "$STORE"
 fleet collect inventory/lab.yaml --store "$STORE" --samples "$SAMPLES" --interval "$INTERVAL"
 fleet rank --store "$STORE"
-if fleet report --help >/dev/null 2>&1; then
-  fleet report --store "$STORE" -o reports/lab.html
-fi
+fleet report --store "$STORE" -o reports/lab.html
+echo "open reports/lab.html in a browser; the store is $STORE (fleet rank --store $STORE --json)"
