@@ -8,6 +8,7 @@ suspect process between its first and last sample) is read here so the renderers
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from fleet.mapsview import maps_diff_report
 from fleet.methodlog import split_method_log
 from fleet.metrics import DeviceMetrics
 from fleet.procfs import ParseError
+from fleet.procfs.maps import parse_maps
 from fleet.store import DeviceRow, RawSample, Store
 
 SUSPECT_SCORE = 0.5  # a device or process at or above this is called a suspect
@@ -33,6 +35,7 @@ class ProcessEvidence:
     pid: int
     maps_change: dict[str, Any] | None  # maps_diff_report shape, or None when maps were not captured
     thread_names: tuple[tuple[str, int, int], ...]  # (name, first count, last count), growing first
+    added_paths: tuple[tuple[str, int], ...] = ()  # named mappings that appeared: (path, how many more)
 
 
 @dataclass(frozen=True)
@@ -147,17 +150,29 @@ def _process_evidence(
             },
             key=lambda x: (x[1] - x[2], x[0]),
         )
-        change = None
+        change: dict[str, Any] | None = None
+        paths: tuple[tuple[str, int], ...] = ()
         if t_first != t_last:
             old = _maps_text(store.raw_at(device, t_first), p_first.pid)
             new = _maps_text(store.raw_at(device, t_last), p_last.pid)
             if old is not None and new is not None:
                 try:
                     change = maps_diff_report(old, new)
+                    paths = _added_paths(old, new)
                 except ParseError:
                     change = None
-        out.append(ProcessEvidence(proc.name, proc.pid, change, tuple(n for n in names if n[2] != n[1])))
+        grown = tuple(n for n in names if n[2] != n[1])
+        out.append(ProcessEvidence(proc.name, proc.pid, change, grown, paths))
     return tuple(out)
+
+
+def _added_paths(old: str, new: str, top: int = 5) -> tuple[tuple[str, int], ...]:
+    """Which named mappings (files, [stack], ...) there are more of: the "what" behind a class count."""
+    before = Counter(v.path for v in parse_maps(old).vmas if v.path)
+    after = Counter(v.path for v in parse_maps(new).vmas if v.path)
+    grown = [(path, n - before.get(path, 0)) for path, n in after.items() if n > before.get(path, 0)]
+    grown.sort(key=lambda g: (-g[1], g[0]))
+    return tuple(grown[:top])
 
 
 def _maps_text(sample: RawSample | None, pid: int) -> str | None:

@@ -15,13 +15,16 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from fleet.analysis.model import iso
-from fleet.charts import human, line_chart, sparkline
+from fleet.analysis.model import ProcessAssessment, iso
+from fleet.charts import human, line_chart, sparkline, visible
 from fleet.fleetview import FleetView
 from fleet.rank import duration_text, rank_json, top_finding
 
 SORT_SCRIPT = """
+document.querySelectorAll('table.sortable').forEach(function (t) { t.classList.add('js'); });
 document.querySelectorAll('table.sortable th').forEach(function (th, col) {
+  th.tabIndex = 0;
+  th.addEventListener('keydown', function (e) { if (e.key === 'Enter') { th.click(); } });
   th.addEventListener('click', function () {
     var table = th.closest('table'), body = table.tBodies[0];
     var rows = Array.prototype.slice.call(body.rows);
@@ -43,9 +46,55 @@ document.querySelectorAll('table.sortable th').forEach(function (th, col) {
 
 def _visible(value: Any) -> Any:
     """Finalizer: control characters from devices become visible escapes, never raw bytes."""
-    if isinstance(value, str) and not isinstance(value, Markup) and not value.isprintable():
-        return "".join(c if c.isprintable() or c in "\n\t" else f"\\x{ord(c):02x}" for c in value)
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return visible(value)
     return value
+
+
+def span(seconds: float | None) -> str:
+    """A duration short or long: ``14 s``, ``12 min``, ``5 h``, ``3.2 d`` (``-`` when unknown)."""
+    if seconds is not None and 0 <= seconds < 120:
+        return f"{seconds:.0f} s"
+    return duration_text(seconds)
+
+
+def evidence_text(evidence: dict[str, Any]) -> list[tuple[str, str]]:
+    """Finding evidence as (key, readable value): floats to 3 significant digits, unknowns dropped."""
+    out = []
+    for key, value in evidence.items():
+        if value is None:
+            continue
+        if isinstance(value, float):
+            text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+        else:
+            text = str(value)
+        out.append((str(key), text))
+    return out
+
+
+# Series a finding of each kind is about: its process gets one chart per series (RSS always).
+CHART_SERIES = {
+    "thread_leak": ("threads", "stack_count"),
+    "unjoined_threads": ("stack_count", "threads"),
+    "stack_growth": ("stack_count",),
+    "fd_leak": ("fds",),
+}
+SERIES_TITLES = {
+    "rss": "RSS",
+    "threads": "threads",
+    "stack_count": "thread-stack mappings",
+    "fds": "open fds",
+}
+
+
+def chart_series(process: ProcessAssessment) -> list[str]:
+    """The metrics worth a chart for one suspect process: RSS plus what its findings are about."""
+    wanted = ["rss"]
+    for f in process.findings:
+        for metric in CHART_SERIES.get(f.kind, ()):
+            if metric not in wanted:
+                wanted.append(metric)
+    return [m for m in wanted if len(process.series(m)) > 1]
 
 
 def _csp_hash(text: str) -> str:
@@ -61,12 +110,15 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(human=human, duration=duration_text, iso=iso)
-    env.globals.update(sparkline=sparkline, line_chart=line_chart)
+    env.filters.update(human=human, duration=span, iso=iso, evidence=evidence_text)
+    env.globals.update(
+        sparkline=sparkline, line_chart=line_chart, chart_series=chart_series, series_titles=SERIES_TITLES
+    )
     return env
 
 
 def severity_counts(view: FleetView) -> dict[str, int]:
+    """Findings of each severity over every device and process: the summary's second number."""
     counts = {"high": 0, "medium": 0, "low": 0, "info": 0}
     for d in view.devices:
         if d.assessment is None:
@@ -110,16 +162,27 @@ def _context(view: FleetView) -> dict[str, Any]:
     }
 
 
-def render_report(view: FleetView) -> str:
+# Suspect devices that get charts, sparklines and maps evidence; the rest get findings and a short
+# process table. Keeps a 1,000-device report small enough to email (numbers in the README).
+DETAIL_LIMIT = 100
+
+
+def render_report(view: FleetView, detail_limit: int = DETAIL_LIMIT) -> str:
     """The full, self-contained HTML report."""
     env = environment()
     css = (env.loader.get_source(env, "report.css")[0]) if env.loader else ""
     csp = (
-        "default-src 'none'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
+        "default-src 'none'; img-src data:; base-uri 'none'; form-action 'none'; "
         f"script-src {_csp_hash(SORT_SCRIPT)}; style-src {_csp_hash(css)}"
     )
     template = env.get_template("report.html.j2")
-    return template.render(**_context(view), csp=csp, css=Markup(css), sort_script=Markup(SORT_SCRIPT))
+    return template.render(
+        **_context(view),
+        csp=csp,
+        css=Markup(css),
+        sort_script=Markup(SORT_SCRIPT),
+        detail_limit=detail_limit,
+    )
 
 
 def render_email(view: FleetView, report_name: str) -> tuple[str, str, str]:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 PROFILES = ("mixed", "light")
-EXTRAS = ("hang", "banner")
+EXTRAS = ("hang", "banner", "hostile")
 # Normal devices use .1-.200 of each /24; extras use .201 and up of the first one; .250 is left
 # free on purpose so inventories can name an address where nothing listens.
 _PER_OCTET = 200
@@ -88,6 +88,10 @@ WORKLOADS: dict[str, Workload] = {
             {"LAB_INTERVAL_MS": 500, "LAB_CHUNK_KB": 128, "LAB_LIFETIME_S": 12},
             respawn=True,
         ),
+        # Not in any profile: the "hostile" extra device runs it. Its comm, thread names, cmdline and
+        # a mapped file name are markup, escape codes and invalid UTF-8 (see hostile.c); ``comm`` here
+        # is only the file name in /opt, the process renames itself.
+        Workload("hostile", "hostile", "thread_leak", (), {"LAB_INTERVAL_MS": 1000, "LAB_MAX": 300}),
     )
 }
 
@@ -204,13 +208,15 @@ def plan(
     for k, extra in enumerate(extras):
         counts[extra] = counts.get(extra, 0) + 1
         suffix = "" if extras.count(extra) == 1 else f"-{counts[extra]}"
+        # "hostile" is a normal shell with one more program; hang and banner are login shells.
+        names = (*BASELINE, "hostile") if extra == "hostile" else BASELINE
         specs.append(
             DeviceSpec(
                 f"lab-{extra}{suffix}",
                 f"{subnet}.0.{_EXTRA_BASE + k}",
-                BASELINE,
-                shell=extra,
-                env=env_for(BASELINE, True),
+                names,
+                shell="sh" if extra == "hostile" else extra,
+                env=env_for(names, True),
             )
         )
     return specs

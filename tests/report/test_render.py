@@ -1,0 +1,178 @@
+"""Rendering without a lab: empty and failed-only stores, generated fleets, hostile strings, CSP."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from html import unescape
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from fleet.analysis.model import DeviceAssessment, Finding, ProcessAssessment
+from fleet.charts import line_chart, sparkline
+from fleet.cli import app
+from fleet.config import SmtpSettings
+from fleet.fleetview import DeviceView, FleetView, build_view
+from fleet.mail import build_email, header_safe
+from fleet.report import render_email, render_report, subject_line
+from fleet.store import DeviceRow, Store
+from tests.report.conftest import synthetic_store
+
+HOSTILE = "<script>document.title='PWNED'</script>\r\nBcc: victim@example.net\x1b[31m\udcff\"'&"
+
+
+def _report(store: Path, tmp_path: Path) -> str:
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(app, ["report", "--store", str(store), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    return out.read_text(encoding="utf-8")
+
+
+def test_empty_store_renders_a_report_that_says_so(tmp_path: Path) -> None:
+    Store(tmp_path / "s", create=True).close()
+    html = _report(tmp_path / "s", tmp_path)
+    assert "fleet: no leaks found on 0 devices" in html
+    assert "holds no device yet" in html
+
+
+def test_store_with_only_unreachable_devices(tmp_path: Path) -> None:
+    store = synthetic_store(tmp_path / "s", devices=0, unreachable=3)
+    html = _report(store, tmp_path)
+    assert "3 unreachable or failed" in html
+    assert html.count("Connect call failed") >= 6  # ranking table and the failed-devices table
+    assert 'id="failed"' in html and "Devices in detail" in html
+
+
+def test_generated_fleet_has_every_section(tmp_path: Path) -> None:
+    html = _report(synthetic_store(tmp_path / "s", devices=6, unreachable=1), tmp_path)
+    for part in (
+        "Fleet findings",
+        "Devices by leak suspicion",
+        "Unreachable and failed devices",
+        "MemAvailable",
+        "Processes",
+        'class="chart"',
+        'class="spark"',
+        "thread_leak",
+    ):
+        assert part in html, part
+    # Ranked: the leaking devices come first in the table.
+    names = re.findall(r'<td class="name"><a href="#dev-\d+">([^<]+)</a>', html)
+    assert names[:4] == sorted(names[:4], key=lambda n: int(n[-3:]) % 3 != 0) and names[0][-3:] in (
+        "000",
+        "003",
+    )
+
+
+def test_csp_is_restrictive_and_matches_the_one_style_and_script(tmp_path: Path) -> None:
+    html = _report(synthetic_store(tmp_path / "s", devices=3), tmp_path)
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
+    assert csp
+    text = unescape(csp.group(1))
+    policy = dict(p.strip().split(" ", 1) for p in text.split(";"))
+    assert policy["default-src"] == "'none'" and policy["form-action"] == "'none'"
+    assert "unsafe" not in text and "http" not in text and "*" not in text
+    assert re.fullmatch(r"'sha256-[A-Za-z0-9+/=]+'", policy["script-src"])
+    assert html.count("<script") == 1 and html.count("<style") == 1
+    # Nothing is loaded from anywhere: no src/href other than in-page anchors.
+    assert not re.search(r'(src|href)="(?!#)', html)
+
+
+def _hostile_view() -> FleetView:
+    proc = ProcessAssessment(
+        pid=7,
+        start_time=1,
+        name=HOSTILE,
+        exe="/opt/" + HOSTILE,
+        cmdline=HOSTILE,
+        score=0.9,
+        findings=(Finding("thread_leak", "high", f"{HOSTILE} leaks", {"thread_name": HOSTILE}),),
+        times=(0.0, 60.0),
+        rss=(1, 2),
+        threads=(1, 9),
+        stack_count=(1, 9),
+        fds=(3, 3),
+    )
+    a = DeviceAssessment(
+        HOSTILE,
+        0.9,
+        3600.0,
+        None,
+        (),
+        (proc,),
+        samples=2,
+        first_sample=0.0,
+        last_sample=60.0,
+        mem_available=((0.0, 10), (60.0, 5)),
+    )
+    row = DeviceRow(HOSTILE, HOSTILE, (HOSTILE,), (), "ok", None, 60.0, 2, 0.0, 60.0)
+    bad = replace(row, name="x\r\nSubject: forged", status="unreachable", error=HOSTILE)
+    return FleetView(60.0, (DeviceView(row, a), DeviceView(bad, None)), store=HOSTILE)
+
+
+def test_hostile_strings_are_escaped_in_report_and_email() -> None:
+    view = _hostile_view()
+    for html in (render_report(view), render_email(view, "r.html")[2]):
+        assert "<script>document" not in html
+        assert "&lt;script&gt;document.title=" in html
+        assert "\x1b" not in html and "\r" not in html and "\udcff" not in html
+        assert "\\x1b[31m" in html  # control characters shown, visibly
+    assert "Subject: forged" not in render_report(view).split("<body>")[0]
+
+
+def test_subject_and_headers_cannot_be_injected() -> None:
+    """CR/LF in a device name, sender or recipient never starts a header line of its own."""
+    view = _hostile_view()
+    subject = subject_line(view)
+    assert "forged" in subject or HOSTILE[:10] in subject  # the hostile names do reach the subject
+    msg = build_email(
+        SmtpSettings(sender="fleet@x\r\nBcc: a@b"),
+        ("ops@x\nBcc: c@d",),
+        subject,
+        "t",
+        "<p>h</p>",
+        b"<html></html>",
+        "r\r\nX-Evil: 1.html",
+    )
+    head = msg.as_bytes().split(b"\n\n", 1)[0]
+    names = {line.split(b":", 1)[0] for line in head.splitlines() if line and not line[:1].isspace()}
+    assert names <= {b"Subject", b"From", b"To", b"Date", b"Message-ID", b"MIME-Version", b"Content-Type"}
+    assert "\n" not in msg["Subject"] and "\r" not in msg["Subject"] and len(msg["Subject"]) <= 200
+    assert msg["Subject"] == header_safe(subject)
+    assert b"X-Evil" not in b"".join(line for line in msg.as_bytes().splitlines() if line[:6] == b"X-Evil")
+
+
+def test_email_html_is_mail_client_safe() -> None:
+    _, text, html = render_email(build_view_for_email(), "fleet-report.html")
+    lower = html.lower()
+    for banned in (
+        "<script",
+        "<svg",
+        "<style",
+        "<link",
+        "<img",
+        "<iframe",
+        "javascript:",
+        "http://",
+        "https://",
+    ):
+        assert banned not in lower, banned
+    assert "Top suspects" in html and "fleet-report.html" in text
+
+
+def build_view_for_email() -> FleetView:
+    return _hostile_view()
+
+
+def test_charts_are_numbers_and_escaped_labels_only() -> None:
+    svg = line_chart([(0.0, 1.0), (10.0, 5.0)], title=HOSTILE, unit="count")
+    assert "<script" not in svg and "&lt;script&gt;" in svg
+    assert sparkline([(0.0, 1.0)]) == ""
+    assert "<polyline" in sparkline([(0.0, 1.0), (1.0, 2.0)], label=HOSTILE)
+
+
+def test_report_of_generated_store_via_build_view(tmp_path: Path) -> None:
+    with Store(synthetic_store(tmp_path / "s", devices=3), create=False) as st:
+        view = build_view(st)
+    assert subject_line(view).startswith("fleet: 1 leaking device")
