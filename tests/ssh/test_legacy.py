@@ -36,7 +36,7 @@ def device(server: Sshd, keys: Keys, tmp_path: Path, **kw: object) -> Device:
     kh.write_text(server.known_hosts_lines())
     base = Device(
         name="dev", host=server.host, port=server.port, identity_files=(str(keys.ed25519),),
-        known_hosts=str(kh), timeout=10,
+        known_hosts=str(kh), timeout=30,
     )  # fmt: skip
     return dataclasses.replace(base, **kw)  # type: ignore[arg-type]
 
@@ -53,7 +53,7 @@ async def _echo(transport: AsyncsshTransport | ParamikoTransport, dev: Device) -
 def echo(dev: Device, transport: AsyncsshTransport | ParamikoTransport | None = None) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # cryptography: finite-field DH is deprecated
-        return asyncio.run(asyncio.wait_for(_echo(transport or AsyncsshTransport(), dev), 15))
+        return asyncio.run(asyncio.wait_for(_echo(transport or AsyncsshTransport(), dev), 45))
 
 
 @pytest.fixture(scope="module", params=["A", "B"])
