@@ -140,7 +140,7 @@ def pw_device(lab: Lab, **kw: object) -> Device:
         port=d.port,
         known_hosts=str(lab.known_hosts),
         password_env="DEV_PW",
-        timeout=10,
+        timeout=30,
     )
     return dataclasses.replace(base, **kw)  # type: ignore[arg-type]
 
