@@ -1,19 +1,27 @@
 """The capture: a POSIX sh script run on the device, and the splitter for what it prints.
 
 The script is fed on stdin to ``sh -s`` (Dropbear refuses or drops long exec commands, see
-docs/ssh-field-notes). It uses only ash builtins plus ``cat``, never backgrounds anything (Dropbear
-closes the channel when the shell exits) and tolerates processes that vanish mid-capture.
+docs/ssh-field-notes). It uses only ash builtins plus ``grep`` (``cat`` when grep cannot run), never
+backgrounds anything (Dropbear closes the channel when the shell exits) and tolerates processes
+that vanish mid-capture. Format 2 forks two processes per capture, whatever the number of pids
+(format 1 forked a ``cat`` per file per pid; benchmarks/README.md has the measured costs).
 
 Output format: a stream of sections. Every header line starts with a per-capture random token
 (``@@fleet-<nonce>``) that nothing on the device can know in advance, so no file content (a thread
 named ``@@fleet``, a mapping path with a newline) can forge a section boundary. Headers:
 
-    <token> v 1                  format version
-    <token> f PATH               the content of PATH follows
-    <token> ! PATH               PATH could not be read (vanished, permission, absent on this kernel)
+    <token> v 2                  format version (the splitter also reads format 1)
+    <token> d PID COUNT          number of open fds of PID
+    <token> z                    ``grep -zH '' PID/cmdline...`` in /proc: "NAME:record" + NUL each
+    <token> g                    ``grep -H '' FILE...`` in /proc: "NAME:line" for every line of the
+                                 device files, every PID/stat and, for user processes (kernel threads
+                                 and zombies have no exe), PID/status, maps, smaps_rollup and
+                                 PID/task/TID/comm. grep names every line, so content cannot forge
+                                 a file boundary; an empty or unreadable file prints nothing.
+    <token> f PATH               the content of PATH follows  (format 1, and the fallback when grep
+    <token> ! PATH               PATH could not be read        is missing or cannot run: exit > 2)
     <token> p PID                the files of process PID follow
     <token> t TID COMM           one task (thread) of the current process and its comm
-    <token> d PID COUNT          number of open fds of PID
     <token> end                  the capture finished (absent: the stream was cut)
 
 Anything before the first token (a banner, a MOTD printed by a login script) is kept as preamble.
@@ -21,8 +29,6 @@ Anything before the first token (a banner, a MOTD printed by a login script) is 
 
 from __future__ import annotations
 
-import itertools
-import operator
 import re
 import secrets
 from collections.abc import Callable
@@ -164,9 +170,9 @@ def split_capture(data: bytes, token: str) -> Capture:
                 unreadable.append(rest)
         elif kind == "g":
             grep_seen = True
-            _split_grep(_GREP_LINE.findall(body_bytes), b"\n", files, process)
+            _split_grep(body_bytes, _GREP_BLOCK, b"\n", files, process)
         elif kind == "z":
-            _split_grep(_GREP_RECORD.findall(body_bytes), b"\0", files, process)
+            _split_grep(body_bytes, _GREP_RECORDS, b"\0", files, process)
         elif kind == "p" and rest.isdigit():
             current = process(int(rest))
         elif kind == "t" and current is not None:
@@ -194,30 +200,34 @@ def split_capture(data: bytes, token: str) -> Capture:
     )
 
 
-# One line of ``grep -H '' FILE...`` run in /proc: the file name grep was given (relative to
-# /proc), a colon, one line of content. ``grep -zH`` (cmdline, NUL-separated): the same per record.
-_GREP_LINE = re.compile(rb"^([^:\n]*):(.*)$", re.M)
-_GREP_RECORD = re.compile(rb"([^:\0]*):([^\0]*)\0")
+# ``grep -H '' FILE...`` run in /proc prints every line as "NAME:line", NAME as grep was given it
+# (relative to /proc). A block is a run of lines with the same NAME: one file. ``grep -zH``
+# (cmdline, NUL-separated) does the same per NUL-terminated record.
+_GREP_BLOCK = re.compile(rb"([^:\n]*):[^\n]*\n(?:\1:[^\n]*\n)*")
+_GREP_RECORDS = re.compile(rb"([^:\0]*):[^\0]*\0(?:\1:[^\0]*\0)*")
 _PROC_PATH = re.compile(r"(\d+)/(?:task/(\d+)/comm|([a-z_]+))")
 
 
 def _split_grep(
-    lines: list[tuple[bytes, bytes]],
+    body: bytes,
+    blocks: re.Pattern[bytes],
     sep: bytes,
     files: dict[str, str],
     process: Callable[[int], ProcessCapture],
 ) -> None:
     """Files from a ``g`` or ``z`` section: every line carries its file's name, so no content can
     forge a boundary. grep prints nothing for an empty or unreadable file (a kernel thread's maps,
-    a vanished pid): such files are absent. Lines are rejoined, each ending with ``sep``.
+    a vanished pid): such files are absent. Each file comes back with one ``sep`` after each line.
     """
-    for path_bytes, group in itertools.groupby(lines, key=operator.itemgetter(0)):
-        text = decode(sep.join(map(operator.itemgetter(1), group)) + sep)
-        path = decode(path_bytes)
-        m = _PROC_PATH.fullmatch(path)
-        if m is None:
+    for m in blocks.finditer(body):
+        name = m.group(1)
+        # Inside a block "<sep>NAME:" occurs only at line starts: content holds no ``sep``.
+        text = decode(m.group(0)[len(name) + 1 :].replace(sep + name + b":", sep))
+        path = decode(name)
+        pm = _PROC_PATH.fullmatch(path)
+        if pm is None:
             files["/proc/" + path] = text
-        elif m.group(2) is not None:
-            process(int(m.group(1))).tasks[int(m.group(2))] = text[:-1]
+        elif pm.group(2) is not None:
+            process(int(pm.group(1))).tasks[int(pm.group(2))] = text[:-1]
         else:
-            process(int(m.group(1))).files[m.group(3)] = text
+            process(int(pm.group(1))).files[pm.group(3)] = text
