@@ -164,7 +164,7 @@ def _context(view: FleetView) -> dict[str, Any]:
 
 # Suspect devices that get charts, sparklines and maps evidence; the rest get findings and a short
 # process table. Keeps a 1,000-device report small enough to email (numbers in the README).
-DETAIL_LIMIT = 100
+DETAIL_LIMIT = 50
 
 
 def render_report(view: FleetView, detail_limit: int = DETAIL_LIMIT) -> str:
