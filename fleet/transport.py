@@ -255,6 +255,26 @@ class AsyncsshTransport:
         self._handshakes: dict[tuple[str, int], asyncio.Semaphore] = {}
         self._jumps: dict[tuple[Any, ...], asyncssh.SSHClientConnection] = {}
         self._jump_locks: dict[tuple[Any, ...], asyncio.Lock] = {}
+        self._known: dict[Path, tuple[tuple[int, int], asyncssh.SSHKnownHosts]] = {}
+
+    def _known_hosts(self, path: Path) -> asyncssh.SSHKnownHosts | None:
+        """known_hosts parsed once per file and version: re-reading it for every device made a
+        sweep quadratic in fleet size (100 devices: 20,000 key parses, 7.7 ms per device)."""
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise HostKeyMismatch(f"cannot read known_hosts {path}: {_reason(exc)}") from exc
+        version = (st.st_mtime_ns, st.st_size)  # accept-new appends change both
+        cached = self._known.get(path)
+        if cached is None or cached[0] != version:
+            try:
+                cached = (version, asyncssh.read_known_hosts(str(path)))
+            except (OSError, ValueError) as exc:
+                raise HostKeyMismatch(f"cannot read known_hosts {path}: {_reason(exc)}") from exc
+            self._known[path] = cached
+        return cached[1]
 
     def _client_keys(self, device: Device) -> list[asyncssh.SSHKey] | None:
         if not device.identity_files:
@@ -276,15 +296,15 @@ class AsyncsshTransport:
         algs = list(device.host_key_algorithms or _host_key_algs(device))
         if device.host_key_checking == "off":
             return {"known_hosts": None, "server_host_key_algs": algs}, False
-        path = known_hosts_path(device)
-        if _known_entries(path, device):
-            options: dict[str, object] = {"known_hosts": str(path)}
+        known = self._known_hosts(known_hosts_path(device))
+        if known is not None and _known_entries(known, device):
+            options: dict[str, object] = {"known_hosts": known}
             if device.host_key_algorithms:
                 options["server_host_key_algs"] = algs
             return options, True  # else asyncssh offers only the recorded key types
         if device.host_key_checking == "strict":
             # still connect: a dead address must read "unreachable", not "unknown key"
-            return {"known_hosts": str(path) if path.exists() else b"", "server_host_key_algs": algs}, False
+            return {"known_hosts": known if known is not None else b"", "server_host_key_algs": algs}, False
         return {"known_hosts": None, "server_host_key_algs": algs}, False
 
     def _algorithm_options(self, device: Device) -> dict[str, object]:
@@ -481,14 +501,8 @@ def _host_key_algs(device: Device) -> tuple[str, ...]:
     return LEGACY_HOST_KEY_ALGS if device.legacy_algorithms else HOST_KEY_ALGS
 
 
-def _known_entries(path: Path, device: Device) -> bool:
+def _known_entries(known: asyncssh.SSHKnownHosts, device: Device) -> bool:
     """True when known_hosts holds a key for this host (and port)."""
-    try:
-        known = asyncssh.read_known_hosts(str(path))
-    except FileNotFoundError:
-        return False
-    except (OSError, ValueError) as exc:
-        raise HostKeyMismatch(f"cannot read known_hosts {path}: {_reason(exc)}") from exc
     port = device.port if device.port != 22 else None
     trusted, _ca, revoked, *_ = known.match(device.host, "", port)
     return bool(trusted or revoked)
