@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import logging
 import os
-import sqlite3
 import sys
 import time
 from dataclasses import replace
@@ -23,16 +22,16 @@ from fleet.config import Config, ConfigError, SmtpSettings, load_config
 from fleet.fleetview import build_view
 from fleet.importer import LogImportError, import_log
 from fleet.ingest import parse_pending
-from fleet.inventory import Device, InventoryError, load_inventory
+from fleet.inventory import Device, InventoryError, load_inventory, shard
 from fleet.inventory import safe_device_name as _safe_device_name
 from fleet.lab.cli import lab_app
-from fleet.lock import Locked, store_lock
+from fleet.lock import Locked, sweep_lock
 from fleet.mail import MailError
 from fleet.mapsview import maps_diff_report, maps_report, render_maps_text
 from fleet.procfs import ParseError
 from fleet.rank import rank_json, rank_text
 from fleet.report import render_report
-from fleet.store import Store, StoreError, store_dir
+from fleet.store import Store, StoreError, database_errors, store_location
 from fleet.sweep import SweepPlan, email_report, fails, run_sweep, write_atomically
 
 
@@ -103,9 +102,14 @@ app = typer.Typer(
     help="Hunt memory leaks across fleets of embedded Linux devices over plain SSH.",
 )
 
+# A string, not a Path: a Path would fold the // of a postgresql:// URL.
 StoreOpt = Annotated[
-    Path | None,
-    typer.Option("--store", help="Store directory (default: $FLEET_STORE, else ./fleet-data)."),
+    str | None,
+    typer.Option(
+        "--store",
+        help="Store directory, or a postgresql:// URL shared by many collectors"
+        " (default: $FLEET_STORE, else ./fleet-data).",
+    ),
 ]
 
 
@@ -168,11 +172,20 @@ def _fail(code: Exit, message: str) -> typer.Exit:
     return typer.Exit(int(code))
 
 
-def _open_store(store: Path | None, *, create: bool = False) -> Store:
+def _open_store(store: str | None, *, create: bool = False, collector: str | None = None) -> Store:
     try:
-        return Store(store_dir(store), create=create)
+        return Store(store_location(store), create=create, collector=collector)
     except StoreError as exc:
         raise _fail(Exit.ERROR, str(exc)) from None
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` with 1 <= K <= N; raises ValueError."""
+    k, _, n = text.partition("/")
+    kn = int(k), int(n)
+    if not 1 <= kn[0] <= kn[1]:
+        raise ValueError(text)
+    return kn
 
 
 class _TerminalProgress:
@@ -241,6 +254,18 @@ def collect_cmd(
             help="Stop sampling at this time (ISO 8601, UTC unless stated) or after 8h, 90m, 1h30m.",
         ),
     ] = None,
+    shard_spec: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="K/N",
+            help="Take share K of N (by a hash of the device name): N collectors cover the fleet once.",
+        ),
+    ] = None,
+    collector: Annotated[
+        str | None,
+        typer.Option("--collector", help="Name recorded with every sample and attempt [default: hostname]."),
+    ] = None,
 ) -> None:
     """Capture /proc from every device in the inventory into the store."""
     try:
@@ -250,6 +275,14 @@ def collect_cmd(
     devices = inv.select(only)
     if not devices:
         raise _fail(Exit.USAGE, f"{inventory}: --only {' '.join(only or [])} matches no device")
+    if shard_spec is not None:
+        try:
+            devices = shard(devices, *_parse_shard(shard_spec))
+        except ValueError:
+            raise _fail(Exit.USAGE, f"--shard {shard_spec!r}: not K/N with 1 <= K <= N") from None
+        if not devices:  # a share of a small fleet may be empty: nothing to do is not an error
+            typer.echo(f"shard {shard_spec}: no device of {inventory} falls in this share")
+            return
     try:
         stop_at = parse_until(until, time.time()) if until is not None else None
     except ValueError:
@@ -261,7 +294,7 @@ def collect_cmd(
     opts = CollectOptions(samples=samples, interval=interval, concurrency=concurrency, until=stop_at)
     progress = _TerminalProgress(len(devices))
     started = time.monotonic()
-    with _open_store(store, create=True) as st:
+    with _open_store(store, create=True, collector=collector) as st:
         try:
             outcomes = asyncio.run(collect(devices, st, opts, inventory=str(inventory), progress=progress))
         except KeyboardInterrupt:
@@ -464,17 +497,16 @@ def sweep_cmd(
         inventory=str(inventory) if inventory else None,
         do_collect=not no_collect,
     )
-    directory = store_dir(store)
     progress = _TerminalProgress(len(devices))
     try:
-        with store_lock(directory), Store(directory, create=True) as st:
+        with Store(store_location(store), create=True) as st, sweep_lock(st):
             result = run_sweep(st, plan, progress=progress)
     except Locked as exc:
         raise fail(Exit.LOCKED, f"{exc}; not starting a second one") from None
     except KeyboardInterrupt:
         progress.finish()
         raise fail(Exit.INTERRUPTED, "sweep interrupted; every sample captured so far is stored") from None
-    except (StoreError, sqlite3.Error, OSError) as exc:
+    except database_errors(StoreError, OSError) as exc:  # evaluated late: psycopg's once loaded
         progress.finish()
         raise fail(Exit.ERROR, f"sweep failed: {exc}") from None
     progress.finish()

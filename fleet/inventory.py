@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -349,3 +350,14 @@ def make_device(name: str, merged: Mapping[str, Any], base: Path) -> Device:
 def safe_device_name(name: str) -> bool:
     """Device names end up in file names, logs and reports: no path tricks, no control bytes."""
     return name not in (".", "..") and "/" not in name and all(c.isprintable() for c in name)
+
+
+def shard(devices: Sequence[Device], k: int, n: int) -> tuple[Device, ...]:
+    """``--shard K/N`` (K from 1 to N): the devices whose name hashes to share K.
+
+    crc32 of the name, not ``hash()`` (randomised per process): N collectors given the same
+    inventory, one share each, cover every device exactly once, on any machine and Python.
+    """
+    if not 1 <= k <= n:
+        raise ValueError(f"shard {k}/{n}: K must be between 1 and N")
+    return tuple(d for d in devices if zlib.crc32(d.name.encode()) % n == k - 1)

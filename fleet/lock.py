@@ -9,8 +9,12 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fleet.store import Store
 
 
 class Locked(Exception):
@@ -33,3 +37,12 @@ def store_lock(directory: Path, name: str = "sweep.lock") -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def sweep_lock(store: Store) -> AbstractContextManager[None]:
+    """One sweep per store, whichever the backend: the flock above beside a SQLite store; for a
+    shared PostgreSQL store, which other machines reach too, a session advisory lock that the server
+    drops when its holder's connection dies (so kill -9 again leaves nothing to clean up)."""
+    if store.kind == "sqlite":
+        return store_lock(Path(store.directory))
+    return store.advisory_lock("sweep")

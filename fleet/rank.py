@@ -21,6 +21,7 @@ def _device_entry(view: DeviceView) -> dict[str, Any]:
         "first_sample": iso(row.first_sample),
         "last_sample": iso(row.last_sample),
         "last_attempt": iso(row.last_attempt),
+        "collector": row.collector,  # which collector made that attempt (many sites, one store)
         "score": 0.0,
         "memory_exhausted_in_s": None,
         "forecast_uncertainty_s": None,

@@ -1,4 +1,8 @@
-"""The snapshot store: SQLite in WAL mode, one file per store directory.
+"""The snapshot store: SQLite in WAL mode (one file per store directory), or a shared PostgreSQL.
+
+Both backends run the same schema, migrations and queries: SQL is written once in the dialect both
+understand (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``) and a backend translates the few
+differences (placeholders, column types, pragmas) in one place (``_Sqlite`` here, ``fleet.store_pg``).
 
 Order of writes is the contract: the raw capture (zlib) is committed first, in its own
 transaction, then parsed; parsed metrics land in a second transaction. A collector killed between
@@ -10,13 +14,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
+import sys
 import time
 import zlib
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fleet.metrics import DeviceMetrics, ProcessMetrics
 
@@ -91,6 +98,8 @@ MIGRATIONS: tuple[str, ...] = (
     "ALTER TABLE samples ADD COLUMN meta_json TEXT",
     # 3: how a device is reached, for the report to flag (legacy_algorithms, host_key_checking_off, ...)
     "ALTER TABLE devices ADD COLUMN flags_json TEXT NOT NULL DEFAULT '[]'",
+    # 4: which collector wrote each sample, and made each device's latest attempt (many sites)
+    "ALTER TABLE samples ADD COLUMN collector TEXT; ALTER TABLE devices ADD COLUMN collector TEXT",
 )
 
 
@@ -111,6 +120,9 @@ class DeviceRow:
     # How the last collect reached it, worth a warning: "legacy_algorithms" (old key exchange,
     # ciphers or host keys), "algorithm_overrides", "host_key_checking_off" (fleet.transport.FLAG_*).
     flags: tuple[str, ...] = ()
+    # The collector (``--collector``, default its hostname) that made the latest attempt: with many
+    # sites, which one reaches (or fails to reach) this device.
+    collector: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,9 +146,38 @@ class StoreError(Exception):
     """The store cannot be opened or is not a fleet store."""
 
 
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_url(location: str | os.PathLike[str]) -> bool:
+    """A PostgreSQL URL rather than a store directory."""
+    return isinstance(location, str) and location.startswith(URL_SCHEMES)
+
+
 def store_dir(explicit: str | os.PathLike[str] | None) -> Path:
-    """``--store``, else ``$FLEET_STORE``, else ``./fleet-data``."""
+    """``--store``, else ``$FLEET_STORE``, else ``./fleet-data`` (directory stores only)."""
     return Path(explicit or os.environ.get("FLEET_STORE") or DEFAULT_STORE)
+
+
+def store_location(explicit: str | os.PathLike[str] | None) -> Path | str:
+    """Like :func:`store_dir`, but a ``postgresql://`` URL stays a string (a Path would mangle ``//``)."""
+    value = explicit or os.environ.get("FLEET_STORE") or DEFAULT_STORE
+    return value if isinstance(value, str) and is_url(value) else Path(value)
+
+
+def default_collector() -> str:
+    """What a collector is called unless ``--collector`` says otherwise: its hostname."""
+    return socket.gethostname() or "collector"
+
+
+def database_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
+    """Driver errors a command may meet mid-run, for either backend (psycopg only once loaded),
+    plus ``more``: for an ``except`` clause."""
+    errors: list[type[Exception]] = [*more, sqlite3.Error]
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        errors.append(psycopg.Error)
+    return tuple(errors)
 
 
 def metrics_to_json(m: DeviceMetrics) -> bytes:
@@ -150,12 +191,53 @@ def metrics_from_json(blob: bytes) -> DeviceMetrics:
     return DeviceMetrics(processes=procs, **d)
 
 
-class Store:
-    """One SQLite database; use as a context manager. Used by one thread at a time."""
+class Cursor(Protocol):
+    """The part of a DB-API cursor the store uses (sqlite3 and psycopg both fit)."""
 
-    def __init__(self, directory: Path, *, create: bool = True) -> None:
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> Any: ...
+
+
+class Backend(Protocol):
+    """One database connection and its dialect: everything that differs between SQLite and PostgreSQL."""
+
+    kind: str
+
+    @property
+    def location(self) -> Path | str:
+        """The directory, or the URL without its password."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def transaction(self) -> AbstractContextManager[Any]: ...
+
+    def ddl(self, sql: str) -> str: ...
+
+    def lock_schema(self) -> None: ...
+
+    def after_prune(self) -> None: ...
+
+    def size_bytes(self) -> int: ...
+
+    def advisory_lock(self, name: str) -> AbstractContextManager[None]: ...
+
+    def close(self) -> None: ...
+
+
+class _Sqlite:
+    """The embedded default: one file in WAL mode; concurrent writers queue on SQLite's lock."""
+
+    kind = "sqlite"
+
+    def __init__(self, directory: Path, *, create: bool) -> None:
         # check_same_thread=False: the collector hands the store to its single writer thread.
-        self.directory = directory
+        self.location = directory
         if create:
             directory.mkdir(parents=True, exist_ok=True)
         elif not (directory / DB_NAME).exists():
@@ -169,9 +251,85 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{directory / DB_NAME}: {exc}") from exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.db.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.db.executemany(sql, rows)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        # IMMEDIATE: take the write lock up front, so two writers queue instead of deadlocking.
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def ddl(self, sql: str) -> str:
+        return sql
+
+    def lock_schema(self) -> None:
+        """BEGIN IMMEDIATE already serialises migrations."""
+
+    def after_prune(self) -> None:
+        # executescript steps the pragma to completion; execute() would free a single page.
+        self.db.executescript("PRAGMA incremental_vacuum;")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.location.glob(DB_NAME + "*") if p.is_file())
+
+    def advisory_lock(self, name: str) -> AbstractContextManager[None]:
+        raise StoreError(f"{self.location}: advisory locks need a PostgreSQL store (use fleet.lock)")
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class Store:
+    """One fleet store; use as a context manager. Used by one thread at a time.
+
+    ``Store(directory)`` opens (or creates) the SQLite store there; ``Store("postgresql://...")``
+    a shared PostgreSQL one. ``collector`` names the writer in runs, samples and device rows.
+    """
+
+    def __init__(self, location: Path | str, *, create: bool = True, collector: str | None = None) -> None:
+        self.collector = collector or default_collector()
+        self.backend: Backend
+        if is_url(location):
+            try:
+                from fleet.store_pg import PostgresBackend  # psycopg loads only for PostgreSQL stores
+            except ImportError as exc:
+                raise StoreError(
+                    f"PostgreSQL stores need psycopg ({exc}): pip install 'fleet[postgres]'"
+                ) from None
+            self.backend = PostgresBackend(str(location), create=create)
+        else:
+            self.backend = _Sqlite(Path(location), create=create)
+        self.directory: Path | str = self.backend.location
+        try:
+            self._migrate(create)
+        except BaseException:
+            self.backend.close()
+            raise
+
+    @property
+    def kind(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.backend.kind
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The SQLite connection, for SQLite-only checks (pragmas, integrity)."""
+        if not isinstance(self.backend, _Sqlite):
+            raise StoreError(f"{self.directory}: not a SQLite store")
+        return self.backend.db
 
     def __enter__(self) -> Store:
         return self
@@ -180,53 +338,79 @@ class Store:
         self.close()
 
     def close(self) -> None:
-        self.db.close()
+        self.backend.close()
+
+    def sql(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement (``?`` placeholders) on either backend; its rows, if any.
+
+        For tests, benchmarks and one-off repairs: fleet itself goes through the methods below.
+        """
+        cur = self._x(statement, params)
+        if getattr(cur, "description", None) is None:
+            return []
+        return [tuple(r) for r in cur.fetchall()]
+
+    def _x(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        return self.backend.execute(sql, params)
+
+    def _returning(self, sql: str, params: Sequence[Any]) -> int | None:
+        # fetchall, not fetchone: SQLite keeps a RETURNING statement (and its lock) open until
+        # every row is read.
+        rows = self._x(sql, params).fetchall()
+        return int(rows[0][0]) if rows else None
 
     # --- schema ---------------------------------------------------------------------------------
 
-    def _migrate(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = self.db.execute("SELECT version FROM schema_version").fetchone()
-        version = row[0] if row else 0
-        if version > len(MIGRATIONS):
-            raise StoreError(f"store schema {version} is newer than this fleet ({len(MIGRATIONS)}): upgrade")
-        for i in range(version, len(MIGRATIONS)):
-            with self.transaction():
+    def _version(self) -> int | None:
+        try:
+            rows = self.sql("SELECT version FROM schema_version")
+        except database_errors():
+            return None  # no table yet
+        return int(rows[0][0]) if rows else 0
+
+    def _migrate(self, create: bool) -> None:
+        version = self._version()
+        if version == len(MIGRATIONS):
+            return
+        if version is None and not create:
+            raise StoreError(f"{self.directory}: no fleet store here (run `fleet collect` first)")
+        # Several collectors may open a new shared store at once: one migrates, the others wait
+        # and then find the schema current.
+        with self.transaction():
+            self.backend.lock_schema()
+            self._x(self.backend.ddl("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
+            row = self._x("SELECT version FROM schema_version").fetchone()
+            version = int(row[0]) if row else 0
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"store schema {version} is newer than this fleet ({len(MIGRATIONS)}): upgrade"
+                )
+            for i in range(version, len(MIGRATIONS)):
                 for statement in MIGRATIONS[i].split(";"):
                     if statement.strip():
-                        self.db.execute(statement)
-                self.db.execute("DELETE FROM schema_version")
-                self.db.execute("INSERT INTO schema_version VALUES (?)", (i + 1,))
+                        self._x(self.backend.ddl(statement))
+            self._x("DELETE FROM schema_version")
+            self._x("INSERT INTO schema_version VALUES (?)", (max(version, len(MIGRATIONS)),))
 
     @property
     def schema_version(self) -> int:
-        return int(self.db.execute("SELECT version FROM schema_version").fetchone()[0])
+        return int(self._x("SELECT version FROM schema_version").fetchone()[0])
 
-    class _Tx:
-        def __init__(self, db: sqlite3.Connection) -> None:
-            self.db = db
-
-        def __enter__(self) -> None:
-            self.db.execute("BEGIN IMMEDIATE")
-
-        def __exit__(self, exc_type: object, *rest: object) -> None:
-            self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
-    def transaction(self) -> Store._Tx:
+    def transaction(self) -> AbstractContextManager[Any]:
         """All or nothing: a kill inside leaves the database as before."""
-        return Store._Tx(self.db)
+        return self.backend.transaction()
 
     # --- writes ---------------------------------------------------------------------------------
 
     def begin_run(self, inventory: str | None, collector: str | None = None) -> int:
-        cur = self.db.execute(
-            "INSERT INTO runs (started_at, inventory, collector) VALUES (?, ?, ?)",
-            (time.time(), inventory, collector),
+        run = self._returning(
+            "INSERT INTO runs (started_at, inventory, collector) VALUES (?, ?, ?) RETURNING id",
+            (time.time(), inventory, collector or self.collector),
         )
-        return int(cur.lastrowid or 0)
+        return int(run or 0)
 
     def end_run(self, run_id: int) -> None:
-        self.db.execute("UPDATE runs SET finished_at = ? WHERE id = ?", (time.time(), run_id))
+        self._x("UPDATE runs SET finished_at = ? WHERE id = ?", (time.time(), run_id))
 
     def device_id(
         self,
@@ -235,20 +419,20 @@ class Store:
         groups: Sequence[str] = (),
         tags: Sequence[str] = (),
     ) -> int:
-        """The device's row id, creating or refreshing its row."""
-        self.db.execute(
+        """The device's row id, creating or refreshing its row (one atomic upsert: safe when
+        collectors register the same device at once)."""
+        row_id = self._returning(
             "INSERT INTO devices (name, host, groups_json, tags_json) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET host = coalesce(excluded.host, host), "
-            "groups_json = excluded.groups_json, tags_json = excluded.tags_json",
+            "ON CONFLICT (name) DO UPDATE SET host = coalesce(excluded.host, devices.host), "
+            "groups_json = excluded.groups_json, tags_json = excluded.tags_json RETURNING id",
             (name, host, json.dumps(list(groups)), json.dumps(list(tags))),
         )
-        return int(self.db.execute("SELECT id FROM devices WHERE name = ?", (name,)).fetchone()[0])
+        assert row_id is not None  # DO UPDATE always returns the row
+        return row_id
 
     def set_device_flags(self, device_id: int, flags: Sequence[str]) -> None:
         """Replace the device's flags (see DeviceRow.flags); written once per collect."""
-        self.db.execute(
-            "UPDATE devices SET flags_json = ? WHERE id = ?", (json.dumps(list(flags)), device_id)
-        )
+        self._x("UPDATE devices SET flags_json = ? WHERE id = ?", (json.dumps(list(flags)), device_id))
 
     def record_attempt(
         self,
@@ -262,13 +446,13 @@ class Store:
         """One outcome of one try to sample a device; the device keeps its latest status."""
         at = time.time() if at is None else at
         with self.transaction():
-            self.db.execute(
+            self._x(
                 "INSERT INTO attempts (run_id, device_id, at, status, error, duration) VALUES (?,?,?,?,?,?)",
                 (run_id, device_id, at, status, error, duration),
             )
-            self.db.execute(
-                "UPDATE devices SET status = ?, error = ?, last_attempt = ? WHERE id = ?",
-                (status, error, at, device_id),
+            self._x(
+                "UPDATE devices SET status = ?, error = ?, last_attempt = ?, collector = ? WHERE id = ?",
+                (status, error, at, self.collector, device_id),
             )
 
     def add_raw_sample(
@@ -286,12 +470,13 @@ class Store:
     ) -> int:
         """Commit the capture exactly as received, before any parsing.
 
-        Idempotent per (device, captured_at): writing the same sample twice (a re-run import)
-        keeps the first and returns its id.
+        Idempotent per (device, captured_at): writing the same sample twice (a re-run import, two
+        collectors) keeps the first and returns its id.
         """
-        cur = self.db.execute(
-            "INSERT OR IGNORE INTO samples (device_id, run_id, captured_at, duration, source, token,"
-            " raw, raw_size, complete, meta_json) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        sid = self._returning(
+            "INSERT INTO samples (device_id, run_id, captured_at, duration, source, token,"
+            " raw, raw_size, complete, meta_json, collector) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (device_id, captured_at) DO NOTHING RETURNING id",
             (
                 device_id,
                 run_id,
@@ -303,38 +488,24 @@ class Store:
                 len(raw),
                 int(complete),
                 json.dumps(meta) if meta else None,
+                self.collector,
             ),
         )
-        if cur.rowcount == 0:
-            row = self.db.execute(
+        if sid is None:
+            row = self._x(
                 "SELECT id FROM samples WHERE device_id = ? AND captured_at = ?", (device_id, captured_at)
             ).fetchone()
-            return int(row[0])
-        return int(cur.lastrowid or 0)
+            sid = int(row[0])
+        return sid
 
     def set_metrics(self, sample_id: int, metrics: DeviceMetrics) -> None:
-        """Store the parsed form of a sample (replacing an older parse) in one transaction."""
+        """Store the parsed form of a sample (replacing an older parse) in one transaction.
+
+        The sample row is updated first: on PostgreSQL that row lock makes two processes parsing
+        the same sample (a collector and a ``fleet rank``) take turns instead of interleaving.
+        """
         with self.transaction():
-            self.db.execute("DELETE FROM process_samples WHERE sample_id = ?", (sample_id,))
-            self.db.executemany(
-                "INSERT OR REPLACE INTO process_samples (sample_id, pid, start_time, name, rss, vm_size,"
-                " threads, stack_count, fds) VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        sample_id,
-                        p.pid,
-                        p.start_time,
-                        p.name,
-                        p.rss,
-                        p.vm_size,
-                        p.threads,
-                        p.stack_count,
-                        p.fds,
-                    )
-                    for p in metrics.processes
-                ],
-            )
-            self.db.execute(
+            self._x(
                 "UPDATE samples SET parsed = 1, problems_json = ?, boot_id = ?, uptime = ?,"
                 " mem_available = ?, metrics = ? WHERE id = ?",
                 (
@@ -346,10 +517,24 @@ class Store:
                     sample_id,
                 ),
             )
+            self._x("DELETE FROM process_samples WHERE sample_id = ?", (sample_id,))
+            rows = [
+                (sample_id, p.pid, p.start_time, p.name, p.rss, p.vm_size, p.threads, p.stack_count, p.fds)
+                for p in metrics.processes
+            ]
+            if rows:
+                self.backend.executemany(
+                    "INSERT INTO process_samples (sample_id, pid, start_time, name, rss, vm_size,"
+                    " threads, stack_count, fds) VALUES (?,?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT (sample_id, pid) DO UPDATE SET start_time = excluded.start_time,"
+                    " name = excluded.name, rss = excluded.rss, vm_size = excluded.vm_size,"
+                    " threads = excluded.threads, stack_count = excluded.stack_count, fds = excluded.fds",
+                    rows,
+                )
 
     def mark_unparsable(self, sample_id: int, reason: str) -> None:
         """The capture itself is unreadable; keep it (raw) and say why."""
-        self.db.execute(
+        self._x(
             "UPDATE samples SET parsed = 2, problems_json = ? WHERE id = ?",
             (json.dumps([reason]), sample_id),
         )
@@ -358,7 +543,7 @@ class Store:
 
     def raw_samples(self, *, only_unparsed: bool = False) -> Iterator[RawSample]:
         where = "WHERE s.parsed = 0" if only_unparsed else ""
-        rows = self.db.execute(
+        rows = self._x(
             "SELECT s.id, d.name, s.captured_at, s.token, s.raw, s.source, s.meta_json FROM samples s "
             f"JOIN devices d ON d.id = s.device_id {where} ORDER BY s.id"
         ).fetchall()
@@ -368,7 +553,7 @@ class Store:
 
     def raw_at(self, device: str, captured_at: float) -> RawSample | None:
         """The stored capture of one device at one time (None when pruned or absent)."""
-        row = self.db.execute(
+        row = self._x(
             "SELECT s.id, d.name, s.captured_at, s.token, s.raw, s.source, s.meta_json FROM samples s"
             " JOIN devices d ON d.id = s.device_id WHERE d.name = ? AND s.captured_at = ?",
             (device, captured_at),
@@ -379,9 +564,9 @@ class Store:
         return RawSample(sid, name, at, token, zlib.decompress(raw), source, json.loads(meta) if meta else {})
 
     def devices(self) -> list[DeviceRow]:
-        rows = self.db.execute(
+        rows = self._x(
             "SELECT d.name, d.host, d.groups_json, d.tags_json, d.status, d.error, d.last_attempt,"
-            " count(s.id), min(s.captured_at), max(s.captured_at), d.flags_json"
+            " count(s.id), min(s.captured_at), max(s.captured_at), d.flags_json, d.collector"
             " FROM devices d LEFT JOIN samples s ON s.device_id = d.id GROUP BY d.id ORDER BY d.name"
         ).fetchall()
         return [
@@ -393,17 +578,18 @@ class Store:
                 status=r[4],
                 error=r[5],
                 last_attempt=r[6],
-                samples=r[7],
+                samples=int(r[7]),
                 first_sample=r[8],
                 last_sample=r[9],
                 flags=tuple(json.loads(r[10] or "[]")),
+                collector=r[11],
             )
             for r in rows
         ]
 
     def series(self, device: str) -> list[tuple[float, DeviceMetrics]]:
         """The parsed samples of one device, oldest first: the analysis input."""
-        rows = self.db.execute(
+        rows = self._x(
             "SELECT s.captured_at, s.metrics FROM samples s JOIN devices d ON d.id = s.device_id"
             " WHERE d.name = ? AND s.parsed = 1 ORDER BY s.captured_at",
             (device,),
@@ -417,27 +603,36 @@ class Store:
         with self.transaction():
             if keep_metrics_days is not None:
                 cutoff = now - keep_metrics_days * 86400
-                self.db.execute(
+                self._x(
                     "DELETE FROM process_samples WHERE sample_id IN"
                     " (SELECT id FROM samples WHERE captured_at < ?)",
                     (cutoff,),
                 )
-                metrics = self.db.execute("DELETE FROM samples WHERE captured_at < ?", (cutoff,)).rowcount
-                self.db.execute("DELETE FROM attempts WHERE at < ?", (cutoff,))
+                metrics = self._x("DELETE FROM samples WHERE captured_at < ?", (cutoff,)).rowcount
+                self._x("DELETE FROM attempts WHERE at < ?", (cutoff,))
             if keep_raw_days is not None:
                 cutoff = now - keep_raw_days * 86400
-                raw = self.db.execute(
+                raw = self._x(
                     "UPDATE samples SET raw = NULL WHERE captured_at < ? AND raw IS NOT NULL AND parsed != 0",
                     (cutoff,),
                 ).rowcount
-        # executescript steps the pragma to completion; execute() would free a single page.
-        self.db.executescript("PRAGMA incremental_vacuum;")
-        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.backend.after_prune()
         return Pruned(raw_dropped=raw, samples_dropped=metrics)
 
     def size_bytes(self) -> int:
-        """Bytes on disk of the database and its WAL."""
-        return sum(p.stat().st_size for p in self.directory.glob(DB_NAME + "*") if p.is_file())
+        """Bytes on disk: the SQLite database and its WAL, or fleet's PostgreSQL tables."""
+        return self.backend.size_bytes()
 
     def sample_count(self) -> int:
-        return int(self.db.execute("SELECT count(*) FROM samples").fetchone()[0])
+        return int(self._x("SELECT count(*) FROM samples").fetchone()[0])
+
+    def advisory_lock(self, name: str) -> AbstractContextManager[None]:
+        """An exclusive lock every process on this shared store sees, dropped with the connection
+        (so a kill -9 leaves none); raises ``fleet.lock.Locked`` when held elsewhere. PostgreSQL
+        only: directory stores use the flock of ``fleet.lock.store_lock``."""
+        return self.backend.advisory_lock(name)
+
+
+def open_store(location: Path | str, *, create: bool = False, collector: str | None = None) -> Store:
+    """The store at a directory (SQLite) or a ``postgresql://`` URL; raises StoreError."""
+    return Store(location, create=create, collector=collector)

@@ -1,19 +1,33 @@
-"""The SQLite store: schema migrations, raw-first writes, round trips, and kill -9 safety."""
+"""The store on both backends (SQLite and PostgreSQL): schema migrations, raw-first writes, round
+trips, concurrent writers and kill -9 safety. PostgreSQL cases skip only without server binaries."""
 
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import fleet.store
 from fleet.metrics import DeviceMetrics, ProcessMetrics
-from fleet.store import MIGRATIONS, Store, StoreError, store_dir
+from fleet.store import MIGRATIONS, Store, StoreError, open_store, store_dir, store_location
+from tests.postgres.server import pg_server, pg_url  # noqa: F401  (fixtures)
+
+ROOT = str(Path(__file__).parent.parent)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where a fresh store goes: a directory, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "store")
+    else:
+        yield request.getfixturevalue("pg_url")
 
 
 def sample_metrics(n: int = 3) -> DeviceMetrics:
@@ -34,60 +48,88 @@ def sample_metrics(n: int = 3) -> DeviceMetrics:
     )
 
 
-def test_new_store_is_migrated_and_in_wal_mode(tmp_path: Path) -> None:
-    with Store(tmp_path / "s") as st:
+def test_new_store_is_migrated(location: str) -> None:
+    with open_store(location, create=True) as st:
         assert st.schema_version == len(MIGRATIONS)
-        assert st.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    with Store(tmp_path / "s") as st:  # reopening migrates nothing twice
+        if st.kind == "sqlite":
+            assert st.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with open_store(location) as st:  # reopening migrates nothing twice
         assert st.schema_version == len(MIGRATIONS)
 
 
-def test_store_from_the_future_is_refused(tmp_path: Path) -> None:
-    with Store(tmp_path) as st:
-        st.db.execute("UPDATE schema_version SET version = 999")
+def test_old_store_is_upgraded_in_place(location: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fleet.store, "MIGRATIONS", MIGRATIONS[:3])
+    with open_store(location, create=True) as st:
+        st.device_id("old-cam", "h")
+        assert st.schema_version == 3
+    monkeypatch.undo()
+    with open_store(location) as st:
+        assert st.schema_version == len(MIGRATIONS)
+        [row] = st.devices()
+        assert (row.name, row.collector) == ("old-cam", None)
+
+
+def test_store_from_the_future_is_refused(location: str) -> None:
+    with open_store(location, create=True) as st:
+        st.sql("UPDATE schema_version SET version = 999")
     with pytest.raises(StoreError, match="newer"):
-        Store(tmp_path)
+        open_store(location)
 
 
-def test_missing_store_is_a_clear_error(tmp_path: Path) -> None:
+def test_missing_store_is_a_clear_error(location: str) -> None:
     with pytest.raises(StoreError, match="no fleet store"):
-        Store(tmp_path / "nope", create=False)
+        open_store(location, create=False)
 
 
 def test_store_dir_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLEET_STORE", "/env/store")
     assert store_dir("/flag") == Path("/flag")
     assert store_dir(None) == Path("/env/store")
+    monkeypatch.setenv("FLEET_STORE", "postgresql://fleet@db.example.net/fleet")
+    assert store_location(None) == "postgresql://fleet@db.example.net/fleet"  # not a mangled Path
+    assert store_location("/flag") == Path("/flag")
     monkeypatch.delenv("FLEET_STORE")
     assert store_dir(None) == Path("fleet-data")
+    assert store_location(None) == Path("fleet-data")
 
 
-def test_raw_is_kept_compressed_and_metrics_round_trip(tmp_path: Path) -> None:
+def test_raw_is_kept_compressed_and_metrics_round_trip(location: str) -> None:
     raw = b"@@fleet-0123456789abcdef v 1\n" + b"x" * 10000
-    with Store(tmp_path) as st:
+    with open_store(location, create=True) as st:
         dev = st.device_id("cam-1", "10.0.0.1", ["cameras"], ["a"])
         sid = st.add_raw_sample(dev, None, 1000.0, raw, token="@@fleet-0123456789abcdef")
         (stored,) = st.raw_samples(only_unparsed=True)
         assert stored.raw == raw and stored.device == "cam-1"
-        blob = st.db.execute("SELECT raw FROM samples WHERE id = ?", (sid,)).fetchone()[0]
+        [(blob,)] = st.sql("SELECT raw FROM samples WHERE id = ?", (sid,))
         assert len(blob) < len(raw) / 10 and zlib.decompress(blob) == raw
         m = sample_metrics()
         st.set_metrics(sid, m)
         assert list(st.raw_samples(only_unparsed=True)) == []
         [(at, back)] = st.series("cam-1")
         assert at == 1000.0 and back == m
-        assert st.db.execute("SELECT count(*) FROM process_samples").fetchone()[0] == 3
+        assert st.sql("SELECT count(*) FROM process_samples") == [(3,)]
         st.set_metrics(sid, sample_metrics(2))  # a re-parse replaces, never duplicates
-        assert st.db.execute("SELECT count(*) FROM process_samples").fetchone()[0] == 2
+        assert st.sql("SELECT count(*) FROM process_samples") == [(2,)]
+        assert st.raw_at("cam-1", 1000.0) is not None and st.raw_at("cam-1", 1.0) is None
 
 
-def test_devices_carry_latest_status_and_sample_counts(tmp_path: Path) -> None:
-    with Store(tmp_path) as st:
+def test_times_and_big_numbers_keep_full_precision(location: str) -> None:
+    with open_store(location, create=True) as st:
+        dev = st.device_id("cam")
+        at = 1_767_225_600.123456
+        sid = st.add_raw_sample(dev, None, at, b"x", token=None)
+        st.set_metrics(sid, DeviceMetrics(mem_available=6 * 2**30, processes=sample_metrics(1).processes))
+        [(t, m)] = st.series("cam")
+        assert t == at and m.mem_available == 6 * 2**30
+
+
+def test_devices_carry_latest_status_and_sample_counts(location: str) -> None:
+    with open_store(location, create=True) as st:
         a = st.device_id("a", "h1")
         b = st.device_id("b", "h2")
-        st.add_raw_sample(a, None, 10.0, b"x", token=None)
-        st.add_raw_sample(a, None, 20.0, b"y", token=None)
-        assert st.add_raw_sample(a, None, 20.0, b"dup", token=None) == 2  # same sample: kept once
+        first = st.add_raw_sample(a, None, 10.0, b"x", token=None)
+        second = st.add_raw_sample(a, None, 20.0, b"y", token=None)
+        assert st.add_raw_sample(a, None, 20.0, b"dup", token=None) == second != first  # kept once
         st.record_attempt(a, None, "ok", None, 0.1)
         st.record_attempt(b, None, "unreachable", "Connection refused", 0.1)
         rows = {r.name: r for r in st.devices()}
@@ -97,15 +139,78 @@ def test_devices_carry_latest_status_and_sample_counts(tmp_path: Path) -> None:
             "Connection refused",
             0,
         )
+        assert st.device_id("a") == a and st.devices()[0].host == "h1"  # a bare upsert keeps the host
+
+
+def test_collector_is_recorded_on_runs_samples_and_devices(location: str) -> None:
+    with open_store(location, create=True, collector="site-b") as st:
+        run = st.begin_run("inv.yaml")
+        dev = st.device_id("cam")
+        st.add_raw_sample(dev, run, 5.0, b"x", token=None)
+        st.record_attempt(dev, run, "ok", None, 0.1)
+        st.end_run(run)
+        assert st.sql("SELECT collector FROM runs") == [("site-b",)]
+        assert st.sql("SELECT collector FROM samples") == [("site-b",)]
+        assert st.devices()[0].collector == "site-b"
+    with open_store(location) as st:  # without a name: the hostname
+        st.record_attempt(dev, None, "timeout", "slow", 1.0)
+        assert st.devices()[0].collector == fleet.store.default_collector()
+
+
+def test_prune_and_size(location: str) -> None:
+    with open_store(location, create=True) as st:
+        dev = st.device_id("cam")
+        for day in range(10):
+            sid = st.add_raw_sample(dev, None, day * 86400.0, b"raw" * 1000, token=None)
+            st.set_metrics(sid, sample_metrics())
+        assert st.size_bytes() > 0
+        pruned = st.prune(keep_raw_days=3, keep_metrics_days=7, now=10 * 86400.0)
+        assert (pruned.raw_dropped, pruned.samples_dropped) == (4, 3)
+        assert st.sample_count() == 7
+        assert st.sql("SELECT count(*) FROM process_samples") == [(21,)]
+
+
+CONCURRENT = """
+import sys
+sys.path.insert(0, {root!r})
+from tests.test_store import sample_metrics
+from fleet.store import open_store
+with open_store({location!r}, create=True, collector="w{k}") as st:
+    for i in range(30):
+        dev = st.device_id("cam-%d" % (i % 5), "h")
+        sid = st.add_raw_sample(dev, None, 1000.0 + i, b"same-%d" % i, token=None)
+        st.set_metrics(sid, sample_metrics(4))
+        st.record_attempt(dev, None, "ok", None, 0.1)
+"""
+
+
+def test_concurrent_writers_never_duplicate(location: str) -> None:
+    """Four processes write the very same samples at once (a new store, too): each lands once."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONCURRENT.format(root=ROOT, location=location, k=k)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(4)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    with open_store(location) as st:
+        assert len(st.devices()) == 5
+        assert st.sample_count() == 30
+        assert st.sql("SELECT count(*) FROM process_samples") == [(30 * 4,)]
+        assert st.sql("SELECT count(*) FROM attempts") == [(4 * 30,)]
+        assert all(row.samples == 6 for row in st.devices())
 
 
 WRITER = """
 import sys, time
-from pathlib import Path
 sys.path.insert(0, {root!r})
 from tests.test_store import sample_metrics
-from fleet.store import Store
-st = Store(Path({path!r}))
+from fleet.store import open_store
+st = open_store({location!r}, create=True)
 dev = st.device_id("cam", "h")
 i = 0
 while True:
@@ -117,11 +222,10 @@ while True:
 """
 
 
-def test_kill_9_leaves_only_whole_samples(tmp_path: Path) -> None:
-    root = str(Path(__file__).parent.parent)
+def test_kill_9_leaves_only_whole_samples(location: str) -> None:
     for round_ in range(5):
         proc = subprocess.Popen(
-            [sys.executable, "-c", WRITER.format(root=root, path=str(tmp_path))],
+            [sys.executable, "-c", WRITER.format(root=ROOT, location=location)],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -129,12 +233,28 @@ def test_kill_9_leaves_only_whole_samples(tmp_path: Path) -> None:
         time.sleep(0.05 * round_)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    db = sqlite3.connect(tmp_path / "fleet.db")
-    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    rows = db.execute("SELECT id, raw, parsed, metrics FROM samples").fetchall()
-    assert len(rows) >= 25
-    for sid, raw, parsed, metrics in rows:
-        assert zlib.decompress(raw).startswith(b"raw-")  # every raw sample is whole
-        n = db.execute("SELECT count(*) FROM process_samples WHERE sample_id = ?", (sid,)).fetchone()[0]
-        # parsed metrics are all there or not there at all
-        assert (parsed, metrics is not None, n) in ((1, True, 20), (0, False, 0))
+    with open_store(location) as st:
+        if st.kind == "sqlite":
+            assert st.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows = st.sql("SELECT id, raw, parsed, metrics FROM samples")
+        assert len(rows) >= 25
+        for sid, raw, parsed, metrics in rows:
+            assert zlib.decompress(raw).startswith(b"raw-")  # every raw sample is whole
+            [(n,)] = st.sql("SELECT count(*) FROM process_samples WHERE sample_id = ?", (sid,))
+            # parsed metrics are all there or not there at all
+            assert (parsed, metrics is not None, n) in ((1, True, 20), (0, False, 0))
+
+
+def test_sqlite_users_never_load_psycopg(tmp_path: Path) -> None:
+    code = (
+        f"import sys; sys.path.insert(0, {ROOT!r}); import fleet.cli; from fleet.store import Store\n"
+        f"Store({str(tmp_path)!r}).close(); assert 'psycopg' not in sys.modules, 'psycopg loaded'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_direct_store_constructor_still_opens_sqlite(tmp_path: Path) -> None:
+    with Store(tmp_path) as st:
+        assert st.kind == "sqlite" and st.directory == tmp_path
+        with pytest.raises(StoreError, match="PostgreSQL"):
+            st.advisory_lock("sweep")
