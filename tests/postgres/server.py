@@ -91,7 +91,18 @@ def start_server() -> PgServer:
     try:
         _run(server, "initdb", "-D", str(server.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "-N")
         opts = f"-k {root} -c listen_addresses='' -c fsync=off -c max_connections=200"
-        _run(server, "pg_ctl", "-D", str(server.data), "-l", str(root / "server.log"), "-o", opts, "-w", "start")
+        _run(
+            server,
+            "pg_ctl",
+            "-D",
+            str(server.data),
+            "-l",
+            str(root / "server.log"),
+            "-o",
+            opts,
+            "-w",
+            "start",
+        )
     except BaseException:
         server.stop()
         raise
