@@ -128,6 +128,14 @@ class CaptureFormatError(ValueError):
     """The bytes are not a capture made with the given token."""
 
 
+def visible(text: str) -> str:
+    """Control characters as ``\\xNN``: device strings printed to a terminal or a log must not be
+    able to move the cursor, clear the screen or fake a line (ESC sequences, CR, BEL)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
 def decode(data: bytes) -> str:
     """Device bytes to text; invalid UTF-8 stays visible as escapes instead of failing."""
     return data.decode("utf-8", errors="backslashreplace")

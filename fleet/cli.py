@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from fleet.capture import decode
+from fleet.capture import decode, visible
 from fleet.collector import CollectOptions, DeviceOutcome, collect, parse_until
 from fleet.config import Config, ConfigError, SmtpSettings, load_config
 from fleet.fleetview import build_view
@@ -229,7 +229,7 @@ def summarize(outcomes: list[DeviceOutcome], seconds: float) -> str:
             lines.append(f"  {o.name}: {o.status}: {o.error}")
         elif o.problems:
             lines.append(f"  {o.name}: partial sample: {'; '.join(o.problems[:3])}")
-    return "\n".join(lines)
+    return "\n".join(visible(line) for line in lines)  # device text cannot drive the terminal
 
 
 @app.command("collect")

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from fleet.capture import capture_script, new_token
+from fleet.capture import capture_script, decode, new_token, visible
 from fleet.ingest import parse_sample
 from fleet.inventory import Device
 from fleet.store import Store
@@ -35,7 +35,9 @@ from fleet.transport import (
     device_flags,
 )
 
-MAX_CAPTURE_BYTES = 32 * 1024 * 1024  # far above any real capture; a device printing more is broken
+# Far above any real capture (32,000 leaked threads print ~8 MiB); a device printing more is broken.
+# The collector holds at most concurrency x this much capture data at once.
+MAX_CAPTURE_BYTES = 16 * 1024 * 1024
 KEEP_CONNECTION_MAX_INTERVAL = 300.0  # reconnect per sample beyond this: idle sessions die in NATs
 
 
@@ -103,21 +105,30 @@ class _Writer:
 
 async def _sample_once(
     session: Session, device: Device, writer: _Writer, opts: CollectOptions
-) -> tuple[str, str | None, list[str]]:
+) -> tuple[str, str | None, list[str], bool]:
+    """One capture: (status, error, parse problems, whether a sample was stored).
+
+    A capture is stored whenever its header arrived, even cut short (its raw bytes are evidence);
+    output over the cap or without any capture header (binary garbage) is refused, not stored.
+    """
     token = new_token()
     at = time.time()
     started = time.monotonic()
     result = await session.run("sh -s", capture_script(token).encode(), opts.max_capture_bytes)
     seconds = time.monotonic() - started
+    if result.truncated:
+        return CAPTURE_ERROR, f"output larger than {opts.max_capture_bytes} bytes: capture stopped", [], False
+    if (token + " v ").encode() not in result.stdout:
+        head = visible(decode(result.stdout[:60]))
+        why = f"no capture in {len(result.stdout)} bytes of output (exit status {result.exit_status})"
+        return CAPTURE_ERROR, why + (f", starting '{head}'" if head else ""), [], False
     complete = (token + " end").encode() in result.stdout[-200:]
     problems = await writer.sample(device, at, result.stdout, token, seconds, complete)
-    if result.truncated:
-        return CAPTURE_ERROR, f"output larger than {opts.max_capture_bytes} bytes: capture stopped", problems
     if not complete:
-        err = result.stderr.decode("utf-8", "backslashreplace").strip()[-300:]
+        err = visible(decode(result.stderr).strip()[-300:])
         why = f"exit status {result.exit_status}" + (f": {err}" if err else "")
-        return CAPTURE_ERROR, f"capture did not finish ({why})", problems
-    return OK, None, problems
+        return CAPTURE_ERROR, f"capture did not finish ({why})", problems, True
+    return OK, None, problems, True
 
 
 async def _run_device(
@@ -146,11 +157,12 @@ async def _run_device(
                 started = time.monotonic()
                 status: str
                 error: str | None = None
+                stored = False
                 try:
                     async with asyncio.timeout(device.timeout):
                         if session is None:
                             session = await transport.connect(device)
-                        status, error, problems = await _sample_once(session, device, writer, opts)
+                        status, error, problems, stored = await _sample_once(session, device, writer, opts)
                     outcome.problems = problems
                 except TimeoutError:
                     status, error = TIMEOUT, f"no answer within {device.timeout:g} s (connect + capture)"
@@ -164,7 +176,7 @@ async def _run_device(
                 outcome.attempts += 1
                 outcome.seconds += seconds
                 outcome.status, outcome.error = status, error
-                if status == OK or (error and error.startswith("capture did not finish")):
+                if stored:
                     outcome.samples += 1
                 await writer.attempt(device, status, error, seconds)
             if status != OK and opts.interval > 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fleet.analysis.model import iso
+from fleet.capture import visible
 from fleet.fleetview import DeviceView, FleetView
 
 
@@ -86,4 +87,4 @@ def rank_text(doc: dict[str, Any]) -> str:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     for f in doc["fleet_findings"]:
         lines.append(f"fleet: {f['summary']}")
-    return "\n".join(lines)
+    return "\n".join(visible(line) for line in lines)  # names and summaries come from devices

@@ -135,14 +135,19 @@ class AsyncsshSession:
             proc = await self.conn.create_process(command, encoding=None)
             proc.stdin.write(stdin)
             proc.stdin.write_eof()
-            (out, truncated), (err, _) = await asyncio.gather(
-                _read_capped(proc.stdout, limit), _read_capped(proc.stderr, 64 * 1024)
-            )
-            if truncated:
-                proc.close()
-                return CommandResult(out, err, None, True)
-            await proc.wait_closed()
-            return CommandResult(out, err, proc.exit_status, False)
+            # stderr is drained beside stdout (unread data would stall the shared channel window),
+            # but never awaited when stdout overflows: a flooding device's stderr never ends.
+            err_task = asyncio.ensure_future(_read_capped(proc.stderr, 64 * 1024, drain=True))
+            try:
+                out, truncated = await _read_capped(proc.stdout, limit)
+                if truncated:
+                    proc.close()
+                    return CommandResult(out, b"", None, True)
+                await proc.wait_closed()
+                err, _ = await err_task
+                return CommandResult(out, err, proc.exit_status, False)
+            finally:
+                err_task.cancel()
         except (asyncssh.Error, OSError) as exc:
             raise CaptureError(f"session failed during capture: {_reason(exc)}") from exc
 
@@ -154,19 +159,25 @@ class AsyncsshSession:
             self.conn.abort()
 
 
-async def _read_capped(stream: asyncssh.SSHReader[bytes], limit: int) -> tuple[bytes, bool]:
-    """Read to EOF, but never hold more than ``limit`` bytes: a hostile device cannot fill memory."""
+async def _read_capped(
+    stream: asyncssh.SSHReader[bytes], limit: int, *, drain: bool = False
+) -> tuple[bytes, bool]:
+    """Read to EOF, never holding more than ``limit`` bytes: a hostile device cannot fill memory.
+
+    Stops at the limit (truncated=True), or with ``drain`` reads on and drops the excess.
+    """
     chunks: list[bytes] = []
     size = 0
     while True:
         chunk = await stream.read(65536)
         if not chunk:
-            return b"".join(chunks), False
+            return b"".join(chunks), size > limit
+        room = limit - min(size, limit)
         size += len(chunk)
-        if size > limit:
-            chunks.append(chunk[: len(chunk) - (size - limit)])
+        if room:
+            chunks.append(chunk[:room])
+        if size > limit and not drain:
             return b"".join(chunks), True
-        chunks.append(chunk)
 
 
 def _reason(exc: BaseException) -> str:

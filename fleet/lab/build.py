@@ -39,8 +39,44 @@ echo "BusyBox v1.35.0 built-in shell (ash)"
 echo "*** IPC-4K firmware V5.2.1 -- authorized access only ***"
 exec /bin/sh "$@"
 """
-FIRMWARE_SCRIPTS = {"respawn": RESPAWN, "hangsh": HANGSH, "bannersh": BANNERSH}
-SHELLS = {"sh": "/bin/sh", "hang": "/opt/hangsh", "banner": "/opt/bannersh"}
+# Login shells of broken or hostile devices (issue 8), each failing the way real firmware does.
+# Dropbear runs them as `SHELL -c COMMAND`, so "$2" is the command (fleet's `sh -s`).
+FLOODSH = """#!/bin/sh
+# prints forever: a runaway log, a device stuck in a loop
+exec cat /dev/zero
+"""
+GARBAGESH = """#!/bin/sh
+# binary garbage instead of a capture, then a clean exit
+head -c 300000 /dev/urandom
+"""
+DROPSH = """#!/bin/sh
+# starts the capture, then the session dies mid-stream (a crash, a watchdog reboot)
+/bin/sh -c "$2" | head -c 20000
+kill -9 $PPID
+"""
+SLOWSH = """#!/bin/sh
+# the real capture, trickled out one byte every 2 ms
+/bin/sh -c "$2" | /opt/trickle
+"""
+FIRMWARE_SCRIPTS = {
+    "respawn": RESPAWN,
+    "hangsh": HANGSH,
+    "bannersh": BANNERSH,
+    "floodsh": FLOODSH,
+    "garbagesh": GARBAGESH,
+    "dropsh": DROPSH,
+    "slowsh": SLOWSH,
+}
+SHELLS = {
+    "sh": "/bin/sh",
+    "hang": "/opt/hangsh",
+    "banner": "/opt/bannersh",
+    "flood": "/opt/floodsh",
+    "garbage": "/opt/garbagesh",
+    "drop": "/opt/dropsh",
+    "slow": "/opt/slowsh",
+}
+HELPER_PROGRAMS = ("trickle",)  # installed in /opt under their own names
 
 
 class BuildError(RuntimeError):
@@ -122,8 +158,10 @@ def build_firmware(lab_dir: Path, programs: dict[str, Path]) -> Path:
     """
     fw = lab_dir / "firmware"
     fw.mkdir(parents=True, exist_ok=True)
-    for workload in WORKLOADS.values():
-        dest, src = fw / workload.comm, programs[workload.name]
+    installs = [(w.comm, programs[w.name]) for w in WORKLOADS.values()]
+    installs += [(name, programs[name]) for name in HELPER_PROGRAMS]
+    for comm, src in installs:
+        dest = fw / comm
         if dest.exists() and os.path.samefile(dest, src):
             continue
         dest.unlink(missing_ok=True)

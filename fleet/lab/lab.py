@@ -58,7 +58,7 @@ class LabDevice:
     name: str
     host: str
     port: int
-    shell: str  # sh | hang | banner
+    shell: str  # sh, or a misbehaving login shell: see fleet.lab.build.SHELLS
     workloads: tuple[str, ...]
     pid: int  # the unshare process (host pid namespace): the one to SIGKILL
     start_time: int  # of ``pid``, field 22 of /proc/PID/stat

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 PROFILES = ("mixed", "light")
-EXTRAS = ("hang", "banner", "hostile")
+EXTRAS = ("hang", "banner", "hostile", "flood", "garbage", "drop", "slow")
 # Normal devices use .1-.200 of each /24; extras use .201 and up of the first one; .250 is left
 # free on purpose so inventories can name an address where nothing listens.
 _PER_OCTET = 200
@@ -122,7 +122,7 @@ class DeviceSpec:
     name: str
     host: str
     workloads: tuple[str, ...]
-    shell: str = "sh"  # sh | hang | banner
+    shell: str = "sh"  # sh, or a misbehaving login shell: see fleet.lab.build.SHELLS
     env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # workload -> LAB_* -> value
 
     @property

@@ -1,0 +1,158 @@
+"""Broken and hostile devices (real lab devices with misbehaving login shells): each costs only
+itself, is classified with its reason, and leaves nothing bogus in the store."""
+
+from __future__ import annotations
+
+import json
+import resource
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fleet.lab import Lab, free_subnet, start_lab, stop_lab
+
+pytestmark = pytest.mark.lab
+TIMEOUT = 4
+EXTRAS = ("flood", "garbage", "drop", "slow", "banner")
+Outcome = tuple[dict[str, dict[str, object]], Path, int]  # rank entries by name, store, peak KiB
+
+
+@pytest.fixture(scope="module")
+def hostile_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    from tests.conftest import lab_unavailable
+
+    reason = lab_unavailable()
+    if reason:
+        pytest.skip(f"emulated lab unavailable: {reason}")
+    lab_dir = tmp_path_factory.mktemp("hostile-lab")
+    try:
+        yield start_lab(
+            lab_dir,
+            2,
+            profile="light",
+            subnet=free_subnet(),
+            extras=("flood", "garbage", "drop", "slow", "banner"),
+        )
+    finally:
+        stop_lab(lab_dir)
+
+
+@pytest.fixture(scope="module")
+def silent_server(hostile_lab: Lab) -> Iterator[str]:
+    """Accepts TCP connections and never says a word (a wedged sshd, a half-dead NAT)."""
+    host = hostile_lab.devices[0].host.rsplit(".", 1)[0] + ".240"
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host, 22))
+    srv.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield host
+    finally:
+        stop.set()
+        thread.join()
+        for s in held:
+            s.close()
+        srv.close()
+
+
+def collect(lab: Lab, silent: str, tmp: Path) -> Outcome:
+    doc = yaml.safe_load(lab.inventory.read_text())
+    doc["defaults"]["timeout"] = TIMEOUT
+    doc["devices"]["lab-silent"] = {"host": silent, "host_key_checking": "off"}
+    inventory = tmp / "inv.yaml"
+    inventory.write_text(yaml.safe_dump(doc))
+    store = tmp / "store"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fleet",
+            "collect",
+            str(inventory),
+            "--store",
+            str(store),
+            "--samples",
+            "2",
+            "--interval",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    rank = subprocess.run(
+        [sys.executable, "-m", "fleet", "rank", "--store", str(store), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    devices = {d["name"]: d for d in json.loads(rank.stdout)["devices"]}
+    return devices, store, max(peak_kib, before)
+
+
+@pytest.fixture(scope="module")
+def outcome(hostile_lab: Lab, silent_server: str, tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    return collect(hostile_lab, silent_server, tmp_path_factory.mktemp("hostile-run"))
+
+
+def test_each_broken_device_is_classified_with_its_reason(
+    outcome: Outcome,
+) -> None:
+    devices, _, _ = outcome
+    expect = {
+        "lab-flood": ("capture_error", "output larger than"),
+        "lab-garbage": ("capture_error", "no capture in 300000 bytes"),
+        "lab-drop": ("capture_error", "session failed during capture"),
+        "lab-slow": ("timeout", f"no answer within {TIMEOUT} s"),
+        "lab-silent": ("timeout", f"no answer within {TIMEOUT} s"),
+    }
+    for name, (status, reason) in expect.items():
+        assert devices[name]["status"] == status, (name, devices[name]["error"])
+        assert reason in str(devices[name]["error"]), (name, devices[name]["error"])
+        assert devices[name]["samples"] == 0, name
+    # escapes from the garbage are shown as text, never raw control bytes
+    assert all(str(d["error"] or "").isprintable() for d in devices.values())
+
+
+def test_healthy_devices_lose_nothing(outcome: Outcome) -> None:
+    devices, store, _ = outcome
+    for name in ("lab-01", "lab-02", "lab-banner"):
+        assert (devices[name]["status"], devices[name]["samples"]) == ("ok", 2), name
+    db = sqlite3.connect(store / "fleet.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    # only real captures were stored: nothing from the flood, the garbage, the cut or slow sessions
+    assert db.execute("SELECT count(*) FROM samples").fetchone()[0] == 6
+    assert db.execute("SELECT count(*) FROM samples WHERE parsed != 1").fetchone()[0] == 0
+    db.close()
+
+
+def test_flooding_device_cannot_blow_up_the_collector(
+    outcome: Outcome,
+) -> None:
+    _, _, peak_kib = outcome
+    # the flood is cut at 16 MiB per capture; the whole collector stays far below the flood volume
+    assert peak_kib < 250 * 1024, peak_kib
