@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from fleet.analysis import text
 from fleet.analysis.model import DeviceAssessment, Evidence, Finding
-from fleet.analysis.process import KiB, MiB, analyse_lineage
+from fleet.analysis.process import KiB, MiB, analyse_lineage, trend_evidence
 from fleet.analysis.score import combine, finding_score
 from fleet.analysis.series import boot_runs, instances, lineages
 from fleet.analysis.stats import Segment, Trend, detect_decline, detect_rise
@@ -44,24 +44,6 @@ def _run_segments(
     return out
 
 
-def _trend_evidence(trend: Trend, metric: str) -> Evidence:
-    return {
-        "metric": metric,
-        "slope_per_hour": round(trend.per_hour, 3),
-        "slope_per_hour_low": round(trend.slope_lo * 3600, 3),
-        "slope_per_hour_high": round(trend.slope_hi * 3600, 3),
-        "tau": round(trend.tau, 3),
-        "p_value": float(f"{trend.p_value:.3g}"),
-        "first": trend.first,
-        "last": trend.last,
-        "growth": round(trend.growth, 1),
-        "threshold": round(trend.threshold, 1),
-        "samples": trend.samples,
-        "segments": trend.segments,
-        "window_s": round(trend.window_s, 1),
-    }
-
-
 def forecast(trend: Trend) -> tuple[float, float | None, float, float | None]:
     """Seconds until a declining series reaches 0: (estimate, uncertainty, earliest, latest).
 
@@ -94,7 +76,7 @@ def _mem_available_finding(
         f"{text.duration(trend.window_s)} ({text.rate(trend.per_hour, 'bytes')}); at this rate it reaches 0 "
         f"in about {text.duration(eta)}{plus_minus}."
     )
-    ev = _trend_evidence(trend, "mem_available")
+    ev = trend_evidence(trend, "mem_available")
     ev.update(
         exhausted_in_s=round(eta),
         uncertainty_s=None if spread is None else round(spread),
@@ -132,7 +114,7 @@ def _slab_findings(
             summary = f"{grew}; reclaimable file-system cache that the kernel frees under memory pressure."
         else:
             summary = f"{grew}; a kernel object leaks, see /sys/kernel/slab/{cache}/alloc_calls."
-        ev = _trend_evidence(trend, "slab")
+        ev = trend_evidence(trend, "slab")
         ev["cache"] = cache
         ev["reclaimable"] = "yes" if RECLAIMABLE_SLABS.match(cache) else "no"
         score = finding_score(severity, trend.tau, trend.growth / trend.threshold)

@@ -79,7 +79,8 @@ def _net_growth(lineage: Lineage, get: Getter) -> float:
     return total
 
 
-def _evidence(trend: Trend, metric: str, **extra: float | int | str | None) -> Evidence:
+def trend_evidence(trend: Trend, metric: str, **extra: float | int | str | None) -> Evidence:
+    """The numbers behind a trend finding (process or device level), plus kind-specific extras."""
     ev: Evidence = {
         "metric": metric,
         "slope_per_hour": round(trend.per_hour, 3),
@@ -149,7 +150,7 @@ def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
             f"{ctx.label}: {new} new threads{named} in {text.duration(t_trend.window_s)}{stack_text}"
             f"{ctx.across()}; they never exit ({text.rate(t_trend.per_hour)}, now {last.threads} threads)."
         )
-        ev = _evidence(
+        ev = trend_evidence(
             t_trend,
             "threads",
             thread_name=name,
@@ -171,7 +172,7 @@ def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
                 f"{text.duration(s_trend.window_s)}{ctx.across()}; exited threads are never "
                 f"pthread_join()ed (or detached)."
             )
-            ev = _evidence(
+            ev = trend_evidence(
                 s_trend, "stack_count", threads=live, stack_size=stack, stack_bytes=last.stack_bytes
             )
             ev["excess_stacks"] = round(excess, 1)
@@ -182,7 +183,7 @@ def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
             f"{text.duration(s_trend.window_s)}{stack_text}{ctx.across()} (thread count unknown); "
             f"threads are created and never exit or never joined."
         )
-        ev = _evidence(s_trend, "stack_count", stack_size=stack, stack_bytes=last.stack_bytes)
+        ev = trend_evidence(s_trend, "stack_count", stack_size=stack, stack_bytes=last.stack_bytes)
         out.append(_finding("stack_growth", s_trend, summary, ev))
     return out
 
@@ -214,7 +215,7 @@ def _heap_finding(lineage: Lineage, ctx: _Ctx, thread_findings: Sequence[Finding
         f"{ctx.across()} ({text.rate(trend.per_hour, 'bytes')}) and is still rising, now "
         f"{text.size(trend.last)}; memory is allocated and never freed."
     )
-    return _finding("heap_growth", trend, summary, _evidence(trend, metric))
+    return _finding("heap_growth", trend, summary, trend_evidence(trend, metric))
 
 
 def _count_finding(
@@ -234,7 +235,7 @@ def _count_finding(
         f"{ctx.label}: {what} grew from {trend.first:.0f} to {trend.last:.0f} in "
         f"{text.duration(trend.window_s)}{ctx.across()} ({text.rate(trend.per_hour)}); {why}."
     )
-    return _finding(kind, trend, summary, _evidence(trend, metric))
+    return _finding(kind, trend, summary, trend_evidence(trend, metric))
 
 
 def _address_space_findings(lineage: Lineage, ctx: _Ctx) -> tuple[list[Finding], float | None]:
@@ -257,7 +258,7 @@ def _address_space_findings(lineage: Lineage, ctx: _Ctx) -> tuple[list[Finding],
             f"unmapped (mmap without munmap, arenas)."
         )
         sev = trend.severity if is32 or last.address_bits is None else _min_severity(trend.severity, "low")
-        ev = _evidence(trend, "vm_size", rss_growth=rss_growth, unexplained=round(unexplained))
+        ev = trend_evidence(trend, "vm_size", rss_growth=rss_growth, unexplained=round(unexplained))
         out.append(_finding("vm_growth", trend, summary, ev, _min_severity(sev, "medium")))
 
     eta: float | None = None
@@ -272,7 +273,7 @@ def _address_space_findings(lineage: Lineage, ctx: _Ctx) -> tuple[list[Finding],
             f"{text.rate(trend.per_hour, 'bytes')} and reaches the ~3 GiB address-space limit in about "
             f"{text.duration(eta)}; then mmap and pthread_create fail."
         )
-        ev = _evidence(
+        ev = trend_evidence(
             trend,
             "vm_size",
             limit=ADDRESS_SPACE_32,
