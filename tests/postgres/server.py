@@ -80,8 +80,9 @@ def _run(server: PgServer, tool: str, *args: str, check: bool = True) -> None:
         raise RuntimeError(f"{tool} failed ({proc.returncode}): {proc.stderr.strip()}\n{tail}")
 
 
-def start_server() -> PgServer:
-    """initdb and start a cluster on a Unix socket in a new temp dir (no TCP)."""
+def start_server(*, fsync: bool = False) -> PgServer:
+    """initdb and start a cluster on a Unix socket in a new temp dir (no TCP). Tests run without
+    fsync (a killed client, not a crashed server, is what they test); benchmarks with it."""
     bindir = pg_bindir()
     assert bindir is not None
     root = Path(tempfile.mkdtemp(prefix="fleet-pg-", dir="/tmp"))  # short: socket paths max 107
@@ -90,7 +91,7 @@ def start_server() -> PgServer:
         shutil.chown(root, "postgres", "postgres")
     try:
         _run(server, "initdb", "-D", str(server.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "-N")
-        opts = f"-k {root} -c listen_addresses='' -c fsync=off -c max_connections=200"
+        opts = f"-k {root} -c listen_addresses='' -c fsync={'on' if fsync else 'off'} -c max_connections=200"
         _run(
             server,
             "pg_ctl",

@@ -116,6 +116,7 @@ def sharded_inventory(lab: Lab, path: Path) -> Path:
 
 def fleet_cmd(*args: str, cwd: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))  # this tree
     return subprocess.Popen(
         [sys.executable, "-m", "fleet", *args],
         cwd=cwd,
@@ -193,6 +194,7 @@ def test_three_sharded_collectors_fill_one_store(lab: Lab, pg_url: str, tmp_path
     assert f"of {len(want)} devices" in out
     html = next((tmp_path / "r").glob("fleet-report-*.html")).read_text()
     assert all(name in html for name in want)
+    assert all(f'data-label="collector">site-{k}<' in html for k in (1, 2, 3))  # the collector column
 
 
 @pytest.mark.lab
