@@ -22,6 +22,7 @@ def _device_entry(view: DeviceView) -> dict[str, Any]:
         "first_sample": iso(row.first_sample),
         "last_sample": iso(row.last_sample),
         "last_attempt": iso(row.last_attempt),
+        "flags": list(row.flags),  # legacy_algorithms, algorithm_overrides, host_key_checking_off
         "collector": row.collector,  # which collector made that attempt (many sites, one store)
         "score": 0.0,
         "memory_exhausted_in_s": None,

@@ -149,6 +149,14 @@ def subject_line(view: FleetView) -> str:
     return text
 
 
+# Device settings worth a warning next to its status (DeviceRow.flags, written by the collector).
+FLAG_WORDS = {
+    "legacy_algorithms": ("legacy SSH", "needed legacy_algorithms: old key exchange, ciphers or host keys"),
+    "algorithm_overrides": ("custom SSH algorithms", "explicit algorithm lists in the inventory"),
+    "host_key_checking_off": ("host key NOT checked", "host_key_checking: off - anyone could answer for it"),
+}
+
+
 def _context(view: FleetView) -> dict[str, Any]:
     doc = rank_json(view)
     return {
@@ -158,6 +166,7 @@ def _context(view: FleetView) -> dict[str, Any]:
         "top_finding": top_finding,
         "severities": severity_counts(view),
         "subject": subject_line(view),
+        "flag_words": FLAG_WORDS,
         "worst": view.worst_forecast(),
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from html import unescape
@@ -176,3 +177,19 @@ def test_report_of_generated_store_via_build_view(tmp_path: Path) -> None:
     with Store(synthetic_store(tmp_path / "s", devices=3), create=False) as st:
         view = build_view(st)
     assert subject_line(view).startswith("fleet: 1 leaking device")
+
+
+def test_devices_reached_with_weakened_ssh_are_flagged(tmp_path: Path) -> None:
+    """legacy_algorithms and host_key_checking: off are visible next to the device, and in rank --json."""
+    store_dir = tmp_path / "s"
+    with Store(store_dir, create=True) as st:
+        old = st.device_id("cam-old", "127.0.0.9")
+        st.set_device_flags(old, ["legacy_algorithms", "host_key_checking_off"])
+        st.record_attempt(old, None, "unreachable", "Connect call failed", 0.1)
+        new = st.device_id("cam-new", "127.0.0.10")
+        st.record_attempt(new, None, "unreachable", "Connect call failed", 0.1)
+    html = _report(store_dir, tmp_path)
+    assert html.count("legacy SSH") == 1 and html.count("host key NOT checked") == 1
+    doc = json.loads(CliRunner().invoke(app, ["rank", "--store", str(store_dir), "--json"]).output)
+    flags = {d["name"]: d["flags"] for d in doc["devices"]}
+    assert flags == {"cam-old": ["legacy_algorithms", "host_key_checking_off"], "cam-new": []}
