@@ -115,7 +115,8 @@ def test_hostile_device_names_stay_data(lab: Lab, tmp_path: Path) -> None:
     doc = yaml.safe_load(lab.inventory.read_text())
     first = lab.devices[0]
     names = ["x'); DROP TABLE samples; --", 'cam "7" <b>bold<b> & co', "cam-\u00e9t\u00e9"]
-    doc["devices"] = {n: {"host": first.host} for n in names}
+    hosts = [d.host for d in lab.devices if d.shell == "sh"]
+    doc["devices"] = {n: {"host": h} for n, h in zip(names, hosts, strict=False)}
     inventory = tmp_path / "inv.yaml"
     inventory.write_text(yaml.safe_dump(doc, allow_unicode=True))
     store = tmp_path / "store"
