@@ -3,8 +3,8 @@
 Users already keep their device lists in Ansible; ``fleet collect hosts.ini`` reads them as they are,
 without the ansible package. Only the connection variables are read (``ansible_host``,
 ``ansible_port``, ``ansible_user``, ``ansible_ssh_private_key_file``, ``ansible_connection``, the
-ProxyJump / StrictHostKeyChecking / UserKnownHostsFile options in ``ansible_ssh_common_args``) plus
-``fleet_<setting>`` variables for fleet's own settings (``fleet_legacy_algorithms: true``,
+ProxyJump / StrictHostKeyChecking / UserKnownHostsFile options and ``-F`` in ``ansible_ssh_common_args``)
+plus ``fleet_<setting>`` variables for fleet's own settings (``fleet_legacy_algorithms: true``,
 ``fleet_password_env``, ``fleet_tags`` ...). Every other variable belongs to playbooks and is
 ignored; an unknown ``fleet_`` variable is an error, like an unknown key in a fleet inventory.
 
@@ -32,7 +32,8 @@ from fleet.inventory import (
     InventoryError,
     SettingsConflict,
     _Loader,
-    make_device,
+    merge_level,
+    resolve_device,
     safe_device_name,
 )
 
@@ -175,26 +176,30 @@ class _Model:
         order = sorted(self.groups, key=lambda n: (depth[n], n))
         members = {name: self._members(name) for name in order}
         devices = []
+        sources: dict[str, dict[str, str]] = {}
         base = self.path.parent
         for host, own in self.hosts.items():
             groups = [g for g in order if host in members[g] or g == "all"]
             merged: dict[str, Any] = {}
+            origins: dict[str, str] = {}
             for gname in groups:
-                merged.update(self.groups[gname].settings)
-            merged.update(own)
+                merge_level(merged, origins, self.groups[gname].settings, f"group:{gname}")
+            merge_level(merged, origins, own, "host")
             if merged.pop(_SKIP, False):
                 continue
             merged.setdefault("host", host)
+            origins.setdefault("host", "host")
             merged["groups"] = tuple(g for g in groups if g not in ("all", "ungrouped"))
             try:
-                devices.append(make_device(host, merged, base))
+                device, sources[host] = resolve_device(host, merged, base, origins)
+                devices.append(device)
             except SettingsConflict as exc:
                 raise self.fail(self.host_lines[host], f"{host}.{exc.key}", exc.message) from None
             except TypeError as exc:  # a setting at a level Device does not take
                 raise self.fail(self.host_lines[host], host, str(exc)) from None
         if not devices:
             raise self.fail(None, "", "empty inventory: no hosts")
-        return Inventory(path=self.path, devices=tuple(devices))
+        return Inventory(path=self.path, devices=tuple(devices), sources=sources)
 
 
 # --- variables -----------------------------------------------------------------------------------
@@ -221,6 +226,8 @@ def _ini_value(setting: str, v: Any) -> Any:
             return v
     if setting == "legacy_algorithms":
         return _to_bool(v)
+    if setting == "ssh_config" and v.lower() in ("false", "no", "off"):
+        return False
     if setting in ("identity_file", "kex_algorithms", "ciphers", "macs", "host_key_algorithms", "tags"):
         return [x.strip() for x in v.split(",") if x.strip()]
     return v
@@ -281,9 +288,12 @@ def _ssh_args(value: Any) -> dict[str, Any]:
     i = 0
     while i < len(words):
         w = words[i]
-        if w in ("-J", "-o") and i + 1 < len(words):
+        if w in ("-J", "-o", "-F") and i + 1 < len(words):
             nxt = words[i + 1]
-            opts.append(("ProxyJump", nxt) if w == "-J" else tuple(re.split(r"[= ]", nxt, maxsplit=1)))  # type: ignore[arg-type]
+            if w == "-o":
+                opts.append(tuple(re.split(r"[= ]", nxt, maxsplit=1)))  # type: ignore[arg-type]
+            else:
+                opts.append(("ProxyJump" if w == "-J" else "ConfigFile", nxt))
             i += 2
             continue
         if w.startswith("-o") and len(w) > 2:
@@ -305,6 +315,8 @@ def _ssh_args(value: Any) -> dict[str, Any]:
             out["host_key_checking"] = mode
         elif name == "userknownhostsfile":
             out["known_hosts"] = val.split()[0]
+        elif name == "configfile":
+            out["ssh_config"] = False if val.lower() == "none" else val
     return out
 
 

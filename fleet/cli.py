@@ -135,6 +135,35 @@ EmailFromOpt = Annotated[str | None, typer.Option("--email-from", help="Sender a
 
 
 app.add_typer(lab_app, name="lab")
+inventory_app = typer.Typer(no_args_is_help=True, help="Check an inventory before collecting.")
+app.add_typer(inventory_app, name="inventory")
+
+
+@inventory_app.command("show")
+def inventory_show_cmd(
+    inventory: Annotated[
+        Path, typer.Argument(help="Inventory: fleet YAML or an Ansible INI/YAML inventory.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Device name, group or tag (repeatable).")
+    ] = None,
+) -> None:
+    """Print the resolved devices (address, login, keys, host keys, jump hosts, and where each
+    setting came from) without contacting any of them."""
+    from fleet.inventory_show import inventory_json, render_text
+
+    try:
+        inv = load_inventory(inventory)
+    except InventoryError as exc:
+        raise _fail(Exit.USAGE, str(exc)) from None
+    devices = inv.select(only)
+    if not devices:
+        raise _fail(Exit.USAGE, f"{inventory}: --only {' '.join(only or [])} matches no device")
+    if as_json:
+        typer.echo(json.dumps(inventory_json(inv, devices), indent=2))
+    else:
+        typer.echo(render_text(inv, devices))
 
 
 def _load_config(path: Path | None) -> Config:

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from fleet import ssh_config
+
 HOST_KEY_MODES = ("strict", "accept-new", "off")
 TRANSPORTS = ("asyncssh", "paramiko")
 
@@ -40,6 +42,7 @@ class Device:
     user: str = "root"
     identity_files: tuple[str, ...] = ()
     password_env: str | None = None
+    password_file: str | None = None  # read at connect time, only if mode 0600/0400 and ours
     passphrase_env: str | None = None
     known_hosts: str | None = None  # None: ~/.ssh/known_hosts
     host_key_checking: str = "strict"
@@ -60,6 +63,10 @@ class Device:
 class Inventory:
     path: Path
     devices: tuple[Device, ...] = field(default_factory=tuple)
+    # device name -> inventory key -> where its value came from ("defaults", "group:cams", "device",
+    # "ssh_config:FILE:LINE"); keys absent here have Device's built-in default. "ssh_config_file" is
+    # the OpenSSH config consulted ("none": none). For `fleet inventory show`.
+    sources: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
 
     def select(self, only: list[str] | None) -> tuple[Device, ...]:
         """Devices matching any of ``only`` by name, group or tag (all devices when empty)."""
@@ -161,12 +168,25 @@ def _algorithms(kind: str) -> Check:
     return check
 
 
-def _jump(v: Any) -> str:
-    """One jump host as ``[user@]host[:port]`` (a chain of several is not supported)."""
-    spec = _str(v)
+def split_hop(spec: str) -> tuple[str, str, int | None]:
+    """One validated hop ``[user@]host[:port]`` -> (user or "", host, port or None)."""
     user, _, hostport = spec.rpartition("@")
-    if "," in spec or any(c.isspace() for c in spec) or not hostport or (user == "" and "@" in spec):
-        raise ValueError(f"bad jump host {spec!r}: expected one user@host:port")
+    port: int | None = None
+    if hostport.startswith("["):  # [v6addr]:port
+        host, _, rest = hostport[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else None
+    elif hostport.count(":") == 1:
+        host, p = hostport.split(":")
+        port = int(p)
+    else:
+        host = hostport
+    return user, host, port
+
+
+def _hop(spec: str) -> str:
+    user, _, hostport = spec.rpartition("@")
+    if not spec or any(c.isspace() for c in spec) or not hostport or (user == "" and "@" in spec):
+        raise ValueError(f"bad jump host {spec!r}: expected user@host:port")
     port = None
     if hostport.startswith("["):
         host, _, rest = hostport[1:].partition("]")
@@ -180,12 +200,37 @@ def _jump(v: Any) -> str:
     return spec
 
 
+def _jump(v: Any) -> str:
+    """Jump hosts as in OpenSSH's ProxyJump: ``[user@]host[:port]``, several hops comma-separated
+    (``a,b``: a is reached first, b through a, the device through b)."""
+    spec = _str(v)
+    for hop in spec.split(","):
+        try:
+            _hop(hop)
+        except ValueError as exc:
+            if "," not in spec:
+                raise
+            head, _, why = str(exc).partition(": ")
+            raise ValueError(f"{head} in chain {spec!r}: {why}") from None
+    return spec
+
+
+def _ssh_config(v: Any) -> str | bool:
+    """A path to an OpenSSH client config, or false to ignore ~/.ssh/config."""
+    if v is False:
+        return False
+    if isinstance(v, str) and v:
+        return v
+    raise ValueError(f"must be a path or false, not {v!r}")
+
+
 # Keys settable at every level (defaults, group, device), with their checks.
 SETTINGS: dict[str, Check] = {
     "user": _str,
     "port": _port,
     "identity_file": _str_list,
     "password_env": _env_name,
+    "password_file": _str,
     "passphrase_env": _env_name,
     "known_hosts": _str,
     "host_key_checking": _choice(HOST_KEY_MODES),
@@ -197,7 +242,10 @@ SETTINGS: dict[str, Check] = {
     "host_key_algorithms": _algorithms("host key"),
     "proxy_jump": _jump,
     "transport": _choice(TRANSPORTS),
+    "ssh_config": _ssh_config,
 }
+# A level that sets one of these drops the other inherited from an earlier level.
+_EXCLUSIVE = {"password_env": "password_file", "password_file": "password_env"}
 DEVICE_ONLY: dict[str, Check] = {"host": _str, "groups": _str_list, "tags": _str_list}
 
 
@@ -244,6 +292,8 @@ class _Loader:
                 out[name] = check(self.value(vnode))
             except (ValueError, yaml.YAMLError) as exc:
                 raise self.fail(vnode, path, str(exc)) from None
+            if _EXCLUSIVE.get(name) in out:
+                raise self.fail(knode, path, f"{_EXCLUSIVE[name]} is set too: choose one")
         return out
 
 
@@ -297,6 +347,7 @@ def parse_inventory(text: str, path: Path) -> Inventory:
 
     base = path.parent
     devices: list[Device] = []
+    sources: dict[str, dict[str, str]] = {}
     for dname, (knode, dnode) in device_nodes.items():
         key = f"devices.{dname}"
         if not safe_device_name(dname):
@@ -304,18 +355,34 @@ def parse_inventory(text: str, path: Path) -> Inventory:
         own = ld.settings(dnode, key, {**SETTINGS, **DEVICE_ONLY})
         if "host" not in own:
             raise ld.fail(knode, key + ".host", "missing: every device needs a host")
-        merged: dict[str, Any] = dict(defaults)
+        merged: dict[str, Any] = {}
+        origins: dict[str, str] = {}
+        merge_level(merged, origins, defaults, "defaults")
         for g in own.get("groups", ()):
             if g not in groups:
                 gnode = ld.mapping(dnode, key)["groups"][1]
                 raise ld.fail(gnode, key + ".groups", f"unknown group {g!r}")
-            merged.update(groups[g])
-        merged.update(own)
+            merge_level(merged, origins, groups[g], f"group:{g}")
+        merge_level(merged, origins, own, "device")
         try:
-            devices.append(make_device(dname, merged, base))
+            device, sources[dname] = resolve_device(dname, merged, base, origins)
         except SettingsConflict as exc:
             raise ld.fail(knode, f"{key}.{exc.key}", exc.message) from None
-    return Inventory(path=path, devices=tuple(devices))
+        devices.append(device)
+    return Inventory(path=path, devices=tuple(devices), sources=sources)
+
+
+def merge_level(
+    merged: dict[str, Any], origins: dict[str, str], level: Mapping[str, Any], origin: str
+) -> None:
+    """Settings of one level over the earlier ones, remembering where each value came from."""
+    for k, v in level.items():
+        other = _EXCLUSIVE.get(k)
+        if other is not None:
+            merged.pop(other, None)
+            origins.pop(other, None)
+        merged[k] = v
+        origins[k] = origin
 
 
 class SettingsConflict(ValueError):
@@ -327,14 +394,40 @@ class SettingsConflict(ValueError):
 
 
 def make_device(name: str, merged: Mapping[str, Any], base: Path) -> Device:
-    """Validated, merged settings -> a Device; shared by the native and the Ansible loaders."""
+    """Validated, merged settings -> a Device (see :func:`resolve_device`)."""
+    return resolve_device(name, merged, base, {})[0]
+
+
+def resolve_device(
+    name: str, merged: Mapping[str, Any], base: Path, origins: Mapping[str, str]
+) -> tuple[Device, dict[str, str]]:
+    """Validated, merged settings -> a Device and where each setting came from; shared by the
+    native and the Ansible loaders. ``merged`` holds only what the inventory set: the OpenSSH
+    client config fills the rest of host/user/port/identity_file/proxy_jump, then Device defaults."""
     settings = dict(merged)
+    sources = dict(origins)
+    config = settings.pop("ssh_config", None)
+    config_path = None if config is False else ssh_config.default_path() if config is None else None
+    if isinstance(config, str):
+        config_path = Path(_resolve_path(config, base))
+    sources["ssh_config_file"] = str(config_path) if config_path is not None else "none"
+    if config_path is not None:
+        try:
+            _apply_ssh_config(settings, sources, config_path)
+        except ssh_config.SshConfigError as exc:
+            if not exc.line:  # unreadable: the inventory's ssh_config key is at fault
+                raise SettingsConflict("ssh_config", f"{exc.path}: {exc.message}") from None
+            raise InventoryError(exc.path, exc.line, exc.key, exc.message) from None
     identity = settings.pop("identity_file", ())
     known_hosts = settings.pop("known_hosts", None)
+    password_file = settings.pop("password_file", None)
+    if "password_env" in settings and password_file:
+        raise SettingsConflict("password_file", "password_env is set too: choose one")
     device = Device(
         name=name,
         identity_files=tuple(_resolve_path(p, base) for p in identity),
         known_hosts=_resolve_path(known_hosts, base) if known_hosts else None,
+        password_file=_resolve_path(password_file, base) if password_file else None,
         **settings,
     )
     if device.transport == "paramiko":
@@ -344,7 +437,77 @@ def make_device(name: str, merged: Mapping[str, Any], base: Path) -> Device:
                 raise SettingsConflict(
                     key, "not available with transport: paramiko (it dropped legacy algorithms): use asyncssh"
                 )
-    return device
+    return device, sources
+
+
+def _apply_ssh_config(settings: dict[str, Any], sources: dict[str, str], path: Path) -> None:
+    """Fill host (HostName), user, port, identity_file and proxy_jump from the OpenSSH config where
+    the inventory is silent; the inventory always wins. Jump hosts named by alias are resolved too."""
+    alias = settings["host"]
+    found = ssh_config.resolve(path, alias)
+
+    def bad(keyword: str, message: str) -> ssh_config.SshConfigError:
+        where = found.values[keyword][1]
+        file, _, line = where.rpartition(":")
+        return ssh_config.SshConfigError(file, int(line), keyword, message)
+
+    def take(keyword: str, key: str, check: Check) -> None:
+        if keyword in found.values and key not in settings:
+            value, where = found.values[keyword]
+            try:
+                settings[key] = check(value)
+            except ValueError as exc:
+                raise bad(keyword, str(exc)) from None
+            sources[key] = f"ssh_config:{where}"
+
+    take("user", "user", _str)
+    take("port", "port", lambda v: _port(int(v)) if v.isdigit() else _port(v))
+    if "hostname" in found.values:
+        value, where = found.values["hostname"]
+        settings["host"] = ssh_config.expand(value, host=alias, original=alias, user="", port=22)
+        sources["host"] = f"ssh_config:{where}"
+    if found.identity_files and "identity_file" not in settings:
+        user, port, host = settings.get("user", "root"), settings.get("port", 22), settings["host"]
+        settings["identity_file"] = [
+            ssh_config.expand(v, host=host, original=alias, user=user, port=port)
+            for v, _ in found.identity_files
+        ]
+        sources["identity_file"] = "ssh_config:" + ", ".join(w for _, w in found.identity_files)
+    if "proxy_jump" not in settings and "proxyjump" in found.values:
+        if found.values["proxyjump"][0].lower() == "none":
+            return
+        take("proxyjump", "proxy_jump", _jump)
+    if "proxy_jump" in settings:
+        hops = [_resolve_hop(hop, path) for hop in settings["proxy_jump"].split(",")]
+        if ",".join(hops) != settings["proxy_jump"]:
+            settings["proxy_jump"] = ",".join(hops)
+            if not sources.get("proxy_jump", "").startswith("ssh_config"):
+                sources["proxy_jump"] = sources.get("proxy_jump", "device") + " (hosts via ssh_config)"
+
+
+def _resolve_hop(hop: str, path: Path) -> str:
+    """A jump host alias -> ``user@host:port`` from its own Host block (HostName, User, Port)."""
+    user, host, port = split_hop(hop)
+    found = ssh_config.resolve(path, host).values
+    if not {"hostname", "user", "port"} & set(found):
+        return hop
+    real = (
+        ssh_config.expand(found["hostname"][0], host=host, original=host, user="", port=22)
+        if "hostname" in found
+        else host
+    )
+    user = user or found.get("user", ("", ""))[0]
+    if port is None and "port" in found:
+        value, where = found["port"]
+        if not value.isdigit() or not 1 <= int(value) <= 65535:
+            file, _, line = where.rpartition(":")
+            raise ssh_config.SshConfigError(
+                file, int(line), "port", f"bad port {value!r}: must be an integer 1-65535"
+            )
+        port = int(value)
+    spec = f"[{real}]" if ":" in real else real
+    spec = f"{user}@{spec}" if user else spec
+    return f"{spec}:{port}" if port is not None else spec
 
 
 def safe_device_name(name: str) -> bool:

@@ -13,6 +13,7 @@ import copy
 import fcntl
 import os
 import random
+import stat
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -198,7 +199,8 @@ def device_flags(device: Device) -> tuple[str, ...]:
 
 
 def parse_jump(spec: str, default_user: str) -> tuple[str, str, int]:
-    """``[user@]host[:port]`` -> (user, host, port); the inventory has validated the form."""
+    """One hop ``[user@]host[:port]`` -> (user, host, port); the inventory has validated the form.
+    A ``proxy_jump`` chain is several hops joined by commas."""
     user, _, hostport = spec.rpartition("@")
     host, port = hostport, 22
     if hostport.startswith("["):  # [v6addr]:port
@@ -356,23 +358,35 @@ class AsyncsshTransport:
         return out
 
     async def connect(self, device: Device) -> Session:
-        tunnel = await self._jump(device) if device.proxy_jump else None
+        tunnel = None
+        hops = device.proxy_jump.split(",") if device.proxy_jump else []
+        for i in range(len(hops)):  # a,b: a directly, b through a, the device through b
+            tunnel = await self._jump(device, hops, i, tunnel)
         return AsyncsshSession(await self._open(device, tunnel))
 
-    async def _jump(self, device: Device) -> asyncssh.SSHClientConnection:
-        """The shared connection to this device's jump host; its failures name the jump host."""
-        assert device.proxy_jump is not None
-        user, host, port = parse_jump(device.proxy_jump, device.user)
+    async def _jump(
+        self,
+        device: Device,
+        hops: list[str],
+        i: int,
+        tunnel: asyncssh.SSHClientConnection | None,
+    ) -> asyncssh.SSHClientConnection:
+        """The shared connection to hop ``i`` of this device's chain (reached through hop i-1);
+        its failures name the jump host."""
+        hop = hops[i]
+        user, host, port = parse_jump(hop, device.user)
         jump_device = replace(
             device,
-            name=f"jump host {device.proxy_jump}",
+            name=f"jump host {hop}",
             host=host,
             port=port,
             user=user,
             proxy_jump=None,
             password_env=None,
+            password_file=None,
         )
         key = (
+            tuple(parse_jump(h, device.user) for h in hops[:i]),  # the route to this hop
             host,
             port,
             user,
@@ -391,9 +405,9 @@ class AsyncsshTransport:
             if conn is not None and not conn.is_closed():
                 return conn
             try:
-                conn = await self._open(jump_device, None)
+                conn = await self._open(jump_device, tunnel)
             except DeviceError as exc:
-                err = type(exc)(f"jump host {device.proxy_jump}: {exc}")
+                err = type(exc)(f"jump host {hop}: {exc}")
                 raise err from exc
             self._jumps[key] = conn
             return conn
@@ -409,8 +423,9 @@ class AsyncsshTransport:
         keys = self._auth_keys(device)
         if keys is not None:  # None would switch public-key auth off; absent: ~/.ssh keys + agent
             options["client_keys"] = keys
-        if device.password_env:
-            options["password"] = _secret(device.password_env, "password_env")
+        password = device_password(device)
+        if password is not None:
+            options["password"] = password
         if tunnel is not None:
             options["tunnel"] = tunnel
         host_key_options, known = self._host_key_options(device)
@@ -500,6 +515,57 @@ def _secret(env: str, key: str) -> str:
     if value is None:
         raise AuthFailed(f"{key} {env} is not set in the environment")
     return value
+
+
+def device_password(device: Device) -> str | None:
+    """The device's password, from password_env or password_file (None: no password login)."""
+    if device.password_env:
+        return _secret(device.password_env, "password_env")
+    if device.password_file:
+        return read_password_file(device.password_file)
+    return None
+
+
+MAX_PASSWORD_FILE = 4096
+
+
+def read_password_file(path: str) -> str:
+    """The first line of a file only its owner can read (like ssh refuses a loose private key):
+    a password readable by others is already leaked, so it is refused, never used."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY)
+    except OSError as exc:
+        raise AuthFailed(f"password_file {path} cannot be read: {_reason(exc)}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise AuthFailed(f"password_file {path} is not a regular file")
+        if st.st_uid != os.geteuid():
+            raise AuthFailed(
+                f"password_file {path} is owned by uid {st.st_uid}, not by the user running fleet"
+                f" (uid {os.geteuid()}): refused"
+            )
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o077:
+            raise AuthFailed(
+                f"password_file {path} has mode {mode:04o}, readable or writable by group or others:"
+                " refused (chmod 600 it)"
+            )
+        data = os.read(fd, MAX_PASSWORD_FILE + 1)
+    except OSError as exc:
+        raise AuthFailed(f"password_file {path} cannot be read: {_reason(exc)}") from exc
+    finally:
+        os.close(fd)
+    if len(data) > MAX_PASSWORD_FILE:
+        raise AuthFailed(f"password_file {path} is larger than {MAX_PASSWORD_FILE} bytes: not a password")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AuthFailed(f"password_file {path} is not UTF-8 text") from None
+    password = text.split("\n", 1)[0].removesuffix("\r")
+    if not password:
+        raise AuthFailed(f"password_file {path}: its first line is empty")
+    return password
 
 
 def _legacy_hint(device: Device) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from fleet.transport import (
     Session,
     Unreachable,
     _secret,
+    device_password,
     known_hosts_path,
     parse_jump,
     record_host_key,
@@ -34,9 +36,9 @@ from fleet.transport import (
 
 class ParamikoSession:
     def __init__(
-        self, client: paramiko.SSHClient, timeout: float, jump: paramiko.SSHClient | None = None
+        self, client: paramiko.SSHClient, timeout: float, jumps: Sequence[paramiko.SSHClient] = ()
     ) -> None:
-        self.client, self.timeout, self.jump = client, timeout, jump
+        self.client, self.timeout, self.jumps = client, timeout, tuple(jumps)
 
     def _run(self, command: str, stdin: bytes, limit: int) -> CommandResult:
         transport = self.client.get_transport()
@@ -77,8 +79,8 @@ class ParamikoSession:
 
     def _close(self) -> None:
         self.client.close()
-        if self.jump is not None:
-            self.jump.close()
+        for jump in reversed(self.jumps):
+            jump.close()
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close)
@@ -98,8 +100,8 @@ class _RecordNewKey(paramiko.MissingHostKeyPolicy):
 class ParamikoTransport:
     """One paramiko client per device, driven from worker threads.
 
-    ``proxy_jump`` opens a client to the jump host and a direct-tcpip channel through it (one jump
-    connection per device: paramiko is the transport for small, modern fleets).
+    ``proxy_jump`` opens a client to each jump host in turn and a direct-tcpip channel through it
+    (jump connections per device, not shared: paramiko is the transport for small, modern fleets).
     """
 
     def _client(self, device: Device) -> paramiko.SSHClient:
@@ -121,7 +123,7 @@ class ParamikoTransport:
     def _login(self, device: Device, sock: paramiko.Channel | None) -> paramiko.SSHClient:
         """Connect and authenticate; every paramiko error leaves as a DeviceError."""
         client = self._client(device)
-        password = _secret(device.password_env, "password_env") if device.password_env else None
+        password = device_password(device)
         passphrase = _secret(device.passphrase_env, "passphrase_env") if device.passphrase_env else None
         try:
             client.connect(
@@ -170,27 +172,44 @@ class ParamikoTransport:
         return client
 
     def _connect(self, device: Device) -> ParamikoSession:
-        if not device.proxy_jump:
-            return ParamikoSession(self._login(device, None), device.timeout)
-        user, host, port = parse_jump(device.proxy_jump, device.user)
-        jump_device = replace(device, host=host, port=port, user=user, proxy_jump=None, password_env=None)
+        """Log into each jump host in turn through a direct-tcpip channel of the previous one."""
+        jumps: list[paramiko.SSHClient] = []
+        sock: paramiko.Channel | None = None
+        hops = device.proxy_jump.split(",") if device.proxy_jump else []
         try:
-            jump = self._login(jump_device, None)
-        except DeviceError as exc:
-            raise type(exc)(f"jump host {device.proxy_jump}: {exc}") from exc
+            for hop in hops:
+                user, host, port = parse_jump(hop, device.user)
+                jump_device = replace(
+                    device,
+                    host=host,
+                    port=port,
+                    user=user,
+                    proxy_jump=None,
+                    password_env=None,
+                    password_file=None,
+                )
+                if jumps:
+                    sock = self._channel(jumps[-1], hops[len(jumps) - 1], host, port)
+                try:
+                    jumps.append(self._login(jump_device, sock))
+                except DeviceError as exc:
+                    raise type(exc)(f"jump host {hop}: {exc}") from exc
+            if jumps:
+                sock = self._channel(jumps[-1], hops[-1], device.host, device.port)
+            return ParamikoSession(self._login(device, sock), device.timeout, jumps)
+        except BaseException:
+            for jump in reversed(jumps):
+                jump.close()
+            raise
+
+    @staticmethod
+    def _channel(jump: paramiko.SSHClient, name: str, host: str, port: int) -> paramiko.Channel:
         try:
             transport = jump.get_transport()
             assert transport is not None
-            chan = transport.open_channel("direct-tcpip", (device.host, device.port), ("127.0.0.1", 0))
+            return transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0))
         except (paramiko.SSHException, OSError) as exc:
-            jump.close()
-            raise Unreachable(f"jump host {device.proxy_jump} cannot open a channel: {exc}") from exc
-        try:
-            client = self._login(device, chan)
-        except BaseException:
-            jump.close()
-            raise
-        return ParamikoSession(client, device.timeout, jump)
+            raise Unreachable(f"jump host {name} cannot open a channel: {exc}") from exc
 
     async def connect(self, device: Device) -> Session:
         return await asyncio.to_thread(self._connect, device)

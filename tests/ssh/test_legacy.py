@@ -174,7 +174,8 @@ def test_algorithm_keys_in_the_inventory(tmp_path: Path) -> None:
             "inv.yaml:2: devices.a.legacy_algorithms: not available with transport: paramiko",
         ),
         ("    proxy_jump: a@b:99999\n", "inv.yaml:4: devices.a.proxy_jump: bad jump host 'a@b:99999'"),
-        ("    proxy_jump: a@b,c@d\n", "inv.yaml:4: devices.a.proxy_jump: bad jump host 'a@b,c@d'"),
+        ("    proxy_jump: a@b,,c@d\n", "inv.yaml:4: devices.a.proxy_jump: bad jump host '' in chain"),
+        ("    proxy_jump: a@b, c@d\n", "inv.yaml:4: devices.a.proxy_jump: bad jump host ' c@d' in chain"),
     ],
 )
 def test_algorithm_key_errors_name_file_line_and_key(tmp_path: Path, lines: str, expected: str) -> None:
