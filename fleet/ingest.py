@@ -25,10 +25,14 @@ def parse_sample(store: Store, sample_id: int, raw: bytes, token: str | None) ->
         return ["no capture token recorded"]
     try:
         capture = split_capture(raw, token)
+        metrics = metrics_from_capture(capture)
     except CaptureFormatError as exc:
         store.mark_unparsable(sample_id, str(exc))
         return [str(exc)]
-    metrics = metrics_from_capture(capture)
+    except Exception as exc:  # a parser bug: the raw capture is already stored, a fix re-reads it
+        why = f"parser bug, raw capture kept for a re-parse: {type(exc).__name__}: {exc}"
+        store.mark_unparsable(sample_id, why)
+        return [why]
     if not capture.complete:
         metrics = replace(metrics, problems=(*metrics.problems, "capture was cut before its end marker"))
     store.set_metrics(sample_id, metrics)

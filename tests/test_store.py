@@ -258,3 +258,26 @@ def test_direct_store_constructor_still_opens_sqlite(tmp_path: Path) -> None:
         assert st.kind == "sqlite" and st.directory == tmp_path
         with pytest.raises(StoreError, match="PostgreSQL"):
             st.advisory_lock("sweep")
+
+
+def test_a_parser_bug_keeps_the_raw_capture_and_the_run_going(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection (a parser that crashes cannot be produced by real input on demand)."""
+    from fleet import ingest
+    from fleet.capture import capture_script, new_token
+
+    token = new_token()
+    raw = subprocess.run(["sh", "-s"], input=capture_script(token).encode(), capture_output=True).stdout
+
+    def broken(_capture: object) -> object:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(ingest, "metrics_from_capture", broken)
+    with Store(tmp_path / "s") as st:
+        dev = st.device_id("cam")
+        sid = st.add_raw_sample(dev, None, 1.0, raw, token=token)
+        problems = ingest.parse_sample(st, sid, raw, token)
+        assert problems and "parser bug" in problems[0] and "KeyError" in problems[0]
+        (kept,) = st.raw_samples()
+        assert kept.raw == raw  # nothing lost: a fixed parser can re-read it
