@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,188 @@ def test_shipped_example_is_valid() -> None:
     assert {d.name for d in inv.devices} == {"cam-001", "cam-002", "gw-01"}
     cam = next(d for d in inv.devices if d.name == "cam-001")
     assert cam.password_env == "CAM_PASSWORD" and cam.legacy_algorithms and cam.user == "admin"
+
+
+# --- ~/.ssh/config (always an explicit temp file here, never the real one) --------------------
+
+
+@pytest.fixture(autouse=True)
+def _no_real_ssh_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HOME is an empty temp dir: the default ~/.ssh/config is never the user's."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+SSH_CONFIG = """\
+# global values apply to every host, but first obtained wins
+Host cam-*  !cam-skip
+    HostName %h.cams.example
+    User camuser
+    Port 2201
+    IdentityFile ~/.ssh/cam_%r_%p
+    IdentityFile /keys/second
+    ProxyJump jump1,ops@jump2:2022
+Host cam-skip
+    User skipper
+Host jump1
+    HostName 10.9.9.1
+    User hop
+    Port 2200
+Match all
+    User fallback
+    Port 2299
+Host *
+    ProxyJump none
+"""
+
+
+def _inv(tmp_path: Path, devices: str, defaults: str = "") -> Path:
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(SSH_CONFIG)
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(f"defaults:\n  ssh_config: ssh_config\n{defaults}devices:\n{devices}")
+    return inv
+
+
+def test_ssh_config_fills_what_the_inventory_leaves_open(tmp_path: Path) -> None:
+    inv = load_inventory(
+        _inv(tmp_path, "  a:\n    host: cam-1\n  b:\n    host: cam-skip\n  c:\n    host: x\n")
+    )
+    a, b, c = inv.devices
+    assert (a.host, a.user, a.port) == ("cam-1.cams.example", "camuser", 2201)
+    home = str(tmp_path / "home")
+    assert a.identity_files == (f"{home}/.ssh/cam_camuser_2201", "/keys/second")
+    assert a.proxy_jump == "hop@10.9.9.1:2200,ops@jump2:2022"  # hop aliases resolved too
+    assert (b.host, b.user, b.port, b.proxy_jump) == ("cam-skip", "skipper", 2299, None)
+    assert (c.host, c.user, c.port, c.proxy_jump, c.identity_files) == ("x", "fallback", 2299, None, ())
+    cfg = tmp_path / "ssh_config"
+    assert inv.sources["a"]["user"] == f"ssh_config:{cfg}:4"
+    assert inv.sources["a"]["host"] == f"ssh_config:{cfg}:3"
+    assert inv.sources["a"]["ssh_config"] == "defaults"
+
+
+def test_the_inventory_wins_over_ssh_config(tmp_path: Path) -> None:
+    devices = "  a:\n    host: cam-1\n    port: 22\n    identity_file: k\n    proxy_jump: jump1\n"
+    inv = load_inventory(_inv(tmp_path, devices, defaults="  user: root\n"))
+    (a,) = inv.devices
+    assert (a.user, a.port, a.identity_files) == ("root", 22, (str(tmp_path / "k"),))
+    assert a.host == "cam-1.cams.example"  # HostName: the inventory's host is the alias
+    assert a.proxy_jump == "hop@10.9.9.1:2200"
+    assert inv.sources["a"]["user"] == "defaults" and inv.sources["a"]["port"] == "device"
+
+
+def test_ssh_config_false_and_missing_default(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("devices:\n  a:\n    host: cam-1\n")
+    (a,) = load_inventory(inv).devices
+    assert (a.host, a.user) == ("cam-1", "root")  # no ~/.ssh/config in this HOME
+    (tmp_path / "home" / ".ssh").mkdir(parents=True)
+    (tmp_path / "home" / ".ssh" / "config").write_text(SSH_CONFIG)
+    (a,) = load_inventory(inv).devices
+    assert (a.host, a.user) == ("cam-1.cams.example", "camuser")  # the default, when it exists
+    inv.write_text("devices:\n  a:\n    host: cam-1\n    ssh_config: false\n")
+    (a,) = load_inventory(inv).devices
+    assert (a.host, a.user) == ("cam-1", "root")
+
+
+def test_ssh_config_include(tmp_path: Path) -> None:
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "cams").write_text("Host cam-*\n  User included\n")
+    (tmp_path / "main").write_text(f"Include {tmp_path}/conf.d/*\nHost *\n  User later\n")
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        "devices:\n  a:\n    host: cam-1\n    ssh_config: main\n  b:\n    host: x\n    ssh_config: main\n"
+    )
+    assert [d.user for d in load_inventory(inv).devices] == ["included", "later"]
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ("Host a\n  Port 70000\n", "ssh_config:2: port: bad port 70000"),
+        ("Host a\n  Port ssh\n", "ssh_config:2: port: bad port 'ssh'"),
+        ("Host a\n  ProxyJump x@y:0\n", "ssh_config:2: proxyjump: bad jump host 'x@y:0'"),
+    ],
+)
+def test_bad_ssh_config_values_name_their_file_and_line(tmp_path: Path, config: str, expected: str) -> None:
+    (tmp_path / "ssh_config").write_text(config)
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("devices:\n  a:\n    host: a\n    ssh_config: ssh_config\n")
+    with pytest.raises(InventoryError) as err:
+        load_inventory(inv)
+    assert str(err.value).replace(str(tmp_path) + "/", "").startswith(expected)
+
+
+def test_unreadable_ssh_config_names_the_inventory_line(tmp_path: Path) -> None:
+    with pytest.raises(InventoryError, match=r"inv.yaml:2: devices.a.ssh_config: .*nope: cannot read"):
+        parse_inventory("devices:\n  a:\n    host: a\n    ssh_config: nope\n", tmp_path / "inv.yaml")
+    with pytest.raises(InventoryError, match=r"inv\.yaml:4: devices\.a\.ssh_config: must be a path or false"):
+        parse_inventory("devices:\n  a:\n    host: a\n    ssh_config: true\n", tmp_path / "inv.yaml")
+
+
+# --- password_file ---------------------------------------------------------------------------
+
+
+def test_password_file_and_env_override_each_other_by_level(tmp_path: Path) -> None:
+    text = (
+        "defaults:\n  password_env: PW\ngroups:\n  g:\n    password_file: secret\n"
+        "devices:\n  a:\n    host: x\n    groups: [g]\n  b:\n    host: y\n"
+        "  c:\n    host: z\n    groups: [g]\n    password_env: C_PW\n"
+    )
+    a, b, c = parse_inventory(text, tmp_path / "inv.yaml").devices
+    assert (a.password_env, a.password_file) == (None, str(tmp_path / "secret"))
+    assert (b.password_env, b.password_file) == ("PW", None)
+    assert (c.password_env, c.password_file) == ("C_PW", None)
+    with pytest.raises(InventoryError, match=r"inv\.yaml:5: devices\.a\.password_file: password_env is set"):
+        parse_inventory(
+            "devices:\n  a:\n    host: x\n    password_env: P\n    password_file: f\n", Path("inv.yaml")
+        )
+
+
+# --- fleet inventory show ----------------------------------------------------------------------
+
+
+def test_inventory_show_text_json_and_errors(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fleet.cli import app
+
+    path = _inv(tmp_path, "  a:\n    host: cam-1\n    password_file: pw\n    groups: [g]\n", "  timeout: 5\n")
+    path.write_text(
+        path.read_text().replace("devices:", "groups:\n  g:\n    passphrase_env: KEY_PP\ndevices:")
+    )
+    runner = CliRunner()
+    out = runner.invoke(app, ["inventory", "show", str(path)])
+    assert out.exit_code == 0, out.output
+    assert "a  camuser@cam-1.cams.example:2201" in out.output
+    assert f"ssh_config:{tmp_path / 'ssh_config'}:5]" in out.output
+    assert "passphrase_env      KEY_PP  [group:g]" in out.output
+    doc = json.loads(runner.invoke(app, ["inventory", "show", str(path), "--json"]).output)
+    (dev,) = doc["devices"]
+    assert dev["password_file"] == str(tmp_path / "pw") and dev["timeout"] == 5.0
+    assert dev["proxy_jump"] == "hop@10.9.9.1:2200,ops@jump2:2022" and dev["groups"] == ["g"]
+    assert dev["sources"]["timeout"] == "defaults" and dev["sources"]["transport"] == "default"
+    assert dev["ssh_config"] == str(tmp_path / "ssh_config")
+    path.write_text("devices:\n  a:\n    host: x\n    prot: 1\n")
+    bad = runner.invoke(app, ["inventory", "show", str(path)])
+    assert bad.exit_code == 2 and bad.output.strip() == f"fleet: {path}:4: devices.a.prot: unknown key"
+
+
+def test_inventory_show_ansible(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fleet.cli import app
+
+    (tmp_path / "ssh_config").write_text(SSH_CONFIG)
+    path = tmp_path / "hosts.ini"
+    path.write_text(
+        "[cams]\ncam-1\ncam-2 ansible_user=admin\n[cams:vars]\n"
+        "ansible_ssh_common_args='-F ssh_config'\nfleet_password_file=pw\n"
+    )
+    doc = json.loads(CliRunner().invoke(app, ["inventory", "show", str(path), "--json"]).output)
+    one, two = doc["devices"]
+    assert (one["host"], one["user"], one["port"]) == ("cam-1.cams.example", "camuser", 2201)
+    assert (two["user"], two["sources"]["user"], one["sources"]["password_file"]) == (
+        "admin",
+        "host",
+        "group:cams",
+    )

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from fleet import transport as transport_mod
 from fleet.cli import app
 from fleet.collector import CollectOptions, collect
-from fleet.inventory import Device
+from fleet.inventory import Device, load_inventory
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab
 from fleet.store import Store
 from fleet.transport import AsyncsshTransport, AuthFailed, DeviceError, Unreachable
@@ -162,6 +162,61 @@ def test_password_login_on_dropbear(
     assert echo(dev, t) == b"reached\n"
 
 
+def _password_file(path: Path, text: str, mode: int = 0o600) -> Path:
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize("transport", ["asyncssh", "paramiko"])
+def test_password_file_with_strict_permissions(
+    pw_lab: Lab, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    monkeypatch.delenv("DEV_PW", raising=False)
+    pw = _password_file(tmp_path / "pw", PASSWORD + "\n")
+    dev = pw_device(pw_lab, password_env=None, password_file=str(pw), transport=transport)
+    t = ParamikoTransport() if transport == "paramiko" else AsyncsshTransport()
+    assert echo(dev, t) == b"reached\n"
+    pw.chmod(0o400)
+    assert echo(dev, t) == b"reached\n"
+    for mode in (0o640, 0o604, 0o620):
+        pw.chmod(mode)
+        with pytest.raises(
+            AuthFailed, match=f"mode 0{mode:o}, readable or writable by group or others"
+        ) as err:
+            echo(dev, t)
+        assert PASSWORD not in str(err.value)
+    pw.chmod(0o600)
+    os.chown(pw, 1, -1)  # owned by someone else (tests run as root)
+    with pytest.raises(AuthFailed, match="is owned by uid 1, not by the user running fleet"):
+        echo(dev, t)
+    with pytest.raises(AuthFailed, match="cannot be read"):
+        echo(dataclasses.replace(dev, password_file=str(tmp_path / "missing")), t)
+    with pytest.raises(AuthFailed, match="first line is empty"):
+        echo(dataclasses.replace(dev, password_file=str(_password_file(tmp_path / "empty", "\n"))), t)
+    wrong = _password_file(tmp_path / "wrong", "wrong-" + PASSWORD)
+    with pytest.raises(AuthFailed, match="authentication refused") as err:
+        echo(dataclasses.replace(dev, password_file=str(wrong)), t)
+    assert PASSWORD not in str(err.value)
+
+
+def test_password_file_from_inventory_and_cli_show(pw_lab: Lab, home: Path, tmp_path: Path) -> None:
+    """Set in an inventory (relative to it); `inventory show` names the file, never its content."""
+    _password_file(tmp_path / "dev.pw", PASSWORD)
+    d = pw_lab.devices[0]
+    inv = tmp_path / "inv.yaml"
+    inv.write_text(
+        f"defaults:\n  ssh_config: false\n  password_env: NOT_USED\n  known_hosts: {pw_lab.known_hosts}\n"
+        f"devices:\n  pw:\n    host: {d.host}\n    password_file: dev.pw\n"
+    )
+    (dev,) = load_inventory(inv).devices
+    assert (dev.password_file, dev.password_env) == (str(tmp_path / "dev.pw"), None)  # the device wins
+    assert echo(dev) == b"reached\n"
+    out = CliRunner().invoke(app, ["inventory", "show", str(inv), "--json"])
+    assert out.exit_code == 0 and str(tmp_path / "dev.pw") in out.output
+    assert PASSWORD not in out.output
+
+
 def test_password_appears_in_no_file_log_or_report(
     pw_lab: Lab,
     home: Path,
@@ -172,24 +227,33 @@ def test_password_appears_in_no_file_log_or_report(
     """Collect with a good and a wrong password, then grep store, logs, rank and report for it."""
     monkeypatch.setenv("DEV_PW", PASSWORD)
     monkeypatch.setenv("BAD_PW", PASSWORD + "-x")
+    secrets = home / "secrets"  # the password files themselves: left out of the grep below
+    secrets.mkdir()
+    good_file = _password_file(secrets / "good.pw", PASSWORD + "\n")
+    bad_file = _password_file(secrets / "bad.pw", PASSWORD + "-y\n")
     caplog.set_level(logging.DEBUG)
     asyncssh.set_debug_level(3)
     try:
         store = tmp_path / "store"
-        devs = [pw_device(pw_lab, name="good"), pw_device(pw_lab, name="bad", password_env="BAD_PW")]
+        devs = [
+            pw_device(pw_lab, name="good"),
+            pw_device(pw_lab, name="bad", password_env="BAD_PW"),
+            pw_device(pw_lab, name="good-file", password_env=None, password_file=str(good_file)),
+            pw_device(pw_lab, name="bad-file", password_env=None, password_file=str(bad_file)),
+        ]
         with Store(store) as st:
             outcomes = asyncio.run(collect(devs, st, CollectOptions(samples=1, interval=0)))
     finally:
         asyncssh.set_debug_level(1)
-    assert [o.status for o in outcomes] == ["ok", "auth_failed"], outcomes
+    assert [o.status for o in outcomes] == ["ok", "auth_failed", "ok", "auth_failed"], outcomes
     runner = CliRunner()
     rank = runner.invoke(app, ["rank", "--store", str(store), "--json"])
     report = runner.invoke(app, ["report", "--store", str(store), "-o", str(tmp_path / "report.html")])
     assert rank.exit_code == 0 and report.exit_code == 0, report.output
     texts = [caplog.text, rank.output, report.output, *(str(o.error) for o in outcomes)]
-    blobs = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()]
-    assert any(b"good" in b for b in blobs) and "auth_failed" in rank.output  # we grep real output
-    for secret in (PASSWORD, PASSWORD + "-x"):
+    blobs = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and secrets not in p.parents]
+    assert any(b"good-file" in b for b in blobs) and "auth_failed" in rank.output  # we grep real output
+    for secret in (PASSWORD, PASSWORD + "-x", PASSWORD + "-y"):
         assert not any(secret in t for t in texts)
         assert not any(secret.encode() in b for b in blobs)
 

@@ -163,3 +163,69 @@ def test_bastion_with_unknown_key_is_a_host_key_failure_naming_it(
     Path(dev.known_hosts or "").write_text(lab.known_hosts.read_text())  # bastion not in it
     with pytest.raises(HostKeyMismatch, match=f"^jump host root@127.0.0.1:{bastion.port}: host key"):
         echo(dev)
+
+
+# --- chains of jump hosts, and ~/.ssh/config -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bastion2(start_sshd: StartSshd, lab: Lab) -> Sshd:
+    """A second OpenSSH bastion: the chain is bastion -> bastion2 -> lab device."""
+    lab_pub = " ".join(lab.identity_file.with_name("id_ed25519.pub").read_text().split()[:2])
+    return start_sshd(authorized=(lab_pub,))
+
+
+@pytest.mark.parametrize("kind", TRANSPORTS)
+def test_lab_devices_collected_through_two_bastions(
+    lab: Lab, bastion: Sshd, bastion2: Sshd, tmp_path: Path, kind: str
+) -> None:
+    logins = (bastion.log.count("Accepted publickey"), bastion2.log.count("Accepted publickey"))
+    devs = _behind(lab, bastion, tmp_path, kind)
+    kh = Path(devs[0].known_hosts or "")
+    kh.write_text(kh.read_text() + bastion2.known_hosts_lines())
+    chain = f"root@{bastion.host}:{bastion.port},root@{bastion2.host}:{bastion2.port}"
+    devs = [dataclasses.replace(d, proxy_jump=chain) for d in devs]
+    with Store(tmp_path / "store") as st:
+        outcomes = asyncio.run(collect(devs, st, CollectOptions(samples=2, interval=0.2)))
+    assert [(o.status, o.samples) for o in outcomes] == [("ok", 2)] * 3, [o.error for o in outcomes]
+    assert f"to {bastion2.host} port {bastion2.port}" in bastion.log  # hop 1 forwards to hop 2
+    for d in devs:
+        assert f"to {d.host} port 22" in bastion2.log  # hop 2 forwards to the device
+    first = bastion.log.count("Accepted publickey") - logins[0]
+    second = bastion2.log.count("Accepted publickey") - logins[1]
+    assert (first, second) == ((1, 1) if kind == "asyncssh" else (3, 3))  # asyncssh shares each hop
+
+
+def test_second_hop_failure_names_that_hop(lab: Lab, bastion: Sshd, tmp_path: Path) -> None:
+    port = free_port()
+    (dev,) = _behind(lab, bastion, tmp_path)[:1]
+    dev = dataclasses.replace(dev, proxy_jump=f"root@{bastion.host}:{bastion.port},root@127.0.0.1:{port}")
+    with pytest.raises(Unreachable, match=f"^jump host root@127.0.0.1:{port}: "):
+        echo(dev)
+
+
+def test_ssh_config_aliases_reach_a_device_through_two_bastions(
+    lab: Lab, bastion: Sshd, bastion2: Sshd, tmp_path: Path
+) -> None:
+    """The inventory names only aliases; HostName, User, Port, IdentityFile and a ProxyJump chain
+    of aliases come from an OpenSSH config file (never the real ~/.ssh/config)."""
+    kh = tmp_path / "known_hosts"
+    kh.write_text(lab.known_hosts.read_text() + bastion.known_hosts_lines() + bastion2.known_hosts_lines())
+    d = lab.devices[0]
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(
+        f"Host b1\n  HostName {bastion.host}\n  Port {bastion.port}\n  User root\n"
+        f"Host b2\n  HostName {bastion.host}\n  Port {bastion2.port}\n"
+        f"Host cam-*\n  User root\n  IdentityFile {lab.identity_file}\n  ProxyJump b1,b2\n"
+        f"Host cam-one\n  HostName {d.host}\n  Port {d.port}\n"
+    )
+    inv_path = tmp_path / "inv.yaml"
+    inv_path.write_text(
+        f"defaults:\n  ssh_config: {cfg}\n  known_hosts: {kh}\ndevices:\n  one:\n    host: cam-one\n"
+    )
+    (dev,) = load_inventory(inv_path).devices
+    assert (dev.host, dev.port, dev.user) == (d.host, d.port, "root")
+    assert dev.proxy_jump == f"root@{bastion.host}:{bastion.port},{bastion.host}:{bastion2.port}"
+    assert dev.identity_files == (str(lab.identity_file),)
+    assert echo(dev) == b"reached\n"
+    assert f"to {d.host} port {d.port}" in bastion2.log
