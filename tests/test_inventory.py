@@ -95,7 +95,9 @@ def test_unreadable_file_is_an_inventory_error(tmp_path: Path) -> None:
 
 def test_shipped_example_is_valid() -> None:
     inv = load_inventory(Path(__file__).parent.parent / "inventory" / "example.yaml")
-    assert {d.name for d in inv.devices} == {"cam-001", "cam-002", "gw-01"}
+    assert {d.name for d in inv.devices} == {"cam-001", "cam-002", "gw-01", "rig-01"}
+    rig = next(d for d in inv.devices if d.name == "rig-01")
+    assert rig.password_file and rig.password_file.endswith("/.config/fleet/rig-password")
     cam = next(d for d in inv.devices if d.name == "cam-001")
     assert cam.password_env == "CAM_PASSWORD" and cam.legacy_algorithms and cam.user == "admin"
 
