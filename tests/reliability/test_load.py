@@ -131,8 +131,14 @@ def load_run(
             seconds, peak, out, code = run_collect(inventory, store)
             assert code == 0, out
             summary = out.strip().splitlines()[0]
+            print(f"\n{len(kinds)} devices: {summary}; {seconds:.1f} s; peak RSS {peak / 1024:.1f} MiB")
             if sweep:
-                sweep_args = ["--samples", "1", "--no-email", "--report-dir", str(tmp / "reports")]
+                sweep_args = [
+                    "--samples",
+                    "1",
+                    "--report-dir",
+                    str(tmp / "reports"),
+                ]  # no recipient: no email
                 res = subprocess.run(
                     [
                         sys.executable,
@@ -237,7 +243,7 @@ SLOW_TIMEOUT = 30.0
 def test_three_hundred_devices_memory_does_not_grow_with_n(lab_required: None, tmp_path: Path) -> None:
     """100 devices (90 healthy, 10 broken) then 300 (270 healthy, 30 broken: 2 flooding, 6 garbage,
     6 dropped sessions, 5 trickling, 6 hanging shells, 4 refused addresses, 1 silent listener),
-    timeout 30 s each; then one ``fleet sweep --no-email`` over the 300. Each run ends within
+    timeout 30 s each; then one ``fleet sweep`` (no recipient: no email) over the 300. Each run ends within
     ceil(N / 64) x 30 s + 60 s, classifies every failure, and the peak RSS at 300 devices is within
     24 MiB of the peak at 100."""
     small = load_run(tmp_path / "n100", 90, BROKEN_100, refused=2, timeout=SLOW_TIMEOUT)
