@@ -362,3 +362,24 @@ def test_a_hostile_shell_cannot_stall_the_splitter(section: str, line: bytes) ->
     cap = split_capture(raw, TOKEN)
     assert time.monotonic() - started < 10  # 0.01-0.15 s measured; generous for a shared machine
     assert cap.complete
+
+
+HUGE_FILES = ("uptime", "loadavg", "meminfo", "slabinfo", "5/stat", "5/status", "5/maps", "5/smaps_rollup")
+
+
+@pytest.mark.parametrize("name", HUGE_FILES)
+def test_huge_hostile_files_extract_quickly(name: str) -> None:
+    """8 files x 9 shapes of a 1 MiB line (letters, blanks, digits, brackets, key-value, tabs) in a
+    capture: metrics_from_capture lists a problem or reads it, each in well under a second."""
+    import time
+
+    n = 1024 * 1024
+    shapes = [b"a" * n, b" " * n, b"a:" * (n // 2), b"1" * n, b"0" * n + b"-", b"(" * n, b")" * n]
+    shapes += [b"Name: " + b"1 " * (n // 2), b"a:\t" * (n // 3)]
+    stat = b"5/stat:5 (x) S 0 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 5 4096 10\n"
+    for body in shapes:
+        raw = f"{TOKEN} v 2\n{TOKEN} g\n".encode() + (b"" if name == "5/stat" else stat)
+        raw += name.encode() + b":" + body + b"\n" + f"{TOKEN} end\n".encode()
+        started = time.monotonic()
+        extract_never_raises(split_capture(raw, TOKEN))
+        assert time.monotonic() - started < 5, body[:10]  # ~0.03 s measured at 4 MiB
