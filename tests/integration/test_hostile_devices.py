@@ -4,7 +4,6 @@ itself, is classified with its reason, and leaves nothing bogus in the store."""
 from __future__ import annotations
 
 import json
-import resource
 import socket
 import sqlite3
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 import yaml
 
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab
+from tests.childpeak import run_child
 
 pytestmark = pytest.mark.lab
 TIMEOUT = 4
@@ -82,8 +82,7 @@ def collect(lab: Lab, silent: str, tmp: Path) -> Outcome:
     inventory = tmp / "inv.yaml"
     inventory.write_text(yaml.safe_dump(doc))
     store = tmp / "store"
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    proc = subprocess.run(
+    run = run_child(
         [
             sys.executable,
             "-m",
@@ -97,12 +96,9 @@ def collect(lab: Lab, silent: str, tmp: Path) -> Outcome:
             "--interval",
             "1",
         ],
-        capture_output=True,
-        text=True,
         timeout=120,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert run.returncode == 0, run.output
     rank = subprocess.run(
         [sys.executable, "-m", "fleet", "rank", "--store", str(store), "--json"],
         capture_output=True,
@@ -111,7 +107,7 @@ def collect(lab: Lab, silent: str, tmp: Path) -> Outcome:
         check=True,
     )
     devices = {d["name"]: d for d in json.loads(rank.stdout)["devices"]}
-    return devices, store, max(peak_kib, before)
+    return devices, store, run.peak_kib
 
 
 @pytest.fixture(scope="module")
@@ -155,4 +151,4 @@ def test_flooding_device_cannot_blow_up_the_collector(
 ) -> None:
     _, _, peak_kib = outcome
     # the flood is cut at 16 MiB per capture; the whole collector stays far below the flood volume
-    assert peak_kib < 250 * 1024, peak_kib
+    assert 20 * 1024 < peak_kib < 250 * 1024, peak_kib  # measured (python + asyncssh ~50 MiB), bounded
