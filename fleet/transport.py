@@ -143,7 +143,7 @@ class AsyncsshSession:
                 out, truncated = await _read_capped(proc.stdout, limit)
                 if truncated:
                     proc.close()
-                    return CommandResult(out, b"", None, True)
+                    return CommandResult(b"", b"", None, True)  # never stored: free the 16 MiB now
                 await proc.wait_closed()
                 err, _ = await err_task
                 return CommandResult(out, err, proc.exit_status, False)

@@ -1,8 +1,8 @@
 """Load (issue 8, item 8): a light lab of hundreds of devices, 10% of them unreachable, silent,
 hanging, trickling, flooding, dropping or printing garbage, swept by a real ``fleet collect`` (and
 one ``fleet sweep``). The run ends within its timeouts, every failure is classified with its
-reason, healthy devices lose nothing, and the collector's peak RSS (ru_maxrss of the child,
-from wait4) does not grow with the number of devices beyond a little.
+reason, healthy devices lose nothing, and the collector's peak RSS (the child's own VmHWM, see
+tests/childpeak.py) does not grow with the number of devices beyond a little.
 
 The default suite runs a 30-device variant (3 broken) in a few seconds; the 100- and 300-device
 runs are marked slow: ``pytest --run-slow tests/reliability``. Device timeouts are generous (the
@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import socket
 import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ import yaml
 
 from fleet.lab import free_subnet, start_lab, stop_lab
 from fleet.transport import STATUSES
+from tests.childpeak import run_child
 
 pytestmark = pytest.mark.lab
 CONCURRENCY = 64  # fleet collect's default
@@ -52,7 +51,7 @@ class LoadRun:
     kinds: dict[str, str]  # device name -> "ok" or the kind of breakage
     seconds: float
     bound: float  # the run must end within this many seconds
-    peak_kib: int  # ru_maxrss of the collect process
+    peak_kib: int  # VmHWM of the collect process
     samples: int
     integrity: str
     summary: str
@@ -90,17 +89,10 @@ def silent_listener(host: str) -> Iterator[str]:
 
 def run_collect(inventory: Path, store: Path, *extra: str) -> tuple[float, int, str, int]:
     """``fleet collect`` as a child; (seconds, peak RSS KiB of that child alone, output, exit)."""
-    started = time.monotonic()
-    with subprocess.Popen(
-        [sys.executable, "-m", "fleet", "collect", str(inventory), "--store", str(store), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    ) as proc:
-        assert proc.stdout is not None
-        out = proc.stdout.read().decode()  # the child ends when its output ends
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    return time.monotonic() - started, usage.ru_maxrss, out, proc.returncode
+    run = run_child(
+        [sys.executable, "-m", "fleet", "collect", str(inventory), "--store", str(store), *extra], timeout=900
+    )
+    return run.seconds, run.peak_kib, run.output, run.returncode
 
 
 def load_run(
