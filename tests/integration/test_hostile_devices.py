@@ -4,11 +4,9 @@ itself, is classified with its reason, and leaves nothing bogus in the store."""
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pytest
 import yaml
 
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab
-from tests.childpeak import run_child
+from tests.helpers import run_child, silent_listener
 
 pytestmark = pytest.mark.lab
 TIMEOUT = 4
@@ -46,33 +44,8 @@ def hostile_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 @pytest.fixture(scope="module")
 def silent_server(hostile_lab: Lab) -> Iterator[str]:
-    """Accepts TCP connections and never says a word (a wedged sshd, a half-dead NAT)."""
-    host = hostile_lab.devices[0].host.rsplit(".", 1)[0] + ".240"
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((host, 22))
-    srv.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(srv.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
+    with silent_listener(hostile_lab.devices[0].host.rsplit(".", 1)[0] + ".240") as host:
         yield host
-    finally:
-        stop.set()
-        thread.join()
-        for s in held:
-            s.close()
-        srv.close()
 
 
 def collect(lab: Lab, silent: str, tmp: Path) -> Outcome:

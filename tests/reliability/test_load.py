@@ -2,7 +2,7 @@
 hanging, trickling, flooding, dropping or printing garbage, swept by a real ``fleet collect`` (and
 one ``fleet sweep``). The run ends within its timeouts, every failure is classified with its
 reason, healthy devices lose nothing, and the collector's peak RSS (the child's own VmHWM, see
-tests/childpeak.py) does not grow with the number of devices beyond a little.
+tests/helpers.py) does not grow with the number of devices beyond a little.
 
 The default suite runs a 30-device variant (3 broken) in a few seconds; the 100- and 300-device
 runs are marked slow: ``pytest --run-slow tests/reliability``. Device timeouts are generous (the
@@ -13,13 +13,9 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +24,7 @@ import yaml
 
 from fleet.lab import free_subnet, start_lab, stop_lab
 from fleet.transport import STATUSES
-from tests.childpeak import run_child
+from tests.helpers import run_child, silent_listener
 
 pytestmark = pytest.mark.lab
 CONCURRENCY = 64  # fleet collect's default
@@ -55,36 +51,6 @@ class LoadRun:
     samples: int
     integrity: str
     summary: str
-
-
-@contextmanager
-def silent_listener(host: str) -> Iterator[str]:
-    """Accepts TCP connections on ``host``:22 and never says a word (a wedged sshd)."""
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind((host, 22))
-    srv.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        srv.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(srv.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield host
-    finally:
-        stop.set()
-        thread.join()
-        for s in held:
-            s.close()
-        srv.close()
 
 
 def run_collect(inventory: Path, store: Path, *extra: str) -> tuple[float, int, str, int]:

@@ -1,15 +1,18 @@
-"""Run a child and measure its own peak RSS.
+"""Helpers shared by the lab tests: a child's own peak RSS, and a silent TCP listener.
 
-Not from ``wait4``/``RUSAGE_CHILDREN``: Linux carries a process's RSS high-water mark across
+Peak RSS: not from ``wait4``/``RUSAGE_CHILDREN``: Linux carries a process's RSS high-water mark across
 ``execve``, so a child forked from a big pytest process reports pytest's size, not its own. The
 child's ``VmHWM`` (its post-exec address space only) is read from /proc while it runs instead.
 """
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -46,3 +49,36 @@ def run_child(argv: Sequence[str], timeout: float = 300.0, poll: float = 0.02) -
             time.sleep(poll)
         output = proc.stdout.read() if proc.stdout else ""
     return ChildRun(proc.returncode, output, peak, time.monotonic() - started)
+
+
+@contextmanager
+def silent_listener(host: str) -> Iterator[str]:
+    """Accepts TCP connections on ``host``:22 and never says a word (a wedged sshd, a half-dead NAT).
+
+    A fake, on purpose: no real SSH server can be made to accept and then stay mute on demand.
+    """
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((host, 22))
+    srv.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield host
+    finally:
+        stop.set()
+        thread.join()
+        for s in held:
+            s.close()
+        srv.close()
