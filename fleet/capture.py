@@ -37,8 +37,6 @@ from dataclasses import dataclass, field
 FORMAT_VERSION = 2
 READABLE_VERSIONS = ("1", "2")  # the splitter reads every format fleet ever wrote
 
-# Per-process files, in capture order. smaps_rollup exists from Linux 4.15; cmdline holds NULs.
-PROCESS_FILES = ("stat", "status", "maps", "smaps_rollup", "cmdline")
 DEVICE_FILES = (
     "/proc/sys/kernel/random/boot_id",
     "/proc/sys/kernel/osrelease",
