@@ -13,6 +13,10 @@ from fleet.lab import Lab, LabError, check_host, free_subnet, start_lab, stop_la
 # lives 6 s and is respawned 1 s later: a sampling window of 7 s or more always sees a restart.
 # webui's warm-up is over after 2 s. See fleet/lab/README.md for the whole table.
 LAB_SPEED = 2.0
+# streamer lives 9 s (not 12 / LAB_SPEED = 6 s): with samples 1.5 s apart each life holds ~6 of them,
+# so a 10-sample window sees a restart and still has a segment long enough to be significant,
+# whatever phase of its life cycle the session's lab is in when a test starts sampling.
+SESSION_LAB_ENV = {"restart_leak": {"LAB_LIFETIME_S": 9}}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -51,6 +55,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         pytest.skip(f"emulated lab unavailable: {reason}")
     lab_dir = tmp_path_factory.mktemp("lab")
     try:
-        yield start_lab(lab_dir, 8, subnet=free_subnet(), extras=("hang",), speed=LAB_SPEED)
+        yield start_lab(
+            lab_dir, 8, subnet=free_subnet(), extras=("hang",), speed=LAB_SPEED, env=SESSION_LAB_ENV
+        )
     finally:
         stop_lab(lab_dir)  # also after a failed start: stops whatever state.json recorded

@@ -97,10 +97,11 @@ def build_programs(lab_dir: Path) -> dict[str, Path]:
     bin_dir.mkdir(parents=True, exist_ok=True)
     jobs: list[tuple[str, subprocess.Popen[bytes], Path, str]] = []
     built: dict[str, Path] = {}
+    headers = b"".join(h.read_bytes() for h in sorted(SOURCES.glob("*.h")))  # lab.h: a change rebuilds all
     for src in sorted(SOURCES.glob("*.c")):
         name = src.stem
         flags = INIT_FLAGS if name == "init" else GCC_FLAGS
-        digest = _digest(src.read_bytes(), " ".join(flags).encode())
+        digest = _digest(src.read_bytes(), headers, " ".join(flags).encode())
         out, stamp = bin_dir / name, bin_dir / f"{name}.sha256"
         built[name] = out
         if out.exists() and stamp.exists() and stamp.read_text() == digest:

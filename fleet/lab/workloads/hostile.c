@@ -21,6 +21,7 @@
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
+#include "lab.h"
 
 /* Both at most 15 bytes: the kernel's comm limit (TASK_COMM_LEN 16 with the NUL). */
 static const char COMM[] = "<script>x'\"\xff";
@@ -31,17 +32,6 @@ static const char *const THREADS[] = {
     "x\r\nBcc: e@x.y",
 };
 static const char FILE_NAME[] = "\"><svg onload=document.title='PWNED' id=pwn3>\x1b[0m\xff\xfe\nx.bin";
-
-static long envl(const char *key, long dflt) {
-    const char *v = getenv(key);
-    return v && *v ? strtol(v, NULL, 10) : dflt;
-}
-
-static void nap(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
 
 static void *worker(void *arg) {
     (void)arg;

@@ -12,17 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static long envl(const char *key, long dflt) {
-    const char *v = getenv(key);
-    return v && *v ? strtol(v, NULL, 10) : dflt;
-}
-
-static void nap(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-}
+#include "lab.h"
 
 int main(void) {
     long interval = envl("LAB_INTERVAL_MS", 230), peak = envl("LAB_PEAK", 14);
