@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -10,6 +11,14 @@ from fleet.procfs._common import lines, show, to_int
 from fleet.procfs.errors import ParseError
 
 KIND = "slabinfo"
+# The common line (SLUB, or SLAB without statistics): read with one match instead of per-field
+# checks. Anything else - negative or signed numbers, statistics sections, odd spacing - takes the
+# careful path in _cache(), which gives the same result or the precise error.
+_N = r"\s+([0-9]+)"
+_FAST = re.compile(
+    rf"(\S.*?){_N * 5} : tunables{_N * 3} : slabdata{_N * 3}\s*",
+    re.ASCII,
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,28 @@ def parse_slabinfo(text: str) -> Slabinfo:
                 if sorted(names) == ["batchcount", "limit", "sharedfactor"]:
                     order = (names[0], names[1], names[2])
             continue
-        caches.append(_cache(line, number, order))
+        fast = _FAST.fullmatch(line)
+        if fast is None:
+            caches.append(_cache(line, number, order))
+            continue
+        n = [int(g) for g in fast.groups()[1:]]
+        tunables = dict(zip(order, n[5:8], strict=True))
+        caches.append(
+            SlabCache(
+                fast.group(1),
+                n[0],
+                n[1],
+                n[2],
+                n[3],
+                n[4],
+                tunables["limit"],
+                tunables["batchcount"],
+                tunables["sharedfactor"],
+                n[8],
+                n[9],
+                n[10],
+            )
+        )
     if version is None:
         raise ParseError(KIND, "empty file")
     allocator: str | None = None
