@@ -9,26 +9,14 @@ from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
 
+from fleet.capture import visible
+
 Point = tuple[float, float]
-
-
-def visible(text: str) -> str:
-    """Control characters (and undecodable bytes kept as surrogates) as ``\\x1b``: never raw."""
-    if text.isprintable():
-        return text
-    out = []
-    for c in text:
-        if (c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF) or c in "\n\t":
-            out.append(c)
-        elif 0xDC80 <= ord(c) <= 0xDCFF:  # surrogateescape of byte 0x80-0xff
-            out.append(f"\\x{ord(c) - 0xDC00:02x}")
-        else:
-            out.append(f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
-    return "".join(out)
+REPORT_KEEPS = "\n\t"  # the report shows device text with these as they are; see capture.visible
 
 
 def _label(text: str) -> Markup:
-    return escape(visible(text))
+    return escape(visible(text, keep=REPORT_KEEPS))
 
 
 def _scale(

@@ -16,7 +16,8 @@ import jinja2
 from markupsafe import Markup
 
 from fleet.analysis.model import ProcessAssessment, iso
-from fleet.charts import human, line_chart, sparkline, visible
+from fleet.capture import visible
+from fleet.charts import REPORT_KEEPS, human, line_chart, sparkline
 from fleet.fleetview import FleetView
 from fleet.rank import duration_text, rank_json, top_finding
 
@@ -47,7 +48,7 @@ document.querySelectorAll('table.sortable th').forEach(function (th, col) {
 def _visible(value: Any) -> Any:
     """Finalizer: control characters from devices become visible escapes, never raw bytes."""
     if isinstance(value, str) and not isinstance(value, Markup):
-        return visible(value)
+        return visible(value, keep=REPORT_KEEPS)
     return value
 
 
