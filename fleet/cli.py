@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from fleet.capture import decode, visible
-from fleet.collector import CollectOptions, DeviceOutcome, collect, parse_until
+from fleet.collector import CollectOptions, DeviceOutcome, collect, parse_until, status_counts
 from fleet.config import Config, ConfigError, SmtpSettings, load_config
 from fleet.fleetview import build_view
 from fleet.importer import LogImportError, import_log
@@ -243,9 +243,7 @@ class _TerminalProgress:
 
 def summarize(outcomes: list[DeviceOutcome], seconds: float) -> str:
     """The end-of-run summary: counts by status, then one line per failed device."""
-    by_status: dict[str, int] = {}
-    for o in outcomes:
-        by_status[o.status] = by_status.get(o.status, 0) + 1
+    by_status = status_counts(outcomes)
     samples = sum(o.samples for o in outcomes)
     ok = by_status.get("ok", 0)
     counts = ", ".join(f"{s} {n}" for s, n in sorted(by_status.items()) if s != "ok")

@@ -55,6 +55,16 @@ class DeviceOutcome:
 
 
 Progress = Callable[[DeviceOutcome], None]
+
+
+def status_counts(outcomes: Sequence[DeviceOutcome]) -> dict[str, int]:
+    """How many devices ended in each status (for summaries)."""
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    return counts
+
+
 _T = TypeVar("_T")
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fleet.collector import CollectOptions, DeviceOutcome, Progress, collect
+from fleet.collector import CollectOptions, DeviceOutcome, Progress, collect, status_counts
 from fleet.config import SmtpSettings
 from fleet.fleetview import FleetView, build_view
 from fleet.ingest import parse_pending
@@ -54,18 +54,12 @@ class SweepResult:
     pruned: Pruned | None
     seconds: float
 
-    def status_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for o in self.outcomes:
-            counts[o.status] = counts.get(o.status, 0) + 1
-        return counts
-
     def summary(self) -> str:
         """One line for cron mail and journald: what was collected, found, written and sent."""
         v = self.view
         parts = []
         if self.outcomes:
-            counts = self.status_counts()
+            counts = status_counts(self.outcomes)
             failed = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()) if s != "ok")
             parts.append(
                 f"collected {counts.get('ok', 0)}/{len(self.outcomes)} devices"
@@ -89,7 +83,7 @@ class SweepResult:
         worst = self.view.worst_forecast()
         return {
             "devices": len(self.outcomes) or len(self.view.devices),
-            "statuses": self.status_counts(),
+            "statuses": status_counts(self.outcomes),
             "suspect_devices": [d.name for d in self.view.suspects],
             "worst_severity": worst_severity(self.view),
             "worst_forecast": worst.name if worst is not None else None,
