@@ -232,6 +232,10 @@ def _boot_script(
         # A device with a password gets its own shadow: never the host's root password.
         *([f"mount --bind {q(str(dev_dir / 'shadow'))} /etc/shadow"] if password else []),
         "set +e",
+        # Like a container runtime's masked paths: Dropbear reads /proc/timer_list to seed its RNG
+        # on every connection, and the host-wide list grows with every lab device's timers, which
+        # made each handshake O(lab size). A real device has its own short list.
+        "mount --bind /dev/null /proc/timer_list 2>/dev/null",
         "cd /",
         "export PATH=/usr/bin:/bin",
         # Workloads first: once Dropbear listens (what start_lab waits for), they all exist.
