@@ -4,7 +4,7 @@ Both backends run the same schema, migrations and queries: SQL is written once i
 understand (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``) and a backend translates the few
 differences (placeholders, column types, pragmas) in one place (``_Sqlite`` here, ``fleet.store_pg``).
 
-Order of writes is the contract: the raw capture (zlib) is committed first, in its own
+Order of writes is the contract: the raw capture (zstd, see ``fleet.rawcodec``) is committed first, in its own
 transaction, then parsed; parsed metrics land in a second transaction. A collector killed between
 the two leaves a whole raw sample marked unparsed, which the next open parses. Nothing captured is
 ever lost to a parser bug, and a better parser can re-read every old capture (``reparse``).
@@ -18,13 +18,13 @@ import socket
 import sqlite3
 import sys
 import time
-import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from fleet import rawcodec
 from fleet.metrics import DeviceMetrics, ProcessMetrics
 
 DEFAULT_STORE = "fleet-data"
@@ -100,7 +100,14 @@ MIGRATIONS: tuple[str, ...] = (
     "ALTER TABLE devices ADD COLUMN flags_json TEXT NOT NULL DEFAULT '[]'",
     # 4: which collector wrote each sample, and made each device's latest attempt (many sites)
     "ALTER TABLE samples ADD COLUMN collector TEXT; ALTER TABLE devices ADD COLUMN collector TEXT",
+    # 5: the earlier capture of the same device a raw capture is compressed against (fleet.rawcodec)
+    "ALTER TABLE samples ADD COLUMN raw_base INTEGER;"
+    " CREATE INDEX samples_raw_base ON samples(raw_base) WHERE raw_base IS NOT NULL",
 )
+
+# A base capture serves at most this many later captures of its device; then the next one stored
+# becomes a base. Bounds how stale a base gets (more changed bytes) and what a prune re-encodes.
+MAX_DELTAS_PER_BASE = 32
 
 
 @dataclass(frozen=True)
@@ -184,11 +191,11 @@ def metrics_to_json(m: DeviceMetrics) -> bytes:
     # The records are flat (numbers, strings, mappings of them): their __dict__ serialises as is,
     # several times faster than dataclasses.asdict, which deep-copies every value first.
     doc = dict(m.__dict__, processes=[p.__dict__ for p in m.processes])
-    return zlib.compress(json.dumps(doc, separators=(",", ":"), default=dict).encode(), 6)
+    return rawcodec.compress(json.dumps(doc, separators=(",", ":"), default=dict).encode())
 
 
 def metrics_from_json(blob: bytes) -> DeviceMetrics:
-    d: dict[str, Any] = json.loads(zlib.decompress(blob))
+    d: dict[str, Any] = json.loads(rawcodec.decompress(blob))
     procs = tuple(ProcessMetrics(**p) for p in d.pop("processes"))
     d["problems"] = tuple(d.get("problems", ()))
     return DeviceMetrics(processes=procs, **d)
@@ -476,9 +483,10 @@ class Store:
         Idempotent per (device, captured_at): writing the same sample twice (a re-run import, two
         collectors) keeps the first and returns its id.
         """
+        blob, base_id = self._compress_raw(device_id, source, raw)
         sid = self._returning(
             "INSERT INTO samples (device_id, run_id, captured_at, duration, source, token,"
-            " raw, raw_size, complete, meta_json, collector) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            " raw, raw_size, complete, meta_json, collector, raw_base) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT (device_id, captured_at) DO NOTHING RETURNING id",
             (
                 device_id,
@@ -487,11 +495,12 @@ class Store:
                 duration,
                 source,
                 token,
-                zlib.compress(raw, 6),
+                blob,
                 len(raw),
                 int(complete),
                 json.dumps(meta) if meta else None,
                 self.collector,
+                base_id,
             ),
         )
         if sid is None:
@@ -500,6 +509,64 @@ class Store:
             ).fetchone()
             sid = int(row[0])
         return sid
+
+    def _compress_raw(self, device_id: int, source: str, raw: bytes) -> tuple[bytes, int | None]:
+        """``raw`` compressed against the device's latest base capture: (blob, base id or None).
+
+        It stands alone (and becomes the next base) when there is no base yet, when the base has
+        served ``MAX_DELTAS_PER_BASE`` captures, or when the delta is no smaller than half the base
+        (the device changed a lot, e.g. rebooted with other processes).
+        """
+        base = self._x(
+            "SELECT id, raw FROM samples WHERE device_id = ? AND source = ? AND raw_base IS NULL"
+            " AND raw IS NOT NULL ORDER BY captured_at DESC LIMIT 1",
+            (device_id, source),
+        ).fetchone()
+        if base is not None:
+            (uses,) = self._x("SELECT count(*) FROM samples WHERE raw_base = ?", (base[0],)).fetchone()
+            if uses < MAX_DELTAS_PER_BASE:
+                delta = rawcodec.compress(raw, rawcodec.decompress(base[1]))
+                if len(delta) < len(base[1]) // 2:
+                    return delta, int(base[0])
+        return rawcodec.compress(raw), None
+
+    def _raw_bytes(self, blob: bytes, base_id: int | None, cache: dict[int, bytes] | None = None) -> bytes:
+        """The capture a stored blob holds; ``cache`` keeps decoded bases across calls."""
+        if base_id is None:
+            return rawcodec.decompress(blob)
+        base = cache.get(base_id) if cache is not None else None
+        if base is None:
+            row = self._x("SELECT raw FROM samples WHERE id = ?", (base_id,)).fetchone()
+            if row is None or row[0] is None:
+                raise StoreError(f"store damaged: capture base {base_id} is missing")
+            base = rawcodec.decompress(row[0])
+            if cache is not None:
+                cache.clear()  # captures come in id order: one base at a time is enough
+                cache[base_id] = base
+        return rawcodec.decompress(blob, base)
+
+    def _rebase_dependents(self, doomed: str, params: Sequence[Any]) -> None:
+        """Before the raw of the samples matching ``doomed`` goes, re-encode the captures that
+        were compressed against one of them and stay: the oldest becomes a base of its own and
+        the others are compressed against it."""
+        bases = self._x(
+            f"SELECT id, raw FROM samples WHERE raw_base IS NULL AND raw IS NOT NULL AND {doomed}", params
+        ).fetchall()
+        for base_id, base_blob in bases:
+            kept = self._x(
+                "SELECT id, raw FROM samples WHERE raw_base = ? AND raw IS NOT NULL"
+                f" AND NOT ({doomed}) ORDER BY captured_at",
+                (base_id, *params),
+            ).fetchall()
+            if not kept:
+                continue
+            base = rawcodec.decompress(base_blob)
+            first_id, first = kept[0][0], rawcodec.decompress(kept[0][1], base)
+            alone = rawcodec.compress(first)
+            self._x("UPDATE samples SET raw = ?, raw_base = NULL WHERE id = ?", (alone, first_id))
+            for sid, blob in kept[1:]:
+                data = rawcodec.compress(rawcodec.decompress(blob, base), first)
+                self._x("UPDATE samples SET raw = ?, raw_base = ? WHERE id = ?", (data, first_id, sid))
 
     def set_metrics(self, sample_id: int, metrics: DeviceMetrics) -> None:
         """Store the parsed form of a sample (replacing an older parse) in one transaction.
@@ -547,24 +614,26 @@ class Store:
     def raw_samples(self, *, only_unparsed: bool = False) -> Iterator[RawSample]:
         where = "WHERE s.parsed = 0" if only_unparsed else ""
         rows = self._x(
-            "SELECT s.id, d.name, s.captured_at, s.token, s.raw, s.source, s.meta_json FROM samples s "
-            f"JOIN devices d ON d.id = s.device_id {where} ORDER BY s.id"
+            "SELECT s.id, d.name, s.captured_at, s.token, s.raw, s.source, s.meta_json, s.raw_base"
+            f" FROM samples s JOIN devices d ON d.id = s.device_id {where} ORDER BY s.id"
         ).fetchall()
-        for sid, name, at, token, raw, source, meta in rows:
-            data = zlib.decompress(raw) if raw else b""
+        bases: dict[int, bytes] = {}
+        for sid, name, at, token, raw, source, meta, base_id in rows:
+            data = self._raw_bytes(raw, base_id, bases) if raw else b""
             yield RawSample(sid, name, at, token, data, source, json.loads(meta) if meta else {})
 
     def raw_at(self, device: str, captured_at: float) -> RawSample | None:
         """The stored capture of one device at one time (None when pruned or absent)."""
         row = self._x(
-            "SELECT s.id, d.name, s.captured_at, s.token, s.raw, s.source, s.meta_json FROM samples s"
-            " JOIN devices d ON d.id = s.device_id WHERE d.name = ? AND s.captured_at = ?",
+            "SELECT s.id, d.name, s.captured_at, s.token, s.raw, s.source, s.meta_json, s.raw_base"
+            " FROM samples s JOIN devices d ON d.id = s.device_id WHERE d.name = ? AND s.captured_at = ?",
             (device, captured_at),
         ).fetchone()
         if row is None or row[4] is None:
             return None
-        sid, name, at, token, raw, source, meta = row
-        return RawSample(sid, name, at, token, zlib.decompress(raw), source, json.loads(meta) if meta else {})
+        sid, name, at, token, raw, source, meta, base_id = row
+        data = self._raw_bytes(raw, base_id)
+        return RawSample(sid, name, at, token, data, source, json.loads(meta) if meta else {})
 
     def devices(self) -> list[DeviceRow]:
         rows = self._x(
@@ -606,6 +675,7 @@ class Store:
         with self.transaction():
             if keep_metrics_days is not None:
                 cutoff = now - keep_metrics_days * 86400
+                self._rebase_dependents("captured_at < ?", (cutoff,))
                 self._x(
                     "DELETE FROM process_samples WHERE sample_id IN"
                     " (SELECT id FROM samples WHERE captured_at < ?)",
@@ -615,6 +685,7 @@ class Store:
                 self._x("DELETE FROM attempts WHERE at < ?", (cutoff,))
             if keep_raw_days is not None:
                 cutoff = now - keep_raw_days * 86400
+                self._rebase_dependents("captured_at < ? AND parsed != 0", (cutoff,))
                 raw = self._x(
                     "UPDATE samples SET raw = NULL WHERE captured_at < ? AND raw IS NOT NULL AND parsed != 0",
                     (cutoff,),

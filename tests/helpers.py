@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -82,3 +83,12 @@ def silent_listener(host: str) -> Iterator[str]:
         for s in held:
             s.close()
         srv.close()
+
+
+def raw_captures(location: Path | str) -> dict[int, bytes]:
+    """Every stored raw capture by sample id, decoded the way fleet reads them (a capture may be
+    compressed against an earlier one of its device): raises if any blob is cut or undecodable."""
+    from fleet.store import open_store
+
+    with open_store(location) as st:
+        return {r.id: r.raw for r in st.raw_samples() if r.raw}

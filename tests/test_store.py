@@ -3,6 +3,7 @@ trips, concurrent writers and kill -9 safety. PostgreSQL cases skip only without
 
 from __future__ import annotations
 
+import random
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import fleet.store
+from fleet import rawcodec
 from fleet.metrics import DeviceMetrics, ProcessMetrics
 from fleet.store import MIGRATIONS, Store, StoreError, open_store, store_dir, store_location
 from tests.postgres.server import pg_server, pg_url  # noqa: F401  (fixtures)
@@ -101,7 +103,7 @@ def test_raw_is_kept_compressed_and_metrics_round_trip(location: str) -> None:
         (stored,) = st.raw_samples(only_unparsed=True)
         assert stored.raw == raw and stored.device == "cam-1"
         [(blob,)] = st.sql("SELECT raw FROM samples WHERE id = ?", (sid,))
-        assert len(blob) < len(raw) / 10 and zlib.decompress(blob) == raw
+        assert len(blob) < len(raw) / 10 and rawcodec.decompress(blob) == raw
         m = sample_metrics()
         st.set_metrics(sid, m)
         assert list(st.raw_samples(only_unparsed=True)) == []
@@ -170,6 +172,83 @@ def test_prune_and_size(location: str) -> None:
         assert st.sql("SELECT count(*) FROM process_samples") == [(21,)]
 
 
+def capture_like(seed: int, lines: int = 1500, changed: int = 0) -> bytes:
+    """Bytes shaped like a device's captures: mostly the same lines every time (``seed``), with
+    ``changed`` of them different; random hex, so compressing one alone saves little."""
+    rng = random.Random(seed)
+    rows = [b"%d/maps:%032x rw-p" % (i % 40, rng.getrandbits(128)) for i in range(lines)]
+    for i in random.Random(seed + changed).sample(range(lines), changed):
+        rows[i] = b"%d/status:VmRSS: %d kB" % (i, i * 7)
+    return b"\n".join(rows)
+
+
+def test_captures_are_stored_as_deltas_of_their_device(location: str) -> None:
+    first, second, third = capture_like(1), capture_like(1, changed=20), capture_like(1, changed=40)
+    other = capture_like(2)  # another device: its own base, never a delta of cam-1's
+    with open_store(location, create=True) as st:
+        cam, cam2 = st.device_id("cam-1"), st.device_id("cam-2")
+        ids = [
+            st.add_raw_sample(cam, None, 1000.0 + i, raw, token=None)
+            for i, raw in enumerate((first, second, third))
+        ]
+        oid = st.add_raw_sample(cam2, None, 1000.0, other, token=None)
+        rows = dict(
+            (sid, (base, size)) for sid, base, size in st.sql("SELECT id, raw_base, length(raw) FROM samples")
+        )
+        assert rows[ids[0]][0] is None and rows[oid][0] is None
+        assert rows[ids[1]][0] == ids[0] and rows[ids[2]][0] == ids[0]
+        alone = rows[ids[0]][1]
+        assert alone > len(first) / 3  # random hex: zstd alone saves about half
+        assert rows[ids[1]][1] < alone / 10 and rows[ids[2]][1] < alone / 10
+        assert [r.raw for r in st.raw_samples()] == [first, second, third, other]
+        assert st.raw_at("cam-1", 1001.0).raw == second  # type: ignore[union-attr]
+
+
+def test_a_base_serves_a_bounded_number_and_a_changed_device_starts_anew(location: str) -> None:
+    with open_store(location, create=True) as st:
+        cam = st.device_id("cam-1")
+        n = fleet.store.MAX_DELTAS_PER_BASE + 2
+        for i in range(n):
+            st.add_raw_sample(cam, None, 1000.0 + i, capture_like(1, changed=i), token=None)
+        st.add_raw_sample(cam, None, 5000.0, capture_like(99), token=None)  # rebooted: new content
+        bases = [b for (b,) in st.sql("SELECT raw_base FROM samples ORDER BY captured_at")]
+        assert bases[0] is None and bases[fleet.store.MAX_DELTAS_PER_BASE + 1] is None
+        assert bases.count(None) == 3 and bases[-1] is None
+        assert [r.raw for r in st.raw_samples()][:n] == [capture_like(1, changed=i) for i in range(n)]
+
+
+def test_prune_re_encodes_the_captures_that_outlive_their_base(location: str) -> None:
+    day = 86400.0
+    raws = [capture_like(7, changed=i) for i in range(10)]
+    with open_store(location, create=True) as st:
+        cam = st.device_id("cam")
+        for i, raw in enumerate(raws):
+            sid = st.add_raw_sample(cam, None, i * day, raw, token=None)
+            st.set_metrics(sid, sample_metrics())
+        assert [b for (b,) in st.sql("SELECT raw_base FROM samples")].count(None) == 1
+        st.prune(keep_raw_days=7.5, keep_metrics_days=None, now=10 * day)  # days 0-2 lose raw
+        kept = list(st.raw_samples())
+        assert [r.raw for r in kept if r.raw] == raws[3:]
+        bases = st.sql("SELECT raw_base FROM samples WHERE raw IS NOT NULL ORDER BY captured_at")
+        assert bases[0] == (None,) and {b for (b,) in bases[1:]} == {kept[3].id}  # day 3 is the base now
+        st.prune(keep_raw_days=None, keep_metrics_days=5.5, now=10 * day)  # days 0-4 go entirely
+        assert [r.raw for r in st.raw_samples()] == raws[5:]
+        sizes = [n for (n,) in st.sql("SELECT length(raw) FROM samples ORDER BY captured_at")]
+        assert max(sizes[1:]) < sizes[0] / 10  # still deltas after both prunes
+
+
+def test_zlib_blobs_of_older_stores_still_read(location: str) -> None:
+    raw = capture_like(3)
+    with open_store(location, create=True) as st:
+        cam = st.device_id("cam")
+        sid = st.add_raw_sample(cam, None, 1.0, b"placeholder", token=None)
+        st.sql("UPDATE samples SET raw = ? WHERE id = ?", (zlib.compress(raw, 6), sid))
+        assert st.raw_at("cam", 1.0).raw == raw  # type: ignore[union-attr]
+        sid2 = st.add_raw_sample(cam, None, 2.0, capture_like(3, changed=5), token=None)
+        assert st.sql("SELECT raw_base FROM samples WHERE id = ?", (sid2,)) == [(sid,)]
+        assert st.raw_at("cam", 2.0).raw == capture_like(3, changed=5)  # type: ignore[union-attr]
+
+
 CONCURRENT = """
 import sys
 sys.path.insert(0, {root!r})
@@ -236,10 +315,11 @@ def test_kill_9_leaves_only_whole_samples(location: str) -> None:
     with open_store(location) as st:
         if st.kind == "sqlite":
             assert st.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        rows = st.sql("SELECT id, raw, parsed, metrics FROM samples")
+        rows = st.sql("SELECT id, parsed, metrics FROM samples")
+        raws = {r.id: r.raw for r in st.raw_samples()}
         assert len(rows) >= 25
-        for sid, raw, parsed, metrics in rows:
-            assert zlib.decompress(raw).startswith(b"raw-")  # every raw sample is whole
+        for sid, parsed, metrics in rows:
+            assert raws[sid].startswith(b"raw-")  # every raw sample is whole
             [(n,)] = st.sql("SELECT count(*) FROM process_samples WHERE sample_id = ?", (sid,))
             # parsed metrics are all there or not there at all
             assert (parsed, metrics is not None, n) in ((1, True, 20), (0, False, 0))

@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from typer.testing import CliRunner
 
 from fleet.cli import app
 from fleet.lab import Lab
+from tests.helpers import raw_captures
 
 pytestmark = pytest.mark.lab
 
@@ -40,9 +40,10 @@ def assert_store_whole(store: Path) -> int:
     db = sqlite3.connect(store / "fleet.db")
     try:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        rows = db.execute("SELECT id, raw, token, parsed, metrics FROM samples").fetchall()
-        for sid, raw, token, parsed, metrics in rows:
-            data = zlib.decompress(raw)
+        rows = db.execute("SELECT id, token, parsed, metrics FROM samples").fetchall()
+        raws = raw_captures(store)
+        for sid, token, parsed, metrics in rows:
+            data = raws[sid]
             assert data.startswith(token.encode() + b" v "), sid
             assert (parsed == 1) == (metrics is not None), sid
             n = db.execute("SELECT count(*) FROM process_samples WHERE sample_id = ?", (sid,)).fetchone()[0]

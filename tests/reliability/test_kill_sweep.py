@@ -13,13 +13,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import pytest
 import yaml
 
 from fleet.lab import Lab
+from tests.helpers import raw_captures
 
 pytestmark = pytest.mark.lab
 DEVICES = ["lab-03", "lab-07"]
@@ -34,13 +34,14 @@ def samples_whole(store: Path) -> tuple[int, int]:
     db = sqlite3.connect(store / "fleet.db", timeout=30)
     try:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        rows = db.execute("SELECT id, raw, token, parsed, metrics FROM samples").fetchall()
-        for sid, raw, token, parsed, metrics in rows:
-            assert zlib.decompress(raw).startswith(token.encode() + b" v "), sid
+        rows = db.execute("SELECT id, token, parsed, metrics FROM samples").fetchall()
+        raws = raw_captures(store)
+        for sid, token, parsed, metrics in rows:
+            assert raws[sid].startswith(token.encode() + b" v "), sid
             assert (parsed == 1) == (metrics is not None), sid
             n = db.execute("SELECT count(*) FROM process_samples WHERE sample_id = ?", (sid,)).fetchone()[0]
             assert (n > 0) == (parsed == 1), sid
-        return len(rows), sum(r[3] == 1 for r in rows)
+        return len(rows), sum(r[2] == 1 for r in rows)
     finally:
         db.close()
 

@@ -122,13 +122,14 @@ def test_prune_gives_the_freed_pages_back_to_the_filesystem(tmp_path: Path, capt
     )
     with Store(tmp_path / "s") as st:
         before = st.size_bytes()
+        raw_bytes = st.db.execute("SELECT sum(length(raw)) FROM samples").fetchone()[0]
         pruned = st.prune(keep_raw_days=0, keep_metrics_days=None, now=T0 + 30 * DAY)
         after = st.size_bytes()
         assert pruned.raw_dropped == 16 and pruned.samples_dropped == 0
         assert st.db.execute("PRAGMA freelist_count").fetchone()[0] == 0
         assert st.db.execute("SELECT count(*) FROM samples WHERE raw IS NULL").fetchone()[0] == 16
         assert len(st.series("cam-000")) == 8  # the parsed metrics stay
-    assert after < before * 0.6, (before, after)
+    assert before - after >= raw_bytes * 0.8, (before, after, raw_bytes)  # the file shrank by the raw
 
 
 def test_sixty_nights_stay_bounded_and_raw_is_kept_exactly_n_days(
@@ -155,7 +156,7 @@ def test_sixty_nights_stay_bounded_and_raw_is_kept_exactly_n_days(
     assert max(steady) <= min(steady) * 1.05, steady  # flat once both windows are full
     raw_phase = per_device_night(n, 1, keep_raw - 1)  # everything kept
     metrics_phase = per_device_night(n, keep_raw + 2, keep_metrics - 1)  # raw pruned, metrics grow
-    assert metrics_phase < raw_phase / 2
+    assert metrics_phase < raw_phase * 0.8  # raw is compressed against the device's last capture: small
     print(
         f"\nper device per night (1 sample of ~{len(captures[0].capture.raw)} raw bytes):"
         f" raw kept {raw_phase:.0f} B, after raw pruned {metrics_phase:.0f} B;"

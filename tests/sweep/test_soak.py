@@ -9,7 +9,6 @@ from __future__ import annotations
 import signal
 import sqlite3
 import time
-import zlib
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from fleet.collector import parse_until
 from fleet.ingest import parse_pending
 from fleet.lab import Lab
 from fleet.store import Store
+from tests.helpers import raw_captures
 
 from .conftest import lab_subset, run_fleet, spawn_fleet
 from .test_sweep_lab import sample_count, wait_for
@@ -30,12 +30,13 @@ def check_every_sample_whole(store: Path, at_least: int) -> int:
     db = sqlite3.connect(store / "fleet.db")
     try:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        rows = db.execute("SELECT token, raw, raw_size, complete FROM samples").fetchall()
+        rows = db.execute("SELECT id, token, raw_size, complete FROM samples").fetchall()
     finally:
         db.close()
+    raws = raw_captures(store)
     assert len(rows) >= at_least
-    for token, blob, size, complete in rows:
-        raw = zlib.decompress(blob)
+    for sid, token, size, complete in rows:
+        raw = raws[sid]
         assert complete == 1 and len(raw) == size
         assert raw.rstrip().endswith(f"{token} end".encode())
     with Store(store) as st:
