@@ -43,7 +43,17 @@ from capture_variants import script
 
 from fleet.capture import new_token
 
-TOOLS = ("asyncssh-noop", "asyncssh", "asyncssh-naive", "fleet", "fleet-x2", "parallel-ssh")
+TOOLS = (
+    "asyncssh-noop",
+    "asyncssh",
+    "asyncssh-naive",
+    "asyncssh-no-maps",
+    "asyncssh-no-slabinfo",
+    "fleet",
+    "fleet-x2",
+    "parallel-ssh",
+)
+DEFAULT_TOOLS = ("asyncssh-noop", "asyncssh", "asyncssh-naive", "fleet", "fleet-x2", "parallel-ssh")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -152,7 +162,7 @@ def worker(tool: str, lab_dir: Path, concurrency: int) -> dict[str, Any]:
     if tool.startswith("fleet"):
         return _worker_fleet(lab, concurrency, samples=2 if tool == "fleet-x2" else 1)
     if tool.startswith("asyncssh"):
-        variant = {"asyncssh": "fleet", "asyncssh-naive": "naive", "asyncssh-noop": "noop"}[tool]
+        variant = "fleet" if tool == "asyncssh" else tool.removeprefix("asyncssh-")
         return _worker_asyncssh(lab, concurrency, variant)
     if tool == "parallel-ssh":
         return _worker_pssh(lab, concurrency)
@@ -343,20 +353,20 @@ def print_table(size: dict[str, Any]) -> None:
         f" device CPU via {size['device_cpu_accounting']})"
     )
     head = (
-        f"{'tool':<15}{'ok':>6}{'wall s':>8}{'dev/s':>8}{'coll ms/dev':>12}{'x asyncssh':>11}"
+        f"{'tool':<21}{'ok':>6}{'wall s':>8}{'dev/s':>8}{'coll ms/dev':>12}{'x asyncssh':>11}"
         f"{'peak RSS MiB':>13}{'dev ms/dev':>11}{'capture ms':>11}{'KiB/dev':>9}{'stored B/sample':>16}"
     )
     print(head)
     print("-" * len(head))
     for r in size["rows"]:
         if "error" in r:
-            print(f"{r['tool']:<15} failed: {r['error']}")
+            print(f"{r['tool']:<21} failed: {r['error']}")
             continue
         ratio = r.get("cpu_vs_asyncssh")
         stored = r.get("stored_bytes_per_sample")
         capture = r.get("capture_device_cpu_ms")
         print(
-            f"{r['tool']:<15}{r['ok']:>6}{r['wall_s']:>8.2f}{r['devices_per_s']:>8.1f}"
+            f"{r['tool']:<21}{r['ok']:>6}{r['wall_s']:>8.2f}{r['devices_per_s']:>8.1f}"
             f"{r['cpu_ms_per_device']:>12.2f}{(f'{ratio:.2f}' if ratio else '-'):>11}"
             f"{r['rss_peak_kib'] / 1024:>13.1f}{r['device_cpu_ms_per_device']:>11.2f}"
             f"{(f'{capture:.2f}' if capture is not None else '-'):>11}"
@@ -383,7 +393,7 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.lab, args.concurrency)))
         return
-    tools = args.tools or [t for t in TOOLS if t != "parallel-ssh" or have_pssh()]
+    tools = args.tools or [t for t in DEFAULT_TOOLS if t != "parallel-ssh" or have_pssh()]
     if "parallel-ssh" not in tools and args.tools is None:
         print("parallel-ssh not installed (pip install parallel-ssh): skipped", file=sys.stderr)
     results = {

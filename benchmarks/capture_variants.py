@@ -3,7 +3,9 @@
 ``naive``: fleet's first capture script (format 1, commit bfcf32b), frozen here as the baseline
 issue 9 measures against: one ``cat`` per file per pid. ``noop``: does nothing, so a session running
 it costs the device only the SSH handshake, the channel and one ``sh``; subtracting it from a run
-gives the device CPU of the capture itself.
+gives the device CPU of the capture itself. ``no-maps`` and ``no-slabinfo``: fleet's script without
+every process's maps, or without /proc/slabinfo: what an adaptive capture that skips them (when a
+process's VmSize and threads did not change, or between slab checks) could save at most.
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ def script(variant: str, token: str) -> str:
     """The capture script of ``variant`` ("fleet", "naive" or "noop") for ``token``."""
     if variant == "fleet":
         return capture_script(token)
+    if variant == "no-maps":
+        return capture_script(token).replace(" $p/maps", "", 1)
+    if variant == "no-slabinfo":
+        return capture_script(token).replace(" slabinfo", "", 1)
     if variant == "naive":
         return NAIVE.format(token=token)
     if variant == "noop":
@@ -49,4 +55,4 @@ def script(variant: str, token: str) -> str:
     raise ValueError(f"unknown capture variant {variant!r}")
 
 
-VARIANTS = ("fleet", "naive", "noop")
+VARIANTS = ("fleet", "naive", "noop", "no-maps", "no-slabinfo")
