@@ -7,13 +7,13 @@ re-read it later).
 
 from __future__ import annotations
 
-import functools
+import hashlib
 from collections import Counter
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fleet.capture import Capture, ProcessCapture
-from fleet.metrics import DeviceMetrics, ProcessMetrics
+from fleet.metrics import MAPS_FIELDS, DeviceMetrics, ProcessMetrics
 from fleet.procfs import (
     MapsClassification,
     ParseError,
@@ -45,12 +45,17 @@ def _try(parse: Callable[[str], T], text: str | None, problems: list[str], prefi
         return None
 
 
-@functools.lru_cache(maxsize=1024)
-def _classified_maps(text: str) -> MapsClassification:
-    """Most processes' maps do not change between two samples: classify each distinct dump once.
+# Part of every maps digest: bump it when parse_maps or classify_maps change what they find, so
+# figures stored by an older fleet are never copied as if this one had computed them.
+CLASSIFIER = b"mapclass 1\0"
 
-    The key is the text itself (a str caches its own hash); 1,024 entries of typically 5-50 KiB.
-    """
+
+def maps_digest(text: str) -> str:
+    """Names one maps dump's content: the same digest, the same classification."""
+    return hashlib.blake2b(CLASSIFIER + text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def _classified_maps(text: str) -> MapsClassification:
     return classify_maps(parse_maps(text))
 
 
@@ -61,9 +66,15 @@ def _first_line(text: str | None) -> str | None:
     return line or None
 
 
-def metrics_from_capture(capture: Capture) -> DeviceMetrics:
-    """Device and per-process metrics of one capture; parse failures are listed in ``problems``."""
+def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None) -> DeviceMetrics:
+    """Device and per-process metrics of one capture; parse failures are listed in ``problems``.
+
+    ``previous``: the device's previous sample. Most processes' maps do not change between two
+    samples; a maps dump whose digest that sample already has is not parsed again, its figures are
+    copied (parsing and classifying maps is most of a sample's parse time).
+    """
     problems: list[str] = []
+    known = {p.maps_digest: p for p in previous.processes if p.maps_digest} if previous else {}
     files = capture.files
     uptime = _try(parse_uptime, files.get("/proc/uptime"), problems, "")
     loadavg = _try(parse_loadavg, files.get("/proc/loadavg"), problems, "")
@@ -72,7 +83,7 @@ def metrics_from_capture(capture: Capture) -> DeviceMetrics:
     slabinfo = _try(parse_slabinfo, files.get("/proc/slabinfo"), problems, "")
     processes = []
     for pid in sorted(capture.processes):
-        proc = _process(capture.processes[pid], problems)
+        proc = _process(capture.processes[pid], problems, known)
         if proc is not None:
             processes.append(proc)
     return DeviceMetrics(
@@ -90,7 +101,9 @@ def metrics_from_capture(capture: Capture) -> DeviceMetrics:
     )
 
 
-def _process(pc: ProcessCapture, problems: list[str]) -> ProcessMetrics | None:
+def _process(
+    pc: ProcessCapture, problems: list[str], known: dict[str, ProcessMetrics]
+) -> ProcessMetrics | None:
     prefix = f"pid {pc.pid} "
     stat_text = pc.files.get("stat")
     if stat_text is None:
@@ -101,8 +114,15 @@ def _process(pc: ProcessCapture, problems: list[str]) -> ProcessMetrics | None:
         return None
     status: Status | None = _try(parse_status, pc.files.get("status"), problems, prefix)
     maps_text = pc.files.get("maps")
-    cls: MapsClassification | None = None
-    cls = _try(_classified_maps, maps_text, problems, prefix)
+    digest = maps_digest(maps_text) if maps_text else None
+    same = known.get(digest) if digest is not None else None
+    if same is not None:
+        maps_fields = {name: getattr(same, name) for name in MAPS_FIELDS}
+    else:
+        cls = _try(_classified_maps, maps_text, problems, prefix)
+        maps_fields = _maps_fields(cls)
+        if cls is None:
+            digest = None  # nothing worth copying: the next sample parses it again and says why
     rollup: SmapsRollup | None = _try(parse_smaps_rollup, pc.files.get("smaps_rollup"), problems, prefix)
 
     # Kernel threads have an empty maps and no Vm* lines; PF_KTHREAD says so directly.
@@ -135,23 +155,33 @@ def _process(pc: ProcessCapture, problems: list[str]) -> ProcessMetrics | None:
         pid=pc.pid,
         start_time=stat.starttime,
         name=stat.comm,
-        exe=cls.exe if cls else None,
         cmdline=cmdline or None,
         rss=status.vm_rss if status else None,
         pss=rollup.pss if rollup else None,
         vm_size=vm_size,
         anon_private=anon_private,
         threads=threads,
-        stack_count=cls.total("thread_stack").count if cls else 0,
-        stack_bytes=cls.total("thread_stack").bytes if cls else 0,
-        stack_size=cls.stack_size if cls else None,
         thread_names=dict(Counter(pc.tasks.values())),
         fds=pc.fd_count,
-        # SYSV attachments only, as the shm_leak finding means; POSIX shm/memfd/ashmem are in class_*.
-        shm_count=cls.sysv_count if cls else 0,
-        shm_bytes=cls.sysv_bytes if cls else 0,
-        class_counts={k: v.count for k, v in cls.totals.items()} if cls else {},
-        class_bytes={k: v.bytes for k, v in cls.totals.items()} if cls else {},
-        address_bits=cls.address_bits if cls else None,
         kernel_thread=kernel_thread,
+        maps_digest=digest,
+        **maps_fields,
     )
+
+
+def _maps_fields(cls: MapsClassification | None) -> dict[str, Any]:
+    """The ProcessMetrics fields that come from maps (``MAPS_FIELDS``)."""
+    if cls is None:
+        return {}
+    return {
+        "exe": cls.exe,
+        "stack_count": cls.total("thread_stack").count,
+        "stack_bytes": cls.total("thread_stack").bytes,
+        "stack_size": cls.stack_size,
+        # SYSV attachments only, as the shm_leak finding means; POSIX shm/memfd/ashmem are in class_*.
+        "shm_count": cls.sysv_count,
+        "shm_bytes": cls.sysv_bytes,
+        "class_counts": {k: v.count for k, v in cls.totals.items()},
+        "class_bytes": {k: v.bytes for k, v in cls.totals.items()},
+        "address_bits": cls.address_bits,
+    }

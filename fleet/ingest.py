@@ -25,7 +25,7 @@ def parse_sample(store: Store, sample_id: int, raw: bytes, token: str | None) ->
         return ["no capture token recorded"]
     try:
         capture = split_capture(raw, token)
-        metrics = metrics_from_capture(capture)
+        metrics = metrics_from_capture(capture, store.previous_metrics(sample_id))
     except CaptureFormatError as exc:
         store.mark_unparsable(sample_id, str(exc))
         return [str(exc)]

@@ -36,6 +36,22 @@ class ProcessMetrics:
     class_bytes: Mapping[str, int] = field(default_factory=dict)  # maps class -> bytes
     address_bits: int | None = None  # 32 or 64 when maps shows it; bounds a 32-bit process's growth
     kernel_thread: bool = False  # no maps, no VmSize: nothing of its own to leak
+    maps_digest: str | None = None  # of the maps dump the fields above came from (fleet.extract)
+
+
+# The ProcessMetrics fields computed from maps: copied as they are when a later sample's maps dump
+# is the same (same digest).
+MAPS_FIELDS = (
+    "exe",
+    "stack_count",
+    "stack_bytes",
+    "stack_size",
+    "shm_count",
+    "shm_bytes",
+    "class_counts",
+    "class_bytes",
+    "address_bits",
+)
 
 
 @dataclass(frozen=True)

@@ -668,6 +668,16 @@ class Store:
         ).fetchall()
         return [(at, metrics_from_json(blob)) for at, blob in rows]
 
+    def previous_metrics(self, sample_id: int) -> DeviceMetrics | None:
+        """The parsed sample of the same device just before this one (None without one)."""
+        row = self._x(
+            "SELECT p.metrics FROM samples s JOIN samples p ON p.device_id = s.device_id"
+            " AND p.captured_at < s.captured_at AND p.parsed = 1"
+            " WHERE s.id = ? ORDER BY p.captured_at DESC LIMIT 1",
+            (sample_id,),
+        ).fetchone()
+        return metrics_from_json(row[0]) if row is not None and row[0] is not None else None
+
     def prune(self, *, keep_raw_days: float | None, keep_metrics_days: float | None, now: float) -> Pruned:
         """Drop raw captures older than ``keep_raw_days`` (metrics stay), and whole samples older
         than ``keep_metrics_days``; then give the freed pages back. ``None`` keeps forever."""

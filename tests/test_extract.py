@@ -141,3 +141,50 @@ def test_old_kernel_fallbacks() -> None:
     lab = next(p for p in m.processes if p.pid == 29099)
     assert lab.anon_private is None and lab.pss is None
     assert lab.threads == 5  # stat field 20
+
+
+def test_unchanged_maps_are_copied_from_the_previous_sample_not_parsed_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import fleet.extract
+
+    capture = _local_capture()  # this machine: ~100-300 processes, most with maps
+    first = metrics_from_capture(capture)
+    with_maps = [p for p in first.processes if p.maps_digest]
+    assert len(with_maps) >= 3 and all(p.class_counts for p in with_maps)
+
+    # One process's mappings change (a new anonymous mapping): only its maps are parsed again.
+    changed = next(pc for pc in capture.processes.values() if pc.files.get("maps"))
+    changed.files["maps"] += "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 \n"
+    classified: list[str] = []
+    real = fleet.extract._classified_maps
+
+    def counting(text: str) -> object:
+        classified.append(text)
+        return real(text)
+
+    monkeypatch.setattr(fleet.extract, "_classified_maps", counting)
+    again = metrics_from_capture(capture, previous=first)
+    assert classified == [changed.files["maps"]]
+    monkeypatch.setattr(fleet.extract, "_classified_maps", real)
+    assert again == metrics_from_capture(capture)  # copying changes nothing but the time it takes
+    grown = next(p for p in again.processes if p.pid == changed.pid)
+    before = next(p for p in first.processes if p.pid == changed.pid)
+    assert grown.class_bytes["anon"] == before.class_bytes.get("anon", 0) + 0x100000
+    assert grown.maps_digest != before.maps_digest
+
+
+def test_figures_of_another_classifier_are_not_copied(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fleet.extract
+
+    capture = _local_capture()
+    first = metrics_from_capture(capture)
+    monkeypatch.setattr(fleet.extract, "CLASSIFIER", b"mapclass 2\0")  # a fleet whose classes differ
+    classified: list[str] = []
+    real = fleet.extract._classified_maps
+    monkeypatch.setattr(fleet.extract, "_classified_maps", lambda t: classified.append(t) or real(t))
+    second = metrics_from_capture(capture, previous=first)
+    assert len(classified) == sum(1 for p in first.processes if p.maps_digest)
+    assert {p.maps_digest for p in second.processes}.isdisjoint(
+        {p.maps_digest for p in first.processes} - {None}
+    )

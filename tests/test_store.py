@@ -350,7 +350,7 @@ def test_a_parser_bug_keeps_the_raw_capture_and_the_run_going(
     token = new_token()
     raw = subprocess.run(["sh", "-s"], input=capture_script(token).encode(), capture_output=True).stdout
 
-    def broken(_capture: object) -> object:
+    def broken(_capture: object, _previous: object = None) -> object:
         raise KeyError("boom")
 
     monkeypatch.setattr(ingest, "metrics_from_capture", broken)
@@ -361,3 +361,27 @@ def test_a_parser_bug_keeps_the_raw_capture_and_the_run_going(
         assert problems and "parser bug" in problems[0] and "KeyError" in problems[0]
         (kept,) = st.raw_samples()
         assert kept.raw == raw  # nothing lost: a fixed parser can re-read it
+
+
+def test_parse_reads_the_same_devices_previous_sample(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fleet import extract, ingest
+    from fleet.capture import capture_script, new_token
+
+    token = new_token()
+    raw = subprocess.run(["sh", "-s"], input=capture_script(token).encode(), capture_output=True).stdout
+    seen: list[object] = []
+    real = extract.metrics_from_capture
+    monkeypatch.setattr(
+        ingest, "metrics_from_capture", lambda c, previous=None: seen.append(previous) or real(c, previous)
+    )
+    with Store(tmp_path / "s") as st:
+        cam, other = st.device_id("cam"), st.device_id("other")
+        first = st.add_raw_sample(cam, None, 1.0, raw, token=token)
+        assert ingest.parse_sample(st, first, raw, token) == []
+        st.add_raw_sample(other, None, 2.0, raw, token=token)  # in between, but not cam's
+        later = st.add_raw_sample(cam, None, 3.0, raw, token=token)
+        ingest.parse_sample(st, later, raw, token)
+        assert seen[0] is None and seen[1] == st.series("cam")[0][1]
+        assert st.series("cam")[1][1] == st.series("cam")[0][1]
