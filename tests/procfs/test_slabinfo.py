@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
-from fleet.procfs import ParseError, parse_slabinfo
+from fleet.procfs import ParseError, SlabCache, parse_slabinfo
 
 from ._corpus import PCP, PROM, T0, corpus
 
@@ -89,6 +91,18 @@ def test_name_glued_to_numbers_and_duplicates_summed() -> None:
     s = parse_slabinfo(text)
     assert s.caches[0].name == "a_very_long_cache_name_abcdef12345"
     assert s.bytes_by_cache()["dup"] == 15 * 8
+
+
+def test_slub_fast_path_builds_the_same_cache() -> None:
+    """A kernel-shaped SLUB line skips SlabCache.__init__; the cache must not differ from one built by it."""
+    line = "kmalloc-64 2480 2560 64 64 1 : tunables 0 0 0 : slabdata 40 40 0"
+    tabbed = line.replace(" ", "\t", 1)  # not the kernel's spacing: the per-line path, via __init__
+    fast = parse_slabinfo(f"slabinfo - version: 2.1\n{line}\n").caches[0]
+    slow = parse_slabinfo(f"slabinfo - version: 2.1\n{tabbed}\n").caches[0]
+    built = SlabCache("kmalloc-64", 2480, 2560, 64, 64, 1, 0, 0, 0, 40, 40, 0)
+    assert fast == slow == built
+    assert list(vars(fast).items()) == list(vars(built).items())
+    assert list(vars(fast)) == [f.name for f in fields(SlabCache)]
 
 
 def test_empty_cache_list() -> None:
