@@ -385,3 +385,29 @@ def test_parse_reads_the_same_devices_previous_sample(
         ingest.parse_sample(st, later, raw, token)
         assert seen[0] is None and seen[1] == st.series("cam")[0][1]
         assert st.series("cam")[1][1] == st.series("cam")[0][1]
+
+
+def test_metrics_are_compressed_with_their_devices_first_document(location: str) -> None:
+    slab = {f"cache-{i}": i * 4096 for i in range(200)}  # names repeat every sample, values change
+    with open_store(location, create=True) as st:
+        cam = st.device_id("cam")
+        written = []
+        for i in range(3):
+            m = DeviceMetrics(
+                boot_id="b", slab={k: v + i for k, v in slab.items()}, processes=sample_metrics(5).processes
+            )
+            sid = st.add_raw_sample(cam, None, 1000.0 + i, b"raw %d" % i, token=None)
+            st.set_metrics(sid, m)
+            written.append(m)
+        assert [m for _, m in st.series("cam")] == written
+        [(dict_id, size)] = st.sql("SELECT id, length(data) FROM dictionaries")
+        sizes = st.sql("SELECT metrics_dict, length(metrics) FROM samples ORDER BY captured_at")
+        assert {d for d, _ in sizes} == {dict_id}
+        assert all(n < size / 4 for _, n in sizes)  # mostly references into the dictionary
+        # a sample stored before dictionaries existed (no metrics_dict) still reads
+        alone = fleet.store.metrics_to_json(written[0])
+        st.sql(
+            "UPDATE samples SET metrics = ?, metrics_dict = NULL WHERE captured_at = 1000.0",
+            (rawcodec.compress(alone),),
+        )
+        assert [m for _, m in st.series("cam")] == written

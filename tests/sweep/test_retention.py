@@ -153,10 +153,11 @@ def test_sixty_nights_stay_bounded_and_raw_is_kept_exactly_n_days(
     assert with_raw == 3 * keep_raw
     assert total == attempts == 3 * keep_metrics
     steady = n.sizes[keep_metrics + 2 :]
-    assert max(steady) <= min(steady) * 1.05, steady  # flat once both windows are full
+    # flat once both windows are full: within 5 %, or a few pages of a store this small
+    assert max(steady) - min(steady) <= max(min(steady) * 0.05, 8 * 4096), steady
     raw_phase = per_device_night(n, 1, keep_raw - 1)  # everything kept
     metrics_phase = per_device_night(n, keep_raw + 2, keep_metrics - 1)  # raw pruned, metrics grow
-    assert metrics_phase < raw_phase * 0.8  # raw is compressed against the device's last capture: small
+    assert metrics_phase < raw_phase  # raw is small now: compressed against the device's base capture
     print(
         f"\nper device per night (1 sample of ~{len(captures[0].capture.raw)} raw bytes):"
         f" raw kept {raw_phase:.0f} B, after raw pruned {metrics_phase:.0f} B;"
