@@ -8,6 +8,9 @@ worker process (so CPU time and peak RSS belong to that tool alone), same device
 
   fleet          fleet.collector.collect + Store in a temp dir: capture, parse, store (one sweep)
   fleet-x2       the same with two samples on one kept connection (repeat-sample cost = x2 - x1)
+  fleet-x3, fleet-x3-maps3 (not run by default) three samples on one kept connection, the second
+                 with --maps-every 3: its third sample reads only changed processes' maps
+                 (what skipping steady maps saves = x3 - x3-maps3)
   asyncssh       bare asyncssh gather script running fleet's capture: no parsing, no storage
   asyncssh-naive the same running the first, naive capture script (one cat per file per pid)
   asyncssh-noop  the same running an empty script: the handshake + session cost alone
@@ -51,6 +54,8 @@ TOOLS = (
     "asyncssh-no-slabinfo",
     "fleet",
     "fleet-x2",
+    "fleet-x3",
+    "fleet-x3-maps3",
     "parallel-ssh",
 )
 DEFAULT_TOOLS = ("asyncssh-noop", "asyncssh", "asyncssh-naive", "fleet", "fleet-x2", "parallel-ssh")
@@ -160,7 +165,8 @@ def worker(tool: str, lab_dir: Path, concurrency: int) -> dict[str, Any]:
     assert loaded is not None
     lab = loaded[0]
     if tool.startswith("fleet"):
-        return _worker_fleet(lab, concurrency, samples=2 if tool == "fleet-x2" else 1)
+        samples, _, maps = tool.removeprefix("fleet").removeprefix("-x").partition("-maps")
+        return _worker_fleet(lab, concurrency, int(samples or 1), int(maps or 1))
     if tool.startswith("asyncssh"):
         variant = "fleet" if tool == "asyncssh" else tool.removeprefix("asyncssh-")
         return _worker_asyncssh(lab, concurrency, variant)
@@ -181,7 +187,7 @@ def _result(started: float, cpu0: float, rss0: int, ok: int, bytes_in: int, **ex
     }
 
 
-def _worker_fleet(lab: Any, concurrency: int, samples: int) -> dict[str, Any]:
+def _worker_fleet(lab: Any, concurrency: int, samples: int, maps_every: int) -> dict[str, Any]:
     from fleet.collector import CollectOptions, collect
     from fleet.inventory import load_inventory
     from fleet.store import Store
@@ -191,7 +197,7 @@ def _worker_fleet(lab: Any, concurrency: int, samples: int) -> dict[str, Any]:
         size0 = store.size_bytes()
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         cpu0, started = _usage(), time.monotonic()
-        opts = CollectOptions(samples=samples, interval=0.0, concurrency=concurrency)
+        opts = CollectOptions(samples=samples, interval=0.0, concurrency=concurrency, maps_every=maps_every)
         outcomes = asyncio.run(collect(devices, store, opts))
         res = _result(started, cpu0, rss0, sum(o.status == "ok" for o in outcomes), 0)
         store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -325,7 +331,7 @@ def derive(size: dict[str, Any]) -> None:
         samples = r.get("samples") or r["ok"]
         r["bytes_per_device"] = r["bytes_in"] / samples if samples else 0
         if noop is not None and r is not noop:
-            per = 2 if r["tool"] == "fleet-x2" else 1
+            per = samples / r["ok"] if r["ok"] else 1
             r["capture_device_cpu_ms"] = 1000 * (r["device_cpu_s"] - noop["device_cpu_s"]) / n / per
         if "store_bytes" in r and samples:
             r["stored_bytes_per_sample"] = r["store_bytes"] / samples
@@ -344,6 +350,13 @@ def derive(size: dict[str, Any]) -> None:
             "device_cpu_ms": 1000 * (x2["device_cpu_s"] - x1["device_cpu_s"]) / n,
             "first_collector_cpu_ms": x1["cpu_ms_per_device"],
             "first_device_cpu_ms": x1["device_cpu_ms_per_device"],
+        }
+    x3, x3m = rows.get("fleet-x3"), rows.get("fleet-x3-maps3")
+    if x3 and x3m:
+        size["skip_steady_maps"] = {
+            "collector_cpu_ms_saved": 1000 * (x3["cpu_s"] - x3m["cpu_s"]) / n,
+            "device_cpu_ms_saved": 1000 * (x3["device_cpu_s"] - x3m["device_cpu_s"]) / n,
+            "bytes_saved": (x3["bytes_in"] - x3m["bytes_in"]) / n,
         }
 
 
@@ -378,6 +391,13 @@ def print_table(size: dict[str, Any]) -> None:
             f"repeat sample on a kept connection: collector {rep['collector_cpu_ms']:.2f} ms/dev"
             f" (first {rep['first_collector_cpu_ms']:.2f}), device {rep['device_cpu_ms']:.2f} ms/dev"
             f" (first {rep['first_device_cpu_ms']:.2f})"
+        )
+    skip = size.get("skip_steady_maps")
+    if skip:
+        print(
+            f"a sample skipping steady processes' maps (--maps-every) saves: collector"
+            f" {skip['collector_cpu_ms_saved']:.2f} ms/dev, device {skip['device_cpu_ms_saved']:.2f} ms/dev,"
+            f" {skip['bytes_saved'] / 1024:.1f} KiB/dev"
         )
 
 

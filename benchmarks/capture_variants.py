@@ -45,7 +45,7 @@ def script(variant: str, token: str) -> str:
     if variant == "fleet":
         return capture_script(token)
     if variant == "no-maps":
-        return capture_script(token).replace(" $p/maps", "", 1)
+        return capture_script(token).replace("m=$p/maps", "m=", 1)  # every pid's maps skipped
     if variant == "no-slabinfo":
         return capture_script(token).replace(" slabinfo", "", 1)
     if variant == "naive":

@@ -11,6 +11,8 @@ Output format: a stream of sections. Every header line starts with a per-capture
 named ``@@fleet``, a mapping path with a newline) can forge a section boundary. Headers:
 
     <token> v 2                  format version (the splitter also reads format 1)
+    <token> m PID...             maps of these pids were not read on purpose: the collector has
+                                 them from the device's previous sample (``--maps-every``)
     <token> d PID COUNT          number of open fds of PID
     <token> z                    ``grep -zH '' PID/cmdline...`` in /proc: "NAME:record" + NUL each
     <token> g                    ``grep -H '' FILE...`` in /proc: "NAME:line" for every line of the
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 FORMAT_VERSION = 2
@@ -48,14 +50,18 @@ DEVICE_FILES = (
 
 _SCRIPT = """\
 N='{token}'
+K='{skip}'
 printf '%s v {version}\\n' "$N"
+[ -n "$K" ] && printf '%s m%s\\n' "$N" "$K"
 cd /proc || exit 1
 R=; [ -e self/smaps_rollup ] && R=smaps_rollup
 X=; [ -e 1/exe ] || X=1
 A=; C=; T=
 for p in [0-9]*; do
   if [ -e $p/exe ] || {{ [ -n "$X" ] && [ -d $p ]; }}; then
-    A="$A $p/status $p/maps${{R:+ $p/$R}}"
+    m=$p/maps
+    case "$K " in *" $p "*) m= ;; esac
+    A="$A $p/status $m${{R:+ $p/$R}}"
     C="$C $p/cmdline"
     T="$T $p/task/[0-9]*/comm"
     set -- $p/fd/*
@@ -72,7 +78,8 @@ f() {{ printf '%s f %s\\n' "$N" "$1"; cat "$1" 2>/dev/null || printf '%s ! %s\\n
 for p in /proc/[0-9]*; do
   [ -d "$p" ] || continue
   printf '%s p %s\\n' "$N" "${{p#/proc/}}"
-  f $p/stat; f $p/status; f $p/maps
+  f $p/stat; f $p/status
+  case "$K " in *" ${{p#/proc/}} "*) ;; *) f $p/maps ;; esac
   [ -n "$R" ] && f $p/smaps_rollup
   f $p/cmdline
   for t in $p/task/[0-9]*; do
@@ -89,12 +96,17 @@ def new_token() -> str:
     return "@@fleet-" + secrets.token_hex(8)
 
 
-def capture_script(token: str) -> str:
-    """The sh script (for ``sh -s`` on stdin) that prints one capture delimited by ``token``."""
+def capture_script(token: str, skip_maps: Iterable[int] = ()) -> str:
+    """The sh script (for ``sh -s`` on stdin) that prints one capture delimited by ``token``.
+
+    ``skip_maps``: pids whose maps are not read (the caller has them from the previous sample);
+    maps are most of a capture's bytes and of its parse.
+    """
     if not re.fullmatch(r"@@fleet-[0-9a-f]{16}", token):
         raise ValueError(f"bad capture token {token!r}")
     return _SCRIPT.format(
         token=token,
+        skip="".join(f" {int(pid)}" for pid in sorted(set(skip_maps))),
         version=FORMAT_VERSION,
         device_files=" ".join(p.removeprefix("/proc/") for p in DEVICE_FILES),
         device_f="\n".join(f"f {path}" for path in DEVICE_FILES),
@@ -120,6 +132,7 @@ class Capture:
     complete: bool  # the end marker was seen: nothing was cut
     preamble: str = ""  # what the shell printed before the capture (banner, MOTD)
     unreadable: tuple[str, ...] = ()  # device-level paths that could not be read
+    maps_skipped: frozenset[int] = frozenset()  # pids whose maps were left out on purpose
 
 
 class CaptureFormatError(ValueError):
@@ -161,6 +174,7 @@ def split_capture(data: bytes, token: str) -> Capture:
     processes: dict[int, ProcessCapture] = {}
     current: ProcessCapture | None = None
     complete = grep_seen = False
+    skipped: set[int] = set()
 
     def process(pid: int) -> ProcessCapture:
         pc = processes.get(pid)
@@ -199,6 +213,8 @@ def split_capture(data: bytes, token: str) -> Capture:
             pid, _, count = rest.partition(" ")
             if pid.isdigit() and count.isdigit() and (current is None or pid == str(current.pid)):
                 process(int(pid)).fd_count = int(count)
+        elif kind == "m":
+            skipped.update(int(w) for w in rest.split() if w.isdigit())
         elif kind == "end":
             complete = True
         elif kind == "v" and rest.strip() not in READABLE_VERSIONS:
@@ -213,6 +229,7 @@ def split_capture(data: bytes, token: str) -> Capture:
         complete=complete,
         preamble=preamble,
         unreadable=tuple(unreadable),
+        maps_skipped=frozenset(skipped),
     )
 
 

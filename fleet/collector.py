@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from fleet.capture import capture_script, decode, new_token, visible
-from fleet.ingest import parse_sample
+from fleet.extract import steady_maps
+from fleet.ingest import parse_sample_metrics
 from fleet.inventory import Device
 from fleet.store import Store
 from fleet.transport import (
@@ -74,6 +75,10 @@ class CollectOptions:
     interval: float = 60.0
     until: float | None = None  # wall-clock time (epoch s): no sample starts at or after it
     concurrency: int = 64
+    # On a kept connection, read every process's maps on one sample in N only; the others read the
+    # maps of new processes and of those whose VmSize or thread count changed between the two
+    # samples before, and copy the rest from the sample before (fleet.extract.steady_maps).
+    maps_every: int = 1
     max_capture_bytes: int = MAX_CAPTURE_BYTES
 
 
@@ -98,12 +103,19 @@ class _Writer:
 
     async def sample(
         self, device: Device, at: float, raw: bytes, token: str, seconds: float, complete: bool
-    ) -> list[str]:
-        def write() -> list[str]:
+    ) -> tuple[list[str], frozenset[int]]:
+        """Store and parse one capture: its problems, and the pids whose maps the next capture may
+        skip (unchanged since the device's previous sample, see fleet.extract.steady_maps)."""
+
+        def write() -> tuple[list[str], frozenset[int]]:
             sid = self.store.add_raw_sample(
                 self.ids[device.name], self.run_id, at, raw, token=token, duration=seconds, complete=complete
             )
-            return parse_sample(self.store, sid, raw, token)
+            previous = self.store.previous_metrics(sid)
+            problems, metrics = parse_sample_metrics(self.store, sid, raw, token, previous)
+            if previous is None or metrics is None or not complete:
+                return problems, frozenset()
+            return problems, steady_maps(previous, metrics)
 
         return await self.call(write)
 
@@ -114,9 +126,9 @@ class _Writer:
 
 
 async def _sample_once(
-    session: Session, device: Device, writer: _Writer, opts: CollectOptions
-) -> tuple[str, str | None, list[str], bool]:
-    """One capture: (status, error, parse problems, whether a sample was stored).
+    session: Session, device: Device, writer: _Writer, opts: CollectOptions, skip_maps: frozenset[int]
+) -> tuple[str, str | None, list[str], bool, frozenset[int]]:
+    """One capture: (status, error, parse problems, whether a sample was stored, steady pids).
 
     A capture is stored whenever its header arrived, even cut short (its raw bytes are evidence);
     output over the cap or without any capture header (binary garbage) is refused, not stored.
@@ -124,21 +136,23 @@ async def _sample_once(
     token = new_token()
     at = time.time()
     started = time.monotonic()
-    result = await session.run("sh -s", capture_script(token).encode(), opts.max_capture_bytes)
+    script = capture_script(token, skip_maps).encode()
+    result = await session.run("sh -s", script, opts.max_capture_bytes)
     seconds = time.monotonic() - started
     if result.truncated:
-        return CAPTURE_ERROR, f"output larger than {opts.max_capture_bytes} bytes: capture stopped", [], False
+        why = f"output larger than {opts.max_capture_bytes} bytes: capture stopped"
+        return CAPTURE_ERROR, why, [], False, frozenset()
     if (token + " v ").encode() not in result.stdout:
         head = visible(decode(result.stdout[:60]))
         why = f"no capture in {len(result.stdout)} bytes of output (exit status {result.exit_status})"
-        return CAPTURE_ERROR, why + (f", starting '{head}'" if head else ""), [], False
+        return CAPTURE_ERROR, why + (f", starting '{head}'" if head else ""), [], False, frozenset()
     complete = (token + " end").encode() in result.stdout[-200:]
-    problems = await writer.sample(device, at, result.stdout, token, seconds, complete)
+    problems, steady = await writer.sample(device, at, result.stdout, token, seconds, complete)
     if not complete:
         err = visible(decode(result.stderr).strip()[-300:])
         why = f"exit status {result.exit_status}" + (f": {err}" if err else "")
-        return CAPTURE_ERROR, f"capture did not finish ({why})", problems, True
-    return OK, None, problems, True
+        return CAPTURE_ERROR, f"capture did not finish ({why})", problems, True, frozenset()
+    return OK, None, problems, True, steady
 
 
 async def _run_device(
@@ -153,6 +167,7 @@ async def _run_device(
     outcome = DeviceOutcome(device.name)
     keep = opts.interval <= KEEP_CONNECTION_MAX_INTERVAL
     session: Session | None = None
+    steady: frozenset[int] = frozenset()  # pids whose maps the next sample on this session may skip
     k = 0
     try:
         await writer.register(device)
@@ -171,8 +186,11 @@ async def _run_device(
                 try:
                     async with asyncio.timeout(device.timeout):
                         if session is None:
-                            session = await transport.connect(device)
-                        status, error, problems, stored = await _sample_once(session, device, writer, opts)
+                            session, steady = await transport.connect(device), frozenset()
+                        skip = steady if (k - 1) % opts.maps_every else frozenset()
+                        status, error, problems, stored, steady = await _sample_once(
+                            session, device, writer, opts, skip
+                        )
                     outcome.problems = problems
                 except TimeoutError:
                     status, error = TIMEOUT, f"no answer within {device.timeout:g} s (connect + capture)"

@@ -71,10 +71,21 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
 
     ``previous``: the device's previous sample. Most processes' maps do not change between two
     samples; a maps dump whose digest that sample already has is not parsed again, its figures are
-    copied (parsing and classifying maps is most of a sample's parse time).
+    copied (parsing and classifying maps is most of a sample's parse time). A process whose maps
+    the capture skipped on purpose (``maps_skipped``) takes them from the same process (pid and
+    start time) in ``previous``; without one there, it is left out of this sample.
     """
     problems: list[str] = []
     known = {p.maps_digest: p for p in previous.processes if p.maps_digest} if previous else {}
+    carried = (
+        {
+            (p.pid, p.start_time): p
+            for p in previous.processes
+            if p.maps_digest and p.pid in capture.maps_skipped
+        }
+        if previous and capture.maps_skipped
+        else {}
+    )
     files = capture.files
     uptime = _try(parse_uptime, files.get("/proc/uptime"), problems, "")
     loadavg = _try(parse_loadavg, files.get("/proc/loadavg"), problems, "")
@@ -83,7 +94,7 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
     slabinfo = _try(parse_slabinfo, files.get("/proc/slabinfo"), problems, "")
     processes = []
     for pid in sorted(capture.processes):
-        proc = _process(capture.processes[pid], problems, known)
+        proc = _process(capture.processes[pid], problems, known, carried, pid in capture.maps_skipped)
         if proc is not None:
             processes.append(proc)
     return DeviceMetrics(
@@ -102,7 +113,11 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
 
 
 def _process(
-    pc: ProcessCapture, problems: list[str], known: dict[str, ProcessMetrics]
+    pc: ProcessCapture,
+    problems: list[str],
+    known: dict[str, ProcessMetrics],
+    carried: dict[tuple[int, int], ProcessMetrics],
+    maps_skipped: bool,
 ) -> ProcessMetrics | None:
     prefix = f"pid {pc.pid} "
     stat_text = pc.files.get("stat")
@@ -116,6 +131,11 @@ def _process(
     maps_text = pc.files.get("maps")
     digest = maps_digest(maps_text) if maps_text else None
     same = known.get(digest) if digest is not None else None
+    if maps_skipped and maps_text is None:
+        same = carried.get((pc.pid, stat.starttime))
+        if same is None:
+            return None  # its pid now names another process: the next full sample has it
+        digest = same.maps_digest
     if same is not None:
         maps_fields = {name: getattr(same, name) for name in MAPS_FIELDS}
     else:
@@ -166,6 +186,20 @@ def _process(
         kernel_thread=kernel_thread,
         maps_digest=digest,
         **maps_fields,
+    )
+
+
+def steady_maps(before: DeviceMetrics, after: DeviceMetrics) -> frozenset[int]:
+    """Pids whose maps a next capture may skip: the same process (pid and start time) in both
+    samples, with maps figures, and the same VmSize and thread count. A process that grew since the
+    sample before (a leak in progress, a new thread, a new mapping) keeps having its maps read."""
+    was = {(p.pid, p.start_time): (p.vm_size, p.threads) for p in before.processes if p.maps_digest}
+    return frozenset(
+        p.pid
+        for p in after.processes
+        if p.maps_digest
+        and p.vm_size is not None
+        and was.get((p.pid, p.start_time)) == (p.vm_size, p.threads)
     )
 
 

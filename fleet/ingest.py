@@ -20,23 +20,33 @@ def parse_sample(store: Store, sample_id: int, raw: bytes, token: str | None) ->
 
     Never raises for bad device data: an unreadable capture is marked as such and kept raw.
     """
+    return parse_sample_metrics(store, sample_id, raw, token)[0]
+
+
+def parse_sample_metrics(
+    store: Store, sample_id: int, raw: bytes, token: str | None, previous: DeviceMetrics | None = None
+) -> tuple[list[str], DeviceMetrics | None]:
+    """:func:`parse_sample`, also returning the metrics stored (None when the capture is unreadable).
+
+    ``previous``: the device's previous parsed sample, when the caller already read it.
+    """
     if token is None:
         store.mark_unparsable(sample_id, "no capture token recorded")
-        return ["no capture token recorded"]
+        return ["no capture token recorded"], None
     try:
         capture = split_capture(raw, token)
-        metrics = metrics_from_capture(capture, store.previous_metrics(sample_id))
+        metrics = metrics_from_capture(capture, previous or store.previous_metrics(sample_id))
     except CaptureFormatError as exc:
         store.mark_unparsable(sample_id, str(exc))
-        return [str(exc)]
+        return [str(exc)], None
     except Exception as exc:  # a parser bug: the raw capture is already stored, a fix re-reads it
         why = f"parser bug, raw capture kept for a re-parse: {type(exc).__name__}: {exc}"
         store.mark_unparsable(sample_id, why)
-        return [why]
+        return [why], None
     if not capture.complete:
         metrics = replace(metrics, problems=(*metrics.problems, "capture was cut before its end marker"))
     store.set_metrics(sample_id, metrics)
-    return list(metrics.problems)
+    return list(metrics.problems), metrics
 
 
 def method_log_metrics(raw: bytes, meta: dict[str, Any]) -> DeviceMetrics:

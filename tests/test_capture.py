@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -13,10 +14,17 @@ from fleet.capture import CaptureFormatError, capture_script, new_token, split_c
 SHELLS = [s for s in (["busybox", "sh"], ["dash"]) if shutil.which(s[0])]
 
 
-def run_capture(shell: list[str]) -> tuple[str, bytes]:
+def run_capture(
+    shell: list[str], skip_maps: tuple[int, ...] = (), env: dict[str, str] | None = None
+) -> tuple[str, bytes]:
     token = new_token()
     out = subprocess.run(
-        [*shell, "-s"], input=capture_script(token).encode(), capture_output=True, check=True, timeout=60
+        [shutil.which(shell[0]) or shell[0], *shell[1:], "-s"],
+        input=capture_script(token, skip_maps).encode(),
+        capture_output=True,
+        check=True,
+        timeout=60,
+        env=env,
     )
     return token, out.stdout
 
@@ -184,3 +192,32 @@ def test_without_grep_the_script_falls_back_to_cat(tmp_path: os.PathLike[str]) -
     me = cap.processes[os.getpid()]
     assert me.files["stat"].startswith(f"{os.getpid()} (") and "VmRSS:" in me.files["status"]
     assert me.fd_count is not None and os.getpid() in me.tasks
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+@pytest.mark.parametrize("grep", [True, False], ids=["grep", "cat-fallback"])
+def test_skipped_maps_are_not_read_and_are_named(shell: list[str], grep: bool, tmp_path: Path) -> None:
+    """``skip_maps`` leaves out exactly those pids' maps, on both paths, and says so in a header."""
+    env = None
+    if not grep:  # a PATH with cat but no grep (BusyBox ash finds its own grep applet anyway)
+        if shell[0] != "dash":
+            pytest.skip("only dash falls back to cat without grep on PATH")
+        (tmp_path / "cat").symlink_to(shutil.which("cat") or "/bin/cat")
+        env = {"PATH": str(tmp_path)}
+    ppid = os.getppid()
+    token, raw = run_capture(shell, skip_maps=(os.getpid(), 999_999_999), env=env)
+    cap = split_capture(raw, token)
+    assert cap.complete and cap.maps_skipped == {os.getpid(), 999_999_999}
+    me = cap.processes[os.getpid()]
+    assert "maps" not in me.files and "VmRSS:" in me.files["status"]  # the rest is still read
+    assert cap.processes[ppid].files["maps"]  # another pid, not named: read as always
+    assert (b" f /proc/meminfo\n" in raw) is not grep  # the path this case meant to take
+
+
+def test_pid_prefixes_do_not_match_in_the_skip_list() -> None:
+    """Skipping pid 1 must not skip pid 12 or 21: the shell matches whole words."""
+    script = capture_script(new_token(), [12, 1])
+    assert "K=' 1 12'" in script
+    assert 'case "$K " in *" $p "*)' in script
+    with pytest.raises(ValueError):
+        capture_script(new_token(), ["1; reboot"])  # type: ignore[list-item]

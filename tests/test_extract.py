@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,47 @@ def test_figures_of_another_classifier_are_not_copied(monkeypatch: pytest.Monkey
     assert {p.maps_digest for p in second.processes}.isdisjoint(
         {p.maps_digest for p in first.processes} - {None}
     )
+
+
+def test_skipped_maps_are_carried_from_the_same_process_in_the_previous_sample() -> None:
+    """A capture that left some maps out on purpose (``--maps-every``) gets their figures from the
+    previous sample's same process, so the series stays exact; a pid that now names another
+    process (another start time) cannot borrow them and is left out."""
+    full = _local_capture()
+    first = metrics_from_capture(full)
+    with_maps = {p.pid: p for p in first.processes if p.maps_digest}
+    token = new_token()
+    skip = sorted(with_maps)
+    out = subprocess.run(
+        ["sh", "-s"], input=capture_script(token, skip).encode(), capture_output=True, check=True, timeout=60
+    ).stdout
+    partial = split_capture(out, token)
+    assert partial.maps_skipped == set(skip)
+    assert not any("maps" in partial.processes[pid].files for pid in skip if pid in partial.processes)
+    second = metrics_from_capture(partial, previous=first)
+    assert not second.problems
+    carried = [p for p in second.processes if p.pid in with_maps]
+    assert len(carried) >= 3
+    for p in carried:
+        before = with_maps[p.pid]
+        assert p.start_time == before.start_time
+        assert (p.exe, p.stack_count, p.class_bytes, p.maps_digest) == (
+            before.exe,
+            before.stack_count,
+            before.class_bytes,
+            before.maps_digest,
+        )
+    # the same capture against a previous sample where one pid had another start time
+    victim = carried[0].pid
+    reused = replace(
+        first,
+        processes=tuple(
+            replace(p, start_time=p.start_time + 1) if p.pid == victim else p for p in first.processes
+        ),
+    )
+    third = metrics_from_capture(partial, previous=reused)
+    assert victim not in {p.pid for p in third.processes}
+    assert len(third.processes) == len(second.processes) - 1
+    # and without any previous sample, skipped processes cannot be completed: all left out
+    alone = metrics_from_capture(partial)
+    assert not {p.pid for p in alone.processes} & set(skip)

@@ -1,0 +1,121 @@
+"""Device-side cost of one capture, with and without the maps of steady processes (issue 9).
+
+    python3 benchmarks/bench_capture.py [--rounds 100] [--json results/capture.json]
+
+Two emulated devices, each a pid namespace that lives for the whole run: "light" (a shell and 6
+BusyBox sleepers, like a light lab device) and "heavy" (30 Python processes of 9 threads each:
+~100 mappings per process, about a camera's daemons). Every round enters the namespace and runs
+fleet's capture script through BusyBox ``sh -s``, as the first sample (every maps read) and as a
+``--maps-every`` sample that skips the maps of every process already known (the best case: all
+steady). Measured: CPU of everything the round forks (``RUSAGE_CHILDREN``: nsenter, the shell,
+grep), and bytes printed. Mean of ``--rounds`` (the kernel accounts CPU in ticks, so a single
+round of a few ms is too coarse to take the best of). Needs root, unshare and nsenter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from fleet.capture import capture_script, new_token, split_capture
+
+HEAVY = (
+    "import threading, time\n"
+    "for _ in range(8): threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()\n"
+    "time.sleep(3600)\n"
+)
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def start_device(busybox: str, heavy: bool) -> subprocess.Popen[bytes]:
+    """A pid namespace whose init starts the workload and waits; killed by the caller."""
+    if heavy:
+        work = "".join(f"{sys.executable} -c '{HEAVY}' &\n" for _ in range(30))
+    else:
+        work = "".join(f"{busybox} sleep 3600 &\n" for _ in range(6))
+    cmd = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", busybox, "sh", "-c", work + "wait"]
+    return subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def namespace_init(device: subprocess.Popen[bytes]) -> int:
+    """The host pid of the namespace's init (the child of unshare --fork)."""
+    for _ in range(100):
+        children = Path(f"/proc/{device.pid}/task/{device.pid}/children")
+        kids = children.read_text().split() if children.exists() else []
+        if kids:
+            return int(kids[0])
+        time.sleep(0.05)
+    raise SystemExit("the emulated device did not start")
+
+
+def run(init: int, busybox: str, skip: list[int]) -> tuple[float, bytes, str]:
+    token = new_token()
+    cmd = ["nsenter", "-t", str(init), "-p", "-m", busybox, "sh", "-s"]
+    before = _children_cpu()
+    out = subprocess.run(cmd, input=capture_script(token, skip).encode(), capture_output=True)
+    return _children_cpu() - before, out.stdout, token
+
+
+def measure(init: int, busybox: str, rounds: int) -> dict[str, Any]:
+    """Mean CPU and bytes of a full capture and of one skipping every process it saw in maps."""
+    _, raw, token = run(init, busybox, [])
+    known = [pid for pid, pc in split_capture(raw, token).processes.items() if pc.files.get("maps")]
+    cases = {"full": [], "steady_skipped": known}
+    totals = dict.fromkeys(cases, 0.0)
+    sizes = dict.fromkeys(cases, 0)
+    for _ in range(rounds):  # interleaved, so drift on a shared machine hits both alike
+        for label, skip in cases.items():
+            cpu, out, _ = run(init, busybox, skip)
+            totals[label] += cpu
+            sizes[label] = len(out)
+    res: dict[str, Any] = {"processes": len(known)}
+    for label in cases:
+        res[label] = {"device_cpu_ms": totals[label] / rounds * 1000, "bytes": sizes[label]}
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=100)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    busybox = shutil.which("busybox")
+    if busybox is None or os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("nsenter")):
+        sys.exit("needs root, busybox (busybox-static), unshare and nsenter")
+    results = {}
+    print(f"{'device':<8}{'pids':>6}{'full ms':>9}{'skip ms':>9}{'saved':>7}{'full KiB':>10}{'skip KiB':>10}")
+    for label, heavy in (("light", False), ("heavy", True)):
+        device = start_device(busybox, heavy)
+        try:
+            init = namespace_init(device)
+            time.sleep(3.0 if heavy else 0.5)  # let the workload start
+            r = results[label] = measure(init, busybox, args.rounds)
+        finally:
+            device.kill()
+            device.wait()
+        full, skip = r["full"], r["steady_skipped"]
+        saved = 1 - skip["device_cpu_ms"] / full["device_cpu_ms"]
+        print(
+            f"{label:<8}{r['processes']:>6}{full['device_cpu_ms']:>9.2f}{skip['device_cpu_ms']:>9.2f}"
+            f"{saved:>7.0%}{full['bytes'] / 1024:>10.1f}{skip['bytes'] / 1024:>10.1f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
