@@ -8,8 +8,10 @@ BusyBox sleepers, like a light lab device) and "heavy" (30 Python processes of 9
 fleet's capture script through BusyBox ``sh -s``, as the first sample (every maps read) and as a
 ``--maps-every`` sample that skips the maps of every process already known (the best case: all
 steady). Measured: CPU of everything the round forks (``RUSAGE_CHILDREN``: nsenter, the shell,
-grep), and bytes printed. Mean of ``--rounds`` (the kernel accounts CPU in ticks, so a single
-round of a few ms is too coarse to take the best of). Needs root, unshare and nsenter.
+grep), and bytes printed, mean of ``--rounds`` (the kernel accounts CPU in ticks, so a single
+round of a few ms is too coarse to take the best of); and the collector's parse of each capture
+(split + metrics, best of 20): a first sample, a repeat whose maps are unchanged (digest reuse),
+and a repeat with the steady maps skipped. Needs root, unshare and nsenter.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fleet.capture import capture_script, new_token, split_capture
+from fleet.extract import metrics_from_capture
 
 HEAVY = (
     "import threading, time\n"
@@ -85,7 +89,25 @@ def measure(init: int, busybox: str, rounds: int) -> dict[str, Any]:
     res: dict[str, Any] = {"processes": len(known)}
     for label in cases:
         res[label] = {"device_cpu_ms": totals[label] / rounds * 1000, "bytes": sizes[label]}
+    first = metrics_from_capture(split_capture(raw, token))
+    _, skipped, skip_token = run(init, busybox, known)
+    res["parse_ms"] = {
+        "first": _best_ms(lambda: metrics_from_capture(split_capture(raw, token))),
+        "repeat": _best_ms(lambda: metrics_from_capture(split_capture(raw, token), first)),
+        "repeat_steady_skipped": _best_ms(
+            lambda: metrics_from_capture(split_capture(skipped, skip_token), first)
+        ),
+    }
     return res
+
+
+def _best_ms(fn: Callable[[], object], rounds: int = 20) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best * 1000
 
 
 def main() -> None:
@@ -97,7 +119,10 @@ def main() -> None:
     if busybox is None or os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("nsenter")):
         sys.exit("needs root, busybox (busybox-static), unshare and nsenter")
     results = {}
-    print(f"{'device':<8}{'pids':>6}{'full ms':>9}{'skip ms':>9}{'saved':>7}{'full KiB':>10}{'skip KiB':>10}")
+    print(
+        f"{'device':<8}{'pids':>6}{'full ms':>9}{'skip ms':>9}{'saved':>7}{'full KiB':>10}{'skip KiB':>10}"
+        f"  parse ms: {'first':>7}{'repeat':>8}{'skipped':>9}"
+    )
     for label, heavy in (("light", False), ("heavy", True)):
         device = start_device(busybox, heavy)
         try:
@@ -112,6 +137,8 @@ def main() -> None:
         print(
             f"{label:<8}{r['processes']:>6}{full['device_cpu_ms']:>9.2f}{skip['device_cpu_ms']:>9.2f}"
             f"{saved:>7.0%}{full['bytes'] / 1024:>10.1f}{skip['bytes'] / 1024:>10.1f}"
+            f"  {'':>9}{r['parse_ms']['first']:>7.2f}{r['parse_ms']['repeat']:>8.2f}"
+            f"{r['parse_ms']['repeat_steady_skipped']:>9.2f}"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
