@@ -11,8 +11,9 @@ Output format: a stream of sections. Every header line starts with a per-capture
 named ``@@fleet``, a mapping path with a newline) can forge a section boundary. Headers:
 
     <token> v 2                  format version (the splitter also reads format 1)
-    <token> m PID...             maps of these pids were not read on purpose: the collector has
-                                 them from the device's previous sample (``--maps-every``)
+    <token> m PID...             maps and cmdline of these pids were not read on purpose: the
+                                 collector has them from the device's previous sample (``--maps-every``);
+                                 the last pid is the capture's own shell, left out of such samples
     <token> d PID COUNT          number of open fds of PID
     <token> z                    ``grep -zH '' PID/cmdline...`` in /proc: "NAME:record" + NUL each
     <token> g                    ``grep -H '' FILE...`` in /proc: "NAME:line" for every line of the
@@ -51,6 +52,7 @@ DEVICE_FILES = (
 _SCRIPT = """\
 N='{token}'
 K='{skip}'
+[ -z "$K" ] || K="$K $$"
 printf '%s v {version}\\n' "$N"
 [ -n "$K" ] && printf '%s m%s\\n' "$N" "$K"
 cd /proc || exit 1
@@ -59,17 +61,17 @@ X=; [ -e 1/exe ] || X=1
 A=; C=; T=
 for p in [0-9]*; do
   if [ -e $p/exe ] || {{ [ -n "$X" ] && [ -d $p ]; }}; then
-    m=$p/maps
-    case "$K " in *" $p "*) m= ;; esac
-    A="$A $p/status $m${{R:+ $p/$R}}"
-    C="$C $p/cmdline"
+    m=" $p/maps"; c=" $p/cmdline"
+    case "$K " in *" $p "*) m=; c= ;; esac
+    A="$A $p/status$m${{R:+ $p/$R}}"
+    C="$C$c"
     T="$T $p/task/[0-9]*/comm"
     set -- $p/fd/*
     [ -e "$1" ] && printf '%s d %s %s\\n' "$N" $p $#
   fi
 done
 printf '%s z\\n' "$N"
-grep -zH '' $C </dev/null 2>/dev/null
+[ -z "$C" ] || grep -zH '' $C </dev/null 2>/dev/null
 printf '%s g\\n' "$N"
 grep -H '' {device_files} [0-9]*/stat $A $T </dev/null 2>/dev/null
 [ $? -le 2 ] || {{
@@ -79,9 +81,9 @@ for p in /proc/[0-9]*; do
   [ -d "$p" ] || continue
   printf '%s p %s\\n' "$N" "${{p#/proc/}}"
   f $p/stat; f $p/status
-  case "$K " in *" ${{p#/proc/}} "*) ;; *) f $p/maps ;; esac
+  case "$K " in *" ${{p#/proc/}} "*) k=1 ;; *) k= ; f $p/maps ;; esac
   [ -n "$R" ] && f $p/smaps_rollup
-  f $p/cmdline
+  [ -n "$k" ] || f $p/cmdline
   for t in $p/task/[0-9]*; do
     {{ IFS= read -r c < $t/comm && printf '%s t %s %s\\n' "$N" "${{t##*/}}" "$c"; }} 2>/dev/null
   done
@@ -96,17 +98,18 @@ def new_token() -> str:
     return "@@fleet-" + secrets.token_hex(8)
 
 
-def capture_script(token: str, skip_maps: Iterable[int] = ()) -> str:
+def capture_script(token: str, skip: Iterable[int] = ()) -> str:
     """The sh script (for ``sh -s`` on stdin) that prints one capture delimited by ``token``.
 
-    ``skip_maps``: pids whose maps are not read (the caller has them from the previous sample);
-    maps are most of a capture's bytes and of its parse.
+    ``skip``: pids whose maps and cmdline are not read (the caller has them from the previous
+    sample): maps are most of a capture's bytes, and without any cmdline to read the script forks
+    one process instead of two.
     """
     if not re.fullmatch(r"@@fleet-[0-9a-f]{16}", token):
         raise ValueError(f"bad capture token {token!r}")
     return _SCRIPT.format(
         token=token,
-        skip="".join(f" {int(pid)}" for pid in sorted(set(skip_maps))),
+        skip="".join(f" {int(pid)}" for pid in sorted(set(skip))),
         version=FORMAT_VERSION,
         device_files=" ".join(p.removeprefix("/proc/") for p in DEVICE_FILES),
         device_f="\n".join(f"f {path}" for path in DEVICE_FILES),
@@ -132,7 +135,7 @@ class Capture:
     complete: bool  # the end marker was seen: nothing was cut
     preamble: str = ""  # what the shell printed before the capture (banner, MOTD)
     unreadable: tuple[str, ...] = ()  # device-level paths that could not be read
-    maps_skipped: frozenset[int] = frozenset()  # pids whose maps were left out on purpose
+    skipped: frozenset[int] = frozenset()  # pids whose maps and cmdline were left out on purpose
 
 
 class CaptureFormatError(ValueError):
@@ -229,7 +232,7 @@ def split_capture(data: bytes, token: str) -> Capture:
         complete=complete,
         preamble=preamble,
         unreadable=tuple(unreadable),
-        maps_skipped=frozenset(skipped),
+        skipped=frozenset(skipped),
     )
 
 

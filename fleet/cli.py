@@ -264,9 +264,9 @@ MapsEveryOpt = Annotated[
     typer.Option(
         "--maps-every",
         min=1,
-        help="On a kept connection, read every process's maps on 1 sample in N; the others read the"
-        " maps of new or changed (VmSize, threads) processes only and copy the rest from the sample"
-        " before: less device CPU and bytes. [default: 1, config: maps_every]",
+        help="On a kept connection, read every process's maps and cmdline on 1 sample in N; the others"
+        " read them for new or changed (VmSize, threads) processes only and copy the rest from the"
+        " sample before: less device CPU and bytes. [default: 1, config: maps_every]",
     ),
 ]
 

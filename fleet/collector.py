@@ -75,9 +75,9 @@ class CollectOptions:
     interval: float = 60.0
     until: float | None = None  # wall-clock time (epoch s): no sample starts at or after it
     concurrency: int = 64
-    # On a kept connection, read every process's maps on one sample in N only; the others read the
-    # maps of new processes and of those whose VmSize or thread count changed between the two
-    # samples before, and copy the rest from the sample before (fleet.extract.steady_maps).
+    # On a kept connection, read every process's maps and cmdline on one sample in N only; the
+    # others read them for new processes and for those whose VmSize or thread count changed between
+    # the two samples before, and copy the rest from the sample before (fleet.extract.steady_maps).
     maps_every: int = 1
     max_capture_bytes: int = MAX_CAPTURE_BYTES
 
@@ -126,7 +126,7 @@ class _Writer:
 
 
 async def _sample_once(
-    session: Session, device: Device, writer: _Writer, opts: CollectOptions, skip_maps: frozenset[int]
+    session: Session, device: Device, writer: _Writer, opts: CollectOptions, skip: frozenset[int]
 ) -> tuple[str, str | None, list[str], bool, frozenset[int]]:
     """One capture: (status, error, parse problems, whether a sample was stored, steady pids).
 
@@ -136,7 +136,7 @@ async def _sample_once(
     token = new_token()
     at = time.time()
     started = time.monotonic()
-    script = capture_script(token, skip_maps).encode()
+    script = capture_script(token, skip).encode()
     result = await session.run("sh -s", script, opts.max_capture_bytes)
     seconds = time.monotonic() - started
     if result.truncated:

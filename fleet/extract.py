@@ -72,18 +72,14 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
     ``previous``: the device's previous sample. Most processes' maps do not change between two
     samples; a maps dump whose digest that sample already has is not parsed again, its figures are
     copied (parsing and classifying maps is most of a sample's parse time). A process whose maps
-    the capture skipped on purpose (``maps_skipped``) takes them from the same process (pid and
-    start time) in ``previous``; without one there, it is left out of this sample.
+    and cmdline the capture skipped on purpose (``skipped``) takes them from the same process (pid
+    and start time) in ``previous``; without one there, it is left out of this sample.
     """
     problems: list[str] = []
     known = {p.maps_digest: p for p in previous.processes if p.maps_digest} if previous else {}
     carried = (
-        {
-            (p.pid, p.start_time): p
-            for p in previous.processes
-            if p.maps_digest and p.pid in capture.maps_skipped
-        }
-        if previous and capture.maps_skipped
+        {(p.pid, p.start_time): p for p in previous.processes if p.maps_digest and p.pid in capture.skipped}
+        if previous and capture.skipped
         else {}
     )
     files = capture.files
@@ -94,7 +90,7 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
     slabinfo = _try(parse_slabinfo, files.get("/proc/slabinfo"), problems, "")
     processes = []
     for pid in sorted(capture.processes):
-        proc = _process(capture.processes[pid], problems, known, carried, pid in capture.maps_skipped)
+        proc = _process(capture.processes[pid], problems, known, carried, pid in capture.skipped)
         if proc is not None:
             processes.append(proc)
     return DeviceMetrics(
@@ -117,7 +113,7 @@ def _process(
     problems: list[str],
     known: dict[str, ProcessMetrics],
     carried: dict[tuple[int, int], ProcessMetrics],
-    maps_skipped: bool,
+    skipped: bool,
 ) -> ProcessMetrics | None:
     prefix = f"pid {pc.pid} "
     stat_text = pc.files.get("stat")
@@ -131,11 +127,11 @@ def _process(
     maps_text = pc.files.get("maps")
     digest = maps_digest(maps_text) if maps_text else None
     same = known.get(digest) if digest is not None else None
-    if maps_skipped and maps_text is None:
-        same = carried.get((pc.pid, stat.starttime))
-        if same is None:
+    prior = carried.get((pc.pid, stat.starttime)) if skipped else None  # this process, last sample
+    if skipped and maps_text is None:
+        if prior is None:
             return None  # its pid now names another process: the next full sample has it
-        digest = same.maps_digest
+        same, digest = prior, prior.maps_digest
     if same is not None:
         maps_fields = {name: getattr(same, name) for name in MAPS_FIELDS}
     else:
@@ -170,6 +166,8 @@ def _process(
 
     cmdline_text = pc.files.get("cmdline")
     cmdline = cmdline_text.replace("\0", " ").strip() if cmdline_text else None
+    if prior is not None and cmdline_text is None:
+        cmdline = prior.cmdline
 
     return ProcessMetrics(
         pid=pc.pid,

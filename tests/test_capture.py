@@ -15,12 +15,12 @@ SHELLS = [s for s in (["busybox", "sh"], ["dash"]) if shutil.which(s[0])]
 
 
 def run_capture(
-    shell: list[str], skip_maps: tuple[int, ...] = (), env: dict[str, str] | None = None
+    shell: list[str], skip: tuple[int, ...] = (), env: dict[str, str] | None = None
 ) -> tuple[str, bytes]:
     token = new_token()
     out = subprocess.run(
         [shutil.which(shell[0]) or shell[0], *shell[1:], "-s"],
-        input=capture_script(token, skip_maps).encode(),
+        input=capture_script(token, skip).encode(),
         capture_output=True,
         check=True,
         timeout=60,
@@ -196,8 +196,10 @@ def test_without_grep_the_script_falls_back_to_cat(tmp_path: os.PathLike[str]) -
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
 @pytest.mark.parametrize("grep", [True, False], ids=["grep", "cat-fallback"])
-def test_skipped_maps_are_not_read_and_are_named(shell: list[str], grep: bool, tmp_path: Path) -> None:
-    """``skip_maps`` leaves out exactly those pids' maps, on both paths, and says so in a header."""
+def test_skipped_pids_maps_and_cmdline_are_not_read_and_are_named(
+    shell: list[str], grep: bool, tmp_path: Path
+) -> None:
+    """``skip`` leaves out exactly those pids' maps and cmdline, on both paths, and says so."""
     env = None
     if not grep:  # a PATH with cat but no grep (BusyBox ash finds its own grep applet anyway)
         if shell[0] != "dash":
@@ -205,12 +207,15 @@ def test_skipped_maps_are_not_read_and_are_named(shell: list[str], grep: bool, t
         (tmp_path / "cat").symlink_to(shutil.which("cat") or "/bin/cat")
         env = {"PATH": str(tmp_path)}
     ppid = os.getppid()
-    token, raw = run_capture(shell, skip_maps=(os.getpid(), 999_999_999), env=env)
+    token, raw = run_capture(shell, skip=(os.getpid(), 999_999_999), env=env)
     cap = split_capture(raw, token)
-    assert cap.complete and cap.maps_skipped == {os.getpid(), 999_999_999}
+    # and the capture's own shell, a new process each time, left out of such samples
+    (shell_pid,) = cap.skipped - {os.getpid(), 999_999_999}
+    assert cap.complete and shell_pid in cap.processes and shell_pid != os.getpid()
     me = cap.processes[os.getpid()]
-    assert "maps" not in me.files and "VmRSS:" in me.files["status"]  # the rest is still read
-    assert cap.processes[ppid].files["maps"]  # another pid, not named: read as always
+    assert "maps" not in me.files and "cmdline" not in me.files
+    assert "VmRSS:" in me.files["status"] and me.tasks  # the rest is still read
+    assert cap.processes[ppid].files["maps"] and cap.processes[ppid].files["cmdline"]  # not named
     assert (b" f /proc/meminfo\n" in raw) is not grep  # the path this case meant to take
 
 
@@ -221,3 +226,26 @@ def test_pid_prefixes_do_not_match_in_the_skip_list() -> None:
     assert 'case "$K " in *" $p "*)' in script
     with pytest.raises(ValueError):
         capture_script(new_token(), ["1; reboot"])  # type: ignore[list-item]
+
+
+@pytest.mark.skipif(not shutil.which("dash"), reason="no dash")
+def test_the_cmdline_grep_names_only_pids_not_skipped(tmp_path: Path) -> None:
+    """The ``grep -z`` for cmdline is given only pids outside ``skip``, and is not run at all when
+    none is left (a repeat sample of a steady device then forks one grep, not two)."""
+    log = tmp_path / "grep.log"
+    (tmp_path / "grep").write_text(
+        f'#!/bin/sh\n[ "$1" = -zH ] && echo "$@" >> {log}\nexec {shutil.which("grep")} "$@"\n'
+    )
+    (tmp_path / "grep").chmod(0o755)
+    present = [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()]
+    # one known process is not skipped (this one): only its cmdline is asked for
+    others = tuple(p for p in present if p != os.getpid())
+    token, raw = run_capture(["dash"], skip=others, env={"PATH": str(tmp_path)})
+    assert split_capture(raw, token).complete
+    named = [w for w in log.read_text().split() if w.endswith("/cmdline")]
+    assert named == [f"{os.getpid()}/cmdline"]
+    # every process known (the capture's own shell is left out of such samples): no grep -z at all
+    log.unlink()
+    token, raw = run_capture(["dash"], skip=tuple(present), env={"PATH": str(tmp_path)})
+    cap = split_capture(raw, token)
+    assert cap.complete and cap.files["/proc/meminfo"] and not log.exists()

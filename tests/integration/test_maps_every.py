@@ -60,12 +60,19 @@ def test_maps_are_read_in_full_every_nth_sample_and_skipped_only_for_steady_proc
         for i, raw in enumerate(raws):
             cap = split_capture(raw.raw, raw.token or "")
             if i % EVERY == 0 or i == 1:  # a full sample, or the first with no steadiness known yet
-                assert not cap.maps_skipped, (name, i)
+                assert not cap.skipped, (name, i)
                 continue
-            # only processes unchanged between the two samples before may be skipped
-            assert cap.maps_skipped <= steady_maps(metrics[i - 2], metrics[i - 1]), (name, i)
-            assert not any("maps" in cap.processes[p].files for p in cap.maps_skipped if p in cap.processes)
-            skipped_somewhere += len(cap.maps_skipped)
+            # only processes unchanged between the two samples before may be skipped (and the
+            # capture's own shell, new each time: left out of the sample)
+            seen = {p.pid for p in metrics[i - 1].processes}
+            assert cap.skipped & seen <= steady_maps(metrics[i - 2], metrics[i - 1]), (name, i)
+            assert len(cap.skipped - seen) == 1 and not cap.skipped - seen & {
+                p.pid for p in metrics[i].processes
+            }
+            assert not any(
+                {"maps", "cmdline"} & set(cap.processes[p].files) for p in cap.skipped if p in cap.processes
+            )
+            skipped_somewhere += len(cap.skipped)
     assert skipped_somewhere > 0
 
 
@@ -74,17 +81,19 @@ def test_skipped_samples_carry_the_maps_figures_of_the_sample_before(run: Run) -
     for name, raws in run.raws.items():
         metrics = run.series[name]
         for i in range(1, SAMPLES):
-            skipped = split_capture(raws[i].raw, raws[i].token or "").maps_skipped
+            skipped = split_capture(raws[i].raw, raws[i].token or "").skipped
             before = {(p.pid, p.start_time): p for p in metrics[i - 1].processes}
             for p in metrics[i].processes:
                 if p.pid in skipped:
                     b = before[(p.pid, p.start_time)]
-                    assert (p.stack_count, p.class_bytes, p.exe, p.maps_digest) == (
+                    assert (p.stack_count, p.class_bytes, p.exe, p.maps_digest, p.cmdline) == (
                         b.stack_count,
                         b.class_bytes,
                         b.exe,
                         b.maps_digest,
+                        b.cmdline,
                     )
+                    assert p.cmdline  # the lab's processes all have one
                     carried += 1
     assert carried > 0
 
