@@ -206,18 +206,19 @@ def split_capture(data: bytes, token: str) -> Capture:
             _split_grep(body_bytes, b"\n", files, process)
         elif kind == "z":
             _split_grep(body_bytes, b"\0", files, process)
-        elif kind == "p" and rest.isdigit():
-            current = process(int(rest))
+        elif kind == "p" and (pid_number := _number(rest)) is not None:
+            current = process(pid_number)
         elif kind == "t" and current is not None:
             tid, _, comm = rest.partition(" ")
-            if tid.isdigit():
-                current.tasks[int(tid)] = comm
+            if (tid_number := _number(tid)) is not None:
+                current.tasks[tid_number] = comm
         elif kind == "d":
             pid, _, count = rest.partition(" ")
-            if pid.isdigit() and count.isdigit() and (current is None or pid == str(current.pid)):
-                process(int(pid)).fd_count = int(count)
+            pid_number, fds = _number(pid), _number(count)
+            if pid_number is not None and fds is not None and (current is None or pid_number == current.pid):
+                process(pid_number).fd_count = fds
         elif kind == "m":
-            skipped.update(int(w) for w in rest.split() if w.isdigit())
+            skipped.update(n for w in rest.split() if (n := _number(w)) is not None)
         elif kind == "end":
             complete = True
         elif kind == "v" and rest.strip() not in READABLE_VERSIONS:
@@ -236,10 +237,16 @@ def split_capture(data: bytes, token: str) -> Capture:
     )
 
 
+def _number(word: str) -> int | None:
+    """A pid, tid or count as /proc prints them (ASCII digits, at most 10), else None: a device's
+    "4300 digits" or "²" must not reach int(), which raises on both."""
+    return int(word) if len(word) <= 10 and word.isascii() and word.isdigit() else None
+
+
 # ``grep -H '' FILE...`` run in /proc prints every line as "NAME:line", NAME as grep was given it
 # (relative to /proc). A block is a run of lines with the same NAME: one file. ``grep -zH``
 # (cmdline, NUL-separated) does the same per NUL-terminated record.
-_PROC_PATH = re.compile(r"(\d+)/(?:task/(\d+)/comm|([a-z_]+))")
+_PROC_PATH = re.compile(r"([0-9]{1,10})/(?:task/([0-9]{1,10})/comm|([a-z_]+))")
 
 
 def _split_grep(

@@ -249,3 +249,20 @@ def test_the_cmdline_grep_names_only_pids_not_skipped(tmp_path: Path) -> None:
     token, raw = run_capture(["dash"], skip=tuple(present), env={"PATH": str(tmp_path)})
     cap = split_capture(raw, token)
     assert cap.complete and cap.files["/proc/meminfo"] and not log.exists()
+
+
+def test_numbers_a_device_forges_never_reach_int() -> None:
+    """int() raises on 4,300+ digits and on non-ASCII digits ("²", Arabic-Indic): such pids, tids, counts and
+    names are ignored, so a hostile device's capture still splits instead of failing as a parser bug."""
+    t = new_token()
+    huge = "9" * 5000
+    raw = (
+        f"{t} v 2\n{t} m {huge} 12 ²\n{t} d 1 {huge}\n{t} d ² 3\n{t} p ²\n{t} p {huge}\n"
+        f"{t} z\n\u0661/cmdline:x\0{huge}/cmdline:y\0"
+        f"{t} g\n{huge}/stat:x\n7/task/{huge}/comm:w\n7/stat:7 (a) S\n"
+        f"{t} p 7\n{t} t {huge} w\n{t} end\n"
+    )
+    cap = split_capture(raw.encode(), t)
+    assert cap.complete and cap.skipped == {12}
+    assert set(cap.processes) == {7} and cap.processes[7].files == {"stat": "7 (a) S\n"}
+    assert not cap.processes[7].tasks and cap.processes[7].fd_count is None

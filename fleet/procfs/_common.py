@@ -27,12 +27,17 @@ def lines(text: str) -> Iterator[tuple[int, str]]:
             yield number, line
 
 
+# A 64-bit counter has at most 20 digits. Longer numbers come only from a hostile or broken device,
+# and int() raises ValueError (not a ParseError) from 4,300 digits on.
+MAX_DIGITS = 20
+
+
 def to_int(kind: str, value: str, line: int | None, what: str) -> int:
     """Parse a decimal integer (sign allowed) or raise :class:`ParseError`."""
     value = value.strip()
     # int() accepts "1_000", "٣" and surrounding spaces; /proc prints plain ASCII digits only.
     digits = value[1:] if value[:1] in "+-" else value
-    if not digits.isascii() or not digits.isdigit():
+    if not digits.isascii() or not digits.isdigit() or len(digits) > MAX_DIGITS:
         raise ParseError(kind, f"bad {what} {show(value)}", line)
     return int(value)
 

@@ -36,8 +36,8 @@ GUARD_MAX = 64 * 1024
 STACK_MIN = 16 * 1024
 
 _SYSV = re.compile(r"/SYSV[0-9a-fA-F]{8}(?: \(deleted\))?")
-_STACK_TID = re.compile(r"\[stack:(\d+)\]")  # Linux 3.4 (b7643757) .. 4.4; removed in 4.5 (65376df5)
-_ANDROID_STACK = re.compile(r"\[anon:stack_and_tls:(\d+)\]")  # bionic names its stacks (Android 12+)
+_STACK_TID = re.compile(r"\[stack:([0-9]{1,10})\]")  # Linux 3.4 (b7643757) .. 4.4; removed in 4.5 (65376df5)
+_ANDROID_STACK = re.compile(r"\[anon:stack_and_tls:([0-9]{1,10})\]")  # bionic names its stacks (Android 12+)
 _SHARED_OBJECT = re.compile(r"\.so(?:\.[0-9][0-9A-Za-z.]*)?$")
 _DELETED = " (deleted)"
 # Executable-mapped files that are never the main program: Android ART images and compiled dex,

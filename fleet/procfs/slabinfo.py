@@ -17,7 +17,7 @@ KIND = "slabinfo"
 # other line (header, comments, SLAB, tabs, bad input) leaves the name group empty and takes the
 # per-line path, so results and errors are those of that path. Group 1 is the whole line; findall
 # gives one row per "\n"-separated line, so a row's index is its line number.
-_SP = r" ++([0-9]++)"
+_SP = r" ++([0-9]{1,20}+)"  # longer numbers (hostile) take the careful path
 _SLUB = re.compile(
     rf"^(([^\s#]\S*+){_SP * 5} : tunables ++0 ++0 ++0 : slabdata{_SP * 2} ++0 *|.*)$",
     re.ASCII | re.MULTILINE,
@@ -25,7 +25,7 @@ _SLUB = re.compile(
 # Cache lines _SLUB does not take (SLAB without statistics, tabs, a spaced name): read with one
 # match instead of per-field checks. Anything else - negative or signed numbers, statistics
 # sections, odd spacing - takes the careful path in _cache(), the same result or the precise error.
-_N = r"\s+([0-9]+)"
+_N = r"\s+([0-9]{1,20})"
 _FAST = re.compile(
     rf"(\S.*?){_N * 5} : tunables{_N * 3} : slabdata{_N * 3}\s*",
     re.ASCII,

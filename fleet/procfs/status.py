@@ -55,7 +55,7 @@ _LINE = re.compile(
     r"""^(?:
         (?!Name:|Vm|Rss|Hugetlb)(\w++):\t             # "Key:<tab>value", not a size key
         ((?:[!-~](?:[\t\ -~]*[!-~])?)?)(?<!kB)[\ \t]*   # value: stripped, not ending in kB
-      | (?!Name:)(\w++):[\ \t]*+([0-9]++)\ kB          # "Key:<tab>   1234 kB"
+      | (?!Name:)(\w++):[\ \t]*+([0-9]{1,20}+)\ kB     # "Key:<tab>   1234 kB", <= 20 digits
       | (.*)                                          # any other line
     )$""",
     re.ASCII | re.MULTILINE | re.VERBOSE,

@@ -129,3 +129,39 @@ def test_stat_any_comm_roundtrips(comm: str, nums: list[int]) -> None:
     s = parse_stat(line)
     assert (s.pid, s.comm, s.state) == (42, comm, "S")
     assert s.starttime == nums[18]
+
+
+@pytest.mark.parametrize(
+    ("parse", "text"),
+    [
+        (parse_status, "Name:\tx\nVmRSS:\t{n} kB\n"),
+        (
+            parse_slabinfo,
+            "slabinfo - version: 2.1\nkmalloc-64 {n} 10 64 64 1 : tunables 0 0 0 : slabdata 1 1 0\n",
+        ),
+        (
+            parse_slabinfo,
+            "slabinfo - version: 2.1\nkmalloc-64 1 10 64 64 1 : tunables 5 0 0 : slabdata 1 1 {n}\n",
+        ),
+        (parse_stat, "1 (x) S {n} 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1\n"),
+        (parse_meminfo, "MemTotal: {n} kB\n"),
+        (parse_smaps_rollup, "00400000-ff600000 ---p 00000000 00:00 0 [rollup]\nRss: {n} kB\n"),
+        (parse_loadavg, "0.1 0.2 0.3 1/{n} 12\n"),
+    ],
+)
+def test_a_number_too_long_for_int_is_a_parse_error(parse: Callable[[str], object], text: str) -> None:
+    """int() raises ValueError, not ParseError, from 4,300 digits on: a hostile device's 5,000-digit
+    counter must cost that file (a ParseError), never the whole sample as a 'parser bug'."""
+    with pytest.raises(ParseError):
+        parse(text.format(n="9" * 5000))
+    parse(text.format(n="9" * 20))  # the longest a 64-bit counter prints still parses
+
+
+def test_stack_annotations_with_forged_tids_are_not_stacks_of_that_tid() -> None:
+    for path in (
+        "[stack:" + "9" * 5000 + "]",
+        "[stack:\u0661\u0662]",
+        "[anon:stack_and_tls:" + "9" * 5000 + "]",
+    ):
+        assert classify_maps(parse_maps(f"1000-2000 rw-p 00000000 00:00 0 {path}\n")).stack_tids == ()
+    assert classify_maps(parse_maps("1000-2000 rw-p 00000000 00:00 0 [stack:123]\n")).stack_tids == (123,)
