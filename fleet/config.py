@@ -22,7 +22,7 @@ directory of the run, not to the file.
     samples = 3                  # --samples; samples per device per sweep, at least 1
     interval = 60                # --interval; seconds between samples
     concurrency = 64             # --concurrency; devices sampled at once, at least 1
-    maps_every = 1               # --maps-every; all maps on 1 sample in N, else only changed processes'
+    maps_every = 3               # --maps-every; all maps on 1 sample in N, else only changed processes'
     report_dir = "reports"       # --report-dir; one dated fleet-report-<UTC time>.html per sweep
     fail_on = "high"             # --fail-on; exit 3 when a finding this severe exists (high | medium)
     keep_raw_days = 14           # --keep-raw-days; raw captures older than this are dropped
@@ -65,7 +65,7 @@ class SweepSettings:
     samples: int = 3
     interval: float = 60.0
     concurrency: int = 64
-    maps_every: int = 1
+    maps_every: int = 3  # = samples: each night's first sample reads every maps
     report_dir: str = "reports"
     fail_on: str | None = None
     keep_raw_days: float | None = 14.0
