@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from fleet.procfs._common import show, to_int
+from fleet.procfs._common import build, show, to_int
 from fleet.procfs.errors import ParseError
 
 KIND = "slabinfo"
@@ -82,12 +82,9 @@ def parse_slabinfo(text: str) -> Slabinfo:
     rows = _SLUB.findall(text)
     for number, (line, name, active, num, size, per, pages, active_slabs, num_slabs) in enumerate(rows, 1):
         if name and version is not None:
-            # Built as pickle does, __dict__ in one go: the frozen __init__'s 12 object.__setattr__
-            # calls would add half again to the parse (0.38 -> 0.56 ms for 235 caches).
-            cache = object.__new__(SlabCache)
-            object.__setattr__(
-                cache,
-                "__dict__",
+            # build(): the frozen __init__ would add half again to the parse (0.38 -> 0.56 ms, 235 caches)
+            cache = build(
+                SlabCache,
                 {
                     "name": name,
                     "active_objs": int(active),

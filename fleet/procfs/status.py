@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from fleet.procfs._common import KIB, kb_value, show, to_int
+from fleet.procfs._common import KIB, build, kb_value, show, to_int
 from fleet.procfs.errors import ParseError
 
 KIND = "status"
@@ -106,27 +106,30 @@ def parse_status(text: str) -> Status:
             raise ParseError(KIND, f"{key}: bad value {show(raw)}", where.get(key))
         return to_int(KIND, words[number_of], where.get(key), f"{key} value")
 
-    return Status(
-        name=other.get("Name"),
-        state=other.get("State"),
-        tgid=num("Tgid"),
-        pid=num("Pid"),
-        ppid=num("PPid"),
-        threads=num("Threads"),
-        vm_peak=sizes.get("VmPeak"),
-        vm_size=sizes.get("VmSize"),
-        vm_lck=sizes.get("VmLck"),
-        vm_hwm=sizes.get("VmHWM"),
-        vm_rss=sizes.get("VmRSS"),
-        rss_anon=sizes.get("RssAnon"),
-        rss_file=sizes.get("RssFile"),
-        rss_shmem=sizes.get("RssShmem"),
-        vm_data=sizes.get("VmData"),
-        vm_stk=sizes.get("VmStk"),
-        vm_exe=sizes.get("VmExe"),
-        vm_lib=sizes.get("VmLib"),
-        vm_pte=sizes.get("VmPTE"),
-        vm_swap=sizes.get("VmSwap"),
-        sizes=MappingProxyType(sizes),
-        other=MappingProxyType(other),
+    return build(
+        Status,
+        dict(
+            name=other.get("Name"),
+            state=other.get("State"),
+            tgid=num("Tgid"),
+            pid=num("Pid"),
+            ppid=num("PPid"),
+            threads=num("Threads"),
+            vm_peak=sizes.get("VmPeak"),
+            vm_size=sizes.get("VmSize"),
+            vm_lck=sizes.get("VmLck"),
+            vm_hwm=sizes.get("VmHWM"),
+            vm_rss=sizes.get("VmRSS"),
+            rss_anon=sizes.get("RssAnon"),
+            rss_file=sizes.get("RssFile"),
+            rss_shmem=sizes.get("RssShmem"),
+            vm_data=sizes.get("VmData"),
+            vm_stk=sizes.get("VmStk"),
+            vm_exe=sizes.get("VmExe"),
+            vm_lib=sizes.get("VmLib"),
+            vm_pte=sizes.get("VmPTE"),
+            vm_swap=sizes.get("VmSwap"),
+            sizes=MappingProxyType(sizes),
+            other=MappingProxyType(other),
+        ),
     )

@@ -165,3 +165,22 @@ def test_stack_annotations_with_forged_tids_are_not_stacks_of_that_tid() -> None
     ):
         assert classify_maps(parse_maps(f"1000-2000 rw-p 00000000 00:00 0 {path}\n")).stack_tids == ()
     assert classify_maps(parse_maps("1000-2000 rw-p 00000000 00:00 0 [stack:123]\n")).stack_tids == (123,)
+
+
+def test_records_built_without_init_have_exactly_their_fields() -> None:
+    """Status, SmapsRollup and SlabCache are built from a dict for speed (``_common.build``): every
+    field present, nothing extra, equal to the record the dataclass' own __init__ makes."""
+    import dataclasses
+
+    status = parse_status("Name:\tx\nPid:\t7\nThreads:\t2\nVmRSS:\t  12 kB\nVmSize:\t 100 kB\n")
+    rollup = parse_smaps_rollup(
+        "00400000-ff600000 ---p 00000000 00:00 0    [rollup]\nRss:  8 kB\nPss:  4 kB\n"
+    )
+    slab = parse_slabinfo(
+        "slabinfo - version: 2.1\nkmalloc-64 10 20 64 64 1 : tunables 0 0 0 : slabdata 1 1 0\n"
+    ).caches[0]
+    for record in (status, rollup, slab):
+        names = {f.name for f in dataclasses.fields(record)}  # type: ignore[arg-type]
+        assert set(vars(record)) == names
+        assert record == type(record)(**vars(record))
+    assert (status.pid, status.threads, status.vm_rss, rollup.pss, slab.bytes) == (7, 2, 12 * 1024, 4096, 640)
