@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -92,3 +93,27 @@ def raw_captures(location: Path | str) -> dict[int, bytes]:
 
     with open_store(location) as st:
         return {r.id: r.raw for r in st.raw_samples() if r.raw}
+
+
+def assert_lab_leaks_found(lab: Any, rank: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """Every leaking lab workload has its finding (medium or high) and no steady one has any, in a
+    ``rank --json`` document of the lab's devices: (leak scores, steady scores)."""
+    from fleet.lab.profiles import WORKLOADS
+
+    by_name = {d["name"]: d for d in rank["devices"]}
+    leak_scores, flat_scores = [], []
+    for device in lab.devices:
+        if device.shell == "hang":
+            continue
+        procs = {p["name"]: p for p in by_name[device.name]["processes"]}
+        for comm, workload in zip(device.comms, device.workloads, strict=True):
+            expected = WORKLOADS[workload].finding
+            proc = procs[comm]
+            kinds = {f["kind"] for f in proc["findings"] if f["severity"] in ("medium", "high")}
+            if expected is None:
+                assert not kinds, f"{device.name} {comm}: non-leak flagged {kinds}"
+                flat_scores.append(proc["score"])
+            elif expected != "restart":
+                assert expected in kinds, f"{device.name} {comm}: expected {expected}, got {proc['findings']}"
+                leak_scores.append(proc["score"])
+    return leak_scores, flat_scores

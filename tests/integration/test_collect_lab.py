@@ -23,6 +23,7 @@ from fleet.inventory import load_inventory
 from fleet.lab import Lab
 from fleet.rank import rank_json
 from fleet.store import Store
+from tests.helpers import assert_lab_leaks_found
 
 pytestmark = pytest.mark.lab
 SAMPLES = 10
@@ -113,25 +114,7 @@ def test_rank_json_has_the_interface_shape(run: Run) -> None:
 
 
 def test_each_leaking_workload_gets_its_finding_and_outranks_non_leaks(run: Run) -> None:
-    by_name = {d["name"]: d for d in run.rank["devices"]}
-    leak_scores, flat_scores = [], []
-    for device in run.lab.devices:
-        if device.shell == "hang":
-            continue
-        procs = {p["name"]: p for p in by_name[device.name]["processes"]}
-        for comm, workload in zip(device.comms, device.workloads, strict=True):
-            from fleet.lab.profiles import WORKLOADS
-
-            expected = WORKLOADS[workload].finding
-            proc = procs[comm]
-            kinds = {f["kind"] for f in proc["findings"] if f["severity"] in ("medium", "high")}
-            if expected in (None, "restart"):
-                if expected is None:
-                    assert not kinds, f"{device.name} {comm}: non-leak flagged {kinds}"
-                    flat_scores.append(proc["score"])
-                continue
-            assert expected in kinds, f"{device.name} {comm}: expected {expected}, got {proc['findings']}"
-            leak_scores.append(proc["score"])
+    leak_scores, flat_scores = assert_lab_leaks_found(run.lab, run.rank)
     assert leak_scores and flat_scores
     assert min(leak_scores) > max(flat_scores)
 

@@ -20,10 +20,10 @@ from fleet.extract import steady_maps
 from fleet.fleetview import build_view
 from fleet.inventory import load_inventory
 from fleet.lab import Lab
-from fleet.lab.profiles import WORKLOADS
 from fleet.metrics import DeviceMetrics
 from fleet.rank import rank_json
 from fleet.store import RawSample, Store
+from tests.helpers import assert_lab_leaks_found
 
 pytestmark = pytest.mark.lab
 SAMPLES, EVERY = 10, 4
@@ -105,18 +105,8 @@ def test_skipping_costs_fewer_bytes(run: Run) -> None:
 
 
 def test_every_leaking_workload_is_still_found(run: Run) -> None:
-    by_name = {d["name"]: d for d in run.rank["devices"]}
-    for device in run.lab.devices:
-        if device.shell == "hang":
-            continue
-        procs = {p["name"]: p for p in by_name[device.name]["processes"]}
-        for comm, workload in zip(device.comms, device.workloads, strict=True):
-            expected = WORKLOADS[workload].finding
-            kinds = {f["kind"] for f in procs[comm]["findings"] if f["severity"] in ("medium", "high")}
-            if expected is None:
-                assert not kinds, f"{device.name} {comm}: non-leak flagged {kinds}"
-            elif expected != "restart":
-                assert expected in kinds, f"{device.name} {comm}: expected {expected}, got {kinds}"
+    leak_scores, flat_scores = assert_lab_leaks_found(run.lab, run.rank)
+    assert leak_scores and flat_scores
 
 
 def test_the_option_reaches_collect_and_sweep(tmp_path: Path) -> None:
