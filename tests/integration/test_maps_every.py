@@ -66,9 +66,8 @@ def test_maps_are_read_in_full_every_nth_sample_and_skipped_only_for_steady_proc
             # capture's own shell, new each time: left out of the sample)
             seen = {p.pid for p in metrics[i - 1].processes}
             assert cap.skipped & seen <= steady_maps(metrics[i - 2], metrics[i - 1]), (name, i)
-            assert len(cap.skipped - seen) == 1 and not cap.skipped - seen & {
-                p.pid for p in metrics[i].processes
-            }
+            shell = cap.skipped - seen
+            assert len(shell) == 1 and not shell & {p.pid for p in metrics[i].processes}
             assert not any(
                 {"maps", "cmdline"} & set(cap.processes[p].files) for p in cap.skipped if p in cap.processes
             )
