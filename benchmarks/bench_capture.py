@@ -7,11 +7,13 @@ BusyBox sleepers, like a light lab device) and "heavy" (30 Python processes of 9
 ~100 mappings per process, about a camera's daemons). Every round enters the namespace and runs
 fleet's capture script through BusyBox ``sh -s``, as the first sample (every maps read) and as a
 ``--maps-every`` sample that skips the maps of every process already known (the best case: all
-steady). Measured: CPU of everything the round forks (``RUSAGE_CHILDREN``: nsenter, the shell,
-grep), and bytes printed, mean of ``--rounds`` (the kernel accounts CPU in ticks, so a single
-round of a few ms is too coarse to take the best of); and the collector's parse of each capture
-(split + metrics, best of 20): a first sample, a repeat whose maps are unchanged (digest reuse),
-and a repeat with the steady maps skipped. Needs root, unshare and nsenter.
+steady), beside the naive script (a ``cat`` per file per pid) and an empty one; what a script
+costs beyond the empty one is its capture cost, the figure issue 9 compares. Measured: CPU of
+everything the round forks (``RUSAGE_CHILDREN``: nsenter, the shell, grep), and bytes printed,
+mean of ``--rounds`` (the kernel accounts CPU in ticks, so a single round of a few ms is too
+coarse to take the best of); and the collector's parse of each capture (split + metrics, best of
+20): a first sample, a repeat whose maps are unchanged (digest reuse), and a repeat with the steady
+maps skipped. Needs root, unshare and nsenter.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from typing import Any
 
 from fleet.capture import capture_script, new_token, split_capture
 from fleet.extract import metrics_from_capture
+
+sys.path.insert(0, str(Path(__file__).parent))
+import capture_variants
 
 HEAVY = (
     "import threading, time\n"
@@ -66,31 +71,42 @@ def namespace_init(device: subprocess.Popen[bytes]) -> int:
     raise SystemExit("the emulated device did not start")
 
 
-def run(init: int, busybox: str, skip: list[int]) -> tuple[float, bytes, str]:
-    token = new_token()
+def run(init: int, busybox: str, script: str) -> tuple[float, bytes]:
     cmd = ["nsenter", "-t", str(init), "-p", "-m", busybox, "sh", "-s"]
     before = _children_cpu()
-    out = subprocess.run(cmd, input=capture_script(token, skip).encode(), capture_output=True)
-    return _children_cpu() - before, out.stdout, token
+    out = subprocess.run(cmd, input=script.encode(), capture_output=True)
+    return _children_cpu() - before, out.stdout
 
 
 def measure(init: int, busybox: str, rounds: int) -> dict[str, Any]:
-    """Mean CPU and bytes of a full capture and of one skipping every process it saw in maps."""
-    _, raw, token = run(init, busybox, [])
+    """Mean CPU and bytes of a full capture, one skipping every process it saw in maps, the naive
+    capture and an empty script."""
+    token = new_token()
+    _, raw = run(init, busybox, capture_script(token))
     known = [pid for pid, pc in split_capture(raw, token).processes.items() if pc.files.get("maps")]
-    cases = {"full": [], "steady_skipped": known}
+    cases: dict[str, Callable[[str], str]] = {
+        "full": capture_script,
+        "steady_skipped": lambda t: capture_script(t, known),
+        "naive": lambda t: capture_variants.script("naive", t),
+        "empty": lambda t: capture_variants.script("noop", t),
+    }
     totals = dict.fromkeys(cases, 0.0)
     sizes = dict.fromkeys(cases, 0)
-    for _ in range(rounds):  # interleaved, so drift on a shared machine hits both alike
-        for label, skip in cases.items():
-            cpu, out, _ = run(init, busybox, skip)
+    for _ in range(rounds):  # interleaved, so drift on a shared machine hits all alike
+        for label, script in cases.items():
+            cpu, out = run(init, busybox, script(new_token()))
             totals[label] += cpu
             sizes[label] = len(out)
     res: dict[str, Any] = {"processes": len(known)}
     for label in cases:
         res[label] = {"device_cpu_ms": totals[label] / rounds * 1000, "bytes": sizes[label]}
+    empty = res["empty"]["device_cpu_ms"]
+    for label in ("full", "steady_skipped", "naive"):
+        res[label]["capture_ms"] = res[label]["device_cpu_ms"] - empty
+    res["full_vs_naive"] = res["full"]["capture_ms"] / res["naive"]["capture_ms"]
     first = metrics_from_capture(split_capture(raw, token))
-    _, skipped, skip_token = run(init, busybox, known)
+    skip_token = new_token()
+    _, skipped = run(init, busybox, capture_script(skip_token, known))
     res["parse_ms"] = {
         "first": _best_ms(lambda: metrics_from_capture(split_capture(raw, token))),
         "repeat": _best_ms(lambda: metrics_from_capture(split_capture(raw, token), first)),
@@ -120,8 +136,13 @@ def main() -> None:
         sys.exit("needs root, busybox (busybox-static), unshare and nsenter")
     results = {}
     print(
-        f"{'device':<8}{'pids':>6}{'full ms':>9}{'skip ms':>9}{'saved':>7}{'full KiB':>10}{'skip KiB':>10}"
-        f"  parse ms: {'first':>7}{'repeat':>8}{'skipped':>9}"
+        "device CPU per capture beyond an empty script (nsenter + sh: the 'empty' column), mean of"
+        f" {args.rounds} rounds"
+    )
+    print(
+        f"{'device':<8}{'pids':>5}{'empty':>7}{'full ms':>9}{'skip ms':>9}{'saved':>7}{'naive ms':>10}"
+        f"{'full/naive':>11}{'full KiB':>10}{'skip KiB':>10}"
+        f"  parse ms: {'first':>6}{'repeat':>8}{'skipped':>9}"
     )
     for label, heavy in (("light", False), ("heavy", True)):
         device = start_device(busybox, heavy)
@@ -132,12 +153,13 @@ def main() -> None:
         finally:
             device.kill()
             device.wait()
-        full, skip = r["full"], r["steady_skipped"]
-        saved = 1 - skip["device_cpu_ms"] / full["device_cpu_ms"]
+        full, skip, naive = r["full"], r["steady_skipped"], r["naive"]
+        saved = 1 - skip["capture_ms"] / full["capture_ms"]
         print(
-            f"{label:<8}{r['processes']:>6}{full['device_cpu_ms']:>9.2f}{skip['device_cpu_ms']:>9.2f}"
-            f"{saved:>7.0%}{full['bytes'] / 1024:>10.1f}{skip['bytes'] / 1024:>10.1f}"
-            f"  {'':>9}{r['parse_ms']['first']:>7.2f}{r['parse_ms']['repeat']:>8.2f}"
+            f"{label:<8}{r['processes']:>5}{r['empty']['device_cpu_ms']:>7.2f}{full['capture_ms']:>9.2f}"
+            f"{skip['capture_ms']:>9.2f}{saved:>7.0%}{naive['capture_ms']:>10.2f}{r['full_vs_naive']:>11.1%}"
+            f"{full['bytes'] / 1024:>10.1f}{skip['bytes'] / 1024:>10.1f}"
+            f"  {'':>9}{r['parse_ms']['first']:>6.2f}{r['parse_ms']['repeat']:>8.2f}"
             f"{r['parse_ms']['repeat_steady_skipped']:>9.2f}"
         )
     if args.json:

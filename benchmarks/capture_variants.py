@@ -40,14 +40,22 @@ echo "$N end"
 NOOP = "exit 0\n"
 
 
+def _without(script: str, old: str, new: str) -> str:
+    """``script`` with ``old`` replaced once; fails loudly when the script no longer has it (a
+    variant that silently equals the full script would report a saving of nothing as measured)."""
+    if old not in script:
+        raise ValueError(f"the capture script no longer contains {old!r}: update this variant")
+    return script.replace(old, new, 1)
+
+
 def script(variant: str, token: str) -> str:
     """The capture script of ``variant`` ("fleet", "naive" or "noop") for ``token``."""
     if variant == "fleet":
         return capture_script(token)
-    if variant == "no-maps":
-        return capture_script(token).replace("m=$p/maps", "m=", 1)  # every pid's maps skipped
+    if variant == "no-maps":  # every pid's maps skipped (its cmdline still read)
+        return _without(capture_script(token), 'm=" $p/maps $p/cmdline"', 'm=" $p/cmdline"')
     if variant == "no-slabinfo":
-        return capture_script(token).replace(" slabinfo", "", 1)
+        return _without(capture_script(token), " slabinfo [0-9]", " [0-9]")
     if variant == "naive":
         return NAIVE.format(token=token)
     if variant == "noop":

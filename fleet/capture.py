@@ -1,26 +1,35 @@
 """The capture: a POSIX sh script run on the device, and the splitter for what it prints.
 
-The script is fed on stdin to ``sh -s`` (Dropbear refuses or drops long exec commands, see
-docs/ssh-field-notes). It uses only ash builtins plus ``grep`` (``cat`` when grep cannot run), never
-backgrounds anything (Dropbear closes the channel when the shell exits) and tolerates processes
-that vanish mid-capture. Format 2 forks two processes per capture, whatever the number of pids
-(format 1 forked a ``cat`` per file per pid; benchmarks/README.md has the measured costs).
+The script is fed on stdin to ``sh -s``: Dropbear refuses or drops long exec commands (see
+docs/ssh-field-notes), and a token in an exec command would be readable in the shell's
+/proc/PID/cmdline by every process on the device, which could then forge sections. It uses only
+ash builtins plus ``grep`` (``cat`` when grep cannot run), never backgrounds anything (Dropbear
+closes the channel when the shell exits) and tolerates processes that vanish mid-capture. Format 3
+forks one process per capture, whatever the number of pids (format 1 forked a ``cat`` per file per
+pid, format 2 two greps; benchmarks/README.md has the measured costs).
 
 Output format: a stream of sections. Every header line starts with a per-capture random token
 (``@@fleet-<nonce>``) that nothing on the device can know in advance, so no file content (a thread
 named ``@@fleet``, a mapping path with a newline) can forge a section boundary. Headers:
 
-    <token> v 2                  format version (the splitter also reads format 1)
-    <token> m PID...             maps and cmdline of these pids were not read on purpose: the
-                                 collector has them from the device's previous sample (``--maps-every``);
+    <token> v 3                  format version (the splitter also reads formats 1 and 2)
+    <token> m PID...             maps, cmdline and smaps_rollup of these pids were not read on
+                                 purpose (``--maps-every``): the collector has maps and cmdline from
+                                 the device's previous sample, and PSS is unknown on such samples;
                                  the last pid is the capture's own shell, left out of such samples
     <token> d PID COUNT          number of open fds of PID
-    <token> z                    ``grep -zH '' PID/cmdline...`` in /proc: "NAME:record" + NUL each
-    <token> g                    ``grep -H '' FILE...`` in /proc: "NAME:line" for every line of the
-                                 device files, every PID/stat and, for user processes (kernel threads
-                                 and zombies have no exe), PID/status, maps, smaps_rollup and
-                                 PID/task/TID/comm. grep names every line, so content cannot forge
-                                 a file boundary; an empty or unreadable file prints nothing.
+    <token> a                    ``grep -zH '' FILE...`` in /proc: "NAME:record" + NUL for each
+                                 NUL-terminated record, so a text file is one record (no NUL in it)
+                                 and a cmdline one record per argument. Files: the device files,
+                                 every PID/stat and, for user processes (kernel threads and zombies
+                                 have no exe), PID/status, maps, cmdline, smaps_rollup and
+                                 PID/task/TID/comm. Only cmdline holds NULs, and grep names each of
+                                 its records, so content cannot forge a file boundary; an empty or
+                                 unreadable file prints nothing.
+    <token> g                    the same files through ``grep -H ''`` ("NAME:line" for every line),
+                                 for a grep without -z (BusyBox built without EXTRA_COMPAT, where a
+                                 cmdline prints up to its first NUL: the program only)
+    <token> z                    (format 2) ``grep -zH '' PID/cmdline...``
     <token> f PATH               the content of PATH follows  (format 1, and the fallback when grep
     <token> ! PATH               PATH could not be read        is missing or cannot run: exit > 2)
     <token> p PID                the files of process PID follow
@@ -37,8 +46,8 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-FORMAT_VERSION = 2
-READABLE_VERSIONS = ("1", "2")  # the splitter reads every format fleet ever wrote
+FORMAT_VERSION = 3
+READABLE_VERSIONS = ("1", "2", "3")  # the splitter reads every format fleet ever wrote
 
 DEVICE_FILES = (
     "/proc/sys/kernel/random/boot_id",
@@ -53,28 +62,33 @@ _SCRIPT = """\
 N='{token}'
 K='{skip}'
 [ -z "$K" ] || K="$K $$"
+LC_ALL=C; export LC_ALL
 printf '%s v {version}\\n' "$N"
 [ -n "$K" ] && printf '%s m%s\\n' "$N" "$K"
 cd /proc || exit 1
 R=; [ -e self/smaps_rollup ] && R=smaps_rollup
 X=; [ -e 1/exe ] || X=1
-A=; C=; T=
+A=; T=
 for p in [0-9]*; do
   if [ -e $p/exe ] || {{ [ -n "$X" ] && [ -d $p ]; }}; then
-    m=" $p/maps"; c=" $p/cmdline"
-    case "$K " in *" $p "*) m=; c= ;; esac
-    A="$A $p/status$m${{R:+ $p/$R}}"
-    C="$C$c"
+    m=" $p/maps $p/cmdline${{R:+ $p/$R}}"
+    case "$K " in *" $p "*) m= ;; esac
+    A="$A $p/status$m"
     T="$T $p/task/[0-9]*/comm"
     set -- $p/fd/*
     [ -e "$1" ] && printf '%s d %s %s\\n' "$N" $p $#
   fi
 done
-printf '%s z\\n' "$N"
-[ -z "$C" ] || grep -zH '' $C </dev/null 2>/dev/null
-printf '%s g\\n' "$N"
-grep -H '' {device_files} [0-9]*/stat $A $T </dev/null 2>/dev/null
-[ $? -le 2 ] || {{
+F='{device_files} [0-9]*/stat'
+printf '%s a\\n' "$N"
+grep -zH '' $F $A $T </dev/null 2>/dev/null
+s=$?
+if [ $s = 2 ] && {{ grep -z '' </dev/null 2>/dev/null; [ $? = 2 ]; }}; then
+  printf '%s g\\n' "$N"
+  grep -H '' $F $A $T </dev/null 2>/dev/null
+  s=$?
+fi
+[ $s -le 2 ] || {{
 f() {{ printf '%s f %s\\n' "$N" "$1"; cat "$1" 2>/dev/null || printf '%s ! %s\\n' "$N" "$1"; }}
 {device_f}
 for p in /proc/[0-9]*; do
@@ -82,7 +96,7 @@ for p in /proc/[0-9]*; do
   printf '%s p %s\\n' "$N" "${{p#/proc/}}"
   f $p/stat; f $p/status
   case "$K " in *" ${{p#/proc/}} "*) k=1 ;; *) k= ; f $p/maps ;; esac
-  [ -n "$R" ] && f $p/smaps_rollup
+  [ -n "$R" ] && [ -z "$k" ] && f $p/smaps_rollup
   [ -n "$k" ] || f $p/cmdline
   for t in $p/task/[0-9]*; do
     {{ IFS= read -r c < $t/comm && printf '%s t %s %s\\n' "$N" "${{t##*/}}" "$c"; }} 2>/dev/null
@@ -101,9 +115,9 @@ def new_token() -> str:
 def capture_script(token: str, skip: Iterable[int] = ()) -> str:
     """The sh script (for ``sh -s`` on stdin) that prints one capture delimited by ``token``.
 
-    ``skip``: pids whose maps and cmdline are not read (the caller has them from the previous
-    sample): maps are most of a capture's bytes, and without any cmdline to read the script forks
-    one process instead of two.
+    ``skip``: pids whose maps, cmdline and smaps_rollup are not read (the caller has maps and
+    cmdline from the previous sample): maps are most of a capture's bytes, and maps plus
+    smaps_rollup (a walk of every page table, for PSS only) most of the kernel's work.
     """
     if not re.fullmatch(r"@@fleet-[0-9a-f]{16}", token):
         raise ValueError(f"bad capture token {token!r}")
@@ -135,7 +149,7 @@ class Capture:
     complete: bool  # the end marker was seen: nothing was cut
     preamble: str = ""  # what the shell printed before the capture (banner, MOTD)
     unreadable: tuple[str, ...] = ()  # device-level paths that could not be read
-    skipped: frozenset[int] = frozenset()  # pids whose maps and cmdline were left out on purpose
+    skipped: frozenset[int] = frozenset()  # pids whose maps, cmdline, smaps_rollup were left out
 
 
 class CaptureFormatError(ValueError):
@@ -201,6 +215,9 @@ def split_capture(data: bytes, token: str) -> Capture:
             else:
                 files.pop(rest, None)
                 unreadable.append(rest)
+        elif kind == "a":
+            grep_seen = True
+            _split_grep(body_bytes, b"\0", files, process, whole_files=True)
         elif kind == "g":
             grep_seen = True
             _split_grep(body_bytes, b"\n", files, process)
@@ -244,8 +261,8 @@ def _number(word: str) -> int | None:
 
 
 # ``grep -H '' FILE...`` run in /proc prints every line as "NAME:line", NAME as grep was given it
-# (relative to /proc). A block is a run of lines with the same NAME: one file. ``grep -zH``
-# (cmdline, NUL-separated) does the same per NUL-terminated record.
+# (relative to /proc). A block is a run of lines with the same NAME: one file. ``grep -zH`` does the
+# same per NUL-terminated record: a whole text file, or one argument of a cmdline.
 _PROC_PATH = re.compile(r"([0-9]{1,10})/(?:task/([0-9]{1,10})/comm|([a-z_]+))")
 
 
@@ -254,11 +271,16 @@ def _split_grep(
     sep: bytes,
     files: dict[str, str],
     process: Callable[[int], ProcessCapture],
+    *,
+    whole_files: bool = False,
 ) -> None:
-    """Files from a ``g`` or ``z`` section: every line carries its file's name, so no content can
-    forge a boundary. grep prints nothing for an empty or unreadable file (a kernel thread's maps,
-    a vanished pid): such files are absent. Each file comes back with one ``sep`` after each line.
-    A line without a name (no ``:``) and an unterminated last line (a cut stream) are skipped.
+    """Files from an ``a``, ``g`` or ``z`` section: every line (record) carries its file's name,
+    so no content can forge a boundary. grep prints nothing for an empty or unreadable file (a
+    kernel thread's maps, a vanished pid): such files are absent. Each file comes back as the
+    kernel wrote it: with ``whole_files`` (``a``) a text file is one record and its ``sep`` is
+    grep's, dropped, while a cmdline's records end with the kernel's NULs, kept; otherwise every
+    line gets its ``sep`` back. A line without a name (no ``:``) and an unterminated last line
+    (a cut stream) are skipped.
 
     One pass over the lines, linear in the size of the section: a regex scanning for blocks went
     quadratic on a long line without ``:`` or ``sep`` (40 KB took 8 s; a hostile shell knows the
@@ -277,12 +299,13 @@ def _split_grep(
         while i < len(lines) and lines[i].startswith(prefix):
             chunk.append(lines[i][len(prefix) :])
             i += 1
-        text = decode(sep.join(chunk) + sep)
+        kept_sep = not whole_files or name.endswith(b"/cmdline")
+        text = decode(sep.join(chunk) + sep if kept_sep else sep.join(chunk))
         path = decode(name)
         pm = _PROC_PATH.fullmatch(path)
         if pm is None:
             files["/proc/" + path] = text
         elif pm.group(2) is not None:
-            process(int(pm.group(1))).tasks[int(pm.group(2))] = text[:-1]
+            process(int(pm.group(1))).tasks[int(pm.group(2))] = text.removesuffix("\n")
         else:
             process(int(pm.group(1))).files[pm.group(3)] = text

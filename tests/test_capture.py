@@ -74,6 +74,7 @@ def test_processes_that_exit_mid_capture_are_tolerated() -> None:
         for _ in range(3):
             token, raw = run_capture(SHELLS[0])
             assert split_capture(raw, token).complete
+            assert b" g\n" not in raw  # grep exited 2 for a vanished file, not for want of -z
     finally:
         churn.kill()
         churn.wait()
@@ -159,6 +160,36 @@ def test_grep_sections_cannot_be_forged_by_content() -> None:
     assert "/proc/meminfo" in cap.unreadable and cap.complete
 
 
+def test_whole_file_records_cannot_be_forged_by_content() -> None:
+    """In an ``a`` section a text file is one record: newlines, colons and other files' names in
+    its content stay content; only cmdline has NULs, and grep names each of its records."""
+    token = new_token()
+    raw = (
+        f"{token} v 3\n{token} d 5 3\n{token} a\nuptime:1.0 2.0\n\0"
+        f"5/stat:5 (a\n12/status:Name:\tevil) S 1\n\0"
+        f"5/maps:00400000-00401000 r-xp 00000000 00:00 0 /bin/cam\n6/maps:x\n\0"
+        "5/cmdline:/bin/cam\0" + "5/cmdline:12/maps:x\n\0"
+        "5/task/5/comm:cam\n\0" + "5/task/6/comm:w:1\n\0"
+        f"5/status:Name:\tcam\n\0{token} end\n"
+    ).encode()
+    cap = split_capture(raw, token)
+    assert set(cap.processes) == {5}
+    p = cap.processes[5]
+    assert p.files["stat"] == "5 (a\n12/status:Name:\tevil) S 1\n"
+    assert p.files["maps"] == "00400000-00401000 r-xp 00000000 00:00 0 /bin/cam\n6/maps:x\n"
+    assert p.files["cmdline"] == "/bin/cam\x0012/maps:x\n\0" and p.files["status"] == "Name:\tcam\n"
+    assert p.tasks == {5: "cam", 6: "w:1"} and p.fd_count == 3
+    assert cap.files == {"/proc/uptime": "1.0 2.0\n"}
+    assert "/proc/meminfo" in cap.unreadable and cap.complete
+
+
+def test_a_cut_whole_file_record_is_dropped_not_half_kept() -> None:
+    token = new_token()
+    raw = f"{token} v 3\n{token} a\nuptime:1.0 2.0\n\0meminfo:MemTotal: 1 kB\nMemFr".encode()
+    cap = split_capture(raw, token)
+    assert cap.files == {"/proc/uptime": "1.0 2.0\n"} and not cap.complete
+
+
 def test_kernel_threads_get_only_their_stat() -> None:
     """On a root shell, a pid without a readable exe (a kernel thread) is not asked for maps/status."""
     if not SHELLS or not os.path.exists("/proc/1/exe") or not os.path.exists("/proc/2/stat"):
@@ -213,9 +244,11 @@ def test_skipped_pids_maps_and_cmdline_are_not_read_and_are_named(
     (shell_pid,) = cap.skipped - {os.getpid(), 999_999_999}
     assert cap.complete and shell_pid in cap.processes and shell_pid != os.getpid()
     me = cap.processes[os.getpid()]
-    assert "maps" not in me.files and "cmdline" not in me.files
+    assert not {"maps", "cmdline", "smaps_rollup"} & set(me.files)
     assert "VmRSS:" in me.files["status"] and me.tasks  # the rest is still read
-    assert cap.processes[ppid].files["maps"] and cap.processes[ppid].files["cmdline"]  # not named
+    parent = cap.processes[ppid].files  # not named: read in full
+    assert parent["maps"] and parent["cmdline"]
+    assert ("smaps_rollup" in parent) is os.path.exists("/proc/self/smaps_rollup")
     assert (b" f /proc/meminfo\n" in raw) is not grep  # the path this case meant to take
 
 
@@ -228,27 +261,53 @@ def test_pid_prefixes_do_not_match_in_the_skip_list() -> None:
         capture_script(new_token(), ["1; reboot"])  # type: ignore[list-item]
 
 
-@pytest.mark.skipif(not shutil.which("dash"), reason="no dash")
-def test_the_cmdline_grep_names_only_pids_not_skipped(tmp_path: Path) -> None:
-    """The ``grep -z`` for cmdline is given only pids outside ``skip``, and is not run at all when
-    none is left (a repeat sample of a steady device then forks one grep, not two)."""
+def _logging_grep(tmp_path: Path) -> Path:
+    """A grep on PATH that logs how it was called (one line per run), then runs the real one."""
     log = tmp_path / "grep.log"
-    (tmp_path / "grep").write_text(
-        f'#!/bin/sh\n[ "$1" = -zH ] && echo "$@" >> {log}\nexec {shutil.which("grep")} "$@"\n'
-    )
+    (tmp_path / "grep").write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {shutil.which("grep")} "$@"\n')
     (tmp_path / "grep").chmod(0o755)
+    return log
+
+
+@pytest.mark.skipif(not shutil.which("dash"), reason="no dash")
+def test_one_grep_reads_every_file_and_only_unskipped_cmdlines(tmp_path: Path) -> None:
+    """Format 3 forks one ``grep -zH`` for everything (a second, tiny ``grep -z`` only when the
+    first exits 2: a vanished process), and asks for the maps and cmdline of unskipped pids only."""
+    log = _logging_grep(tmp_path)
     present = [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()]
-    # one known process is not skipped (this one): only its cmdline is asked for
     others = tuple(p for p in present if p != os.getpid())
     token, raw = run_capture(["dash"], skip=others, env={"PATH": str(tmp_path)})
-    assert split_capture(raw, token).complete
-    named = [w for w in log.read_text().split() if w.endswith("/cmdline")]
-    assert named == [f"{os.getpid()}/cmdline"]
-    # every process known (the capture's own shell is left out of such samples): no grep -z at all
-    log.unlink()
-    token, raw = run_capture(["dash"], skip=tuple(present), env={"PATH": str(tmp_path)})
     cap = split_capture(raw, token)
-    assert cap.complete and cap.files["/proc/meminfo"] and not log.exists()
+    assert cap.complete and cap.files["/proc/meminfo"].startswith("MemTotal:")
+    runs = log.read_text().splitlines()
+    assert runs[0].startswith("-zH  ") and all(r == "-z " for r in runs[1:]), runs
+    named = runs[0].split()
+    assert [w for w in named if w.endswith("/cmdline")] == [f"{os.getpid()}/cmdline"]
+    assert [w for w in named if w.endswith("/maps")] == [f"{os.getpid()}/maps"]
+    assert f"{os.getppid()}/status" in named and f"{os.getppid()}/stat" in named
+    assert b" g\n" not in raw and b" z\n" not in raw
+
+
+@pytest.mark.skipif(not shutil.which("dash"), reason="no dash")
+def test_a_grep_without_z_still_reads_everything_line_by_line(tmp_path: Path) -> None:
+    """BusyBox built without EXTRA_COMPAT has no ``grep -z``: getopt32 prints the usage and exits 2,
+    like a grep that met a vanished file. The script tells the two apart with one more tiny grep and
+    re-reads the same files line by line. Stand-in (this machine's BusyBox has -z): a wrapper that
+    refuses -z exactly so and runs GNU grep otherwise."""
+    log = tmp_path / "grep.log"
+    (tmp_path / "grep").write_text(
+        f'#!/bin/sh\necho "$*" >> {log}\ncase "$1" in -z*) echo "grep: invalid option -- \'z\'" >&2; '
+        f'exit 2 ;; esac\nexec {shutil.which("grep")} "$@"\n'
+    )
+    (tmp_path / "grep").chmod(0o755)
+    token, raw = run_capture(["dash"], env={"PATH": str(tmp_path)})
+    cap = split_capture(raw, token)
+    assert cap.complete and cap.files["/proc/meminfo"].startswith("MemTotal:")
+    me = cap.processes[os.getpid()]
+    assert me.files["stat"].startswith(f"{os.getpid()} (") and "VmRSS:" in me.files["status"]
+    assert "python" in me.files["maps"] and os.getpid() in me.tasks
+    assert [r.split()[0] for r in log.read_text().splitlines()] == ["-zH", "-z", "-H"]
+    assert b" g\n" in raw and b" f /proc/meminfo" not in raw
 
 
 def test_numbers_a_device_forges_never_reach_int() -> None:

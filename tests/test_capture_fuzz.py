@@ -1,10 +1,11 @@
 """Fuzzing the capture-output splitter and the capture extractor (issue 8, item 7).
 
-Inputs: random bytes; real captures (format 2 taken with grep, format 1 taken without it, both in a
-small PID namespace so they stay ~30 KiB) mutated, truncated, spliced and salted with forged
-headers; device content holding forged headers and forged grep prefixes; and a model of a device
-printed the way the capture script prints it. Every test states in its docstring how many inputs
-it tries (``max_examples``): the default run tries 2,800 inputs in about 10 s.
+Inputs: random bytes; real captures (format 3 taken with ``grep -z``, with a grep that lacks -z
+and without grep at all, each in a small PID namespace so they stay ~30 KiB) mutated, truncated,
+spliced and salted with forged headers; device content holding forged headers and forged grep
+prefixes; and a model of a device printed the way the capture script prints it. Every test states
+in its docstring how many inputs it tries (``max_examples``): the default run tries 2,800 inputs in
+about 10 s.
 """
 
 from __future__ import annotations
@@ -37,7 +38,16 @@ TOKEN = new_token()
 OTHER = new_token()  # what a device may print: any token but the one it was never told
 
 
-def _synthetic(version: int) -> bytes:
+# Real captures: the script as it runs with a grep that has -z ("a" section), with a grep that lacks
+# it ("g", BusyBox built without EXTRA_COMPAT), and with no grep at all ("cat": f sections).
+KINDS = ("a", "g", "cat")
+_NO_Z_GREP = """#!/bin/sh
+case "$1" in -z*) echo "grep: invalid option -- 'z'" >&2; exit 2 ;; esac
+exec {grep} "$@"
+"""
+
+
+def _synthetic(kind: str) -> bytes:
     """A small capture printed by the model, for machines that cannot take a real one."""
     files = {"/proc/uptime": "12.5 3.0\n", "/proc/meminfo": "MemTotal: 1000 kB\nMemFree: 10 kB\n"}
     proc = ProcessCapture(
@@ -46,21 +56,23 @@ def _synthetic(version: int) -> bytes:
         tasks={7: "x"},
         fd_count=4,
     )
-    return print_capture(TOKEN, files, {7: proc}, version)
+    return print_capture(TOKEN, files, {7: proc}, {"a": 3, "g": 2, "cat": 1}[kind])
 
 
 @functools.cache
-def real_capture(version: int) -> bytes:
-    """A real capture of a tiny /proc: a fresh PID namespace holding two sleepers and the shell.
-
-    Format 1 is what the script prints when grep cannot run (PATH holds only ``cat``).
-    """
-    shell = ["busybox", "sh"] if version == 2 else ["dash"]
+def real_capture(kind: str) -> bytes:
+    """A real capture of a tiny /proc: a fresh PID namespace holding two sleepers and the shell."""
+    shell = ["busybox", "sh"] if kind == "a" else ["dash"]
     if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which(shell[0]):
-        return _synthetic(version)
+        return _synthetic(kind)
     with tempfile.TemporaryDirectory() as bin_dir:
         os.symlink(shutil.which("cat") or "/bin/cat", os.path.join(bin_dir, "cat"))
-        path = bin_dir if version == 1 else os.environ.get("PATH", "/usr/bin:/bin")
+        if kind == "g":
+            grep = os.path.join(bin_dir, "grep")
+            with open(grep, "w") as f:
+                f.write(_NO_Z_GREP.format(grep=shutil.which("grep")))
+            os.chmod(grep, 0o755)
+        path = os.environ.get("PATH", "/usr/bin:/bin") if kind == "a" else bin_dir
         run = f"exec env PATH={path} {shutil.which(shell[0])} {' '.join(shell[1:])} -s"
         # pid 1 of the namespace runs the capture; the sleepers die with it
         out = subprocess.run(
@@ -70,17 +82,26 @@ def real_capture(version: int) -> bytes:
             timeout=60,
         )
     if out.returncode != 0 or not split_capture(out.stdout, TOKEN).complete:
-        return _synthetic(version)
+        return _synthetic(kind)
     return out.stdout
 
 
 def print_capture(token: str, files: dict[str, str], procs: dict[int, ProcessCapture], version: int) -> bytes:
     """What the capture script prints for this device state (the splitter's specification)."""
     out = [f"{token} v {version}\n".encode()]
-    if version == 2:
+    if version > 1:
         out += [
             f"{token} d {p.pid} {p.fd_count}\n".encode() for p in procs.values() if p.fd_count is not None
         ]
+    if version == 3:  # grep -zH: a text file is one record, a cmdline one record per argument
+        out.append(f"{token} a\n".encode())
+        out += [f"{path.removeprefix('/proc/')}:{text}\0".encode() for path, text in files.items()]
+        for p in procs.values():
+            for name, text in p.files.items():
+                records = text.split("\0")[:-1] if name == "cmdline" else [text]
+                out += [f"{p.pid}/{name}:{rec}\0".encode() for rec in records]
+            out += [f"{p.pid}/task/{tid}/comm:{comm}\n\0".encode() for tid, comm in p.tasks.items()]
+    elif version == 2:
         out.append(f"{token} z\n".encode())
         for p in procs.values():
             for rec in p.files.get("cmdline", "").split("\0")[:-1]:
@@ -138,6 +159,7 @@ SALT = st.sampled_from(
         f"{TOKEN} t 1 x\n".encode(),
         f"{TOKEN} d 1 99999999999999999999\n".encode(),
         f"{TOKEN} v 9\n".encode(),
+        f"{TOKEN} a\n".encode(),
         f"{TOKEN} g\n".encode(),
         f"{TOKEN} z\n".encode(),
         f"{TOKEN} end\n".encode(),
@@ -156,9 +178,9 @@ SALT = st.sampled_from(
 
 
 @st.composite
-def mutated(draw: st.DrawFn, version: int) -> bytes:
+def mutated(draw: st.DrawFn, kind: str) -> bytes:
     """A real capture after 1-8 random byte flips, cuts, insertions, truncations and splices."""
-    data = bytearray(real_capture(version))
+    data = bytearray(real_capture(kind))
     for _ in range(draw(st.integers(1, 8))):
         op = draw(st.sampled_from(["flip", "cut", "salt", "bytes", "truncate", "splice"]))
         at = draw(st.integers(0, len(data)))
@@ -173,7 +195,7 @@ def mutated(draw: st.DrawFn, version: int) -> bytes:
         elif op == "truncate":
             del data[at:]
         elif op == "splice":
-            other = real_capture(draw(st.sampled_from([1, 2])))
+            other = real_capture(draw(st.sampled_from(KINDS)))
             data[at:] = other[draw(st.integers(0, len(other))) :]
     return bytes(data)
 
@@ -181,10 +203,10 @@ def mutated(draw: st.DrawFn, version: int) -> bytes:
 @settings(FUZZ, max_examples=1500)
 @given(st.binary(max_size=2048), st.booleans())
 def test_random_bytes_split_or_are_refused(data: bytes, with_header: bool) -> None:
-    """1,500 random byte strings (half of them behind a valid ``v 2`` header): a Capture or
+    """1,500 random byte strings (half of them behind a valid ``v 3`` header): a Capture or
     CaptureFormatError, nothing else; what splits also extracts without raising."""
     if with_header:
-        data = f"{TOKEN} v 2\n".encode() + data
+        data = f"{TOKEN} v 3\n".encode() + data
     cap = split_or_refuse(data)
     if with_header:
         assert cap is not None
@@ -193,11 +215,11 @@ def test_random_bytes_split_or_are_refused(data: bytes, with_header: bool) -> No
 
 
 @settings(FUZZ, max_examples=400)
-@given(st.sampled_from([1, 2]).flatmap(lambda v: mutated(v)))
+@given(st.sampled_from(KINDS).flatmap(lambda k: mutated(k)))
 def test_mutated_real_captures_split_and_extract(data: bytes) -> None:
-    """400 real captures (formats 1 and 2) mutated 1-8 times each (flipped bytes, cuts, forged and
-    real headers inserted, truncations, splices of two captures): the splitter returns a Capture
-    or raises CaptureFormatError, and metrics_from_capture never raises; problems are listed."""
+    """400 real captures (grep -z, grep without -z, cat) mutated 1-8 times each (flipped bytes,
+    cuts, forged and real headers inserted, truncations, splices of two captures): the splitter
+    returns a Capture or raises CaptureFormatError, and metrics_from_capture never raises."""
     cap = split_or_refuse(data)
     if cap is not None:
         extract_never_raises(cap)
@@ -226,13 +248,13 @@ def _hostile_text(lines: int) -> st.SearchStrategy[str]:
 @settings(FUZZ, max_examples=300)
 @given(st.data())
 def test_forged_content_in_a_real_capture_never_moves_a_file(data: st.DataObject) -> None:
-    """300 real format-2 captures in which one file's content (a stat, status, maps, thread name or
-    cmdline record) is replaced by device-chosen lines holding forged headers, forged grep
-    prefixes and random text, printed the way grep prints them: every file, task and fd count
-    still belongs to the same process, no forged process appears, the content is kept verbatim."""
-    raw = real_capture(2)
+    """300 real captures (grep with and without -z) in which one file's content (a stat, status,
+    maps, thread name or cmdline record) is replaced by device-chosen lines holding forged headers,
+    forged grep prefixes and random text, printed the way grep prints them: every file, task and fd
+    count still belongs to the same process, no forged process appears, the content is verbatim."""
+    section = data.draw(st.sampled_from(["a", "g"]))
+    raw = real_capture(section)
     base = split_capture(raw, TOKEN)
-    section = data.draw(st.sampled_from(["g", "z"]))
     sep = "\n" if section == "g" else "\0"
     start = raw.index(f"{TOKEN} {section}\n".encode()) + len(TOKEN) + 3
     end = raw.index(TOKEN.encode(), start)
@@ -245,20 +267,25 @@ def test_forged_content_in_a_real_capture_never_moves_a_file(data: st.DataObject
     i = data.draw(st.sampled_from(candidates))
     name = names[i]
     lines = data.draw(_hostile_text(1 if "/task/" in name else 5))
-    if section == "z":
-        lines = [s.replace("\0", "") for s in lines]
+    end_of_line = "\0" if name.endswith("/cmdline") else "\n"
+    text = "".join(line + end_of_line for line in lines)
+    if section == "a" and end_of_line == "\n":
+        new = [f"{name}:{text}"]  # grep -z: the whole text file is one record
+    else:
+        new = [f"{name}:{line}" for line in lines]
     # the whole file (every record with this name) becomes the hostile content
     kept = [r for r, n in zip(records, names, strict=True) if n != name]
-    kept[min(i, len(kept)) : min(i, len(kept))] = [f"{name}:{line}" for line in lines]
+    kept[min(i, len(kept)) : min(i, len(kept))] = new
     forged = raw[:start] + "".join(r + sep for r in kept).encode() + raw[end:]
     cap = split_capture(forged, TOKEN)
     assert attribution(cap) == attribution(base)
     assert 4242 not in cap.processes
     pid, _, rest = name.partition("/")
     proc = cap.processes[int(pid)]
-    text = "".join(line + sep for line in lines)
     if rest.startswith("task/"):
         assert proc.tasks[int(rest.split("/")[1])] == text[:-1]
+    elif section == "g" and rest == "cmdline":
+        assert proc.files[rest] == "".join(line + "\n" for line in lines)  # a grep without -z
     else:
         assert proc.files[rest] == text
     extract_never_raises(cap)
@@ -291,15 +318,18 @@ def _model(
 
 
 @settings(FUZZ, max_examples=300)
-@given(st.dictionaries(st.sampled_from(DEVICE_FILES), FILE_TEXT), PROCS)
-def test_model_device_round_trips_through_format_2(
-    device: dict[str, str], procs: dict[int, tuple[dict[str, str], str, dict[int, str], int | None]]
+@given(st.dictionaries(st.sampled_from(DEVICE_FILES), FILE_TEXT), PROCS, st.sampled_from([2, 3]))
+def test_model_device_round_trips_through_formats_2_and_3(
+    device: dict[str, str],
+    procs: dict[int, tuple[dict[str, str], str, dict[int, str], int | None]],
+    version: int,
 ) -> None:
     """300 model devices (up to 5 processes, thread names with newlines, every file's lines full of
-    forged headers and grep prefixes) printed as grep prints them: the split gives back exactly
-    the model: every file in its process, with its content."""
+    forged headers and grep prefixes) printed as grep prints them (format 3: ``grep -zH``, format
+    2: ``grep -H`` plus ``grep -zH`` for cmdlines): the split gives back exactly the model: every
+    file in its process, with its content."""
     files, model = _model(device, procs)
-    cap = split_capture(print_capture(TOKEN, files, model, 2), TOKEN)
+    cap = split_capture(print_capture(TOKEN, files, model, version), TOKEN)
     assert cap.complete and cap.files == files
     expected = {pid: p for pid, p in model.items() if p.files or p.tasks or p.fd_count is not None}
     assert cap.processes == expected
@@ -342,13 +372,18 @@ def test_model_device_round_trips_through_format_1(
 
 def test_real_captures_are_real() -> None:
     """The fuzz seeds: real captures of a small PID namespace split completely (or the model's)."""
-    for version in (1, 2):
-        cap = split_capture(real_capture(version), TOKEN)
-        assert cap.complete and cap.processes, version
+    for kind in KINDS:
+        raw = real_capture(kind)
+        cap = split_capture(raw, TOKEN)
+        assert cap.complete and cap.processes, kind
         assert not metrics_from_capture(cap).problems
+        if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("dash"):
+            assert raw.startswith(f"{TOKEN} v 3\n".encode()), kind  # real, not the model
+            header = {"a": " a\n", "g": " g\n", "cat": " f /proc/meminfo\n"}[kind]
+            assert (TOKEN + header).encode() in raw, kind
 
 
-@pytest.mark.parametrize("section", ["g", "z"])
+@pytest.mark.parametrize("section", ["a", "g", "z"])
 @pytest.mark.parametrize("line", [b"a", b"a:", b"1/maps:a", b"\xff"])
 def test_a_hostile_shell_cannot_stall_the_splitter(section: str, line: bytes) -> None:
     """Found by the mutation fuzzer: the block regex went quadratic on a long line without a colon

@@ -29,6 +29,12 @@ SEED = (
     f"5/status:VmRSS:\t4 kB\n5/maps:00400000-00401000 r-xp 00000000 00:00 0 /bin/cam\n5/task/5/comm:cam\n"
     f"{TOKEN} end\n"
 ).encode()
+SEED_3 = (
+    f"{TOKEN} v 3\n{TOKEN} d 5 3\n{TOKEN} a\nuptime:1.0 2.0\n\0meminfo:MemTotal: 100 kB\n\0"
+    "5/stat:5 (a) S 1 5 5 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 9 4096 10\n\0"
+    "5/status:VmRSS:\t4 kB\n\0" + "5/cmdline:/bin/cam\0" + "5/task/5/comm:cam\n\0"
+    f"{TOKEN} end\n"
+).encode()
 
 
 def one_input(data: bytes) -> None:
@@ -37,6 +43,8 @@ def one_input(data: bytes) -> None:
         raw = fdp.ConsumeBytes(fdp.remaining_bytes())
         if raw[:1] == b"+":
             raw = SEED + raw  # a valid capture with fuzzed bytes after it
+        elif raw[:1] == b"*":
+            raw = SEED_3 + raw
         elif raw[:1] == b"-":
             raw = f"{TOKEN} v 2\n{TOKEN} g\n".encode() + raw
         try:
