@@ -88,6 +88,7 @@ def measure(init: int, busybox: str, rounds: int) -> dict[str, Any]:
         "full": capture_script,
         "steady_skipped": lambda t: capture_script(t, known),
         "naive": lambda t: capture_variants.script("naive", t),
+        "naive_same": lambda t: capture_variants.script("naive-same", t),
         "empty": lambda t: capture_variants.script("noop", t),
     }
     totals = dict.fromkeys(cases, 0.0)
@@ -101,9 +102,10 @@ def measure(init: int, busybox: str, rounds: int) -> dict[str, Any]:
     for label in cases:
         res[label] = {"device_cpu_ms": totals[label] / rounds * 1000, "bytes": sizes[label]}
     empty = res["empty"]["device_cpu_ms"]
-    for label in ("full", "steady_skipped", "naive"):
+    for label in ("full", "steady_skipped", "naive", "naive_same"):
         res[label]["capture_ms"] = res[label]["device_cpu_ms"] - empty
     res["full_vs_naive"] = res["full"]["capture_ms"] / res["naive"]["capture_ms"]
+    res["full_vs_naive_same"] = res["full"]["capture_ms"] / res["naive_same"]["capture_ms"]
     first = metrics_from_capture(split_capture(raw, token))
     skip_token = new_token()
     _, skipped = run(init, busybox, capture_script(skip_token, known))
@@ -141,7 +143,7 @@ def main() -> None:
     )
     print(
         f"{'device':<8}{'pids':>5}{'empty':>7}{'full ms':>9}{'skip ms':>9}{'saved':>7}{'naive ms':>10}"
-        f"{'full/naive':>11}{'full KiB':>10}{'skip KiB':>10}"
+        f"{'full/naive':>11}{'naive-same':>11}{'full/same':>10}{'full KiB':>10}{'skip KiB':>10}"
         f"  parse ms: {'first':>6}{'repeat':>8}{'skipped':>9}"
     )
     for label, heavy in (("light", False), ("heavy", True)):
@@ -158,6 +160,7 @@ def main() -> None:
         print(
             f"{label:<8}{r['processes']:>5}{r['empty']['device_cpu_ms']:>7.2f}{full['capture_ms']:>9.2f}"
             f"{skip['capture_ms']:>9.2f}{saved:>7.0%}{naive['capture_ms']:>10.2f}{r['full_vs_naive']:>11.1%}"
+            f"{r['naive_same']['capture_ms']:>11.2f}{r['full_vs_naive_same']:>10.1%}"
             f"{full['bytes'] / 1024:>10.1f}{skip['bytes'] / 1024:>10.1f}"
             f"  {'':>9}{r['parse_ms']['first']:>6.2f}{r['parse_ms']['repeat']:>8.2f}"
             f"{r['parse_ms']['repeat_steady_skipped']:>9.2f}"

@@ -13,6 +13,7 @@ worker process (so CPU time and peak RSS belong to that tool alone), same device
                  (what skipping steady maps saves = x3 - x3-maps3)
   asyncssh       bare asyncssh gather script running fleet's capture: no parsing, no storage
   asyncssh-naive the same running the first, naive capture script (one cat per file per pid)
+  asyncssh-naive-same  the naive script without smaps_rollup: the files fleet's script reads
   asyncssh-noop  the same running an empty script: the handshake + session cost alone
   parallel-ssh   parallel-ssh (libssh2) ParallelSSHClient running fleet's capture (if installed)
 
@@ -50,6 +51,7 @@ TOOLS = (
     "asyncssh-noop",
     "asyncssh",
     "asyncssh-naive",
+    "asyncssh-naive-same",
     "asyncssh-no-maps",
     "asyncssh-no-slabinfo",
     "fleet",
@@ -58,7 +60,15 @@ TOOLS = (
     "fleet-x3-maps3",
     "parallel-ssh",
 )
-DEFAULT_TOOLS = ("asyncssh-noop", "asyncssh", "asyncssh-naive", "fleet", "fleet-x2", "parallel-ssh")
+DEFAULT_TOOLS = (
+    "asyncssh-noop",
+    "asyncssh",
+    "asyncssh-naive",
+    "asyncssh-naive-same",
+    "fleet",
+    "fleet-x2",
+    "parallel-ssh",
+)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -351,6 +361,18 @@ def derive(size: dict[str, Any]) -> None:
             "first_collector_cpu_ms": x1["cpu_ms_per_device"],
             "first_device_cpu_ms": x1["device_cpu_ms_per_device"],
         }
+    # fleet's script runs in three rows (bare asyncssh, fleet, parallel-ssh): their mean capture CPU
+    # against the naive scripts' is the device-side ratio, less noisy than any one row
+    same = [rows[t].get("capture_device_cpu_ms") for t in ("asyncssh", "fleet", "parallel-ssh") if t in rows]
+    ours = [c for c in same if c is not None]
+    naive = {
+        t: rows[t].get("capture_device_cpu_ms")
+        for t in ("asyncssh-naive", "asyncssh-naive-same")
+        if t in rows
+    }
+    if ours and all(naive.values()) and naive:
+        mean = sum(ours) / len(ours)
+        size["capture_vs_naive"] = {"fleet_capture_ms": mean, **{t: mean / v for t, v in naive.items() if v}}
     x3, x3m = rows.get("fleet-x3"), rows.get("fleet-x3-maps3")
     if x3 and x3m:
         size["skip_steady_maps"] = {
@@ -391,6 +413,15 @@ def print_table(size: dict[str, Any]) -> None:
             f"repeat sample on a kept connection: collector {rep['collector_cpu_ms']:.2f} ms/dev"
             f" (first {rep['first_collector_cpu_ms']:.2f}), device {rep['device_cpu_ms']:.2f} ms/dev"
             f" (first {rep['first_device_cpu_ms']:.2f})"
+        )
+    cvn = size.get("capture_vs_naive")
+    if cvn:
+        ratios = ", ".join(
+            f"{v:.1%} of {t.removeprefix('asyncssh-')}" for t, v in cvn.items() if t != "fleet_capture_ms"
+        )
+        print(
+            f"device CPU of fleet's capture (mean of the rows running it):"
+            f" {cvn['fleet_capture_ms']:.2f} ms = {ratios}"
         )
     skip = size.get("skip_steady_maps")
     if skip:

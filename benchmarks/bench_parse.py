@@ -8,8 +8,8 @@ Inputs:
                    8 MiB rw-p mapping above a 4 KiB ---p guard, plus libraries, heap and SYSV segments
   small capture    the same from a fresh pid namespace (shell + 6 sleepers, like a light lab device);
                    plus the writer thread's whole per-sample job: store the raw capture, parse it
-  capture v2/v1    real captures of this machine's /proc made locally with `busybox sh -s` running
-                   fleet's capture script (format 2, two grep passes) and the first naive script
+  capture v3/v1    real captures of this machine's /proc made locally with `busybox sh -s` running
+                   fleet's capture script (format 3, one grep -z pass) and the first naive script
                    (format 1, one cat per file); split_capture + metrics_from_capture, as the
                    collector does for every sample
 Each figure is the best of 3 rounds of at least --seconds each, in MB/s of input text.
@@ -146,9 +146,9 @@ def main() -> None:
     maps_row("maps synthetic 32-bit, 4,000 thread stacks", synthetic_maps32())
 
     cases = [
-        ("fleet", True, "small capture v2 (grep)"),
+        ("fleet", True, "small capture v3 (grep -z)"),
         ("naive", True, "small capture v1 (cat)"),
-        ("fleet", False, "capture v2 (grep)"),
+        ("fleet", False, "capture v3 (grep -z)"),
         ("naive", False, "capture v1 (cat)"),
     ]
     for variant, small, label in cases:

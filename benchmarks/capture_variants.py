@@ -1,7 +1,9 @@
 """Capture scripts compared by bench_collect.py and bench_capture.py (not used by fleet itself).
 
 ``naive``: fleet's first capture script (format 1, commit bfcf32b), frozen here as the baseline
-issue 9 measures against: one ``cat`` per file per pid. ``noop``: does nothing, so a session running
+issue 9 measures against: one ``cat`` per file per pid. ``naive-same``: the same without
+smaps_rollup, i.e. the files fleet's format 3 reads (it stopped reading smaps_rollup), so the ratio
+against it compares the same work. ``noop``: does nothing, so a session running
 it costs the device only the SSH handshake, the channel and one ``sh``; subtracting it from a run
 gives the device CPU of the capture itself. ``no-maps`` and ``no-slabinfo``: fleet's script without
 every process's maps, or without /proc/slabinfo: what an adaptive capture that skips them (when a
@@ -53,14 +55,16 @@ def script(variant: str, token: str) -> str:
     if variant == "fleet":
         return capture_script(token)
     if variant == "no-maps":  # every pid's maps skipped (its cmdline still read)
-        return _without(capture_script(token), 'm=" $p/maps $p/cmdline"', 'm=" $p/cmdline"')
+        return _without(capture_script(token), 'm=" $p/maps $p/cmdline', 'm=" $p/cmdline')
     if variant == "no-slabinfo":
         return _without(capture_script(token), " slabinfo [0-9]", " [0-9]")
     if variant == "naive":
         return NAIVE.format(token=token)
+    if variant == "naive-same":
+        return _without(NAIVE.format(token=token), "  [ -e $p/smaps_rollup ] && f $p/smaps_rollup\n", "")
     if variant == "noop":
         return NOOP
     raise ValueError(f"unknown capture variant {variant!r}")
 
 
-VARIANTS = ("fleet", "naive", "noop", "no-maps", "no-slabinfo")
+VARIANTS = ("fleet", "naive", "naive-same", "noop", "no-maps", "no-slabinfo")

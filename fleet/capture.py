@@ -8,24 +8,29 @@ closes the channel when the shell exits) and tolerates processes that vanish mid
 forks one process per capture, whatever the number of pids (format 1 forked a ``cat`` per file per
 pid, format 2 two greps; benchmarks/README.md has the measured costs).
 
+Not read since format 3: ``smaps_rollup``. Its only figure the others lack is PSS, which nothing
+in the analysis or the report uses (the leak measure is private anonymous memory, RssAnon in
+status since Linux 4.5; smaps_rollup exists since 4.15), and the kernel walks every page table of
+the process to print it: 42 % of the capture's device CPU on a device of 30 multi-threaded
+processes. Captures that have it (formats 1 and 2) still give PSS.
+
 Output format: a stream of sections. Every header line starts with a per-capture random token
 (``@@fleet-<nonce>``) that nothing on the device can know in advance, so no file content (a thread
 named ``@@fleet``, a mapping path with a newline) can forge a section boundary. Headers:
 
     <token> v 3                  format version (the splitter also reads formats 1 and 2)
-    <token> m PID...             maps, cmdline and smaps_rollup of these pids were not read on
-                                 purpose (``--maps-every``): the collector has maps and cmdline from
-                                 the device's previous sample, and PSS is unknown on such samples;
+    <token> m PID...             maps and cmdline of these pids were not read on purpose: the
+                                 collector has them from the device's previous sample (``--maps-every``);
                                  the last pid is the capture's own shell, left out of such samples
     <token> d PID COUNT          number of open fds of PID
     <token> a                    ``grep -zH '' FILE...`` in /proc: "NAME:record" + NUL for each
                                  NUL-terminated record, so a text file is one record (no NUL in it)
                                  and a cmdline one record per argument. Files: the device files,
                                  every PID/stat and, for user processes (kernel threads and zombies
-                                 have no exe), PID/status, maps, cmdline, smaps_rollup and
-                                 PID/task/TID/comm. Only cmdline holds NULs, and grep names each of
-                                 its records, so content cannot forge a file boundary; an empty or
-                                 unreadable file prints nothing.
+                                 have no exe), PID/status, maps, cmdline and PID/task/TID/comm.
+                                 Only cmdline holds NULs, and grep names each of its records, so
+                                 content cannot forge a file boundary; an empty or unreadable file
+                                 prints nothing.
     <token> g                    the same files through ``grep -H ''`` ("NAME:line" for every line),
                                  for a grep without -z (BusyBox built without EXTRA_COMPAT, where a
                                  cmdline prints up to its first NUL: the program only)
@@ -66,12 +71,11 @@ LC_ALL=C; export LC_ALL
 printf '%s v {version}\\n' "$N"
 [ -n "$K" ] && printf '%s m%s\\n' "$N" "$K"
 cd /proc || exit 1
-R=; [ -e self/smaps_rollup ] && R=smaps_rollup
 X=; [ -e 1/exe ] || X=1
 A=; T=
 for p in [0-9]*; do
   if [ -e $p/exe ] || {{ [ -n "$X" ] && [ -d $p ]; }}; then
-    m=" $p/maps $p/cmdline${{R:+ $p/$R}}"
+    m=" $p/maps $p/cmdline"
     case "$K " in *" $p "*) m= ;; esac
     A="$A $p/status$m"
     T="$T $p/task/[0-9]*/comm"
@@ -96,7 +100,6 @@ for p in /proc/[0-9]*; do
   printf '%s p %s\\n' "$N" "${{p#/proc/}}"
   f $p/stat; f $p/status
   case "$K " in *" ${{p#/proc/}} "*) k=1 ;; *) k= ; f $p/maps ;; esac
-  [ -n "$R" ] && [ -z "$k" ] && f $p/smaps_rollup
   [ -n "$k" ] || f $p/cmdline
   for t in $p/task/[0-9]*; do
     {{ IFS= read -r c < $t/comm && printf '%s t %s %s\\n' "$N" "${{t##*/}}" "$c"; }} 2>/dev/null
@@ -115,9 +118,8 @@ def new_token() -> str:
 def capture_script(token: str, skip: Iterable[int] = ()) -> str:
     """The sh script (for ``sh -s`` on stdin) that prints one capture delimited by ``token``.
 
-    ``skip``: pids whose maps, cmdline and smaps_rollup are not read (the caller has maps and
-    cmdline from the previous sample): maps are most of a capture's bytes, and maps plus
-    smaps_rollup (a walk of every page table, for PSS only) most of the kernel's work.
+    ``skip``: pids whose maps and cmdline are not read (the caller has them from the previous
+    sample): maps are most of a capture's bytes and of the kernel's work for them.
     """
     if not re.fullmatch(r"@@fleet-[0-9a-f]{16}", token):
         raise ValueError(f"bad capture token {token!r}")
@@ -149,7 +151,7 @@ class Capture:
     complete: bool  # the end marker was seen: nothing was cut
     preamble: str = ""  # what the shell printed before the capture (banner, MOTD)
     unreadable: tuple[str, ...] = ()  # device-level paths that could not be read
-    skipped: frozenset[int] = frozenset()  # pids whose maps, cmdline, smaps_rollup were left out
+    skipped: frozenset[int] = frozenset()  # pids whose maps and cmdline were left out on purpose
 
 
 class CaptureFormatError(ValueError):

@@ -264,10 +264,9 @@ MapsEveryOpt = Annotated[
     typer.Option(
         "--maps-every",
         min=1,
-        help="On a kept connection, read every process's maps, cmdline and smaps_rollup (PSS) on 1"
-        " sample in N; the others read them for new or changed (VmSize, threads) processes only and"
-        " copy maps and cmdline from the sample before: less device CPU and bytes."
-        " [collect: 1; sweep: config maps_every, 3]",
+        help="On a kept connection, read every process's maps and cmdline on 1 sample in N; the others"
+        " read them for new or changed (VmSize, threads) processes only and copy the rest from the"
+        " sample before: less device CPU and bytes. [collect: 1; sweep: config maps_every, 3]",
     ),
 ]
 

@@ -71,10 +71,9 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
 
     ``previous``: the device's previous sample. Most processes' maps do not change between two
     samples; a maps dump whose digest that sample already has is not parsed again, its figures are
-    copied (parsing and classifying maps is most of a sample's parse time). A process whose maps,
-    cmdline and smaps_rollup the capture skipped on purpose (``skipped``) takes maps and cmdline
-    from the same process (pid and start time) in ``previous`` (its PSS stays unknown); without
-    one there, it is left out of this sample.
+    copied (parsing and classifying maps is most of a sample's parse time). A process whose maps
+    and cmdline the capture skipped on purpose (``skipped``) takes them from the same process (pid
+    and start time) in ``previous``; without one there, it is left out of this sample.
     """
     problems: list[str] = []
     known = {p.maps_digest: p for p in previous.processes if p.maps_digest} if previous else {}

@@ -21,7 +21,7 @@ class ProcessMetrics:
     exe: str | None = None  # main executable path, from maps
     cmdline: str | None = None  # NULs turned into spaces
     rss: int | None = None  # VmRSS
-    pss: int | None = None  # smaps_rollup Pss (Linux 4.15+)
+    pss: int | None = None  # smaps_rollup Pss (Linux 4.15+); captures since format 3 skip it
     vm_size: int | None = None  # VmSize
     anon_private: int | None = None  # RssAnon (4.5+) or smaps_rollup Private anon, else None
     threads: int | None = None  # live tasks (status Threads:, or the task list)
