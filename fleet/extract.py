@@ -24,11 +24,11 @@ from fleet.procfs import (
     parse_loadavg,
     parse_maps,
     parse_meminfo,
-    parse_slabinfo,
     parse_smaps_rollup,
     parse_stat,
     parse_status,
     parse_uptime,
+    slab_bytes,
 )
 
 T = TypeVar("T")
@@ -87,7 +87,7 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
     loadavg = _try(parse_loadavg, files.get("/proc/loadavg"), problems, "")
     meminfo = _try(parse_meminfo, files.get("/proc/meminfo"), problems, "")
     # /proc/slabinfo is root-only (0400 since 2.6.x) and absent without CONFIG_SLUB_DEBUG/SLAB.
-    slabinfo = _try(parse_slabinfo, files.get("/proc/slabinfo"), problems, "")
+    slab = _try(slab_bytes, files.get("/proc/slabinfo"), problems, "")
     processes = []
     for pid in sorted(capture.processes):
         proc = _process(capture.processes[pid], problems, known, carried, pid in capture.skipped)
@@ -102,7 +102,7 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
         mem_free=meminfo.mem_free if meminfo else None,
         mem_available=meminfo.mem_available if meminfo else None,
         mem_available_estimated=meminfo.mem_available_estimated if meminfo else False,
-        slab=dict(slabinfo.bytes_by_cache()) if slabinfo else {},
+        slab=slab or {},
         processes=tuple(processes),
         problems=tuple(problems),
     )

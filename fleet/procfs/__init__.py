@@ -8,7 +8,7 @@ from fleet.procfs.loadavg import Loadavg, parse_loadavg
 from fleet.procfs.mapclass import CLASSES, ClassTotal, MapsClassification, classify_maps
 from fleet.procfs.maps import Maps, Vma, parse_maps
 from fleet.procfs.meminfo import Meminfo, parse_meminfo
-from fleet.procfs.slabinfo import SlabCache, Slabinfo, parse_slabinfo
+from fleet.procfs.slabinfo import SlabCache, Slabinfo, parse_slabinfo, slab_bytes
 from fleet.procfs.smaps import (
     Smaps,
     SmapsEntry,
@@ -49,4 +49,5 @@ __all__ = [
     "parse_status",
     "parse_uptime",
     "rollup_from_smaps",
+    "slab_bytes",
 ]

@@ -27,6 +27,7 @@ from fleet.procfs import (
     parse_stat,
     parse_status,
     parse_uptime,
+    slab_bytes,
 )
 
 from ._corpus import AOSP, ARM, GOPI, PCP, PROM, T0, corpus
@@ -104,6 +105,59 @@ def test_mutated_real_files(kind: str, data: st.DataObject) -> None:
     parse, files = PARSERS[kind]
     text = corpus(data.draw(st.sampled_from(files)))
     _only_parse_error(parse, _mutate(data, text))
+
+
+def _slab_bytes_matches_the_full_parse(text: str) -> None:
+    def outcome(fn: Callable[[str], Any]) -> object:
+        try:
+            return fn(text)
+        except ParseError as exc:
+            return str(exc)
+
+    assert outcome(slab_bytes) == outcome(lambda t: dict(parse_slabinfo(t).bytes_by_cache()))
+
+
+_NUM = st.one_of(st.integers(0, 10**6), st.integers(-5, 10**21)).map(str)
+SLAB_LINES = st.one_of(
+    st.builds(
+        "{} {} {} {} 8 1 : tunables {} 0 0 : slabdata 1 1 0".format,
+        st.sampled_from(["kmalloc-64", "dentry", "dentry", "a b", "#x", "x\r", "ext4_inode_cache"]),
+        _NUM,
+        _NUM,
+        _NUM,
+        st.sampled_from(["0", "0", "54"]),
+    ),
+    st.sampled_from(["# name <active_objs> <num_objs>", "", "  ", "\r", " # indented"]),
+    PROC_TEXT.map(lambda t: t.replace("\n", " ")),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from([f"slabinfo - version: {v}" for v in ("2.1", "2.0", "1.1")] + ["", "x"]),
+    st.lists(SLAB_LINES, max_size=12),
+)
+def test_slab_bytes_is_the_full_parse_faster(header: str, lines: list[str]) -> None:
+    """The extractor's shortcut gives exactly what parse_slabinfo(...).bytes_by_cache() gives, or
+    the same error, on slabinfo-shaped text of every kind (SLUB, SLAB, junk, bad headers)."""
+    _slab_bytes_matches_the_full_parse("\n".join([header, *lines]) + "\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_slab_bytes_on_mutated_real_files(data: st.DataObject) -> None:
+    text = corpus(data.draw(st.sampled_from(PARSERS["slabinfo"][1])))
+    _slab_bytes_matches_the_full_parse(text)
+    _slab_bytes_matches_the_full_parse(_mutate(data, text))
+
+
+def test_slab_bytes_reads_a_real_slub_file_without_the_full_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fleet.procfs import slabinfo
+
+    text = corpus(f"{T0}/slabinfo")
+    want = dict(parse_slabinfo(text).bytes_by_cache())
+    monkeypatch.setattr(slabinfo, "parse_slabinfo", None)  # the shortcut must not need it
+    assert slab_bytes(text) == want and len(want) > 100
 
 
 @settings(max_examples=200, deadline=None)
