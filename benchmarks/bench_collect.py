@@ -8,6 +8,9 @@ worker process (so CPU time and peak RSS belong to that tool alone), same device
 
   fleet          fleet.collector.collect + Store in a temp dir: capture, parse, store (one sweep)
   fleet-x2       the same with two samples on one kept connection (repeat-sample cost = x2 - x1)
+  fleet-repeat   two samples on one kept connection, the second round started only after every
+                 device's first: collector and device CPU read at that moment too, so the first
+                 and the repeat sample are told apart within one run (x2 - x1 spans two runs)
   fleet-x3, fleet-x3-maps3 (not run by default) three samples on one kept connection, the second
                  with --maps-every 3: its third sample reads only changed processes' maps
                  (what skipping steady maps saves = x3 - x3-maps3)
@@ -56,6 +59,7 @@ TOOLS = (
     "asyncssh-no-slabinfo",
     "fleet",
     "fleet-x2",
+    "fleet-repeat",
     "fleet-x3",
     "fleet-x3-maps3",
     "parallel-ssh",
@@ -67,6 +71,7 @@ DEFAULT_TOOLS = (
     "asyncssh-naive-same",
     "fleet",
     "fleet-x2",
+    "fleet-repeat",
     "parallel-ssh",
 )
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -126,12 +131,20 @@ class DeviceCpu:
                 roots.append(("cgroup1-cpuacct", Path(mnt)))
         return roots
 
+    @staticmethod
+    def read(kind: str, path: Path) -> float:
+        if kind == "cgroup2":
+            stat = dict(line.split() for line in (path / "cpu.stat").read_text().splitlines())
+            return int(stat["usage_usec"]) / 1e6
+        return int((path / "cpuacct.usage").read_text()) / 1e9
+
+    def spec(self) -> str | None:
+        """How a worker process reads the same counter (None without a cgroup)."""
+        return f"{self.kind}:{self.path}" if self.path is not None else None
+
     def seconds(self) -> float:
         if self.path is not None:
-            if self.kind == "cgroup2":
-                stat = dict(line.split() for line in (self.path / "cpu.stat").read_text().splitlines())
-                return int(stat["usage_usec"]) / 1e6
-            return int((self.path / "cpuacct.usage").read_text()) / 1e9
+            return self.read(self.kind, self.path)
         total = 0
         for pid in self.pids:
             try:
@@ -168,12 +181,14 @@ def _usage() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def worker(tool: str, lab_dir: Path, concurrency: int) -> dict[str, Any]:
+def worker(tool: str, lab_dir: Path, concurrency: int, device_cpu: str | None) -> dict[str, Any]:
     from fleet.lab import load_lab
 
     loaded = load_lab(lab_dir)
     assert loaded is not None
     lab = loaded[0]
+    if tool == "fleet-repeat":
+        return _worker_fleet_repeat(lab, concurrency, device_cpu)
     if tool.startswith("fleet"):
         samples, _, maps = tool.removeprefix("fleet").removeprefix("-x").partition("-maps")
         return _worker_fleet(lab, concurrency, int(samples or 1), int(maps or 1))
@@ -222,6 +237,50 @@ def _worker_fleet(lab: Any, concurrency: int, samples: int, maps_every: int) -> 
             errors=sorted({o.error or "" for o in outcomes if o.status != "ok"})[:3],
         )
         return res
+
+
+def _cgroup_seconds(spec: str | None) -> float | None:
+    """The devices' CPU so far, read from the run's cgroup ("KIND:PATH" from DeviceCpu)."""
+    if not spec:
+        return None
+    kind, _, path = spec.partition(":")
+    return DeviceCpu.read(kind, Path(path))
+
+
+def _worker_fleet_repeat(lab: Any, concurrency: int, device_cpu: str | None) -> dict[str, Any]:
+    from fleet.collector import CollectOptions, DeviceOutcome, collect
+    from fleet.inventory import load_inventory
+    from fleet.store import Store
+
+    devices = load_inventory(lab.inventory).devices
+    interval = 2.0 + 0.04 * len(devices)  # ~2x the first round at the lab's ~50 devices/s
+    seen: set[str] = set()
+    split: dict[str, Any] = {}
+
+    def progress(outcome: DeviceOutcome) -> None:  # after each sample, on the event loop
+        seen.add(outcome.name)
+        if len(seen) == len(devices) and not split:
+            split.update(at=time.monotonic(), cpu=_usage(), device=_cgroup_seconds(device_cpu))
+
+    with tempfile.TemporaryDirectory(prefix="fleet-bench-store-") as tmp, Store(Path(tmp)) as store:
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        dev0 = _cgroup_seconds(device_cpu)
+        cpu0, started = _usage(), time.monotonic()
+        opts = CollectOptions(samples=2, interval=interval, concurrency=concurrency)
+        outcomes = asyncio.run(collect(devices, store, opts, progress=progress))
+        res = _result(started, cpu0, rss0, sum(o.status == "ok" for o in outcomes), 0)
+        dev1 = _cgroup_seconds(device_cpu)
+    res.update(
+        samples=2 * len(devices),
+        first_round_s=split["at"] - started,
+        interval_s=interval,
+        overlap=split["at"] - started > interval,  # some second samples ran before the split
+        first_cpu_s=split["cpu"] - cpu0,
+        repeat_cpu_s=_usage() - split["cpu"],
+    )
+    if dev0 is not None and dev1 is not None and split["device"] is not None:
+        res.update(first_device_cpu_s=split["device"] - dev0, repeat_device_cpu_s=dev1 - split["device"])
+    return res
 
 
 def _worker_asyncssh(lab: Any, concurrency: int, variant: str) -> dict[str, Any]:
@@ -290,6 +349,7 @@ def run_tool(tool: str, lab: Any, cpu: DeviceCpu, concurrency: int) -> dict[str,
         str(lab.dir),
         "--concurrency",
         str(concurrency),
+        *(["--device-cpu", spec] if (spec := cpu.spec()) else []),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     time.sleep(0.5)
@@ -361,6 +421,15 @@ def derive(size: dict[str, Any]) -> None:
             "first_collector_cpu_ms": x1["cpu_ms_per_device"],
             "first_device_cpu_ms": x1["device_cpu_ms_per_device"],
         }
+    one = rows.get("fleet-repeat")
+    if one:
+        size["repeat_one_run"] = {
+            "first_collector_cpu_ms": 1000 * one["first_cpu_s"] / n,
+            "repeat_collector_cpu_ms": 1000 * one["repeat_cpu_s"] / n,
+            "first_device_cpu_ms": 1000 * one.get("first_device_cpu_s", float("nan")) / n,
+            "repeat_device_cpu_ms": 1000 * one.get("repeat_device_cpu_s", float("nan")) / n,
+            "overlap": one["overlap"],
+        }
     # fleet's script runs in three rows (bare asyncssh, fleet, parallel-ssh): their mean capture CPU
     # against the naive scripts' is the device-side ratio, less noisy than any one row
     same = [rows[t].get("capture_device_cpu_ms") for t in ("asyncssh", "fleet", "parallel-ssh") if t in rows]
@@ -414,6 +483,15 @@ def print_table(size: dict[str, Any]) -> None:
             f" (first {rep['first_collector_cpu_ms']:.2f}), device {rep['device_cpu_ms']:.2f} ms/dev"
             f" (first {rep['first_device_cpu_ms']:.2f})"
         )
+    one = size.get("repeat_one_run")
+    if one:
+        c, d = one["repeat_collector_cpu_ms"], one["repeat_device_cpu_ms"]
+        fc, fd = one["first_collector_cpu_ms"], one["first_device_cpu_ms"]
+        print(
+            f"repeat sample, one run (fleet-repeat): collector {c:.2f} ms/dev = {c / fc:.0%} of its first"
+            f" {fc:.2f}; device {d:.2f} ms/dev = {d / fd:.0%} of its first {fd:.2f}"
+            + ("  (rounds overlapped: not a clean split)" if one["overlap"] else "")
+        )
     cvn = size.get("capture_vs_naive")
     if cvn:
         ratios = ", ".join(
@@ -440,9 +518,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="write the results here too")
     ap.add_argument("--worker", choices=TOOLS, help=argparse.SUPPRESS)
     ap.add_argument("--lab", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--device-cpu", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.worker, args.lab, args.concurrency)))
+        print(json.dumps(worker(args.worker, args.lab, args.concurrency, args.device_cpu)))
         return
     tools = args.tools or [t for t in DEFAULT_TOOLS if t != "parallel-ssh" or have_pssh()]
     if "parallel-ssh" not in tools and args.tools is None:
