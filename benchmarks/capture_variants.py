@@ -55,7 +55,7 @@ def script(variant: str, token: str) -> str:
     if variant == "fleet":
         return capture_script(token)
     if variant == "no-maps":  # every pid's maps skipped (its cmdline still read)
-        return _without(capture_script(token), 'm=" $p/maps $p/cmdline', 'm=" $p/cmdline')
+        return _without(capture_script(token), 'm=" $p/maps";', "m=;")
     if variant == "no-slabinfo":
         return _without(capture_script(token), " slabinfo [0-9]", " [0-9]")
     if variant == "naive":
