@@ -24,9 +24,10 @@ Output format: a stream of sections. Every header line starts with a per-capture
 named ``@@fleet``, a mapping path with a newline) can forge a section boundary. Headers:
 
     <token> v 3                  format version (the splitter also reads formats 1 and 2)
-    <token> m PID...             maps and cmdline of these pids were not read on purpose: the
-                                 collector has them from the device's previous sample (``--maps-every``);
-                                 the last pid is the capture's own shell, left out of such samples
+    <token> m PID...             maps, cmdline and thread names of these pids were not read on
+                                 purpose: the collector has them from the device's previous sample
+                                 (``--maps-every``); the last pid is the capture's own shell, left
+                                 out of such samples
     <token> d PID COUNT          number of open fds of PID
     <token> a                    ``grep -zH '' FILE...`` in /proc: "NAME:record" + NUL for each
                                  NUL-terminated record, so a text file is one record (no NUL in it)
@@ -80,11 +81,11 @@ X=; [ -e 1/exe ] || X=1
 A=; T=; M=
 for p in [0-9]*; do
   if [ -e $p/exe ] || {{ [ -n "$X" ] && [ -d $p ]; }}; then
-    m=" $p/maps"; c=" $p/cmdline"
-    case "$K " in *" $p "*) m=; c= ;; esac
+    m=" $p/maps"; c=" $p/cmdline"; t=" $p/task/[0-9]*/comm"
+    case "$K " in *" $p "*) m=; c=; t= ;; esac
     A="$A $p/status$c"
     M="$M$m"
-    T="$T $p/task/[0-9]*/comm"
+    T="$T$t"
     set -- $p/fd/*
     [ -e "$1" ] && printf '%s d %s %s\\n' "$N" $p $#
   fi
@@ -107,7 +108,7 @@ for p in /proc/[0-9]*; do
   f $p/stat; f $p/status
   case "$K " in *" ${{p#/proc/}} "*) k=1 ;; *) k= ; f $p/maps ;; esac
   [ -n "$k" ] || f $p/cmdline
-  for t in $p/task/[0-9]*; do
+  [ -n "$k" ] || for t in $p/task/[0-9]*; do
     {{ IFS= read -r c < $t/comm && printf '%s t %s %s\\n' "$N" "${{t##*/}}" "$c"; }} 2>/dev/null
   done
 done
@@ -124,8 +125,9 @@ def new_token() -> str:
 def capture_script(token: str, skip: Iterable[int] = ()) -> str:
     """The sh script (for ``sh -s`` on stdin) that prints one capture delimited by ``token``.
 
-    ``skip``: pids whose maps and cmdline are not read (the caller has them from the previous
-    sample): maps are most of a capture's bytes and of the kernel's work for them.
+    ``skip``: pids whose maps, cmdline and thread names are not read (the caller has them from
+    the previous sample): maps and thread names are most of a capture's bytes and of the kernel's
+    work for them on a device of multi-threaded processes.
     """
     if not re.fullmatch(r"@@fleet-[0-9a-f]{16}", token):
         raise ValueError(f"bad capture token {token!r}")
@@ -157,7 +159,7 @@ class Capture:
     complete: bool  # the end marker was seen: nothing was cut
     preamble: str = ""  # what the shell printed before the capture (banner, MOTD)
     unreadable: tuple[str, ...] = ()  # device-level paths that could not be read
-    skipped: frozenset[int] = frozenset()  # pids whose maps and cmdline were left out on purpose
+    skipped: frozenset[int] = frozenset()  # pids whose maps, cmdline, thread names were left out
 
 
 class CaptureFormatError(ValueError):

@@ -75,9 +75,10 @@ class CollectOptions:
     interval: float = 60.0
     until: float | None = None  # wall-clock time (epoch s): no sample starts at or after it
     concurrency: int = 64
-    # On a kept connection, read every process's maps and cmdline on one sample in N only; the
-    # others read them for new processes and for those whose VmSize or thread count changed between
-    # the two samples before, and copy the rest from the sample before (fleet.extract.steady_maps).
+    # On a kept connection, read every process's maps, cmdline and thread names on one sample in N
+    # only; the others read them for new processes and for those whose VmSize or thread count
+    # changed between the two samples before, and copy the rest from the sample before
+    # (fleet.extract.steady_maps).
     maps_every: int = 1
     max_capture_bytes: int = MAX_CAPTURE_BYTES
 

@@ -71,9 +71,9 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
 
     ``previous``: the device's previous sample. Most processes' maps do not change between two
     samples; a maps dump whose digest that sample already has is not parsed again, its figures are
-    copied (parsing and classifying maps is most of a sample's parse time). A process whose maps
-    and cmdline the capture skipped on purpose (``skipped``) takes them from the same process (pid
-    and start time) in ``previous``; without one there, it is left out of this sample.
+    copied (parsing and classifying maps is most of a sample's parse time). A process whose maps,
+    cmdline and thread names the capture skipped on purpose (``skipped``) takes them from the same
+    process (pid and start time) in ``previous``; without one there, it is left out of this sample.
     """
     problems: list[str] = []
     known = {p.maps_digest: p for p in previous.processes if p.maps_digest} if previous else {}
@@ -168,6 +168,9 @@ def _process(
     cmdline = cmdline_text.replace("\0", " ").strip() if cmdline_text else None
     if prior is not None and cmdline_text is None:
         cmdline = prior.cmdline
+    thread_names = dict(Counter(pc.tasks.values()))
+    if prior is not None and not pc.tasks:
+        thread_names = dict(prior.thread_names)
 
     return ProcessMetrics(
         pid=pc.pid,
@@ -179,7 +182,7 @@ def _process(
         vm_size=vm_size,
         anon_private=anon_private,
         threads=threads,
-        thread_names=dict(Counter(pc.tasks.values())),
+        thread_names=thread_names,
         fds=pc.fd_count,
         kernel_thread=kernel_thread,
         maps_digest=digest,
@@ -188,9 +191,10 @@ def _process(
 
 
 def steady_maps(before: DeviceMetrics, after: DeviceMetrics) -> frozenset[int]:
-    """Pids whose maps a next capture may skip: the same process (pid and start time) in both
-    samples, with maps figures, and the same VmSize and thread count. A process that grew since the
-    sample before (a leak in progress, a new thread, a new mapping) keeps having its maps read."""
+    """Pids whose maps, cmdline and thread names a next capture may skip: the same process (pid
+    and start time) in both samples, with maps figures, and the same VmSize and thread count. A
+    process that grew since the sample before (a leak in progress, a new thread, a new mapping)
+    keeps having all of it read."""
     was = {(p.pid, p.start_time): (p.vm_size, p.threads) for p in before.processes if p.maps_digest}
     return frozenset(
         p.pid

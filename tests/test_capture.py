@@ -245,9 +245,10 @@ def test_skipped_pids_maps_and_cmdline_are_not_read_and_are_named(
     (shell_pid,) = cap.skipped - {os.getpid(), 999_999_999}
     assert cap.complete and shell_pid in cap.processes and shell_pid != os.getpid()
     me = cap.processes[os.getpid()]
-    assert not {"maps", "cmdline"} & set(me.files)
-    assert "VmRSS:" in me.files["status"] and me.tasks  # the rest is still read
-    assert cap.processes[ppid].files["maps"] and cap.processes[ppid].files["cmdline"]  # not named
+    assert not {"maps", "cmdline"} & set(me.files) and not me.tasks
+    assert "VmRSS:" in me.files["status"] and "stat" in me.files  # the rest is still read
+    parent = cap.processes[ppid]  # not named: read in full
+    assert parent.files["maps"] and parent.files["cmdline"] and parent.tasks
     assert (b" f /proc/meminfo\n" in raw) is not grep  # the path this case meant to take
 
 

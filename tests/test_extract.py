@@ -191,7 +191,7 @@ def test_figures_of_another_classifier_are_not_copied(monkeypatch: pytest.Monkey
     )
 
 
-def test_skipped_maps_and_cmdline_are_carried_from_the_same_process_in_the_previous_sample() -> None:
+def test_skipped_maps_cmdline_and_thread_names_are_carried_from_the_previous_sample() -> None:
     """A capture that left some maps out on purpose (``--maps-every``) gets their figures from the
     previous sample's same process, so the series stays exact; a pid that now names another
     process (another start time) cannot borrow them and is left out."""
@@ -206,7 +206,9 @@ def test_skipped_maps_and_cmdline_are_carried_from_the_same_process_in_the_previ
     partial = split_capture(out, token)
     assert partial.skipped > set(skip)  # and the capture's own shell
     assert not any(
-        {"maps", "cmdline"} & set(partial.processes[pid].files) for pid in skip if pid in partial.processes
+        {"maps", "cmdline"} & set(partial.processes[pid].files) or partial.processes[pid].tasks
+        for pid in skip
+        if pid in partial.processes
     )
     second = metrics_from_capture(partial, previous=first)
     assert not second.problems
@@ -215,13 +217,15 @@ def test_skipped_maps_and_cmdline_are_carried_from_the_same_process_in_the_previ
     for p in carried:
         before = with_maps[p.pid]
         assert p.start_time == before.start_time
-        assert (p.exe, p.stack_count, p.class_bytes, p.maps_digest, p.cmdline) == (
+        assert (p.exe, p.stack_count, p.class_bytes, p.maps_digest, p.cmdline, p.thread_names) == (
             before.exe,
             before.stack_count,
             before.class_bytes,
             before.maps_digest,
             before.cmdline,
+            before.thread_names,
         )
+        assert p.thread_names  # every user process has at least its main thread
     # the same capture against a previous sample where one pid had another start time
     victim = carried[0].pid
     reused = replace(

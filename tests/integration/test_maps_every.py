@@ -69,7 +69,9 @@ def test_maps_are_read_in_full_every_nth_sample_and_skipped_only_for_steady_proc
             shell = cap.skipped - seen
             assert len(shell) == 1 and not shell & {p.pid for p in metrics[i].processes}
             assert not any(
-                {"maps", "cmdline"} & set(cap.processes[p].files) for p in cap.skipped if p in cap.processes
+                {"maps", "cmdline"} & set(cap.processes[p].files) or cap.processes[p].tasks
+                for p in cap.skipped
+                if p in cap.processes
             )
             skipped_somewhere += len(cap.skipped)
     assert skipped_somewhere > 0
@@ -92,6 +94,7 @@ def test_skipped_samples_carry_the_maps_figures_of_the_sample_before(run: Run) -
                         b.maps_digest,
                         b.cmdline,
                     )
+                    assert p.thread_names == b.thread_names and p.thread_names
                     assert p.cmdline  # the lab's processes all have one
                     carried += 1
     assert carried > 0
