@@ -6,14 +6,14 @@ Two emulated devices, each a pid namespace that lives for the whole run: "light"
 BusyBox sleepers, like a light lab device) and "heavy" (30 Python processes of 9 threads each:
 ~100 mappings per process, about a camera's daemons). Every round enters the namespace and runs
 fleet's capture script through BusyBox ``sh -s``, as the first sample (every maps read) and as a
-``--maps-every`` sample that skips the maps of every process already known (the best case: all
-steady), beside the naive script (a ``cat`` per file per pid) and an empty one; what a script
-costs beyond the empty one is its capture cost, the figure issue 9 compares. Measured: CPU of
-everything the round forks (``RUSAGE_CHILDREN``: nsenter, the shell, grep), and bytes printed,
-mean of ``--rounds`` (the kernel accounts CPU in ticks, so a single round of a few ms is too
-coarse to take the best of); and the collector's parse of each capture (split + metrics, best of
-20): a first sample, a repeat whose maps are unchanged (digest reuse), and a repeat with the steady
-maps skipped. Needs root, unshare and nsenter.
+``--maps-every`` sample that skips slabinfo and the maps, cmdline and thread names of every
+process already known (the best case: all steady), beside the naive script (a ``cat`` per file
+per pid) and an empty one; what a script costs beyond the empty one is its capture cost, the
+figure issue 9 compares. Measured: CPU of everything the round forks (``RUSAGE_CHILDREN``:
+nsenter, the shell, grep), and bytes printed, mean of ``--rounds`` (the kernel accounts CPU in
+ticks, so a single round of a few ms is too coarse to take the best of); and the collector's parse
+of each capture (split + metrics, best of 20): a first sample, a repeat whose maps are unchanged
+(digest reuse), and a repeat with the steady maps skipped. Needs root, unshare and nsenter.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def measure(init: int, busybox: str, rounds: int) -> dict[str, Any]:
     known = [pid for pid, pc in split_capture(raw, token).processes.items() if pc.files.get("maps")]
     cases: dict[str, Callable[[str], str]] = {
         "full": capture_script,
-        "steady_skipped": lambda t: capture_script(t, known),
+        "steady_skipped": lambda t: capture_script(t, known, slabinfo=False),  # as --maps-every
         "naive": lambda t: capture_variants.script("naive", t),
         "naive_same": lambda t: capture_variants.script("naive-same", t),
         "empty": lambda t: capture_variants.script("noop", t),
@@ -108,7 +108,7 @@ def measure(init: int, busybox: str, rounds: int) -> dict[str, Any]:
     res["full_vs_naive_same"] = res["full"]["capture_ms"] / res["naive_same"]["capture_ms"]
     first = metrics_from_capture(split_capture(raw, token))
     skip_token = new_token()
-    _, skipped = run(init, busybox, capture_script(skip_token, known))
+    _, skipped = run(init, busybox, capture_script(skip_token, known, slabinfo=False))
     res["parse_ms"] = {
         "first": _best_ms(lambda: metrics_from_capture(split_capture(raw, token))),
         "repeat": _best_ms(lambda: metrics_from_capture(split_capture(raw, token), first)),

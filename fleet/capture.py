@@ -28,6 +28,7 @@ named ``@@fleet``, a mapping path with a newline) can forge a section boundary. 
                                  purpose: the collector has them from the device's previous sample
                                  (``--maps-every``); the last pid is the capture's own shell, left
                                  out of such samples
+    <token> o PATH               PATH (/proc/slabinfo) was not read on purpose (``--maps-every``)
     <token> d PID COUNT          number of open fds of PID
     <token> a                    ``grep -zH '' FILE...`` in /proc: "NAME:record" + NUL for each
                                  NUL-terminated record, so a text file is one record (no NUL in it)
@@ -68,14 +69,17 @@ DEVICE_FILES = (
     "/proc/meminfo",
     "/proc/slabinfo",
 )
+SLABINFO = "/proc/slabinfo"
 
 _SCRIPT = """\
 N='{token}'
 K='{skip}'
+S='{slabinfo}'
 [ -z "$K" ] || K="$K $$"
 LC_ALL=C; export LC_ALL
 printf '%s v {version}\\n' "$N"
 [ -n "$K" ] && printf '%s m%s\\n' "$N" "$K"
+[ -n "$S" ] || printf '%s o /proc/slabinfo\\n' "$N"
 cd /proc || exit 1
 X=; [ -e 1/exe ] || X=1
 A=; T=; M=
@@ -90,7 +94,7 @@ for p in [0-9]*; do
     [ -e "$1" ] && printf '%s d %s %s\\n' "$N" $p $#
   fi
 done
-F='{device_files} [0-9]*/stat'
+F="{device_files} $S [0-9]*/stat"
 printf '%s a\\n' "$N"
 grep -zH '' $F $A $T $M </dev/null 2>/dev/null
 s=$?
@@ -122,12 +126,14 @@ def new_token() -> str:
     return "@@fleet-" + secrets.token_hex(8)
 
 
-def capture_script(token: str, skip: Iterable[int] = ()) -> str:
+def capture_script(token: str, skip: Iterable[int] = (), *, slabinfo: bool = True) -> str:
     """The sh script (for ``sh -s`` on stdin) that prints one capture delimited by ``token``.
 
     ``skip``: pids whose maps, cmdline and thread names are not read (the caller has them from
     the previous sample): maps and thread names are most of a capture's bytes and of the kernel's
-    work for them on a device of multi-threaded processes.
+    work for them on a device of multi-threaded processes. ``slabinfo=False`` leaves
+    /proc/slabinfo out (a third of a light capture's device CPU and half its bytes; slab caches
+    grow slowly, so a sample in N is enough): the capture says so with an ``o`` header.
     """
     if not re.fullmatch(r"@@fleet-[0-9a-f]{16}", token):
         raise ValueError(f"bad capture token {token!r}")
@@ -135,8 +141,11 @@ def capture_script(token: str, skip: Iterable[int] = ()) -> str:
         token=token,
         skip="".join(f" {int(pid)}" for pid in sorted(set(skip))),
         version=FORMAT_VERSION,
-        device_files=" ".join(p.removeprefix("/proc/") for p in DEVICE_FILES),
-        device_f="\n".join(f"f {path}" for path in DEVICE_FILES),
+        slabinfo="slabinfo" if slabinfo else "",
+        device_files=" ".join(p.removeprefix("/proc/") for p in DEVICE_FILES if p != SLABINFO),
+        device_f="\n".join(
+            f"f {path}" if path != SLABINFO else f'[ -z "$S" ] || f {path}' for path in DEVICE_FILES
+        ),
     )
 
 
@@ -160,6 +169,7 @@ class Capture:
     preamble: str = ""  # what the shell printed before the capture (banner, MOTD)
     unreadable: tuple[str, ...] = ()  # device-level paths that could not be read
     skipped: frozenset[int] = frozenset()  # pids whose maps, cmdline, thread names were left out
+    omitted: frozenset[str] = frozenset()  # device files left out on purpose (/proc/slabinfo)
 
 
 class CaptureFormatError(ValueError):
@@ -202,6 +212,7 @@ def split_capture(data: bytes, token: str) -> Capture:
     current: ProcessCapture | None = None
     complete = grep_seen = False
     skipped: set[int] = set()
+    omitted: set[str] = set()
 
     def process(pid: int) -> ProcessCapture:
         pc = processes.get(pid)
@@ -246,6 +257,8 @@ def split_capture(data: bytes, token: str) -> Capture:
                 process(pid_number).fd_count = fds
         elif kind == "m":
             skipped.update(n for w in rest.split() if (n := _number(w)) is not None)
+        elif kind == "o" and rest.strip() in DEVICE_FILES:
+            omitted.add(rest.strip())
         elif kind == "end":
             complete = True
         elif kind == "v" and rest.strip() not in READABLE_VERSIONS:
@@ -253,7 +266,9 @@ def split_capture(data: bytes, token: str) -> Capture:
                 f"capture format version {rest.strip()!r} is not one of {READABLE_VERSIONS}"
             )
     if grep_seen:
-        unreadable.extend(p for p in DEVICE_FILES if p not in files and p not in unreadable)
+        unreadable.extend(
+            p for p in DEVICE_FILES if p not in files and p not in unreadable and p not in omitted
+        )
     return Capture(
         files=files,
         processes=processes,
@@ -261,6 +276,7 @@ def split_capture(data: bytes, token: str) -> Capture:
         preamble=preamble,
         unreadable=tuple(unreadable),
         skipped=frozenset(skipped),
+        omitted=frozenset(omitted),
     )
 
 

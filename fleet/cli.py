@@ -264,8 +264,8 @@ MapsEveryOpt = Annotated[
     typer.Option(
         "--maps-every",
         min=1,
-        help="On a kept connection, read every process's maps, cmdline and thread names on 1 sample in"
-        " N; the others"
+        help="On a kept connection, read slabinfo and every process's maps, cmdline and thread names on"
+        " 1 sample in N; the others skip slabinfo and"
         " read them for new or changed (VmSize, threads) processes only and copy the rest from the"
         " sample before: less device CPU and bytes. [collect: 1; sweep: config maps_every, 3]",
     ),

@@ -75,10 +75,10 @@ class CollectOptions:
     interval: float = 60.0
     until: float | None = None  # wall-clock time (epoch s): no sample starts at or after it
     concurrency: int = 64
-    # On a kept connection, read every process's maps, cmdline and thread names on one sample in N
-    # only; the others read them for new processes and for those whose VmSize or thread count
-    # changed between the two samples before, and copy the rest from the sample before
-    # (fleet.extract.steady_maps).
+    # On a kept connection, read every process's maps, cmdline and thread names, and slabinfo, on
+    # one sample in N only; the others read them for new processes and for those whose VmSize or
+    # thread count changed between the two samples before, and copy the rest from the sample before
+    # (fleet.extract.steady_maps); slabinfo is not read on those (slab caches grow slowly).
     maps_every: int = 1
     max_capture_bytes: int = MAX_CAPTURE_BYTES
 
@@ -127,7 +127,12 @@ class _Writer:
 
 
 async def _sample_once(
-    session: Session, device: Device, writer: _Writer, opts: CollectOptions, skip: frozenset[int]
+    session: Session,
+    device: Device,
+    writer: _Writer,
+    opts: CollectOptions,
+    skip: frozenset[int],
+    slabinfo: bool,
 ) -> tuple[str, str | None, list[str], bool, frozenset[int]]:
     """One capture: (status, error, parse problems, whether a sample was stored, steady pids).
 
@@ -137,7 +142,7 @@ async def _sample_once(
     token = new_token()
     at = time.time()
     started = time.monotonic()
-    script = capture_script(token, skip).encode()
+    script = capture_script(token, skip, slabinfo=slabinfo).encode()
     result = await session.run("sh -s", script, opts.max_capture_bytes)
     seconds = time.monotonic() - started
     if result.truncated:
@@ -188,9 +193,9 @@ async def _run_device(
                     async with asyncio.timeout(device.timeout):
                         if session is None:
                             session, steady = await transport.connect(device), frozenset()
-                        skip = steady if (k - 1) % opts.maps_every else frozenset()
+                        light = keep and (k - 1) % opts.maps_every != 0
                         status, error, problems, stored, steady = await _sample_once(
-                            session, device, writer, opts, skip
+                            session, device, writer, opts, steady if light else frozenset(), not light
                         )
                     outcome.problems = problems
                 except TimeoutError:

@@ -108,7 +108,7 @@ def build_view(store: Store, *, details: bool = True, now: float | None = None) 
                 DeviceView(
                     row,
                     assessment,
-                    slab_growth=_slab_growth(series[0][1], series[-1][1]),
+                    slab_growth=_slab_growth([m for _, m in series if m.slab]),
                     evidence=_process_evidence(store, row.name, assessment, series),
                 )
             )
@@ -125,7 +125,12 @@ def build_view(store: Store, *, details: bool = True, now: float | None = None) 
     )
 
 
-def _slab_growth(first: DeviceMetrics, last: DeviceMetrics, top: int = 5) -> tuple[tuple[str, int, int], ...]:
+def _slab_growth(read: list[DeviceMetrics], top: int = 5) -> tuple[tuple[str, int, int], ...]:
+    """The caches that grew most between the first and the last sample that read slabinfo
+    (``--maps-every`` samples leave it out)."""
+    if not read:
+        return ()
+    first, last = read[0], read[-1]
     grown = [
         (name, first.slab.get(name, 0), b) for name, b in last.slab.items() if b > first.slab.get(name, 0)
     ]

@@ -252,6 +252,35 @@ def test_skipped_pids_maps_and_cmdline_are_not_read_and_are_named(
     assert (b" f /proc/meminfo\n" in raw) is not grep  # the path this case meant to take
 
 
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+@pytest.mark.parametrize("grep", [True, False], ids=["grep", "cat-fallback"])
+def test_slabinfo_left_out_on_purpose_is_said_and_not_unreadable(
+    shell: list[str], grep: bool, tmp_path: Path
+) -> None:
+    env = None
+    if not grep:
+        if shell[0] != "dash":
+            pytest.skip("only dash falls back to cat without grep on PATH")
+        (tmp_path / "cat").symlink_to(shutil.which("cat") or "/bin/cat")
+        env = {"PATH": str(tmp_path)}
+    token = new_token()
+    out = subprocess.run(
+        [shutil.which(shell[0]) or shell[0], *shell[1:], "-s"],
+        input=capture_script(token, slabinfo=False).encode(),
+        capture_output=True,
+        check=True,
+        timeout=60,
+        env=env,
+    ).stdout
+    cap = split_capture(out, token)
+    assert cap.complete and cap.omitted == {"/proc/slabinfo"}
+    assert "/proc/slabinfo" not in cap.files and "/proc/slabinfo" not in cap.unreadable
+    assert cap.files["/proc/meminfo"].startswith("MemTotal:") and cap.processes[os.getpid()].files["maps"]
+    assert (b" f /proc/meminfo\n" in out) is not grep  # the path this case meant to take
+    full = split_capture(*reversed(run_capture(shell, env=env)))
+    assert not full.omitted and (full.files.get("/proc/slabinfo") or "/proc/slabinfo" in full.unreadable)
+
+
 def test_pid_prefixes_do_not_match_in_the_skip_list() -> None:
     """Skipping pid 1 must not skip pid 12 or 21: the shell matches whole words."""
     script = capture_script(new_token(), [12, 1])

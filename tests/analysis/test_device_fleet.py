@@ -50,6 +50,19 @@ def test_slab_growth_names_the_cache() -> None:
     assert "/sys/kernel/slab/kmalloc-256/alloc_calls" in f.summary
 
 
+def test_samples_without_slabinfo_are_gaps_not_zeros() -> None:
+    """``--maps-every`` samples leave slabinfo out ({}): a growing cache is still found from the
+    samples that read it, and the gaps never read as a cache dropping to zero and coming back."""
+    growing = [
+        {"kmalloc-256": 2 * MiB + i * 512 * 1024, "dentry": 3 * MiB} if i % 3 == 0 else {} for i in range(30)
+    ]
+    dev = analyse_device("cam", device([[proc(1, "init")]] * 30, slab=growing))
+    f = next(f for f in dev.findings if f.kind == "slab_growth")
+    assert f.evidence["cache"] == "kmalloc-256" and f.severity == "high"
+    flat = [{"dentry": 3 * MiB} if i % 3 == 0 else {} for i in range(30)]
+    assert not analyse_device("cam", device([[proc(1, "init")]] * 30, slab=flat)).findings
+
+
 def _pool(n: int, sched: str, seed: int) -> list[DeviceAssessment]:
     return [analyse_device(p, scenario(p, n, sched, seed * 100 + k)[0]) for k, p in enumerate(PATTERNS)]
 

@@ -27,6 +27,7 @@ from tests.helpers import assert_lab_leaks_found
 
 pytestmark = pytest.mark.lab
 SAMPLES, EVERY = 10, 4
+SLAB = "/proc/slabinfo"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ def test_maps_are_read_in_full_every_nth_sample_and_skipped_only_for_steady_proc
         metrics = run.series[name]
         for i, raw in enumerate(raws):
             cap = split_capture(raw.raw, raw.token or "")
+            # slabinfo on the full samples only, and its absence said, not taken for unreadable
+            full = i % EVERY == 0
+            assert ("/proc/slabinfo" in cap.files) is full and cap.omitted == (set() if full else {SLAB})
+            assert (metrics[i].slab != {}) is full, (name, i)
             if i % EVERY == 0 or i == 1:  # a full sample, or the first with no steadiness known yet
                 assert not cap.skipped, (name, i)
                 continue
