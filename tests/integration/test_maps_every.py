@@ -36,6 +36,7 @@ class Run:
     raws: dict[str, list[RawSample]]
     series: dict[str, list[DeviceMetrics]]
     rank: dict[str, Any]
+    slab_growth: dict[str, tuple[tuple[str, int, int], ...]]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,8 @@ def run(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Run:
             raws.setdefault(r.device, []).append(r)
         series = {d.name: [m for _, m in st.series(d.name)] for d in devices}
         rank = rank_json(build_view(st, details=False))
-    return Run(lab, raws, series, rank)
+        slab_growth = {v.row.name: v.slab_growth for v in build_view(st).devices}
+    return Run(lab, raws, series, rank, slab_growth)
 
 
 def test_maps_are_read_in_full_every_nth_sample_and_skipped_only_for_steady_processes(run: Run) -> None:
@@ -103,6 +105,19 @@ def test_skipped_samples_carry_the_maps_figures_of_the_sample_before(run: Run) -
                     assert p.cmdline  # the lab's processes all have one
                     carried += 1
     assert carried > 0
+
+
+def test_the_report_compares_slab_caches_of_samples_that_read_them(run: Run) -> None:
+    """The last sample (index 9) is a --maps-every sample without slabinfo: the report's slab
+    table compares the first and last samples that read it (0 and 8), so the kernel caches that
+    moved in between show up instead of an empty table."""
+    assert (SAMPLES - 1) % EVERY != 0
+    assert any(run.slab_growth.values())
+    for name, grown in run.slab_growth.items():
+        read = [m for m in run.series[name] if m.slab]
+        assert len(read) == len(range(0, SAMPLES, EVERY))
+        first, last = read[0].slab, read[-1].slab
+        assert all(b > first.get(cache, 0) and b == last[cache] for cache, _, b in grown)
 
 
 def test_skipping_costs_fewer_bytes(run: Run) -> None:
