@@ -15,18 +15,29 @@ SHELLS = [s for s in (["busybox", "sh"], ["dash"]) if shutil.which(s[0])]
 
 
 def run_capture(
-    shell: list[str], skip: tuple[int, ...] = (), env: dict[str, str] | None = None
+    shell: list[str], skip: tuple[int, ...] = (), env: dict[str, str] | None = None, *, slabinfo: bool = True
 ) -> tuple[str, bytes]:
     token = new_token()
     out = subprocess.run(
         [shutil.which(shell[0]) or shell[0], *shell[1:], "-s"],
-        input=capture_script(token, skip).encode(),
+        input=capture_script(token, skip, slabinfo=slabinfo).encode(),
         capture_output=True,
         check=True,
         timeout=60,
         env=env,
     )
     return token, out.stdout
+
+
+def cat_only_env(shell: list[str], grep: bool, tmp_path: Path) -> dict[str, str] | None:
+    """None (this machine's PATH), or without ``grep`` a PATH holding only ``cat`` so the script
+    takes its cat fallback; BusyBox ash finds its own grep applet anyway, so only dash can."""
+    if grep:
+        return None
+    if shell[0] != "dash":
+        pytest.skip("only dash falls back to cat without grep on PATH")
+    (tmp_path / "cat").symlink_to(shutil.which("cat") or "/bin/cat")
+    return {"PATH": str(tmp_path)}
 
 
 def test_script_fits_every_dropbear_exec_path() -> None:
@@ -232,12 +243,7 @@ def test_skipped_pids_maps_and_cmdline_are_not_read_and_are_named(
     shell: list[str], grep: bool, tmp_path: Path
 ) -> None:
     """``skip`` leaves out exactly those pids' maps and cmdline, on both paths, and says so."""
-    env = None
-    if not grep:  # a PATH with cat but no grep (BusyBox ash finds its own grep applet anyway)
-        if shell[0] != "dash":
-            pytest.skip("only dash falls back to cat without grep on PATH")
-        (tmp_path / "cat").symlink_to(shutil.which("cat") or "/bin/cat")
-        env = {"PATH": str(tmp_path)}
+    env = cat_only_env(shell, grep, tmp_path)
     ppid = os.getppid()
     token, raw = run_capture(shell, skip=(os.getpid(), 999_999_999), env=env)
     cap = split_capture(raw, token)
@@ -257,27 +263,15 @@ def test_skipped_pids_maps_and_cmdline_are_not_read_and_are_named(
 def test_slabinfo_left_out_on_purpose_is_said_and_not_unreadable(
     shell: list[str], grep: bool, tmp_path: Path
 ) -> None:
-    env = None
-    if not grep:
-        if shell[0] != "dash":
-            pytest.skip("only dash falls back to cat without grep on PATH")
-        (tmp_path / "cat").symlink_to(shutil.which("cat") or "/bin/cat")
-        env = {"PATH": str(tmp_path)}
-    token = new_token()
-    out = subprocess.run(
-        [shutil.which(shell[0]) or shell[0], *shell[1:], "-s"],
-        input=capture_script(token, slabinfo=False).encode(),
-        capture_output=True,
-        check=True,
-        timeout=60,
-        env=env,
-    ).stdout
+    env = cat_only_env(shell, grep, tmp_path)
+    token, out = run_capture(shell, env=env, slabinfo=False)
     cap = split_capture(out, token)
     assert cap.complete and cap.omitted == {"/proc/slabinfo"}
     assert "/proc/slabinfo" not in cap.files and "/proc/slabinfo" not in cap.unreadable
     assert cap.files["/proc/meminfo"].startswith("MemTotal:") and cap.processes[os.getpid()].files["maps"]
     assert (b" f /proc/meminfo\n" in out) is not grep  # the path this case meant to take
-    full = split_capture(*reversed(run_capture(shell, env=env)))
+    token, out = run_capture(shell, env=env)
+    full = split_capture(out, token)
     assert not full.omitted and (full.files.get("/proc/slabinfo") or "/proc/slabinfo" in full.unreadable)
 
 
