@@ -102,14 +102,15 @@ def find_exe(vmas: tuple[Vma, ...]) -> str | None:
     """
     fallback: Vma | None = None
     best: Vma | None = None
+    program: dict[str, bool] = {}  # per path: a library maps 4-5 lines
     for vma in vmas:
         path = vma.path
         if path is None or not path.startswith("/") or path.startswith("/dev/"):
             continue
-        name = path.removesuffix(_DELETED)
-        if _SYSV.fullmatch(path) or _is_shmem_name(path) or _SHARED_OBJECT.search(name):
-            continue
-        if name.endswith(_NOT_PROGRAM):
+        maybe = program.get(path)
+        if maybe is None:
+            maybe = program[path] = _may_be_program(path)
+        if not maybe:
             continue
         if "x" in vma.perms and (best is None or vma.start < best.start):
             best = vma
@@ -117,6 +118,16 @@ def find_exe(vmas: tuple[Vma, ...]) -> str | None:
             fallback = vma
     chosen = best or fallback
     return chosen.path.removesuffix(_DELETED) if chosen is not None and chosen.path else None
+
+
+def _may_be_program(path: str) -> bool:
+    name = path.removesuffix(_DELETED)
+    return not (
+        _SYSV.fullmatch(path)
+        or _is_shmem_name(path)
+        or _SHARED_OBJECT.search(name)
+        or name.endswith(_NOT_PROGRAM)
+    )
 
 
 def _base_class(vma: Vma, exe: str | None, code_files: set[str]) -> str:
@@ -174,17 +185,25 @@ def classify_maps(maps: Maps) -> MapsClassification:
         for v in vmas
         if v.path is not None and v.path.startswith("/") and "x" in v.perms and not v.path.startswith("/dev/")
     }
-    classes = [_base_class(v, exe, code_files) for v in vmas]
+    # The class depends on the path and the permissions only: a library's 4-5 lines share one call.
+    seen: dict[tuple[str | None, str], str] = {}
+    classes = []
     stack_tids: list[int] = []
     for v in vmas:
-        if v.path is not None:
+        key = (v.path, v.perms)
+        cls = seen.get(key)
+        if cls is None:
+            cls = seen[key] = _base_class(v, exe, code_files)
+        classes.append(cls)
+        if v.path is not None and v.path.startswith("["):
             m = _STACK_TID.fullmatch(v.path) or _ANDROID_STACK.fullmatch(v.path)
             if m:
                 stack_tids.append(int(m.group(1)))
 
     # Shape (all kernels; the only way from 4.5 on): an unnamed private read-write mapping whose
     # start is the end of a small PROT_NONE guard just below it (stacks grow down onto the guard).
-    order = sorted(range(len(vmas)), key=lambda i: vmas[i].start)
+    starts = [v.start for v in vmas]
+    order = sorted(range(len(vmas)), key=starts.__getitem__)
     candidates: list[int] = []
     guarded: set[int] = set()
     for prev_i, i in itertools.pairwise(order):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from fleet.procfs._common import lines, show
+from fleet.procfs._common import show
 from fleet.procfs.errors import ParseError
 
 KIND = "maps"
@@ -26,9 +27,11 @@ _LINE = re.compile(
 _ELISION = frozenset({"...", "\u2026", "[...]"})
 
 
-@dataclass(frozen=True, slots=True)
-class Vma:
-    """One mapping. ``path`` is None for an anonymous mapping without a name."""
+class Vma(NamedTuple):
+    """One mapping. ``path`` is None for an anonymous mapping without a name.
+
+    A named tuple, not a dataclass: a frozen dataclass's __init__ costs one object.__setattr__
+    per field, and a busy device's capture holds tens of thousands of mappings."""
 
     start: int
     end: int
@@ -70,8 +73,13 @@ def parse_maps(text: str) -> Maps:
     elided = 0
     digits = 0
     match = _LINE.fullmatch
-    for number, line in lines(text):
-        m = match(line)
+    for number, line in enumerate(text.split("\n"), start=1):
+        m = match(line)  # a kernel's line matches as it is: the clean-up below is for pasted dumps
+        if m is None:
+            line = line.rstrip("\r")
+            if not line.strip():
+                continue
+            m = match(line)
         if m is None:
             if line.strip() in _ELISION:
                 elided += 1

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from fleet.procfs._common import kb_value, lines, show, to_int
+from fleet.procfs._common import KIB, kb_value, show, to_int
 from fleet.procfs.errors import ParseError
 
 KIND = "meminfo"
@@ -28,6 +29,11 @@ _KNOWN_SIZES = frozenset(
         "VmallocTotal", "VmallocUsed", "VmallocChunk", "Hugepagesize", "Hugetlb", "Zswap", "Zswapped",
     }
 )  # fmt: skip
+
+
+# The usual line, "Key:   1234 kB", read by one findall over the whole text; any other line takes
+# the per-line path. findall gives one row per "\n"-separated line: a row's index is its line number.
+_LINE = re.compile(r"^(?:([^\s:]++):[ \t]++([0-9]{1,20}+) kB|(.*))$", re.ASCII | re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,13 @@ def parse_meminfo(text: str) -> Meminfo:
     """Parse ``/proc/meminfo``; the ``kB`` unit is checked, never assumed."""
     sizes: dict[str, int] = {}
     counts: dict[str, int] = {}
-    for number, line in lines(text):
+    for number, (size_key, kb, line) in enumerate(_LINE.findall(text), start=1):
+        if size_key:
+            sizes[size_key] = int(kb) * KIB
+            continue
+        line = line.rstrip("\r")  # as lines() does
+        if not line.strip():
+            continue
         key, sep, value = line.partition(":")
         key = key.strip()
         if not sep or not key or " " in key:

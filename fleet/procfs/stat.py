@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from fleet.procfs._common import show, to_int
@@ -13,6 +14,9 @@ KIND = "stat"
 # After the comm and state we need up to starttime; later fields were added over the years
 # (2.6.x ends near 44 fields, 6.x has 52), so they are kept as a plain tuple.
 _MIN_FIELDS = 22 - 3  # numeric fields after state, up to and including starttime
+
+# What to_int accepts, for a whole line of fields: ASCII digits, an optional sign, <= 20 digits.
+_FIELDS = re.compile(r"(?:[+-]?[0-9]{1,20} )*[+-]?[0-9]{1,20}")
 
 PF_KTHREAD = 0x00200000  # include/linux/sched.h: "I am a kernel thread"
 
@@ -89,7 +93,11 @@ def parse_stat(text: str) -> Stat:
     if len(state) != 1:
         raise ParseError(KIND, f"bad state {show(state)}", line)
     # Fields may be negative (nice, priority; fixtures even print LONG_MIN), so signs are allowed.
-    fields = tuple(to_int(KIND, w, line, "field") for w in rest[1:])
+    # One check of all of them at once; a bad one is named by the per-field pass.
+    if _FIELDS.fullmatch(" ".join(rest[1:])):
+        fields = tuple(map(int, rest[1:]))
+    else:
+        fields = tuple(to_int(KIND, w, line, "field") for w in rest[1:])
     if pid < 0:
         raise ParseError(KIND, f"negative pid {pid}", 1)
     return Stat(pid=pid, comm=comm, state=state, fields=fields)

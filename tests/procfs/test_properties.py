@@ -160,6 +160,50 @@ def test_slab_bytes_reads_a_real_slub_file_without_the_full_parser(monkeypatch: 
     assert slab_bytes(text) == want and len(want) > 100
 
 
+def _outcome(parse: Callable[[str], Any], text: str) -> object:
+    try:
+        return parse(text)
+    except ParseError as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize("kind", ["meminfo", "status", "maps"])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_whole_text_shortcuts_give_what_the_line_by_line_path_gives(kind: str, data: st.DataObject) -> None:
+    """meminfo, status and maps read the usual line shape with one regex over the whole text; any
+    other line goes through the per-line path. With CRLF line ends no line has the usual shape, so
+    the per-line path reads them all: the result (or the error) must be the same."""
+    parse, files = PARSERS[kind]
+    text = corpus(data.draw(st.sampled_from(files)))
+    if data.draw(st.booleans()):
+        text = _mutate(data, text)
+    assert _outcome(parse, text) == _outcome(parse, text.replace("\r\n", "\n").replace("\n", "\r\n"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fields=st.lists(st.one_of(_NUM, st.sampled_from(["+1", "-0", "1_0", "٣", "0x1", "", "1.5"])), min_size=19)
+)
+def test_stat_fields_checked_at_once_as_one_by_one(fields: list[str]) -> None:
+    """parse_stat checks all numeric fields with one regex; a field to_int refuses still fails."""
+    from fleet.procfs._common import to_int
+
+    words = [f for f in fields if f]  # split() never yields empty words
+    line = "1 (x) S " + " ".join(words) + "\n"
+    try:
+        want: object = tuple(to_int("stat", w, 1, "field") for w in words)
+    except ParseError:
+        want = ParseError
+    got: object
+    try:
+        got = parse_stat(line).fields
+    except ParseError:
+        got = ParseError
+    if len(words) >= 19:
+        assert got == want
+
+
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_maps_diff_of_mutations(data: st.DataObject) -> None:
