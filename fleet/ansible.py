@@ -28,6 +28,7 @@ import yaml
 from fleet.inventory import (
     DEVICE_ONLY,
     SETTINGS,
+    YAML_LOADER,
     Inventory,
     InventoryError,
     SettingsConflict,
@@ -69,7 +70,7 @@ def detect_format(text: str) -> str:
         if _SECTION.match(line.strip()):
             return "ansible-ini"
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=YAML_LOADER)  # a safe loader
     except yaml.YAMLError:
         return "ansible-ini"
     if doc is None:
@@ -398,7 +399,7 @@ def _unquote(v: str) -> str:
 
 def _read_yaml(text: str, model: _Model) -> None:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise model.fail(mark.line + 1 if mark else None, "", f"invalid YAML: {exc}") from None

@@ -19,6 +19,10 @@ import yaml
 
 from fleet import ssh_config
 
+# libyaml's loader when PyYAML was built with it: ~10x less CPU on a 2,000-device inventory,
+# which every collect and sweep reads; same nodes, same line marks.
+YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 HOST_KEY_MODES = ("strict", "accept-new", "off")
 TRANSPORTS = ("asyncssh", "paramiko")
 
@@ -322,7 +326,7 @@ def load_inventory(path: Path | str) -> Inventory:
 def parse_inventory(text: str, path: Path) -> Inventory:
     """Validate inventory text; ``path`` names it in errors and anchors relative paths."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
