@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from fleet.capture import capture_script, decode, new_token, visible
 from fleet.extract import steady_maps
@@ -30,6 +30,7 @@ from fleet.transport import (
     OK,
     TIMEOUT,
     AsyncsshTransport,
+    CommandResult,
     DeviceError,
     Session,
     Transport,
@@ -94,26 +95,43 @@ class _Writer:
     async def call(self, fn: Callable[[], _T]) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn)
 
-    async def register(self, device: Device) -> None:
-        def write() -> int:
-            device_id = self.store.device_id(device.name, device.host, device.groups, device.tags)
-            self.store.set_device_flags(device_id, device_flags(device))
-            return device_id
+    async def register(self, devices: Sequence[Device]) -> None:
+        """Every device's row in one transaction (one commit, not one per device), in name order:
+        two collectors registering the same devices take their row locks in the same order."""
 
-        self.ids[device.name] = await self.call(write)
+        def write() -> dict[str, int]:
+            ids: dict[str, int] = {}
+            with self.store.transaction():
+                for device in sorted(devices, key=lambda d: d.name):
+                    device_id = self.store.device_id(device.name, device.host, device.groups, device.tags)
+                    self.store.set_device_flags(device_id, device_flags(device))
+                    ids[device.name] = device_id
+            return ids
+
+        self.ids.update(await self.call(write))
 
     async def sample(
-        self, device: Device, at: float, raw: bytes, token: str, seconds: float, complete: bool
+        self,
+        device: Device,
+        at: float,
+        raw: bytes,
+        token: str,
+        seconds: float,
+        complete: bool,
+        attempt: tuple[str, str | None, float],
     ) -> tuple[list[str], frozenset[int]]:
-        """Store and parse one capture: its problems, and the pids whose maps the next capture may
+        """Store and parse one capture, then record the attempt (status, error, seconds) in the
+        same trip to the writer thread: its problems, and the pids whose maps the next capture may
         skip (unchanged since the device's previous sample, see fleet.extract.steady_maps)."""
 
         def write() -> tuple[list[str], frozenset[int]]:
+            device_id = self.ids[device.name]
             sid = self.store.add_raw_sample(
-                self.ids[device.name], self.run_id, at, raw, token=token, duration=seconds, complete=complete
+                device_id, self.run_id, at, raw, token=token, duration=seconds, complete=complete
             )
             previous = self.store.previous_metrics(sid)
             problems, metrics = parse_sample_metrics(self.store, sid, raw, token, previous)
+            self.store.record_attempt(device_id, self.run_id, *attempt)
             if previous is None or metrics is None or not complete:
                 return problems, frozenset()
             return problems, steady_maps(previous, metrics)
@@ -126,39 +144,57 @@ class _Writer:
         )
 
 
-async def _sample_once(
-    session: Session,
-    device: Device,
-    writer: _Writer,
-    opts: CollectOptions,
-    skip: frozenset[int],
-    slabinfo: bool,
-) -> tuple[str, str | None, list[str], bool, frozenset[int]]:
-    """One capture: (status, error, parse problems, whether a sample was stored, steady pids).
+class _Sampled(NamedTuple):
+    status: str
+    error: str | None
+    problems: list[str]
+    stored: bool  # a sample was stored, and the attempt recorded with it
+    steady: frozenset[int]  # pids whose maps the next sample on this session may skip (if complete)
+
+
+class _Capture(NamedTuple):
+    token: str
+    at: float  # epoch seconds when the capture began
+    seconds: float  # how long the device took to answer
+    result: CommandResult
+
+
+async def _capture(session: Session, opts: CollectOptions, skip: frozenset[int], slabinfo: bool) -> _Capture:
+    token = new_token()
+    at = time.time()
+    began = time.monotonic()
+    script = capture_script(token, skip, slabinfo=slabinfo).encode()
+    result = await session.run("sh -s", script, opts.max_capture_bytes)
+    return _Capture(token, at, time.monotonic() - began, result)
+
+
+async def _keep(
+    capture: _Capture, device: Device, writer: _Writer, opts: CollectOptions, started: float
+) -> _Sampled:
+    """Judge and store one capture (``started``: when the attempt began, connect included).
 
     A capture is stored whenever its header arrived, even cut short (its raw bytes are evidence);
     output over the cap or without any capture header (binary garbage) is refused, not stored.
     """
-    token = new_token()
-    at = time.time()
-    started = time.monotonic()
-    script = capture_script(token, skip, slabinfo=slabinfo).encode()
-    result = await session.run("sh -s", script, opts.max_capture_bytes)
-    seconds = time.monotonic() - started
+    token, result = capture.token, capture.result
     if result.truncated:
         why = f"output larger than {opts.max_capture_bytes} bytes: capture stopped"
-        return CAPTURE_ERROR, why, [], False, frozenset()
+        return _Sampled(CAPTURE_ERROR, why, [], False, frozenset())
     if (token + " v ").encode() not in result.stdout:
         head = visible(decode(result.stdout[:60]))
         why = f"no capture in {len(result.stdout)} bytes of output (exit status {result.exit_status})"
-        return CAPTURE_ERROR, why + (f", starting '{head}'" if head else ""), [], False, frozenset()
+        return _Sampled(CAPTURE_ERROR, why + (f", starting '{head}'" if head else ""), [], False, frozenset())
     complete = (token + " end").encode() in result.stdout[-200:]
-    problems, steady = await writer.sample(device, at, result.stdout, token, seconds, complete)
+    status, error = OK, None
     if not complete:
         err = visible(decode(result.stderr).strip()[-300:])
         why = f"exit status {result.exit_status}" + (f": {err}" if err else "")
-        return CAPTURE_ERROR, f"capture did not finish ({why})", problems, True, frozenset()
-    return OK, None, problems, True, steady
+        status, error = CAPTURE_ERROR, f"capture did not finish ({why})"
+    attempt = (status, error, time.monotonic() - started)
+    problems, steady = await writer.sample(
+        device, capture.at, result.stdout, token, capture.seconds, complete, attempt
+    )
+    return _Sampled(status, error, problems, True, steady)
 
 
 async def _run_device(
@@ -176,7 +212,6 @@ async def _run_device(
     steady: frozenset[int] = frozenset()  # pids whose maps the next sample on this session may skip
     k = 0
     try:
-        await writer.register(device)
         while opts.samples == 0 or k < opts.samples:
             delay = t0 + k * opts.interval - time.monotonic()
             if opts.until is not None and time.time() + max(delay, 0.0) >= opts.until:
@@ -189,19 +224,22 @@ async def _run_device(
                 status: str
                 error: str | None = None
                 stored = False
+                capture: _Capture | None = None
                 try:
                     async with asyncio.timeout(device.timeout):
                         if session is None:
                             session, steady = await transport.connect(device), frozenset()
                         light = keep and (k - 1) % opts.maps_every != 0
-                        status, error, problems, stored, steady = await _sample_once(
-                            session, device, writer, opts, steady if light else frozenset(), not light
-                        )
-                    outcome.problems = problems
+                        skip = steady if light else frozenset()
+                        capture = await _capture(session, opts, skip, not light)
                 except TimeoutError:
                     status, error = TIMEOUT, f"no answer within {device.timeout:g} s (connect + capture)"
                 except DeviceError as exc:
                     status, error = exc.status, str(exc)
+                if capture is not None:  # stored outside the timeout: a busy writer is not the device's fault
+                    status, error, outcome.problems, stored, steady = await _keep(
+                        capture, device, writer, opts, started
+                    )
                 if status != OK or not keep:
                     if session is not None:
                         await _close_quietly(session)
@@ -212,7 +250,8 @@ async def _run_device(
                 outcome.status, outcome.error = status, error
                 if stored:
                     outcome.samples += 1
-                await writer.attempt(device, status, error, seconds)
+                else:
+                    await writer.attempt(device, status, error, seconds)
             if status != OK and opts.interval > 0:
                 # A failing device skips the rounds its failure overran, so a hanging device adds
                 # at most one timeout to the run instead of one per sample.
@@ -251,8 +290,9 @@ async def collect(
     writer = _Writer(store, run_id)
     sem = asyncio.Semaphore(max(1, opts.concurrency))
     transports = transports or make_transports({d.transport for d in devices})
-    t0 = time.monotonic()
     try:
+        await writer.register(devices)
+        t0 = time.monotonic()
         tasks = [
             asyncio.create_task(_run_device(d, transports[d.transport], writer, sem, opts, t0, progress))
             for d in devices
