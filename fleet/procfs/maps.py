@@ -24,6 +24,9 @@ _LINE = re.compile(
     r"([0-9a-fA-F]{1,16})-([0-9a-fA-F]{1,16}) +([r-][w-][x-][psS]) +([0-9a-fA-F]{1,16}) +"
     r"([0-9a-fA-F]{1,8}:[0-9a-fA-F]{1,8}) +([0-9]{1,20})(\.\.\.|\u2026)?(?:[ \t]+(.*))?"
 )
+# The same, over a whole dump: one row per "\n"-separated line (a row's index is its line number);
+# a line of any other shape lands whole in the last group and takes the per-line path.
+_ROWS = re.compile(rf"^(?:{_LINE.pattern}|(.*))$", re.MULTILINE)
 _ELISION = frozenset({"...", "\u2026", "[...]"})
 
 
@@ -72,29 +75,28 @@ def parse_maps(text: str) -> Maps:
     vmas: list[Vma] = []
     elided = 0
     digits = 0
-    match = _LINE.fullmatch
-    for number, line in enumerate(text.split("\n"), start=1):
-        m = match(line)  # a kernel's line matches as it is: the clean-up below is for pasted dumps
-        if m is None:
-            line = line.rstrip("\r")
+    for number, row in enumerate(_ROWS.findall(text), start=1):
+        if not row[0]:  # not a kernel's line as it is: the per-line clean-up, for pasted dumps
+            line = row[8].rstrip("\r")
             if not line.strip():
                 continue
-            m = match(line)
-        if m is None:
-            if line.strip() in _ELISION:
-                elided += 1
-                continue
-            raise ParseError(KIND, f"not a mapping line: {show(line)}", number)
-        start_s, end_s, perms, offset_s, dev, inode_s, dots, path = m.groups()
+            m = _LINE.fullmatch(line)
+            if m is None:
+                if line.strip() in _ELISION:
+                    elided += 1
+                    continue
+                raise ParseError(KIND, f"not a mapping line: {show(line)}", number)
+            row = (*m.groups(""), "")
+        start_s, end_s, perms, offset_s, dev, inode_s, dots, path, _ = row
         start = int(start_s, 16)
         end = int(end_s, 16)
         if end < start:
             raise ParseError(KIND, f"bad address range {show(start_s + '-' + end_s)}", number)
         if dots:
             elided += 1
-        if path is not None:
-            # The kernel never prints trailing blanks after a path; pasted dumps often carry some.
-            path = path.strip() or None
         digits = max(digits, len(start_s), len(end_s))
-        vmas.append(Vma(start, end, perms, int(offset_s, 16), dev, int(inode_s), path, number))
+        # The kernel never prints trailing blanks after a path; pasted dumps often carry some.
+        vmas.append(
+            Vma(start, end, perms, int(offset_s, 16), dev, int(inode_s), path.strip() or None, number)
+        )
     return Maps(vmas=tuple(vmas), elided=elided, max_digits=digits)

@@ -181,6 +181,32 @@ def test_whole_text_shortcuts_give_what_the_line_by_line_path_gives(kind: str, d
     assert _outcome(parse, text) == _outcome(parse, text.replace("\r\n", "\n").replace("\n", "\r\n"))
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_maps_parse_is_line_by_line(data: st.DataObject) -> None:
+    """parse_maps reads a whole dump with one findall; the result must be what parsing each line
+    alone gives (same mappings, same line numbers, the first bad line's error)."""
+    text = corpus(data.draw(st.sampled_from(PARSERS["maps"][1])))
+    if data.draw(st.booleans()):
+        text = _mutate(data, text)
+    vmas: list[object] = []
+    elided = digits = 0
+    want: object = None
+    for number, line in enumerate(text.split("\n"), start=1):
+        try:
+            one = parse_maps(line)
+        except ParseError as exc:
+            want = str(ParseError(exc.kind, exc.reason, number))
+            break
+        vmas += [v._replace(line=number) for v in one.vmas]
+        elided += one.elided
+        digits = max(digits, one.max_digits)
+    else:
+        want = (tuple(vmas), elided, digits)
+    got = _outcome(parse_maps, text)
+    assert (got if isinstance(got, str) else (got.vmas, got.elided, got.max_digits)) == want
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     fields=st.lists(st.one_of(_NUM, st.sampled_from(["+1", "-0", "1_0", "٣", "0x1", "", "1.5"])), min_size=19)
