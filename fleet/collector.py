@@ -240,6 +240,7 @@ async def _run_device(
                     status, error, outcome.problems, stored, steady = await _keep(
                         capture, device, writer, opts, started
                     )
+                    capture = None  # done with: never hold raw bytes while this task sleeps
                 if status != OK or not keep:
                     if session is not None:
                         await _close_quietly(session)
