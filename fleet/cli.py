@@ -344,6 +344,9 @@ def collect_cmd(
             progress.finish()
             typer.echo("fleet: stopped; every sample captured so far is stored", err=True)
             raise typer.Exit(130) from None
+        except database_errors(StoreError) as exc:  # evaluated late: psycopg's once loaded
+            progress.finish()
+            raise _fail(Exit.ERROR, f"collect stopped, the store failed: {exc}") from None
     progress.finish()
     typer.echo(summarize(outcomes, time.monotonic() - started))
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from fleet.cli import app
+from fleet.store import Store
 
 DATA = Path(__file__).parent / "data"
 
@@ -70,3 +74,28 @@ def test_maps_on_garbage_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_text("this is not a maps file\n")
     res = CliRunner().invoke(app, ["maps", str(bad)])
     assert res.exit_code == 2 and str(bad) in res.output and "maps" in res.output
+
+
+def test_collect_on_a_full_disk_is_a_clear_error(tmp_path: Path) -> None:
+    """A store that cannot be written (here: its filesystem is full, a real 1 MiB tmpfs) ends the
+    run with one line naming the store problem, not a traceback."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], check=True)
+    try:
+        keeper = Store(disk / "store")  # a valid store, its WAL kept open; then no room left
+        with (disk / "filler").open("wb", buffering=0) as f, pytest.raises(OSError):
+            while True:
+                f.write(b"\0" * 4096)
+        os.truncate(disk / "filler", (disk / "filler").stat().st_size - 8192)  # room to open, not to write
+        inv = tmp_path / "inv.yaml"
+        inv.write_text("devices:\n" + "".join(f"  cam-{i}:\n    host: 127.0.0.254\n" for i in range(300)))
+        res = CliRunner().invoke(app, ["collect", str(inv), "--store", str(disk / "store")])
+        keeper.close()
+    finally:
+        subprocess.run(["umount", "--lazy", str(disk)], check=True)
+    assert res.exit_code == 1, res.output
+    assert isinstance(res.exception, SystemExit), res.exception
+    assert "the store failed" in res.output and "full" in res.output.split("failed")[-1], res.output
