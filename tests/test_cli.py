@@ -83,7 +83,8 @@ def test_collect_on_a_full_disk_is_a_clear_error(tmp_path: Path) -> None:
         pytest.skip("mounting a tmpfs needs root")
     disk = tmp_path / "disk"
     disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], check=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
     try:
         keeper = Store(disk / "store")  # a valid store, its WAL kept open; then no room left
         with (disk / "filler").open("wb", buffering=0) as f, pytest.raises(OSError):
