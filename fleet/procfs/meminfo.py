@@ -33,7 +33,9 @@ _KNOWN_SIZES = frozenset(
 
 # The usual line, "Key:   1234 kB", read by one findall over the whole text; any other line takes
 # the per-line path. findall gives one row per "\n"-separated line: a row's index is its line number.
-_LINE = re.compile(r"^(?:([^\s:]++):[ \t]++([0-9]{1,20}+) kB|(.*))$", re.ASCII | re.MULTILINE)
+# Not re.ASCII: \s must be the whitespace str.strip() removes, or a key with a Unicode space at
+# its edge would read differently from the per-line path.
+_LINE = re.compile(r"^(?:([^\s:]++):[ \t]++([0-9]{1,20}+) kB|(.*))$", re.MULTILINE)
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,9 @@ PARSERS: dict[str, tuple[Callable[[str], Any], list[str]]] = {
 }
 
 # Characters /proc files are made of, plus a few that should never be there.
-ALPHABET = st.sampled_from([*"0123456789abcdefABCDEF-:() \t\n.kBrwxps/[]_", "\0", "\r", "é", "…", "٣", "²"])
+ALPHABET = st.sampled_from(
+    [*"0123456789abcdefABCDEF-:() \t\n.kBrwxps/[]_", "\0", "\r", "é", "…", "٣", "²", "\x85", "\xa0", "\x1c"]
+)
 PROC_TEXT = st.text(alphabet=ALPHABET, max_size=300)
 
 
@@ -179,6 +181,19 @@ def test_whole_text_shortcuts_give_what_the_line_by_line_path_gives(kind: str, d
     if data.draw(st.booleans()):
         text = _mutate(data, text)
     assert _outcome(parse, text) == _outcome(parse, text.replace("\r\n", "\n").replace("\n", "\r\n"))
+
+
+@pytest.mark.parametrize(
+    ("parse", "text"),
+    [
+        (parse_meminfo, "\x85MemTotal: 1 kB\nMem\xa0Free: 2 kB\n\x1cCached:\t3 kB\n"),
+        (parse_status, "\x85Name:\tx\nVm\xa0RSS:\t2 kB\nThreads:\t1\x85\n"),
+        (parse_maps, "1000-2000 rw-p 00000000 00:00 0 \x85[heap]\x85\n"),
+    ],
+)
+def test_unicode_spaces_read_the_same_by_both_paths(parse: Callable[[str], Any], text: str) -> None:
+    """str.strip() removes Unicode spaces (NEL, NBSP, \\x1c): a regex shortcut must agree with it."""
+    assert _outcome(parse, text) == _outcome(parse, text.replace("\n", "\r\n"))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
