@@ -17,6 +17,10 @@ worker process (so CPU time and peak RSS belong to that tool alone), same device
   fleet-x3, fleet-x3-maps3 (not run by default) three samples on one kept connection, the second
                  with --maps-every 3: its third sample reads only changed processes' maps
                  (what skipping steady maps saves = x3 - x3-maps3)
+  fleet-ssh      fleet's collector with the writer's work (store, parse) replaced by no-ops, and
+  fleet-noparse  with the parse alone replaced (raw captures and attempts stored): with fleet
+                 they split its collector CPU into SSH side, raw store, and parse + metrics store
+                 (benchmark-only patches, made in the worker process)
   asyncssh       bare asyncssh gather script running fleet's capture: no parsing, no storage
   asyncssh-naive the same running the first, naive capture script (one cat per file per pid)
   asyncssh-naive-same  the naive script without smaps_rollup: the files fleet's script reads
@@ -61,6 +65,8 @@ TOOLS = (
     "asyncssh-no-maps",
     "asyncssh-no-slabinfo",
     "fleet",
+    "fleet-ssh",
+    "fleet-noparse",
     "fleet-x2",
     "fleet-warm",
     "fleet-repeat",
@@ -74,6 +80,8 @@ DEFAULT_TOOLS = (
     "asyncssh-naive",
     "asyncssh-naive-same",
     "fleet",
+    "fleet-ssh",
+    "fleet-noparse",
     "fleet-warm",
     "fleet-x2",
     "fleet-repeat",
@@ -196,6 +204,9 @@ def worker(tool: str, lab_dir: Path, concurrency: int, device_cpu: str | None) -
         return _worker_fleet_repeat(lab, concurrency, device_cpu)
     if tool == "fleet-warm":
         return _worker_fleet(lab, concurrency, 1, 1, warm=True, device_cpu=device_cpu)
+    if tool in ("fleet-ssh", "fleet-noparse"):
+        _without_writer_work(parse_only=tool == "fleet-noparse")
+        return _worker_fleet(lab, concurrency, 1, 1)
     if tool.startswith("fleet"):
         samples, _, maps = tool.removeprefix("fleet").removeprefix("-x").partition("-maps")
         return _worker_fleet(lab, concurrency, int(samples or 1), int(maps or 1))
@@ -205,6 +216,28 @@ def worker(tool: str, lab_dir: Path, concurrency: int, device_cpu: str | None) -
     if tool == "parallel-ssh":
         return _worker_pssh(lab, concurrency)
     raise SystemExit(f"unknown tool {tool}")
+
+
+def _without_writer_work(*, parse_only: bool) -> None:
+    """Benchmark-only patches of this worker process: the parse (``parse_only``), or everything
+    the writer thread does, become no-ops, so the rows tell fleet's SSH side, store and parse apart."""
+    from fleet import collector
+
+    if parse_only:
+        collector.parse_sample_metrics = lambda *_args: ([], None)  # type: ignore[assignment]
+        return
+
+    async def register(self: Any, devices: Any) -> None:
+        self.ids.update((d.name, 0) for d in devices)
+
+    async def sample(self: Any, *_args: Any) -> tuple[list[str], frozenset[int]]:
+        return [], frozenset()
+
+    async def attempt(self: Any, *_args: Any) -> None:
+        return None
+
+    writer: Any = collector._Writer
+    writer.register, writer.sample, writer.attempt = register, sample, attempt
 
 
 def _result(started: float, cpu0: float, rss0: int, ok: int, bytes_in: int, **extra: Any) -> dict[str, Any]:
@@ -426,7 +459,7 @@ def derive(size: dict[str, Any]) -> None:
         if noop is not None and r is not noop:
             per = samples / r["ok"] if r["ok"] else 1
             r["capture_device_cpu_ms"] = 1000 * (r["device_cpu_s"] - noop["device_cpu_s"]) / n / per
-        if "store_bytes" in r and samples:
+        if "store_bytes" in r and r.get("samples"):  # fleet-ssh stores nothing
             r["stored_bytes_per_sample"] = r["store_bytes"] / samples
             r["raw_compressed_per_sample"] = r["raw_compressed"] / samples
     base = rows.get("asyncssh")
@@ -443,6 +476,15 @@ def derive(size: dict[str, Any]) -> None:
             "device_cpu_ms": 1000 * (x2["device_cpu_s"] - x1["device_cpu_s"]) / n,
             "first_collector_cpu_ms": x1["cpu_ms_per_device"],
             "first_device_cpu_ms": x1["device_cpu_ms_per_device"],
+        }
+    ssh, noparse = rows.get("fleet-ssh"), rows.get("fleet-noparse")
+    if x1 and ssh and noparse and base:
+        size["collector_split"] = {
+            "ssh_ms": ssh["cpu_ms_per_device"],
+            "ssh_vs_asyncssh": ssh["cpu_s"] / base["cpu_s"] if base["cpu_s"] else float("nan"),
+            "store_ms": noparse["cpu_ms_per_device"] - ssh["cpu_ms_per_device"],
+            "parse_ms": x1["cpu_ms_per_device"] - noparse["cpu_ms_per_device"],
+            "fleet_ms": x1["cpu_ms_per_device"],
         }
     one = rows.get("fleet-repeat")
     if one:
@@ -514,6 +556,14 @@ def print_table(size: dict[str, Any]) -> None:
             f"repeat sample, one run (fleet-repeat): collector {c:.2f} ms/dev = {c / fc:.0%} of its first"
             f" {fc:.2f}; device {d:.2f} ms/dev = {d / fd:.0%} of its first {fd:.2f}"
             + ("  (rounds overlapped: not a clean split)" if one["overlap"] else "")
+        )
+    split = size.get("collector_split")
+    if split:
+        ssh, ratio = split["ssh_ms"], split["ssh_vs_asyncssh"]
+        print(
+            f"fleet's collector CPU: SSH side {ssh:.2f} ms/dev ({ratio:.2f}x bare asyncssh)"
+            f" + store raw {split['store_ms']:.2f} + parse, store metrics {split['parse_ms']:.2f}"
+            f" = {split['fleet_ms']:.2f}"
         )
     cvn = size.get("capture_vs_naive")
     if cvn:
