@@ -89,8 +89,16 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
     # /proc/slabinfo is root-only (0400 since 2.6.x) and absent without CONFIG_SLUB_DEBUG/SLAB.
     slab = _try(slab_bytes, files.get("/proc/slabinfo"), problems, "")
     processes = []
+    kernel_threads = 0
     for pid in sorted(capture.processes):
-        proc = _process(capture.processes[pid], problems, known, carried, pid in capture.skipped)
+        pc = capture.processes[pid]
+        stat = _stat(pc, problems)
+        if stat is None:
+            continue
+        if stat.kernel_thread:
+            kernel_threads += 1
+            continue
+        proc = _process(pc, stat, problems, known, carried, pid in capture.skipped)
         if proc is not None:
             processes.append(proc)
     return DeviceMetrics(
@@ -103,26 +111,33 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
         mem_available=meminfo.mem_available if meminfo else None,
         mem_available_estimated=meminfo.mem_available_estimated if meminfo else False,
         slab=slab or {},
+        kernel_threads=kernel_threads,
         processes=tuple(processes),
         problems=tuple(problems),
     )
 
 
+def _stat(pc: ProcessCapture, problems: list[str]) -> Stat | None:
+    """The process's stat; None when it has none (it exited between listing /proc and reading it:
+    churn, not a problem) or when it does not parse (a problem: no start time, no identity)."""
+    stat_text = pc.files.get("stat")
+    if stat_text is None:
+        return None
+    stat: Stat | None = _try(parse_stat, stat_text, problems, f"pid {pc.pid} ")
+    if stat is None:
+        problems.append(f"pid {pc.pid}: dropped, no start time without a readable stat")
+    return stat
+
+
 def _process(
     pc: ProcessCapture,
+    stat: Stat,
     problems: list[str],
     known: dict[str, ProcessMetrics],
     carried: dict[tuple[int, int], ProcessMetrics],
     skipped: bool,
 ) -> ProcessMetrics | None:
     prefix = f"pid {pc.pid} "
-    stat_text = pc.files.get("stat")
-    if stat_text is None:
-        return None  # the process exited between listing /proc and reading it: churn, not a problem
-    stat: Stat | None = _try(parse_stat, stat_text, problems, prefix)
-    if stat is None:
-        problems.append(f"pid {pc.pid}: dropped, no start time without a readable stat")
-        return None
     status: Status | None = _try(parse_status, pc.files.get("status"), problems, prefix)
     maps_text = pc.files.get("maps")
     digest = maps_digest(maps_text) if maps_text else None
@@ -141,8 +156,9 @@ def _process(
             digest = None  # nothing worth copying: the next sample parses it again and says why
     rollup: SmapsRollup | None = _try(parse_smaps_rollup, pc.files.get("smaps_rollup"), problems, prefix)
 
-    # Kernel threads have an empty maps and no Vm* lines; PF_KTHREAD says so directly.
-    kernel_thread = stat.kernel_thread or (
+    # Those PF_KTHREAD marks were counted, not recorded (metrics_from_capture); a kernel thread
+    # whose stat lacks the flag (kernels before 2.6.27) shows an empty maps and no Vm* lines.
+    kernel_thread = (
         maps_text is not None and not maps_text.strip() and (status is None or status.vm_size is None)
     )
 

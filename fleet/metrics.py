@@ -35,7 +35,9 @@ class ProcessMetrics:
     class_counts: Mapping[str, int] = field(default_factory=dict)  # maps class -> mappings
     class_bytes: Mapping[str, int] = field(default_factory=dict)  # maps class -> bytes
     address_bits: int | None = None  # 32 or 64 when maps shows it; bounds a 32-bit process's growth
-    kernel_thread: bool = False  # no maps, no VmSize: nothing of its own to leak
+    # no maps, no VmSize: nothing of its own to leak. Kernel threads that stat marks as such
+    # (PF_KTHREAD) are counted in DeviceMetrics.kernel_threads instead; this marks the rest.
+    kernel_thread: bool = False
     maps_digest: str | None = None  # of the maps dump the fields above came from (fleet.extract)
 
 
@@ -67,7 +69,11 @@ class DeviceMetrics:
     mem_available: int | None = None  # MemAvailable, or MemFree+Buffers+Cached before Linux 3.14
     mem_available_estimated: bool = False  # True when computed for an old kernel
     slab: Mapping[str, int] = field(default_factory=dict)  # cache name -> bytes (active_objs * objsize)
-    processes: tuple[ProcessMetrics, ...] = ()
+    # Kernel threads seen (stat flags PF_KTHREAD): counted, not recorded one by one; a device has
+    # 50-150 of them, nothing of their own to leak, and the analysis skips them. None: not counted
+    # (samples stored before fleet counted them, which hold them as processes instead).
+    kernel_threads: int | None = None
+    processes: tuple[ProcessMetrics, ...] = ()  # user processes (kernel threads are only counted)
     problems: tuple[str, ...] = ()  # files that could not be parsed: "pid 412 maps: line 3: ..."
 
     @property

@@ -3,6 +3,7 @@ trips, concurrent writers and kill -9 safety. PostgreSQL cases skip only without
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import subprocess
@@ -411,3 +412,16 @@ def test_metrics_are_compressed_with_their_devices_first_document(location: str)
             (rawcodec.compress(alone),),
         )
         assert [m for _, m in st.series("cam")] == written
+
+
+def test_kernel_thread_count_round_trips_and_old_metrics_read_as_not_counted(location: str) -> None:
+    with open_store(location, create=True) as st:
+        dev = st.device_id("cam")
+        sid = st.add_raw_sample(dev, None, 1.0, b"x", token=None)
+        st.set_metrics(sid, DeviceMetrics(kernel_threads=57, processes=sample_metrics(1).processes))
+        old = st.add_raw_sample(dev, None, 2.0, b"y", token=None)
+        doc = json.loads(fleet.store.metrics_to_json(DeviceMetrics(processes=sample_metrics(1).processes)))
+        del doc["kernel_threads"]  # written by a fleet that held kernel threads as processes
+        blob = rawcodec.compress(json.dumps(doc).encode())
+        st.sql("UPDATE samples SET parsed = 1, metrics = ?, metrics_dict = NULL WHERE id = ?", (blob, old))
+        assert [m.kernel_threads for _, m in st.series("cam")] == [57, None]
