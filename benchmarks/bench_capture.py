@@ -4,16 +4,19 @@
 
 Two emulated devices, each a pid namespace that lives for the whole run: "light" (a shell and 6
 BusyBox sleepers, like a light lab device) and "heavy" (30 Python processes of 9 threads each:
-~100 mappings per process, about a camera's daemons). Every round enters the namespace and runs
-fleet's capture script through BusyBox ``sh -s``, as the first sample (every maps read) and as a
-``--maps-every`` sample that skips slabinfo and the maps, cmdline and thread names of every
-process already known (the best case: all steady), beside the naive script (a ``cat`` per file
-per pid) and an empty one; what a script costs beyond the empty one is its capture cost, the
-figure issue 9 compares. Measured: CPU of everything the round forks (``RUSAGE_CHILDREN``:
-nsenter, the shell, grep), and bytes printed, mean of ``--rounds`` (the kernel accounts CPU in
-ticks, so a single round of a few ms is too coarse to take the best of); and the collector's parse
-of each capture (split + metrics, best of 20): a first sample, a repeat whose maps are unchanged
-(digest reuse), and a repeat with the steady maps skipped. Needs root, unshare and nsenter.
+~100 mappings per process, about a camera's daemons); and "host", this machine's own /proc (no
+namespace entered, a quarter of the rounds): the only row with kernel threads, which a real device has
+(50-150) and a pid namespace hides, and for which the naive loop forks a ``cat`` per file too.
+Every round enters the namespace and runs fleet's capture script through BusyBox ``sh -s``, as the
+first sample (every maps read) and as a ``--maps-every`` sample that skips slabinfo and the maps,
+cmdline and thread names of every process already known (the best case: all steady), beside the
+naive script (a ``cat`` per file per pid) and an empty one; what a script costs beyond the empty one
+is its capture cost, the figure issue 9 compares. Measured: CPU of everything the round forks
+(``RUSAGE_CHILDREN``: nsenter, the shell, grep), and bytes printed, mean of ``--rounds`` (the kernel
+accounts CPU in ticks, so a single round of a few ms is too coarse to take the best of); and the
+collector's parse of each capture (split + metrics, best of 20): a first sample, a repeat whose maps
+are unchanged (digest reuse), and a repeat with the steady maps skipped. Needs root, unshare and
+nsenter.
 """
 
 from __future__ import annotations
@@ -71,14 +74,16 @@ def namespace_init(device: subprocess.Popen[bytes]) -> int:
     raise SystemExit("the emulated device did not start")
 
 
-def run(init: int, busybox: str, script: str) -> tuple[float, bytes]:
-    cmd = ["nsenter", "-t", str(init), "-p", "-m", busybox, "sh", "-s"]
+def run(init: int | None, busybox: str, script: str) -> tuple[float, bytes]:
+    """One script in the device's namespaces (``init``), or in this process's own (None)."""
+    enter = ["nsenter", "-t", str(init), "-p", "-m"] if init is not None else []
+    cmd = [*enter, busybox, "sh", "-s"]
     before = _children_cpu()
     out = subprocess.run(cmd, input=script.encode(), capture_output=True)
     return _children_cpu() - before, out.stdout
 
 
-def measure(init: int, busybox: str, rounds: int) -> dict[str, Any]:
+def measure(init: int | None, busybox: str, rounds: int) -> dict[str, Any]:
     """Mean CPU and bytes of a full capture, one skipping every process it saw in maps, the naive
     capture and an empty script."""
     token = new_token()
@@ -146,15 +151,18 @@ def main() -> None:
         f"{'full/naive':>11}{'naive-same':>11}{'full/same':>10}{'full KiB':>10}{'skip KiB':>10}"
         f"  parse ms: {'first':>6}{'repeat':>8}{'skipped':>9}"
     )
-    for label, heavy in (("light", False), ("heavy", True)):
-        device = start_device(busybox, heavy)
-        try:
-            init = namespace_init(device)
-            time.sleep(3.0 if heavy else 0.5)  # let the workload start
-            r = results[label] = measure(init, busybox, args.rounds)
-        finally:
-            device.kill()
-            device.wait()
+    for label in ("light", "heavy", "host"):
+        if label == "host":  # this machine's own /proc, kernel threads included
+            r = results[label] = measure(None, busybox, max(10, args.rounds // 4))
+        else:
+            device = start_device(busybox, label == "heavy")
+            try:
+                init = namespace_init(device)
+                time.sleep(3.0 if label == "heavy" else 0.5)  # let the workload start
+                r = results[label] = measure(init, busybox, args.rounds)
+            finally:
+                device.kill()
+                device.wait()
         full, skip, naive = r["full"], r["steady_skipped"], r["naive"]
         saved = 1 - skip["capture_ms"] / full["capture_ms"]
         print(
