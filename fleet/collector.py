@@ -182,19 +182,23 @@ async def _keep(
         return _Sampled(CAPTURE_ERROR, why, [], False, frozenset())
     if (token + " v ").encode() not in result.stdout:
         head = visible(decode(result.stdout[:60]))
-        why = f"no capture in {len(result.stdout)} bytes of output (exit status {result.exit_status})"
+        why = f"no capture in {len(result.stdout)} bytes of output ({_exit(result)})"
         return _Sampled(CAPTURE_ERROR, why + (f", starting '{head}'" if head else ""), [], False, frozenset())
     complete = (token + " end").encode() in result.stdout[-200:]
     status, error = OK, None
     if not complete:
-        err = visible(decode(result.stderr).strip()[-300:])
-        why = f"exit status {result.exit_status}" + (f": {err}" if err else "")
-        status, error = CAPTURE_ERROR, f"capture did not finish ({why})"
+        status, error = CAPTURE_ERROR, f"capture did not finish ({_exit(result)})"
     attempt = (status, error, time.monotonic() - started)
     problems, steady = await writer.sample(
         device, capture.at, result.stdout, token, capture.seconds, complete, attempt
     )
     return _Sampled(status, error, problems, True, steady)
+
+
+def _exit(result: CommandResult) -> str:
+    """ "exit status N" and the end of stderr: why a device printed no (whole) capture."""
+    err = visible(decode(result.stderr).strip()[-300:])
+    return f"exit status {result.exit_status}" + (f": {err}" if err else "")
 
 
 async def _run_device(

@@ -134,8 +134,12 @@ class AsyncsshSession:
     async def run(self, command: str, stdin: bytes, limit: int) -> CommandResult:
         try:
             proc = await self.conn.create_process(command, encoding=None)
-            proc.stdin.write(stdin)
-            proc.stdin.write_eof()
+            try:
+                proc.stdin.write(stdin)
+                proc.stdin.write_eof()
+            except BrokenPipeError:
+                pass  # the command ended without reading its input (a shell that refuses to run
+                # it): its exit status and stderr, read below, say why
             # stderr is drained beside stdout (unread data would stall the shared channel window),
             # but never awaited when stdout overflows: a flooding device's stderr never ends.
             err_task = asyncio.ensure_future(_read_capped(proc.stderr, 64 * 1024, drain=True))

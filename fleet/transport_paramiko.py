@@ -48,8 +48,14 @@ class ParamikoSession:
             chan = transport.open_session(timeout=self.timeout)
             chan.settimeout(self.timeout)
             chan.exec_command(command)
-            chan.sendall(stdin)
-            chan.shutdown_write()
+            try:
+                chan.sendall(stdin)
+                chan.shutdown_write()
+            except OSError as exc:
+                if isinstance(exc, TimeoutError):
+                    raise
+                # the command ended without reading its input (a shell that refuses to run it):
+                # its exit status and stderr, read below, say why
             chunks: list[bytes] = []
             size = 0
             deadline = time.monotonic() + self.timeout

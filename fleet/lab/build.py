@@ -58,6 +58,11 @@ SLOWSH = """#!/bin/sh
 # the real capture, trickled out one byte every 2 ms
 /bin/sh -c "$2" | /opt/trickle
 """
+REFUSESH = """#!/bin/sh
+# a restricted login shell: refuses every command at once, without reading its input
+echo "restricted shell: '$2' is not allowed" >&2
+exit 126
+"""
 FIRMWARE_SCRIPTS = {
     "respawn": RESPAWN,
     "hangsh": HANGSH,
@@ -66,6 +71,7 @@ FIRMWARE_SCRIPTS = {
     "garbagesh": GARBAGESH,
     "dropsh": DROPSH,
     "slowsh": SLOWSH,
+    "refusesh": REFUSESH,
 }
 SHELLS = {
     "sh": "/bin/sh",
@@ -75,6 +81,7 @@ SHELLS = {
     "garbage": "/opt/garbagesh",
     "drop": "/opt/dropsh",
     "slow": "/opt/slowsh",
+    "refuse": "/opt/refusesh",
 }
 HELPER_PROGRAMS = ("trickle",)  # installed in /opt under their own names
 

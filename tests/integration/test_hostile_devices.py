@@ -18,7 +18,7 @@ from tests.helpers import run_child, silent_listener
 
 pytestmark = pytest.mark.lab
 TIMEOUT = 4
-EXTRAS = ("flood", "garbage", "drop", "slow", "banner")
+EXTRAS = ("flood", "garbage", "drop", "slow", "banner", "refuse")
 Outcome = tuple[dict[str, dict[str, object]], Path, int]  # rank entries by name, store, peak KiB
 
 
@@ -36,7 +36,7 @@ def hostile_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             2,
             profile="light",
             subnet=free_subnet(),
-            extras=("flood", "garbage", "drop", "slow", "banner"),
+            extras=EXTRAS,
         )
     finally:
         stop_lab(lab_dir)
@@ -97,6 +97,8 @@ def test_each_broken_device_is_classified_with_its_reason(
         "lab-garbage": ("capture_error", "no capture in 300000 bytes"),
         "lab-drop": ("capture_error", "session failed during capture"),
         "lab-slow": ("timeout", f"no answer within {TIMEOUT} s"),
+        # exits before fleet writes the script to it: the exit status and stderr, not a broken pipe
+        "lab-refuse": ("capture_error", "(exit status 126: restricted shell: 'sh -s' is not allowed)"),
         "lab-silent": ("timeout", f"no answer within {TIMEOUT} s"),
     }
     for name, (status, reason) in expect.items():
@@ -125,3 +127,56 @@ def test_flooding_device_cannot_blow_up_the_collector(
     _, _, peak_kib = outcome
     # the flood is cut at 16 MiB per capture; the whole collector stays far below the flood volume
     assert 20 * 1024 < peak_kib < 250 * 1024, peak_kib  # measured (python + asyncssh ~50 MiB), bounded
+
+
+@pytest.mark.parametrize("kind", ["asyncssh", "paramiko"])
+def test_a_shell_that_refuses_at_once_reports_its_exit_and_stderr(
+    hostile_lab: Lab, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command ends before fleet has written the script to it, so the channel may already be
+    closed for sending: that race must not turn the device's own answer into a broken pipe. The
+    race is made certain by letting the channel close before fleet writes (a delay on the real
+    libraries' calls, nothing faked)."""
+    import asyncio
+    import time
+
+    import asyncssh
+    import paramiko
+
+    from fleet.capture import capture_script, new_token
+    from fleet.inventory import load_inventory
+    from fleet.transport import AsyncsshTransport, Transport
+    from fleet.transport_paramiko import ParamikoTransport
+
+    create_process = asyncssh.SSHClientConnection.create_process
+
+    async def closed_first(self: asyncssh.SSHClientConnection, *args: object, **kwargs: object) -> object:
+        proc = await create_process(self, *args, **kwargs)  # type: ignore[arg-type]
+        await proc.wait_closed()
+        return proc
+
+    exec_command = paramiko.Channel.exec_command
+
+    def exited_first(self: paramiko.Channel, command: str) -> None:
+        exec_command(self, command)
+        deadline = time.monotonic() + 5
+        while not self.closed and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    monkeypatch.setattr(asyncssh.SSHClientConnection, "create_process", closed_first)
+    monkeypatch.setattr(paramiko.Channel, "exec_command", exited_first)
+    [device] = [d for d in load_inventory(hostile_lab.inventory).devices if d.name == "lab-refuse"]
+    transport: Transport = ParamikoTransport() if kind == "paramiko" else AsyncsshTransport()
+
+    async def tries() -> set[tuple[int | None, bytes]]:
+        session = await transport.connect(device)
+        try:
+            seen = set()
+            for _ in range(3):
+                result = await session.run("sh -s", capture_script(new_token()).encode(), 1 << 20)
+                seen.add((result.exit_status, result.stderr.strip()))
+            return seen
+        finally:
+            await session.close()
+
+    assert asyncio.run(tries()) == {(126, b"restricted shell: 'sh -s' is not allowed")}
