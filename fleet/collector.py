@@ -196,7 +196,7 @@ async def _keep(
 
 
 def _exit(result: CommandResult) -> str:
-    """ "exit status N" and the end of stderr: why a device printed no (whole) capture."""
+    """Why a device printed no (whole) capture: its exit status and the end of its stderr."""
     err = visible(decode(result.stderr).strip()[-300:])
     return f"exit status {result.exit_status}" + (f": {err}" if err else "")
 
