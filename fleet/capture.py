@@ -4,9 +4,12 @@ The script is fed on stdin to ``sh -s``: Dropbear refuses or drops long exec com
 docs/ssh-field-notes), and a token in an exec command would be readable in the shell's
 /proc/PID/cmdline by every process on the device, which could then forge sections. It uses only
 ash builtins plus ``grep`` (``cat`` when grep cannot run), never backgrounds anything (Dropbear
-closes the channel when the shell exits) and tolerates processes that vanish mid-capture. Format 3
-forks one process per capture, whatever the number of pids (format 1 forked a ``cat`` per file per
-pid, format 2 two greps; benchmarks/README.md has the measured costs).
+closes the channel when the shell exits) and tolerates processes that vanish mid-capture. On a
+kept connection every capture runs in the same shell (fleet.transport.Session.capture: a repeat
+sample forks no shell), so the script sets every variable it reads and no command in it reads
+stdin (it would wait there for the next capture's script). Format 3 forks one process per
+capture, whatever the number of pids (format 1 forked a ``cat`` per file per pid, format 2 two
+greps; benchmarks/README.md has the measured costs).
 
 ``grep -z`` holds a whole record, i.e. a whole text file, in memory: BusyBox grep peaks at 4.0 MB
 RSS on a maps of 32,000 thread stacks (2.6 MB) against 1.3 MB line by line; a typical maps is
@@ -26,8 +29,7 @@ named ``@@fleet``, a mapping path with a newline) can forge a section boundary. 
     <token> v 3                  format version (the splitter also reads formats 1 and 2)
     <token> m PID...             maps, cmdline and thread names of these pids were not read on
                                  purpose: the collector has them from the device's previous sample
-                                 (``--maps-every``); the last pid is the capture's own shell, left
-                                 out of such samples
+                                 (``--maps-every``); the last pid is the capture's own shell
     <token> o PATH               PATH (/proc/slabinfo) was not read on purpose (``--maps-every``)
     <token> d PID COUNT          number of open fds of PID
     <token> a                    ``grep -zH '' FILE...`` in /proc: "NAME:record" + NUL for each
@@ -147,6 +149,11 @@ def capture_script(token: str, skip: Iterable[int] = (), *, slabinfo: bool = Tru
             f"f {path}" if path != SLABINFO else f'[ -z "$S" ] || f {path}' for path in DEVICE_FILES
         ),
     )
+
+
+def end_marker(token: str) -> bytes:
+    """The last line of a whole capture: where a kept shell's output for one capture ends."""
+    return f"{token} end\n".encode()
 
 
 @dataclass

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
-from fleet.capture import capture_script, decode, new_token, visible
+from fleet.capture import capture_script, decode, end_marker, new_token, visible
 from fleet.extract import steady_maps
 from fleet.ingest import parse_sample_metrics
 from fleet.inventory import Device
@@ -159,12 +159,14 @@ class _Capture(NamedTuple):
     result: CommandResult
 
 
-async def _capture(session: Session, opts: CollectOptions, skip: frozenset[int], slabinfo: bool) -> _Capture:
+async def _capture(
+    session: Session, opts: CollectOptions, skip: frozenset[int], slabinfo: bool, keep_shell: bool
+) -> _Capture:
     token = new_token()
     at = time.time()
     began = time.monotonic()
     script = capture_script(token, skip, slabinfo=slabinfo).encode()
-    result = await session.run("sh -s", script, opts.max_capture_bytes)
+    result = await session.capture(script, end_marker(token), opts.max_capture_bytes, keep=keep_shell)
     return _Capture(token, at, time.monotonic() - began, result)
 
 
@@ -214,6 +216,10 @@ async def _run_device(
     keep = opts.interval <= KEEP_CONNECTION_MAX_INTERVAL
     session: Session | None = None
     steady: frozenset[int] = frozenset()  # pids whose maps the next sample on this session may skip
+    # Captures run in one kept shell when another sample follows on the session (Session.capture),
+    # until one times out: behind a login wrapper that buffers output, a kept shell's end marker
+    # only comes when the shell exits, so this device gets one-shot shells for the rest of the run.
+    shell_ok = True
     k = 0
     try:
         while opts.samples == 0 or k < opts.samples:
@@ -235,9 +241,11 @@ async def _run_device(
                             session, steady = await transport.connect(device), frozenset()
                         light = keep and (k - 1) % opts.maps_every != 0
                         skip = steady if light else frozenset()
-                        capture = await _capture(session, opts, skip, not light)
+                        more = opts.samples == 0 or k < opts.samples
+                        capture = await _capture(session, opts, skip, not light, keep and more and shell_ok)
                 except TimeoutError:
                     status, error = TIMEOUT, f"no answer within {device.timeout:g} s (connect + capture)"
+                    shell_ok = False
                 except DeviceError as exc:
                     status, error = exc.status, str(exc)
                 if capture is not None:  # stored outside the timeout: a busy writer is not the device's fault

@@ -120,6 +120,8 @@ class CommandResult:
 class Session(Protocol):
     async def run(self, command: str, stdin: bytes, limit: int) -> CommandResult: ...
 
+    async def capture(self, script: bytes, end: bytes, limit: int, *, keep: bool) -> CommandResult: ...
+
     async def close(self) -> None: ...
 
 
@@ -127,9 +129,47 @@ class Transport(Protocol):
     async def connect(self, device: Device) -> Session: ...
 
 
+STDERR_KEPT = 64 * 1024  # of a command's stderr; the rest is read and dropped
+
+
 class AsyncsshSession:
     def __init__(self, conn: asyncssh.SSHClientConnection) -> None:
         self.conn = conn
+        self._shell: _Shell | None = None  # the kept ``sh -s`` between two captures
+
+    async def capture(self, script: bytes, end: bytes, limit: int, *, keep: bool) -> CommandResult:
+        """Run one capture script (its stdout ends at ``end``, its end marker) in the session's
+        kept shell, if it has one; else, with ``keep``, start one (``sh -s`` waiting for the next
+        script: a repeat sample then opens no channel and the device forks no shell), or without,
+        run it in a one-shot ``sh -s`` that exits at the end of its input (:meth:`run`). A shell
+        that exits before the end marker (a restricted login shell, a script cut short) is reported
+        by its exit status and stderr like :meth:`run`, and the next capture starts a new one."""
+        shell, self._shell = self._shell, None  # kept again only after a whole capture
+        if shell is not None and shell.ended():  # killed between two samples: start another
+            shell.stop()
+            shell = None
+        if shell is None and not keep:
+            return await self.run("sh -s", script, limit)
+        try:
+            if shell is None:
+                proc = await self.conn.create_process("sh -s", encoding=None)
+                shell = _Shell(proc)
+            with contextlib.suppress(BrokenPipeError):  # a shell that ended without reading its
+                shell.proc.stdin.write(script)  # input: its exit status and stderr say why
+            out, ended, truncated = await _read_until(shell.proc.stdout, end, limit)
+            if ended:
+                kept, shell = shell, None
+                self._shell = kept
+                return CommandResult(out, kept.take_stderr(), None, False)
+            if truncated:
+                return CommandResult(b"", b"", None, True)  # never stored: free the 16 MiB now
+            await shell.proc.wait_closed()
+            return CommandResult(out, await shell.stderr_at_exit(), shell.proc.exit_status, False)
+        except (asyncssh.Error, OSError) as exc:
+            raise CaptureError(f"session failed during capture: {_reason(exc)}") from exc
+        finally:
+            if shell is not None:  # not kept: ended, cut, over the cap, or cancelled mid-capture
+                shell.stop()
 
     async def run(self, command: str, stdin: bytes, limit: int) -> CommandResult:
         try:
@@ -142,7 +182,7 @@ class AsyncsshSession:
                 # it): its exit status and stderr, read below, say why
             # stderr is drained beside stdout (unread data would stall the shared channel window),
             # but never awaited when stdout overflows: a flooding device's stderr never ends.
-            err_task = asyncio.ensure_future(_read_capped(proc.stderr, 64 * 1024, drain=True))
+            err_task = asyncio.ensure_future(_read_capped(proc.stderr, STDERR_KEPT, drain=True))
             try:
                 out, truncated = await _read_capped(proc.stdout, limit)
                 if truncated:
@@ -157,11 +197,66 @@ class AsyncsshSession:
             raise CaptureError(f"session failed during capture: {_reason(exc)}") from exc
 
     async def close(self) -> None:
+        if self._shell is not None:  # end the kept shell the way a one-shot capture ends: stdin's EOF
+            shell, self._shell = self._shell, None
+            with contextlib.suppress(asyncssh.Error, OSError, TimeoutError):
+                shell.proc.stdin.write_eof()
+                await asyncio.wait_for(shell.proc.wait_closed(), 2)
+            shell.stop()
         self.conn.close()
         try:
             await asyncio.wait_for(self.conn.wait_closed(), 2)
         except (TimeoutError, asyncssh.Error, OSError):
             self.conn.abort()
+
+
+class _Shell:
+    """A kept ``sh -s`` and its stderr, drained all along (unread stderr would stall the channel's
+    window) into a buffer of at most ``STDERR_KEPT`` bytes that each capture takes."""
+
+    def __init__(self, proc: asyncssh.SSHClientProcess[bytes]) -> None:
+        self.proc = proc
+        self.stderr = bytearray()
+        self._drain = asyncio.ensure_future(self._read_stderr())
+
+    async def _read_stderr(self) -> None:
+        with contextlib.suppress(asyncssh.Error, OSError):
+            while chunk := await self.proc.stderr.read(65536):
+                self.stderr += chunk[: max(0, STDERR_KEPT - len(self.stderr))]
+
+    def ended(self) -> bool:
+        """The shell's channel got its EOF (the shell exited or was killed) or failed."""
+        return self._drain.done()
+
+    def take_stderr(self) -> bytes:
+        err = bytes(self.stderr)
+        self.stderr.clear()
+        return err
+
+    async def stderr_at_exit(self) -> bytes:
+        with contextlib.suppress(asyncssh.Error, OSError, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._drain), 2)
+        return self.take_stderr()
+
+    def stop(self) -> None:
+        self._drain.cancel()
+        self.proc.close()
+
+
+async def _read_until(stream: asyncssh.SSHReader[bytes], end: bytes, limit: int) -> tuple[bytes, bool, bool]:
+    """Read up to and including ``end``: (data, ended, truncated). Stops at EOF (ended False) or
+    once more than ``limit`` bytes came without it (truncated True); a hostile device cannot fill
+    memory. Anything after ``end`` is dropped (a shell between two captures prints nothing)."""
+    buf = bytearray()
+    while chunk := await stream.read(65536):
+        start = max(0, len(buf) - len(end) + 1)
+        buf += chunk
+        at = buf.find(end, start)
+        if at >= 0:
+            return bytes(buf[: at + len(end)]), True, False
+        if len(buf) > limit:
+            return b"", False, True
+    return bytes(buf), False, False
 
 
 async def _read_capped(

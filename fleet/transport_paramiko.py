@@ -10,6 +10,7 @@ inventory refuses ``legacy_algorithms`` and algorithm lists with it. Use asyncss
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -19,6 +20,7 @@ import paramiko
 
 from fleet.inventory import Device
 from fleet.transport import (
+    STDERR_KEPT,
     AuthFailed,
     CaptureError,
     CommandResult,
@@ -39,15 +41,65 @@ class ParamikoSession:
         self, client: paramiko.SSHClient, timeout: float, jumps: Sequence[paramiko.SSHClient] = ()
     ) -> None:
         self.client, self.timeout, self.jumps = client, timeout, tuple(jumps)
+        self._shell: paramiko.Channel | None = None  # the kept ``sh -s`` between two captures
 
-    def _run(self, command: str, stdin: bytes, limit: int) -> CommandResult:
+    async def capture(self, script: bytes, end: bytes, limit: int, *, keep: bool) -> CommandResult:
+        return await asyncio.to_thread(self._capture, script, end, limit, keep)
+
+    def _capture(self, script: bytes, end: bytes, limit: int, keep: bool) -> CommandResult:
+        """One capture, in a kept ``sh -s`` or a one-shot one (fleet.transport.AsyncsshSession.capture)."""
+        chan, self._shell = self._shell, None  # kept again only after a whole capture
+        if chan is not None and (chan.closed or chan.eof_received or chan.exit_status_ready()):
+            chan.close()  # the shell was killed between two samples: start another
+            chan = None
+        if chan is None and not keep:
+            return self._run("sh -s", script, limit)
+        try:
+            if chan is None:
+                chan = self._open("sh -s")
+            try:
+                chan.sendall(script)
+            except OSError as exc:
+                if isinstance(exc, TimeoutError):
+                    raise
+                # the shell ended without reading its input: its exit status and stderr say why
+            buf, err = bytearray(), bytearray()
+            deadline = time.monotonic() + self.timeout
+            while chunk := chan.recv(65536):
+                start = max(0, len(buf) - len(end) + 1)
+                buf += chunk
+                _drain_stderr(chan, err)
+                at = buf.find(end, start)
+                if at >= 0:
+                    self._shell, chan = chan, None
+                    return CommandResult(bytes(buf[: at + len(end)]), bytes(err), None, False)
+                if len(buf) > limit:
+                    return CommandResult(b"", b"", None, True)
+                if time.monotonic() > deadline:
+                    raise TimeoutError("capture took longer than the device timeout")
+            status = chan.recv_exit_status()
+            _drain_stderr(chan, err)
+            return CommandResult(bytes(buf), bytes(err), status, False)
+        except (paramiko.SSHException, OSError) as exc:
+            if isinstance(exc, TimeoutError):
+                raise
+            raise CaptureError(f"session failed during capture: {exc}") from exc
+        finally:
+            if chan is not None:  # not kept: ended, cut, over the cap, or failed
+                chan.close()
+
+    def _open(self, command: str) -> paramiko.Channel:
         transport = self.client.get_transport()
         if transport is None or not transport.is_active():
             raise CaptureError("session closed before the capture")
+        chan = transport.open_session(timeout=self.timeout)
+        chan.settimeout(self.timeout)
+        chan.exec_command(command)
+        return chan
+
+    def _run(self, command: str, stdin: bytes, limit: int) -> CommandResult:
         try:
-            chan = transport.open_session(timeout=self.timeout)
-            chan.settimeout(self.timeout)
-            chan.exec_command(command)
+            chan = self._open(command)
             try:
                 chan.sendall(stdin)
                 chan.shutdown_write()
@@ -84,12 +136,25 @@ class ParamikoSession:
         return await asyncio.to_thread(self._run, command, stdin, limit)
 
     def _close(self) -> None:
+        if self._shell is not None:  # end the kept shell the way a one-shot capture ends: stdin's EOF
+            shell, self._shell = self._shell, None
+            with contextlib.suppress(paramiko.SSHException, OSError):
+                shell.shutdown_write()
+                shell.status_event.wait(2)
+            shell.close()
         self.client.close()
         for jump in reversed(self.jumps):
             jump.close()
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close)
+
+
+def _drain_stderr(chan: paramiko.Channel, err: bytearray) -> None:
+    """Read the stderr that arrived (unread, it would stall the channel's window); keep the head."""
+    while chan.recv_stderr_ready():
+        chunk = chan.recv_stderr(65536)
+        err += chunk[: max(0, STDERR_KEPT - len(err))]
 
 
 class _RecordNewKey(paramiko.MissingHostKeyPolicy):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from fleet.capture import CaptureFormatError, capture_script, new_token, split_capture
+from fleet.capture import CaptureFormatError, capture_script, end_marker, new_token, split_capture
 
 SHELLS = [s for s in (["busybox", "sh"], ["dash"]) if shutil.which(s[0])]
 
@@ -354,3 +355,65 @@ def test_numbers_a_device_forges_never_reach_int() -> None:
     assert cap.complete and cap.skipped == {12}
     assert set(cap.processes) == {7} and cap.processes[7].files == {"stat": "7 (a) S\n"}
     assert not cap.processes[7].tasks and cap.processes[7].fd_count is None
+
+
+def captures_in_one_shell(
+    shell: list[str], env: dict[str, str] | None, *scripts: tuple[tuple[int, ...], bool]
+) -> list[tuple[str, bytes]]:
+    """Run one capture per (skip, slabinfo) in one ``sh -s``, each read up to its end marker while
+    the shell waits for the next, as fleet.transport.Session.capture does on a kept connection."""
+    proc = subprocess.Popen(
+        [shutil.which(shell[0]) or shell[0], *shell[1:], "-s"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    out = []
+    try:
+        for skip, slabinfo in scripts:
+            token = new_token()
+            proc.stdin.write(capture_script(token, skip, slabinfo=slabinfo).encode())
+            proc.stdin.flush()
+            raw = b""
+            while not raw.endswith(end_marker(token)):
+                ready, _, _ = select.select([proc.stdout], [], [], 30)
+                chunk = os.read(proc.stdout.fileno(), 65536) if ready else b""
+                assert chunk, f"the shell stopped or hung before the end of capture {len(out) + 1}"
+                raw += chunk
+            out.append((token, raw))
+        assert proc.poll() is None  # still waiting for the next script
+    finally:
+        proc.kill()
+        proc.wait()
+    return out
+
+
+@pytest.mark.parametrize("path", ["grep -z", "grep without -z", "cat"])
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_captures_in_one_kept_shell_are_each_whole(shell: list[str], path: str, tmp_path: Path) -> None:
+    """A skipping capture between two full ones: the third must not inherit the second's skip
+    list or slabinfo choice (the script sets every variable it reads), and no command may read
+    stdin (it would hang there). Every read path: BusyBox, dash, grep with and without -z, cat."""
+    env = None
+    if path == "cat":
+        env = cat_only_env(shell, False, tmp_path)
+    elif path == "grep without -z":
+        if shell[0] != "dash":
+            pytest.skip("BusyBox ash runs its own grep applet")
+        (tmp_path / "grep").write_text(
+            f'#!/bin/sh\ncase "$1" in -z*) exit 2 ;; esac\nexec {shutil.which("grep")} "$@"\n'
+        )
+        (tmp_path / "grep").chmod(0o755)
+        env = {"PATH": str(tmp_path)}
+    me = os.getpid()
+    runs = captures_in_one_shell(shell, env, ((), True), ((me,), False), ((), True))
+    caps = [split_capture(raw, token) for token, raw in runs]
+    assert all(c.complete and c.files["/proc/meminfo"].startswith("MemTotal:") for c in caps)
+    full, light, again = caps
+    assert "maps" in full.processes[me].files and "maps" not in light.processes[me].files
+    assert "maps" in again.processes[me].files and not again.skipped and not again.omitted
+    assert light.omitted == {"/proc/slabinfo"} and me in light.skipped
+    (shell_pid,) = light.skipped - {me}  # $$, named last by a skipping capture
+    assert all(shell_pid in c.processes for c in caps)  # the same shell ran all three

@@ -50,13 +50,18 @@ GARBAGESH = """#!/bin/sh
 head -c 300000 /dev/urandom
 """
 DROPSH = """#!/bin/sh
-# starts the capture, then the session dies mid-stream (a crash, a watchdog reboot)
-/bin/sh -c "$2" | head -c 20000
-kill -9 $PPID
+# starts the capture, then the session dies mid-stream (a crash, a watchdog reboot): right after
+# 20,000 bytes, whether or not the shell running the capture has ended ($PPID: the session)
+/bin/sh -c "$2" | { head -c 20000; kill -9 $PPID; }
 """
 SLOWSH = """#!/bin/sh
 # the real capture, trickled out one byte every 2 ms
 /bin/sh -c "$2" | /opt/trickle
+"""
+BUFFERSH = """#!/bin/sh
+# a login wrapper that pipes every command's output through a filter writing whole 4 KiB blocks
+# (stdio on a pipe: a logger, a tee to flash): the last block only comes when the command ends
+/bin/sh -c "$2" | /opt/blockbuf
 """
 REFUSESH = """#!/bin/sh
 # a restricted login shell: refuses every command at once, without reading its input
@@ -72,6 +77,7 @@ FIRMWARE_SCRIPTS = {
     "dropsh": DROPSH,
     "slowsh": SLOWSH,
     "refusesh": REFUSESH,
+    "buffersh": BUFFERSH,
 }
 SHELLS = {
     "sh": "/bin/sh",
@@ -82,8 +88,9 @@ SHELLS = {
     "drop": "/opt/dropsh",
     "slow": "/opt/slowsh",
     "refuse": "/opt/refusesh",
+    "buffered": "/opt/buffersh",
 }
-HELPER_PROGRAMS = ("trickle",)  # installed in /opt under their own names
+HELPER_PROGRAMS = ("trickle", "blockbuf")  # installed in /opt under their own names
 
 
 class BuildError(RuntimeError):

@@ -143,7 +143,7 @@ def test_a_shell_that_refuses_at_once_reports_its_exit_and_stderr(
     import asyncssh
     import paramiko
 
-    from fleet.capture import capture_script, new_token
+    from fleet.capture import capture_script, end_marker, new_token
     from fleet.inventory import load_inventory
     from fleet.transport import AsyncsshTransport, Transport
     from fleet.transport_paramiko import ParamikoTransport
@@ -172,8 +172,10 @@ def test_a_shell_that_refuses_at_once_reports_its_exit_and_stderr(
         session = await transport.connect(device)
         try:
             seen = set()
-            for _ in range(3):
-                result = await session.run("sh -s", capture_script(new_token()).encode(), 1 << 20)
+            for keep in (True, False, True):  # a shell kept, or a one-shot one (the last sample)
+                token = new_token()
+                script = capture_script(token).encode()
+                result = await session.capture(script, end_marker(token), 1 << 20, keep=keep)
                 seen.add((result.exit_status, result.stderr.strip()))
             return seen
         finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import warnings
 from pathlib import Path
 
@@ -75,7 +76,10 @@ def test_profile_is_short_and_has_every_legacy_name() -> None:
 def test_legacy_only_server_fails_clearly_with_defaults(legacy: Sshd, keys: Keys, tmp_path: Path) -> None:
     with pytest.raises(Unreachable) as err:
         echo(device(legacy, keys, tmp_path))
-    assert str(err.value).startswith("no common algorithm")
+    # Said by asyncssh's KEX failure or, when the server's close wins the race (a loaded machine),
+    # by the connection lost during key exchange: both name the cause and the way out.
+    lost = "connection closed by the device during key exchange: "
+    assert re.match(f"({lost})?no common algorithm", str(err.value))
     assert "legacy_algorithms: true may help" in str(err.value)
 
 

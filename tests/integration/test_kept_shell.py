@@ -1,0 +1,180 @@
+"""The kept shell: every capture of one session runs in one ``sh -s`` (fleet.transport.Session.capture).
+
+Real Dropbear + BusyBox lab devices, both transports. A repeat sample must fork no shell, and a
+shell that dies, hangs, floods or is abandoned mid-capture must never leave its output to the next
+capture: that one runs in a new shell and gets only its own output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from fleet.collector import CollectOptions, collect
+from fleet.inventory import Device, load_inventory
+from fleet.lab import Lab, free_subnet, start_lab, stop_lab
+from fleet.store import Store
+from fleet.transport import AsyncsshTransport, CaptureError, CommandResult, Session, Transport
+from fleet.transport_paramiko import ParamikoTransport
+
+END = b"@@fleet-0123456789abcdef end\n"
+T = TypeVar("T")
+
+
+@pytest.fixture(params=["asyncssh", "paramiko"])
+def transport(request: pytest.FixtureRequest) -> Transport:
+    return ParamikoTransport() if request.param == "paramiko" else AsyncsshTransport()
+
+
+@pytest.fixture
+def device(lab: Lab) -> Device:
+    return next(d for d in load_inventory(lab.inventory).devices if d.name == "lab-01")
+
+
+def script(*lines: bytes) -> bytes:
+    """A shell script printing ``lines``' output, then the end marker."""
+    return b"\n".join(lines) + b"\nprintf '%s' '" + END + b"'\n"
+
+
+def in_session(transport: Transport, device: Device, body: Callable[[Session], Awaitable[T]]) -> T:
+    async def main() -> T:
+        session = await transport.connect(device)
+        try:
+            return await body(session)
+        finally:
+            await session.close()
+
+    return asyncio.run(main())
+
+
+async def shell_pid(session: Session, keep: bool = True) -> int:
+    """The pid of the shell the capture ran in (``$$``), from a whole capture."""
+    result = await session.capture(script(b"echo $$"), END, 4096, keep=keep)
+    assert (
+        result.stdout.endswith(END) and result.exit_status == (None if keep else 0) and not result.truncated
+    )
+    return int(result.stdout[: -len(END)])
+
+
+def test_every_capture_of_a_session_runs_in_one_shell(transport: Transport, device: Device) -> None:
+    async def body(session: Session) -> list[int]:
+        return [await shell_pid(session) for _ in range(3)]
+
+    pids = in_session(transport, device, body)
+    assert len(set(pids)) == 1, pids
+
+
+def test_without_keep_each_capture_has_its_own_shell_until_one_is_kept(
+    transport: Transport, device: Device
+) -> None:
+    """``keep=False`` (no sample follows on the session): a one-shot ``sh -s`` that exits at the
+    end of its input; a shell already kept is used all the same."""
+
+    async def body(session: Session) -> list[int]:
+        pids = [await shell_pid(session, keep=False) for _ in range(2)]
+        kept = await shell_pid(session, keep=True)
+        result = await session.capture(script(b"echo $$"), END, 4096, keep=False)
+        return [*pids, kept, int(result.stdout[: -len(END)])]
+
+    one, two, kept, last = in_session(transport, device, body)
+    assert len({one, two, kept}) == 3 and last == kept
+
+
+def test_a_shell_killed_between_captures_is_replaced(transport: Transport, device: Device) -> None:
+    async def body(session: Session) -> tuple[int, int]:
+        first = await shell_pid(session)
+        killed = await session.run(f"kill -9 {first}", b"", 4096)
+        assert killed.exit_status == 0, killed
+        await asyncio.sleep(0.3)  # the channel's close reaches the collector
+        return first, await shell_pid(session)
+
+    first, second = in_session(transport, device, body)
+    assert first != second
+
+
+def test_a_shell_that_exits_is_reported_and_the_next_capture_starts_another(
+    transport: Transport, device: Device
+) -> None:
+    async def body(session: Session) -> tuple[CommandResult, int, int]:
+        first = await shell_pid(session)
+        exited = await session.capture(b"echo half\necho gone >&2\nexit 3\n", END, 4096, keep=True)
+        return exited, first, await shell_pid(session)
+
+    exited, first, second = in_session(transport, device, body)
+    assert (exited.stdout, exited.stderr, exited.exit_status) == (b"half\n", b"gone\n", 3)
+    assert first != second
+
+
+def test_output_over_the_cap_is_refused_and_the_next_capture_is_clean(
+    transport: Transport, device: Device
+) -> None:
+    flood = b"i=0; while [ $i -lt 3000 ]; do echo flood-flood-flood-flood; i=$((i+1)); done"
+
+    async def body(session: Session) -> tuple[CommandResult, int, int]:
+        first = await shell_pid(session)
+        over = await session.capture(script(flood), END, 16 * 1024, keep=True)
+        # Dropbear refuses a new exec on the connection for a moment after a channel whose shell
+        # is blocked writing was closed (16 times in 40 at once, never after 50 ms); the collector
+        # itself never reuses a session after an over-the-cap capture, it reconnects.
+        for _ in range(20):
+            with contextlib.suppress(CaptureError):
+                return over, first, await shell_pid(session)
+            await asyncio.sleep(0.1)
+        return over, first, await shell_pid(session)
+
+    over, first, second = in_session(transport, device, body)
+    assert over.truncated and over.stdout == b""
+    assert first != second  # the flooding shell was dropped, its rest never read as a capture
+
+
+def test_a_capture_abandoned_midway_leaves_nothing_to_the_next(transport: Transport, device: Device) -> None:
+    """A timeout cancels the capture while the shell still prints: that shell is not reused."""
+
+    async def body(session: Session) -> tuple[int, int, CommandResult]:
+        first = await shell_pid(session)
+        slow = script(b"echo stale", b"sleep 1", b"echo stale")
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(session.capture(slow, END, 4096, keep=True), 0.3)
+        second = await shell_pid(session)
+        await asyncio.sleep(1.2)  # the abandoned shell's last lines are printed by now
+        return (
+            first,
+            second,
+            await session.capture(script(b"echo fresh"), END, 4096, keep=True),
+        )
+
+    first, second, fresh = in_session(transport, device, body)
+    assert first != second
+    assert fresh.stdout == b"fresh\n" + END
+
+
+@pytest.fixture(scope="module")
+def buffered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Device]:
+    """The lab's "buffered" device: its login wrapper passes output on in whole 4 KiB blocks."""
+    lab_dir = tmp_path_factory.mktemp("buffered-lab")
+    try:
+        lab = start_lab(lab_dir, 1, profile="light", subnet=free_subnet(), extras=("buffered",))
+        yield next(d for d in load_inventory(lab.inventory).devices if d.name == "lab-buffered")
+    finally:
+        stop_lab(lab_dir)
+
+
+@pytest.mark.parametrize("kind", ["asyncssh", "paramiko"])
+def test_behind_a_buffering_login_wrapper_the_device_falls_back_to_one_shot_shells(
+    buffered: Device, kind: str, tmp_path: Path
+) -> None:
+    """A kept shell's end marker waits in the wrapper's buffer until the shell exits: the first
+    sample times out, and the device's later samples run in one-shot shells and land. Without the
+    fallback every sample but the last would time out."""
+    device = dataclasses.replace(buffered, timeout=2.0, transport=kind)
+    with Store(tmp_path) as store:
+        [outcome] = asyncio.run(collect([device], store, CollectOptions(samples=3, interval=3.0)))
+        statuses = [s for (s,) in store.sql("SELECT status FROM attempts ORDER BY at")]
+    assert statuses == ["timeout", "ok", "ok"], (statuses, outcome.error)
+    assert (outcome.status, outcome.samples) == ("ok", 2)
