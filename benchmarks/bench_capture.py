@@ -7,6 +7,9 @@ BusyBox sleepers, like a light lab device) and "heavy" (30 Python processes of 9
 ~100 mappings per process, about a camera's daemons); and "host", this machine's own /proc (no
 namespace entered, a quarter of the rounds): the only row with kernel threads, which a real device has
 (50-150) and a pid namespace hides, and for which the naive loop forks a ``cat`` per file too.
+"host-root" is the same as a device's root shell would run it (here root may not read pid 1's exe
+link, so the real script reads every pid: see as_root_on_a_device), with format 3's capture beside
+it: what counting kernel threads instead of reading their stat saves.
 Every round enters the namespace and runs fleet's capture script through BusyBox ``sh -s``, as the
 first sample (every maps read) and as a ``--maps-every`` sample that skips slabinfo and the maps,
 cmdline and thread names of every process already known (the best case: all steady), beside the
@@ -33,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fleet.capture import capture_script, new_token, split_capture
+from fleet.capture import DEVICE_FILES, SLABINFO, capture_script, new_token, split_capture
 from fleet.extract import metrics_from_capture
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -83,19 +86,50 @@ def run(init: int | None, busybox: str, script: str) -> tuple[float, bytes]:
     return _children_cpu() - before, out.stdout
 
 
-def measure(init: int | None, busybox: str, rounds: int) -> dict[str, Any]:
+EXE_TEST = "X=; [ -e 1/exe ] || X=1"
+
+
+def as_root_on_a_device(script: str) -> str:
+    """The script as a device's root shell runs it: every exe link readable, so pids without one
+    (kernel threads) are counted, not read. This machine's pid 1 hides its exe link even from root
+    (so the real script reads every pid here); benchmark-only, pid 1 is then counted too."""
+    assert EXE_TEST in script
+    return script.replace(EXE_TEST, "X=")
+
+
+def as_format_3(script: str) -> str:
+    """The same with format 3's file list: every pid's stat read, kernel threads' too."""
+    user_stat, device_files = (
+        'A="$A $p/stat $p/status$c"',
+        'F="' + " ".join(p.removeprefix("/proc/") for p in DEVICE_FILES if p != SLABINFO),
+    )
+    assert user_stat in script and device_files in script
+    return script.replace(user_stat, 'A="$A $p/status$c"').replace(
+        device_files, device_files + " [0-9]*/stat"
+    )
+
+
+def measure(init: int | None, busybox: str, rounds: int, root: bool = False) -> dict[str, Any]:
     """Mean CPU and bytes of a full capture, one skipping every process it saw in maps, the naive
-    capture and an empty script."""
+    capture and an empty script; ``root``: as a device's root shell (:func:`as_root_on_a_device`),
+    and format 3's full capture beside."""
+
+    def fleet(token: str, skip: list[int] | None = None, slabinfo: bool = True) -> str:
+        script = capture_script(token, skip or (), slabinfo=slabinfo)
+        return as_root_on_a_device(script) if root else script
+
     token = new_token()
-    _, raw = run(init, busybox, capture_script(token))
+    _, raw = run(init, busybox, fleet(token))
     known = [pid for pid, pc in split_capture(raw, token).processes.items() if pc.files.get("maps")]
     cases: dict[str, Callable[[str], str]] = {
-        "full": capture_script,
-        "steady_skipped": lambda t: capture_script(t, known, slabinfo=False),  # as --maps-every
+        "full": fleet,
+        "steady_skipped": lambda t: fleet(t, known, slabinfo=False),  # as --maps-every
         "naive": lambda t: capture_variants.script("naive", t),
         "naive_same": lambda t: capture_variants.script("naive-same", t),
         "empty": lambda t: capture_variants.script("noop", t),
     }
+    if root:
+        cases["format_3"] = lambda t: as_format_3(fleet(t))
     totals = dict.fromkeys(cases, 0.0)
     sizes = dict.fromkeys(cases, 0)
     for _ in range(rounds):  # interleaved, so drift on a shared machine hits all alike
@@ -111,9 +145,11 @@ def measure(init: int | None, busybox: str, rounds: int) -> dict[str, Any]:
         res[label]["capture_ms"] = res[label]["device_cpu_ms"] - empty
     res["full_vs_naive"] = res["full"]["capture_ms"] / res["naive"]["capture_ms"]
     res["full_vs_naive_same"] = res["full"]["capture_ms"] / res["naive_same"]["capture_ms"]
+    if root:
+        res["format_3"]["capture_ms"] = res["format_3"]["device_cpu_ms"] - empty
     first = metrics_from_capture(split_capture(raw, token))
     skip_token = new_token()
-    _, skipped = run(init, busybox, capture_script(skip_token, known, slabinfo=False))
+    _, skipped = run(init, busybox, fleet(skip_token, known, slabinfo=False))
     res["parse_ms"] = {
         "first": _best_ms(lambda: metrics_from_capture(split_capture(raw, token))),
         "repeat": _best_ms(lambda: metrics_from_capture(split_capture(raw, token), first)),
@@ -151,9 +187,9 @@ def main() -> None:
         f"{'full/naive':>11}{'naive-same':>11}{'full/same':>10}{'full KiB':>10}{'skip KiB':>10}"
         f"  parse ms: {'first':>6}{'repeat':>8}{'skipped':>9}"
     )
-    for label in ("light", "heavy", "host"):
-        if label == "host":  # this machine's own /proc, kernel threads included
-            r = results[label] = measure(None, busybox, max(10, args.rounds // 4))
+    for label in ("light", "heavy", "host", "host-root"):
+        if label.startswith("host"):  # this machine's own /proc, kernel threads included
+            r = results[label] = measure(None, busybox, max(10, args.rounds // 4), root=label == "host-root")
         else:
             device = start_device(busybox, label == "heavy")
             try:
@@ -173,6 +209,12 @@ def main() -> None:
             f"  {'':>9}{r['parse_ms']['first']:>6.2f}{r['parse_ms']['repeat']:>8.2f}"
             f"{r['parse_ms']['repeat_steady_skipped']:>9.2f}"
         )
+    root = results["host-root"]
+    print(
+        f"host-root: format 3 (every pid's stat read) {root['format_3']['capture_ms']:.2f} ms,"
+        f" {root['format_3']['bytes'] / 1024:.1f} KiB; format 4 (kernel threads counted, not read)"
+        f" {root['full']['capture_ms']:.2f} ms, {root['full']['bytes'] / 1024:.1f} KiB"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

@@ -31,12 +31,16 @@ named ``@@fleet``, a mapping path with a newline) can forge a section boundary. 
                                  purpose: the collector has them from the device's previous sample
                                  (``--maps-every``); the last pid is the capture's own shell
     <token> o PATH               PATH (/proc/slabinfo) was not read on purpose (``--maps-every``)
+    <token> k COUNT              number of pids without a program (no exe link: kernel threads,
+                                 zombies), not read at all (format 4)
     <token> d PID COUNT          number of open fds of PID
     <token> a                    ``grep -zH '' FILE...`` in /proc: "NAME:record" + NUL for each
                                  NUL-terminated record, so a text file is one record (no NUL in it)
-                                 and a cmdline one record per argument. Files: the device files,
-                                 every PID/stat and, for user processes (kernel threads and zombies
-                                 have no exe), PID/status, maps, cmdline and PID/task/TID/comm.
+                                 and a cmdline one record per argument. Files: the device files
+                                 and, for user processes (kernel threads and zombies have no exe;
+                                 format 3 read every PID/stat), PID/stat, status, maps, cmdline and
+                                 PID/task/TID/comm. Without a readable exe (not root) every pid is
+                                 read, and kernel threads are told by their stat's PF_KTHREAD.
                                  Only cmdline holds NULs, and grep names each of its records, so
                                  content cannot forge a file boundary; an empty or unreadable file
                                  prints nothing.
@@ -60,8 +64,8 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-FORMAT_VERSION = 3
-READABLE_VERSIONS = ("1", "2", "3")  # the splitter reads every format fleet ever wrote
+FORMAT_VERSION = 4
+READABLE_VERSIONS = ("1", "2", "3", "4")  # the splitter reads every format fleet ever wrote
 
 DEVICE_FILES = (
     "/proc/sys/kernel/random/boot_id",
@@ -84,19 +88,22 @@ printf '%s v {version}\\n' "$N"
 [ -n "$S" ] || printf '%s o /proc/slabinfo\\n' "$N"
 cd /proc || exit 1
 X=; [ -e 1/exe ] || X=1
-A=; T=; M=
+A=; T=; M=; n=0
 for p in [0-9]*; do
   if [ -e $p/exe ] || {{ [ -n "$X" ] && [ -d $p ]; }}; then
     m=" $p/maps"; c=" $p/cmdline"; t=" $p/task/[0-9]*/comm"
     case "$K " in *" $p "*) m=; c=; t= ;; esac
-    A="$A $p/status$c"
+    A="$A $p/stat $p/status$c"
     M="$M$m"
     T="$T$t"
     set -- $p/fd/*
     [ -e "$1" ] && printf '%s d %s %s\\n' "$N" $p $#
+  else
+    n=$((n+1))
   fi
 done
-F="{device_files} $S [0-9]*/stat"
+printf '%s k %s\\n' "$N" $n
+F="{device_files} $S"
 printf '%s a\\n' "$N"
 grep -zH '' $F $A $T $M </dev/null 2>/dev/null
 s=$?
@@ -109,7 +116,7 @@ fi
 f() {{ printf '%s f %s\\n' "$N" "$1"; cat "$1" 2>/dev/null || printf '%s ! %s\\n' "$N" "$1"; }}
 {device_f}
 for p in /proc/[0-9]*; do
-  [ -d "$p" ] || continue
+  [ -e $p/exe ] || {{ [ -n "$X" ] && [ -d $p ]; }} || continue
   printf '%s p %s\\n' "$N" "${{p#/proc/}}"
   f $p/stat; f $p/status
   case "$K " in *" ${{p#/proc/}} "*) k=1 ;; *) k= ; f $p/maps ;; esac
@@ -177,6 +184,8 @@ class Capture:
     unreadable: tuple[str, ...] = ()  # device-level paths that could not be read
     skipped: frozenset[int] = frozenset()  # pids whose maps, cmdline, thread names were left out
     omitted: frozenset[str] = frozenset()  # device files left out on purpose (/proc/slabinfo)
+    # pids not read because they run no program (format 4: kernel threads, zombies), only counted
+    without_program: int | None = None
 
 
 class CaptureFormatError(ValueError):
@@ -220,6 +229,7 @@ def split_capture(data: bytes, token: str) -> Capture:
     complete = grep_seen = False
     skipped: set[int] = set()
     omitted: set[str] = set()
+    without_program: int | None = None
 
     def process(pid: int) -> ProcessCapture:
         pc = processes.get(pid)
@@ -264,6 +274,8 @@ def split_capture(data: bytes, token: str) -> Capture:
                 process(pid_number).fd_count = fds
         elif kind == "m":
             skipped.update(n for w in rest.split() if (n := _number(w)) is not None)
+        elif kind == "k":
+            without_program = _number(rest.strip())
         elif kind == "o" and rest.strip() in DEVICE_FILES:
             omitted.add(rest.strip())
         elif kind == "end":
@@ -284,6 +296,7 @@ def split_capture(data: bytes, token: str) -> Capture:
         unreadable=tuple(unreadable),
         skipped=frozenset(skipped),
         omitted=frozenset(omitted),
+        without_program=without_program,
     )
 
 

@@ -89,7 +89,7 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
     # /proc/slabinfo is root-only (0400 since 2.6.x) and absent without CONFIG_SLUB_DEBUG/SLAB.
     slab = _try(slab_bytes, files.get("/proc/slabinfo"), problems, "")
     processes = []
-    kernel_threads = 0
+    kernel_threads = capture.without_program or 0  # not even read (format 4)
     for pid in sorted(capture.processes):
         pc = capture.processes[pid]
         stat = _stat(pc, problems)

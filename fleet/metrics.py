@@ -69,9 +69,11 @@ class DeviceMetrics:
     mem_available: int | None = None  # MemAvailable, or MemFree+Buffers+Cached before Linux 3.14
     mem_available_estimated: bool = False  # True when computed for an old kernel
     slab: Mapping[str, int] = field(default_factory=dict)  # cache name -> bytes (active_objs * objsize)
-    # Kernel threads seen (stat flags PF_KTHREAD): counted, not recorded one by one; a device has
-    # 50-150 of them, nothing of their own to leak, and the analysis skips them. None: not counted
-    # (samples stored before fleet counted them, which hold them as processes instead).
+    # Kernel threads seen: counted, not recorded one by one; a device has 50-150 of them, nothing
+    # of their own to leak, and the analysis skips them. Since capture format 4 the device counts
+    # the pids without a program (no exe link) and reads nothing of them, so zombies are counted
+    # here too; a shell that may not read exe links reads every stat, and PF_KTHREAD tells them.
+    # None: not counted (samples stored before fleet counted them, which hold them as processes).
     kernel_threads: int | None = None
     processes: tuple[ProcessMetrics, ...] = ()  # user processes (kernel threads are only counted)
     problems: tuple[str, ...] = ()  # files that could not be parsed: "pid 412 maps: line 3: ..."

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fleet.capture import CaptureFormatError, capture_script, end_marker, new_token, split_capture
+from fleet.extract import metrics_from_capture
 
 SHELLS = [s for s in (["busybox", "sh"], ["dash"]) if shutil.which(s[0])]
 
@@ -203,17 +204,31 @@ def test_a_cut_whole_file_record_is_dropped_not_half_kept() -> None:
     assert cap.files == {"/proc/uptime": "1.0 2.0\n"} and not cap.complete
 
 
-def test_kernel_threads_get_only_their_stat() -> None:
-    """On a root shell, a pid without a readable exe (a kernel thread) is not asked for maps/status."""
-    if not SHELLS or not os.path.exists("/proc/1/exe") or not os.path.exists("/proc/2/stat"):
-        pytest.skip("needs a shell that may read other processes' exe links and a visible kthreadd")
-    with open("/proc/2/stat") as stat:
-        kthreadd = "(kthreadd)" in stat.read()
-    if not kthreadd:
-        pytest.skip("pid 2 is not kthreadd here")
-    token, raw = run_capture(SHELLS[0])
-    cap = split_capture(raw, token)
-    assert set(cap.processes[2].files) == {"stat"}
+@pytest.mark.parametrize("path", ["grep -z", "cat"])
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_pids_without_a_program_are_counted_not_read(shell: list[str], path: str, tmp_path: Path) -> None:
+    """Kernel threads and zombies have no exe link: a root shell counts them (format 4's ``k``
+    header) and reads nothing of them, not even stat (kernel threads are 50-150 pids on a camera).
+    Real: a fresh PID namespace holding a zombie (a child its parent, now ``sleep``, never reaps)."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare for a PID namespace")
+    env = cat_only_env(shell, path == "grep -z", tmp_path)
+    token = new_token()
+    run = f"exec env PATH={(env or os.environ)['PATH']} {shutil.which(shell[0])} {' '.join(shell[1:])} -s"
+    out = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", "/bin/sh", "-c",
+         f"sh -c 'sleep 0.05 & exec sleep 30' & sleep 0.5; {run}"],
+        input=capture_script(token).encode(),
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    cap = split_capture(out.stdout, token)
+    assert cap.complete and cap.without_program == 1, out.stdout[-300:]
+    m = metrics_from_capture(cap)
+    assert m.kernel_threads == 1 and not m.problems
+    # pid 1 (the capture's shell) and the sleeper are read; the zombie (pid 3) is not
+    assert sorted(p.pid for p in m.processes) == [1, 2] and 3 not in cap.processes
+    assert [p.name for p in m.processes] == [shell[0], "sleep"]
 
 
 @pytest.mark.skipif(not shutil.which("dash"), reason="no dash")

@@ -56,7 +56,7 @@ def _synthetic(kind: str) -> bytes:
         tasks={7: "x"},
         fd_count=4,
     )
-    return print_capture(TOKEN, files, {7: proc}, {"a": 3, "g": 2, "cat": 1}[kind])
+    return print_capture(TOKEN, files, {7: proc}, {"a": 4, "g": 2, "cat": 1}[kind])
 
 
 @functools.cache
@@ -86,14 +86,23 @@ def real_capture(kind: str) -> bytes:
     return out.stdout
 
 
-def print_capture(token: str, files: dict[str, str], procs: dict[int, ProcessCapture], version: int) -> bytes:
-    """What the capture script prints for this device state (the splitter's specification)."""
+def print_capture(
+    token: str,
+    files: dict[str, str],
+    procs: dict[int, ProcessCapture],
+    version: int,
+    without_program: int = 0,
+) -> bytes:
+    """What the capture script prints for this device state (the splitter's specification);
+    ``without_program``: how many pids format 4 counted without reading them."""
     out = [f"{token} v {version}\n".encode()]
     if version > 1:
         out += [
             f"{token} d {p.pid} {p.fd_count}\n".encode() for p in procs.values() if p.fd_count is not None
         ]
-    if version == 3:  # grep -zH: a text file is one record, a cmdline one record per argument
+    if version >= 4:
+        out.append(f"{token} k {without_program}\n".encode())
+    if version >= 3:  # grep -zH: a text file is one record, a cmdline one record per argument
         out.append(f"{token} a\n".encode())
         out += [f"{path.removeprefix('/proc/')}:{text}\0".encode() for path, text in files.items()]
         for p in procs.values():
@@ -318,18 +327,25 @@ def _model(
 
 
 @settings(FUZZ, max_examples=300)
-@given(st.dictionaries(st.sampled_from(DEVICE_FILES), FILE_TEXT), PROCS, st.sampled_from([2, 3]))
-def test_model_device_round_trips_through_formats_2_and_3(
+@given(
+    st.dictionaries(st.sampled_from(DEVICE_FILES), FILE_TEXT),
+    PROCS,
+    st.sampled_from([2, 3, 4]),
+    st.integers(0, 500),
+)
+def test_model_device_round_trips_through_formats_2_to_4(
     device: dict[str, str],
     procs: dict[int, tuple[dict[str, str], str, dict[int, str], int | None]],
     version: int,
+    without_program: int,
 ) -> None:
     """300 model devices (up to 5 processes, thread names with newlines, every file's lines full of
-    forged headers and grep prefixes) printed as grep prints them (format 3: ``grep -zH``, format
-    2: ``grep -H`` plus ``grep -zH`` for cmdlines): the split gives back exactly the model: every
-    file in its process, with its content."""
+    forged headers and grep prefixes) printed as grep prints them (formats 3 and 4: ``grep -zH``,
+    format 2: ``grep -H`` plus ``grep -zH`` for cmdlines): the split gives back exactly the model:
+    every file in its process, with its content, and format 4's count of pids left unread."""
     files, model = _model(device, procs)
-    cap = split_capture(print_capture(TOKEN, files, model, version), TOKEN)
+    cap = split_capture(print_capture(TOKEN, files, model, version, without_program), TOKEN)
+    assert cap.without_program == (without_program if version >= 4 else None)
     assert cap.complete and cap.files == files
     expected = {pid: p for pid, p in model.items() if p.files or p.tasks or p.fd_count is not None}
     assert cap.processes == expected
@@ -378,7 +394,7 @@ def test_real_captures_are_real() -> None:
         assert cap.complete and cap.processes, kind
         assert not metrics_from_capture(cap).problems
         if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("dash"):
-            assert raw.startswith(f"{TOKEN} v 3\n".encode()), kind  # real, not the model
+            assert raw.startswith(f"{TOKEN} v 4\n".encode()), kind  # real, not the model
             header = {"a": " a\n", "g": " g\n", "cat": " f /proc/meminfo\n"}[kind]
             assert (TOKEN + header).encode() in raw, kind
 
