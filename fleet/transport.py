@@ -252,7 +252,7 @@ async def _read_until(stream: asyncssh.SSHReader[bytes], end: bytes, limit: int)
         start = max(0, len(buf) - len(end) + 1)
         buf += chunk
         at = buf.find(end, start)
-        if at >= 0:
+        if 0 <= at <= limit - len(end):
             return bytes(buf[: at + len(end)]), True, False
         if len(buf) > limit:
             return b"", False, True

@@ -70,7 +70,7 @@ class ParamikoSession:
                 buf += chunk
                 _drain_stderr(chan, err)
                 at = buf.find(end, start)
-                if at >= 0:
+                if 0 <= at <= limit - len(end):
                     self._shell, chan = chan, None
                     return CommandResult(bytes(buf[: at + len(end)]), bytes(err), None, False)
                 if len(buf) > limit:

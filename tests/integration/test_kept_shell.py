@@ -178,3 +178,17 @@ def test_behind_a_buffering_login_wrapper_the_device_falls_back_to_one_shot_shel
         statuses = [s for (s,) in store.sql("SELECT status FROM attempts ORDER BY at")]
     assert statuses == ["timeout", "ok", "ok"], (statuses, outcome.error)
     assert (outcome.status, outcome.samples) == ("ok", 2)
+
+
+def test_the_cap_counts_the_end_marker_exactly(transport: Transport, device: Device) -> None:
+    """A capture of exactly ``limit`` bytes, end marker included, is whole; one byte more is over."""
+    body = script(b"printf '%05000d' 0")
+    size = 5000 + len(END)
+
+    async def run(session: Session) -> tuple[CommandResult, CommandResult]:
+        whole = await session.capture(body, END, size, keep=True)
+        return whole, await session.capture(body, END, size - 1, keep=True)
+
+    whole, over = in_session(transport, device, run)
+    assert len(whole.stdout) == size and whole.stdout.endswith(END) and not whole.truncated
+    assert over.truncated and over.stdout == b""
