@@ -7,7 +7,7 @@ ash builtins plus ``grep`` (``cat`` when grep cannot run), never backgrounds any
 closes the channel when the shell exits) and tolerates processes that vanish mid-capture. On a
 kept connection every capture runs in the same shell (fleet.transport.Session.capture: a repeat
 sample forks no shell), so the script sets every variable it reads and no command in it reads
-stdin (it would wait there for the next capture's script). Format 3 forks one process per
+stdin (it would wait there for the next capture's script). Formats 3 and 4 fork one process per
 capture, whatever the number of pids (format 1 forked a ``cat`` per file per pid, format 2 two
 greps; benchmarks/README.md has the measured costs).
 
@@ -26,7 +26,7 @@ Output format: a stream of sections. Every header line starts with a per-capture
 (``@@fleet-<nonce>``) that nothing on the device can know in advance, so no file content (a thread
 named ``@@fleet``, a mapping path with a newline) can forge a section boundary. Headers:
 
-    <token> v 3                  format version (the splitter also reads formats 1 and 2)
+    <token> v 4                  format version (the splitter also reads formats 1 to 3)
     <token> m PID...             maps, cmdline and thread names of these pids were not read on
                                  purpose: the collector has them from the device's previous sample
                                  (``--maps-every``); the last pid is the capture's own shell
