@@ -224,7 +224,7 @@ def _without_writer_work(*, parse_only: bool) -> None:
     from fleet import collector
 
     if parse_only:
-        collector.parse_sample_metrics = lambda *_args: ([], None)  # type: ignore[assignment]
+        collector.parse_sample_metrics = lambda *_args, **_kwargs: ([], None)  # type: ignore[assignment]
         return
 
     async def register(self: Any, devices: Any) -> None:

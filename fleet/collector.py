@@ -130,7 +130,9 @@ class _Writer:
                 device_id, self.run_id, at, raw, token=token, duration=seconds, complete=complete
             )
             previous = self.store.previous_metrics(sid)
-            problems, metrics = parse_sample_metrics(self.store, sid, raw, token, previous)
+            problems, metrics = parse_sample_metrics(
+                self.store, sid, raw, token, previous, previous_read=True
+            )
             self.store.record_attempt(device_id, self.run_id, *attempt)
             if previous is None or metrics is None or not complete:
                 return problems, frozenset()

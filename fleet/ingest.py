@@ -24,18 +24,27 @@ def parse_sample(store: Store, sample_id: int, raw: bytes, token: str | None) ->
 
 
 def parse_sample_metrics(
-    store: Store, sample_id: int, raw: bytes, token: str | None, previous: DeviceMetrics | None = None
+    store: Store,
+    sample_id: int,
+    raw: bytes,
+    token: str | None,
+    previous: DeviceMetrics | None = None,
+    *,
+    previous_read: bool = False,
 ) -> tuple[list[str], DeviceMetrics | None]:
     """:func:`parse_sample`, also returning the metrics stored (None when the capture is unreadable).
 
-    ``previous``: the device's previous parsed sample, when the caller already read it.
+    ``previous_read``: the caller already read the device's previous parsed sample (``previous``,
+    None when there is none), so the store is not asked again.
     """
     if token is None:
         store.mark_unparsable(sample_id, "no capture token recorded")
         return ["no capture token recorded"], None
     try:
         capture = split_capture(raw, token)
-        metrics = metrics_from_capture(capture, previous or store.previous_metrics(sample_id))
+        if not previous_read:
+            previous = store.previous_metrics(sample_id)
+        metrics = metrics_from_capture(capture, previous)
     except CaptureFormatError as exc:
         store.mark_unparsable(sample_id, str(exc))
         return [str(exc)], None
