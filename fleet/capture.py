@@ -40,7 +40,10 @@ named ``@@fleet``, a mapping path with a newline) can forge a section boundary. 
                                  and, for user processes (kernel threads and zombies have no exe;
                                  format 3 read every PID/stat), PID/stat, status, maps, cmdline and
                                  PID/task/TID/comm. Without a readable exe (not root) every pid is
-                                 read, and kernel threads are told by their stat's PF_KTHREAD.
+                                 read, and kernel threads are told by their stat's PF_KTHREAD. (A
+                                 root shell that may read pid 1's exe link but not another user
+                                 process's, an LSM policy no embedded firmware seen has, would
+                                 count that process too: format 3 still read its stat.)
                                  Only cmdline holds NULs, and grep names each of its records, so
                                  content cannot forge a file boundary; an empty or unreadable file
                                  prints nothing.
