@@ -13,7 +13,9 @@ worker process (so CPU time and peak RSS belong to that tool alone), same device
                  last night's base capture, metrics dictionary and maps to compare with
   fleet-repeat   two samples on one kept connection, the second round started only after every
                  device's first: collector and device CPU read at that moment too, so the first
-                 and the repeat sample are told apart within one run (x2 - x1 spans two runs)
+                 and the repeat sample are told apart within one run (x2 - x1 spans two runs);
+                 read again once every second sample is stored, which leaves out most of the
+                 connections' close (it falls in the repeat's round)
   fleet-x3, fleet-x3-maps3 (not run by default) three samples on one kept connection, the second
                  with --maps-every 3: its third sample reads only changed processes' maps
                  (what skipping steady maps saves = x3 - x3-maps3)
@@ -310,12 +312,18 @@ def _worker_fleet_repeat(lab: Any, concurrency: int, device_cpu: str | None) -> 
     devices = load_inventory(lab.inventory).devices
     interval = 2.0 + 0.04 * len(devices)  # ~2x the first round at the lab's ~50 devices/s
     seen: set[str] = set()
+    twice: set[str] = set()
     split: dict[str, Any] = {}
+    done: dict[str, Any] = {}
 
     def progress(outcome: DeviceOutcome) -> None:  # after each sample, on the event loop
         seen.add(outcome.name)
         if len(seen) == len(devices) and not split:
             split.update(at=time.monotonic(), cpu=_usage(), device=_cgroup_seconds(device_cpu))
+        if outcome.attempts == 2:
+            twice.add(outcome.name)
+            if len(twice) == len(devices):  # every second sample stored; the closes come next
+                done.update(cpu=_usage(), device=_cgroup_seconds(device_cpu))
 
     with tempfile.TemporaryDirectory(prefix="fleet-bench-store-") as tmp, Store(Path(tmp)) as store:
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -332,9 +340,13 @@ def _worker_fleet_repeat(lab: Any, concurrency: int, device_cpu: str | None) -> 
         overlap=split["at"] - started > interval,  # some second samples ran before the split
         first_cpu_s=split["cpu"] - cpu0,
         repeat_cpu_s=_usage() - split["cpu"],
+        # the repeat without the connections' close (which falls in its round, not the first's)
+        repeat_before_close_cpu_s=done["cpu"] - split["cpu"] if done else float("nan"),
     )
     if dev0 is not None and dev1 is not None and split["device"] is not None:
         res.update(first_device_cpu_s=split["device"] - dev0, repeat_device_cpu_s=dev1 - split["device"])
+        if done and done["device"] is not None:
+            res.update(repeat_before_close_device_cpu_s=done["device"] - split["device"])
     return res
 
 
@@ -493,6 +505,10 @@ def derive(size: dict[str, Any]) -> None:
             "repeat_collector_cpu_ms": 1000 * one["repeat_cpu_s"] / n,
             "first_device_cpu_ms": 1000 * one.get("first_device_cpu_s", float("nan")) / n,
             "repeat_device_cpu_ms": 1000 * one.get("repeat_device_cpu_s", float("nan")) / n,
+            "repeat_before_close_collector_cpu_ms": 1000 * one["repeat_before_close_cpu_s"] / n,
+            "repeat_before_close_device_cpu_ms": (
+                1000 * one.get("repeat_before_close_device_cpu_s", float("nan")) / n
+            ),
             "overlap": one["overlap"],
         }
     # fleet's script runs in three rows (bare asyncssh, fleet, parallel-ssh): their mean capture CPU
@@ -556,6 +572,11 @@ def print_table(size: dict[str, Any]) -> None:
             f"repeat sample, one run (fleet-repeat): collector {c:.2f} ms/dev = {c / fc:.0%} of its first"
             f" {fc:.2f}; device {d:.2f} ms/dev = {d / fd:.0%} of its first {fd:.2f}"
             + ("  (rounds overlapped: not a clean split)" if one["overlap"] else "")
+        )
+        c, d = one["repeat_before_close_collector_cpu_ms"], one["repeat_before_close_device_cpu_ms"]
+        print(
+            f"  the same without closing the connections: collector {c:.2f} ms/dev = {c / fc:.0%},"
+            f" device {d:.2f} ms/dev = {d / fd:.0%}"
         )
     split = size.get("collector_split")
     if split:
