@@ -57,29 +57,11 @@ class ParamikoSession:
         try:
             if chan is None:
                 chan = self._open("sh -s")
-            try:
-                chan.sendall(script)
-            except OSError as exc:
-                if isinstance(exc, TimeoutError):
-                    raise
-                # the shell ended without reading its input: its exit status and stderr say why
-            buf, err = bytearray(), bytearray()
-            deadline = time.monotonic() + self.timeout
-            while chunk := chan.recv(65536):
-                start = max(0, len(buf) - len(end) + 1)
-                buf += chunk
-                _drain_stderr(chan, err)
-                at = buf.find(end, start)
-                if 0 <= at <= limit - len(end):
-                    self._shell, chan = chan, None
-                    return CommandResult(bytes(buf[: at + len(end)]), bytes(err), None, False)
-                if len(buf) > limit:
-                    return CommandResult(b"", b"", None, True)
-                if time.monotonic() > deadline:
-                    raise TimeoutError("capture took longer than the device timeout")
-            status = chan.recv_exit_status()
-            _drain_stderr(chan, err)
-            return CommandResult(bytes(buf), bytes(err), status, False)
+            _send(chan, script, eof=False)
+            result = self._receive(chan, end, limit)
+            if result.exit_status is None and not result.truncated:  # whole, and the shell waits
+                self._shell, chan = chan, None
+            return result
         except (paramiko.SSHException, OSError) as exc:
             if isinstance(exc, TimeoutError):
                 raise
@@ -97,40 +79,40 @@ class ParamikoSession:
         chan.exec_command(command)
         return chan
 
+    def _receive(self, chan: paramiko.Channel, end: bytes | None, limit: int) -> CommandResult:
+        """stdout up to and including ``end`` (exit status None: the command still runs), or to its
+        EOF (``end`` None, or never printed), never holding more than ``limit`` bytes; stderr is
+        drained beside it (unread, it would stall the channel's window)."""
+        buf, err = bytearray(), bytearray()
+        deadline = time.monotonic() + self.timeout
+        while chunk := chan.recv(65536):
+            buf += chunk
+            _drain_stderr(chan, err)
+            if end is not None:
+                at = buf.find(end, max(0, len(buf) - len(chunk) - len(end) + 1))
+                if 0 <= at <= limit - len(end):
+                    return CommandResult(bytes(buf[: at + len(end)]), bytes(err), None, False)
+            if len(buf) > limit:
+                return CommandResult(b"", b"", None, True)  # never stored: free it now
+            if time.monotonic() > deadline:
+                raise TimeoutError("capture took longer than the device timeout")
+        status = chan.recv_exit_status()
+        _drain_stderr(chan, err)
+        return CommandResult(bytes(buf), bytes(err), status, False)
+
     def _run(self, command: str, stdin: bytes, limit: int) -> CommandResult:
+        chan: paramiko.Channel | None = None
         try:
             chan = self._open(command)
-            try:
-                chan.sendall(stdin)
-                chan.shutdown_write()
-            except OSError as exc:
-                if isinstance(exc, TimeoutError):
-                    raise
-                # the command ended without reading its input (a shell that refuses to run it):
-                # its exit status and stderr, read below, say why
-            chunks: list[bytes] = []
-            size = 0
-            deadline = time.monotonic() + self.timeout
-            while True:
-                chunk = chan.recv(65536)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > limit:
-                    chunks.append(chunk[: len(chunk) - (size - limit)])
-                    chan.close()
-                    return CommandResult(b"".join(chunks), b"", None, True)
-                chunks.append(chunk)
-                if time.monotonic() > deadline:
-                    raise TimeoutError("capture took longer than the device timeout")
-            err = chan.recv_stderr(65536) if chan.recv_stderr_ready() else b""
-            status = chan.recv_exit_status()
-            chan.close()
-            return CommandResult(b"".join(chunks), err, status, False)
+            _send(chan, stdin, eof=True)
+            return self._receive(chan, None, limit)
         except (paramiko.SSHException, OSError) as exc:
             if isinstance(exc, TimeoutError):
                 raise
             raise CaptureError(f"session failed during capture: {exc}") from exc
+        finally:
+            if chan is not None:
+                chan.close()
 
     async def run(self, command: str, stdin: bytes, limit: int) -> CommandResult:
         return await asyncio.to_thread(self._run, command, stdin, limit)
@@ -148,6 +130,18 @@ class ParamikoSession:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close)
+
+
+def _send(chan: paramiko.Channel, data: bytes, *, eof: bool) -> None:
+    """Write a command's input (and its EOF). A command that ended without reading it (a shell
+    that refuses to run it) is not an error here: its exit status and stderr, read next, say why."""
+    try:
+        chan.sendall(data)
+        if eof:
+            chan.shutdown_write()
+    except OSError as exc:
+        if isinstance(exc, TimeoutError):
+            raise
 
 
 def _drain_stderr(chan: paramiko.Channel, err: bytearray) -> None:
