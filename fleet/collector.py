@@ -41,6 +41,9 @@ from fleet.transport import (
 # The collector holds at most concurrency x this much capture data at once.
 MAX_CAPTURE_BYTES = 16 * 1024 * 1024
 KEEP_CONNECTION_MAX_INTERVAL = 300.0  # reconnect per sample beyond this: idle sessions die in NATs
+# A device whose kept shell did not answer gets a shell per capture in later runs for this long,
+# then its kept shell is tried again (a firmware update may have fixed its login wrapper).
+ONE_SHOT_SHELL_DAYS = 30.0
 
 
 @dataclass
@@ -91,6 +94,7 @@ class _Writer:
         self.store, self.run_id = store, run_id
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fleet-store")
         self.ids: dict[str, int] = {}
+        self.one_shot: set[str] = set()  # devices that start on a shell per capture (_run_device)
 
     async def call(self, fn: Callable[[], _T]) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn)
@@ -99,16 +103,18 @@ class _Writer:
         """Every device's row in one transaction (one commit, not one per device), in name order:
         two collectors registering the same devices take their row locks in the same order."""
 
-        def write() -> dict[str, int]:
+        def write() -> tuple[dict[str, int], set[int]]:
             ids: dict[str, int] = {}
             with self.store.transaction():
                 for device in sorted(devices, key=lambda d: d.name):
                     device_id = self.store.device_id(device.name, device.host, device.groups, device.tags)
                     self.store.set_device_flags(device_id, device_flags(device))
                     ids[device.name] = device_id
-            return ids
+            return ids, self.store.one_shot_shell_devices(time.time() - ONE_SHOT_SHELL_DAYS * 86400)
 
-        self.ids.update(await self.call(write))
+        ids, one_shot = await self.call(write)
+        self.ids.update(ids)
+        self.one_shot.update(name for name, device_id in ids.items() if device_id in one_shot)
 
     async def sample(
         self,
@@ -139,6 +145,10 @@ class _Writer:
             return problems, steady_maps(previous, metrics)
 
         return await self.call(write)
+
+    async def one_shot_shell(self, device: Device) -> None:
+        device_id = self.ids[device.name]
+        await self.call(lambda: self.store.set_one_shot_shell(device_id, time.time()))
 
     async def attempt(self, device: Device, status: str, error: str | None, seconds: float) -> None:
         await self.call(
@@ -221,7 +231,9 @@ async def _run_device(
     # Captures run in one kept shell when another sample follows on the session (Session.capture),
     # until one times out: behind a login wrapper that buffers output, a kept shell's end marker
     # only comes when the shell exits, so this device gets one-shot shells for the rest of the run.
-    shell_ok = True
+    # When a one-shot capture then answers, the store remembers it and later runs start that way.
+    shell_ok = device.name not in writer.one_shot
+    kept_shell_timed_out = False
     k = 0
     try:
         while opts.samples == 0 or k < opts.samples:
@@ -237,6 +249,7 @@ async def _run_device(
                 error: str | None = None
                 stored = False
                 capture: _Capture | None = None
+                kept_shell = False
                 try:
                     async with asyncio.timeout(device.timeout):
                         if session is None:
@@ -244,9 +257,11 @@ async def _run_device(
                         light = keep and (k - 1) % opts.maps_every != 0
                         skip = steady if light else frozenset()
                         more = opts.samples == 0 or k < opts.samples
-                        capture = await _capture(session, opts, skip, not light, keep and more and shell_ok)
+                        kept_shell = keep and more and shell_ok
+                        capture = await _capture(session, opts, skip, not light, kept_shell)
                 except TimeoutError:
                     status, error = TIMEOUT, f"no answer within {device.timeout:g} s (connect + capture)"
+                    kept_shell_timed_out = kept_shell_timed_out or kept_shell
                     shell_ok = False
                 except DeviceError as exc:
                     status, error = exc.status, str(exc)
@@ -255,6 +270,9 @@ async def _run_device(
                         capture, device, writer, opts, started
                     )
                     capture = None  # done with: never hold raw bytes while this task sleeps
+                    if status == OK and kept_shell_timed_out:
+                        await writer.one_shot_shell(device)
+                        kept_shell_timed_out = False
                 if status != OK or not keep:
                     if session is not None:
                         await _close_quietly(session)

@@ -106,6 +106,8 @@ MIGRATIONS: tuple[str, ...] = (
     # 6: a zstd dictionary per device for its metrics (its first parsed sample, never changed)
     "CREATE TABLE dictionaries (id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL UNIQUE"
     " REFERENCES devices(id), data BLOB NOT NULL); ALTER TABLE samples ADD COLUMN metrics_dict INTEGER",
+    # 7: when the device's kept shell was found not to answer (fleet.collector: a shell per capture)
+    "ALTER TABLE devices ADD COLUMN one_shot_shell REAL",
 )
 
 # A base capture serves at most this many later captures of its device; then the next one stored
@@ -447,6 +449,16 @@ class Store:
     def set_device_flags(self, device_id: int, flags: Sequence[str]) -> None:
         """Replace the device's flags (see DeviceRow.flags); written once per collect."""
         self._x("UPDATE devices SET flags_json = ? WHERE id = ?", (json.dumps(list(flags)), device_id))
+
+    def set_one_shot_shell(self, device_id: int, at: float) -> None:
+        """The device's kept shell did not answer (a capture in it timed out) where a shell per
+        capture then did: later runs start it on a shell per capture (fleet.collector)."""
+        self._x("UPDATE devices SET one_shot_shell = ? WHERE id = ?", (at, device_id))
+
+    def one_shot_shell_devices(self, since: float) -> set[int]:
+        """Devices found needing a shell per capture at or after ``since`` (epoch seconds)."""
+        rows = self._x("SELECT id FROM devices WHERE one_shot_shell >= ?", (since,)).fetchall()
+        return {int(row[0]) for row in rows}
 
     def record_attempt(
         self,

@@ -311,6 +311,22 @@ def parse_jump(spec: str, default_user: str) -> tuple[str, str, int]:
     return user or default_user, host, port
 
 
+def jump_host(device: Device, hop: str) -> Device:
+    """The device record a jump host is logged into with: the device's keys, known_hosts and
+    algorithms, never its password (a password is for the device alone)."""
+    user, host, port = parse_jump(hop, device.user)
+    return replace(
+        device,
+        name=f"jump host {hop}",
+        host=host,
+        port=port,
+        user=user,
+        proxy_jump=None,
+        password_env=None,
+        password_file=None,
+    )
+
+
 def known_hosts_path(device: Device) -> Path:
     return Path(device.known_hosts or "~/.ssh/known_hosts").expanduser()
 
@@ -473,17 +489,8 @@ class AsyncsshTransport:
         """The shared connection to hop ``i`` of this device's chain (reached through hop i-1);
         its failures name the jump host."""
         hop = hops[i]
-        user, host, port = parse_jump(hop, device.user)
-        jump_device = replace(
-            device,
-            name=f"jump host {hop}",
-            host=host,
-            port=port,
-            user=user,
-            proxy_jump=None,
-            password_env=None,
-            password_file=None,
-        )
+        jump_device = jump_host(device, hop)
+        host, port, user = jump_device.host, jump_device.port, jump_device.user
         key = (
             tuple(parse_jump(h, device.user) for h in hops[:i]),  # the route to this hop
             host,

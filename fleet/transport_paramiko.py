@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import paramiko
@@ -30,8 +29,8 @@ from fleet.transport import (
     Unreachable,
     _secret,
     device_password,
+    jump_host,
     known_hosts_path,
-    parse_jump,
     record_host_key,
 )
 
@@ -243,16 +242,8 @@ class ParamikoTransport:
         hops = device.proxy_jump.split(",") if device.proxy_jump else []
         try:
             for hop in hops:
-                user, host, port = parse_jump(hop, device.user)
-                jump_device = replace(
-                    device,
-                    host=host,
-                    port=port,
-                    user=user,
-                    proxy_jump=None,
-                    password_env=None,
-                    password_file=None,
-                )
+                jump_device = jump_host(device, hop)
+                host, port = jump_device.host, jump_device.port
                 if jumps:
                     sock = self._channel(jumps[-1], hops[len(jumps) - 1], host, port)
                 try:

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import pytest
 
-from fleet.collector import CollectOptions, collect
+from fleet.collector import ONE_SHOT_SHELL_DAYS, CollectOptions, collect
 from fleet.inventory import Device, load_inventory
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab
 from fleet.store import Store
@@ -177,6 +177,40 @@ def test_behind_a_buffering_login_wrapper_the_device_falls_back_to_one_shot_shel
         statuses = [s for (s,) in store.sql("SELECT status FROM attempts ORDER BY at")]
     assert statuses == ["timeout", "ok", "ok"], (statuses, outcome.error)
     assert (outcome.status, outcome.samples) == ("ok", 2)
+
+
+@pytest.mark.parametrize("kind", ["asyncssh", "paramiko"])
+def test_a_device_whose_kept_shell_did_not_answer_starts_the_next_run_on_one_shot_shells(
+    buffered: Device, kind: str, tmp_path: Path
+) -> None:
+    """The store remembers the fallback: the next run loses no sample to it. After
+    ONE_SHOT_SHELL_DAYS the kept shell is tried again (and the fallback found again)."""
+    device = dataclasses.replace(buffered, timeout=2.0, transport=kind)
+    opts = CollectOptions(samples=3, interval=3.0)
+
+    def run(store: Store) -> list[str]:
+        [outcome] = asyncio.run(collect([device], store, opts))
+        (run_id,) = store.sql("SELECT max(id) FROM runs")[0]
+        rows = store.sql("SELECT status FROM attempts WHERE run_id = ? ORDER BY at", (run_id,))
+        return [s for (s,) in rows] + [f"{outcome.samples} samples"]
+
+    with Store(tmp_path) as store:
+        assert run(store) == ["timeout", "ok", "ok", "2 samples"]
+        [(flagged_at,)] = store.sql("SELECT one_shot_shell FROM devices")
+        assert flagged_at is not None
+        assert run(store) == ["ok", "ok", "ok", "3 samples"]
+        stale = flagged_at - ONE_SHOT_SHELL_DAYS * 86400 - 60
+        store.sql("UPDATE devices SET one_shot_shell = ?", (stale,))
+        assert run(store) == ["timeout", "ok", "ok", "2 samples"]
+        [(again,)] = store.sql("SELECT one_shot_shell FROM devices")
+        assert again > flagged_at
+
+
+def test_a_device_whose_kept_shell_answers_is_never_flagged(device: Device, tmp_path: Path) -> None:
+    with Store(tmp_path) as store:
+        [outcome] = asyncio.run(collect([device], store, CollectOptions(samples=2, interval=0.5)))
+        assert (outcome.status, outcome.samples) == ("ok", 2)
+        assert store.sql("SELECT one_shot_shell FROM devices") == [(None,)]
 
 
 def test_the_cap_counts_the_end_marker_exactly(transport: Transport, device: Device) -> None:
