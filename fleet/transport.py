@@ -15,6 +15,7 @@ import os
 import random
 import stat
 import threading
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -380,7 +381,8 @@ class AsyncsshTransport:
 
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str | None], asyncssh.SSHKey] = {}
-        self._handshakes: dict[tuple[str, int], asyncio.Semaphore] = {}
+        # per address: its semaphore and how many connects use it (the entry goes when none does)
+        self._handshakes: dict[tuple[str, int], tuple[asyncio.Semaphore, list[int]]] = {}
         self._jumps: dict[tuple[Any, ...], asyncssh.SSHClientConnection] = {}
         self._jump_locks: dict[tuple[Any, ...], asyncio.Lock] = {}
         self._known: dict[Path, tuple[tuple[int, int], asyncssh.SSHKnownHosts]] = {}
@@ -537,11 +539,10 @@ class AsyncsshTransport:
         host_key_options, known = self._host_key_options(device)
         options.update(host_key_options)
         options.update(self._algorithm_options(device))
-        sem = self._handshakes.setdefault((device.host, device.port), asyncio.Semaphore(HANDSHAKES_PER_HOST))
         delay = BANNER_BACKOFF
         for attempt in range(BANNER_RETRIES + 1):
             try:
-                async with sem:
+                async with self._handshake_slot(device.host, device.port):
                     conn = await self._handshake(device, options, known)
                 break
             except _BannerLost:
@@ -565,6 +566,21 @@ class AsyncsshTransport:
                     why = _reason(exc)
                     raise HostKeyMismatch(f"cannot record the host key in known_hosts: {why}") from exc
         return conn
+
+    @contextlib.asynccontextmanager
+    async def _handshake_slot(self, host: str, port: int) -> AsyncIterator[None]:
+        """One of the HANDSHAKES_PER_HOST handshakes to this address. The address is forgotten
+        once no connect uses it, so a sweep holds nothing for the devices it is done with."""
+        address = (host, port)
+        sem, users = self._handshakes.setdefault(address, (asyncio.Semaphore(HANDSHAKES_PER_HOST), [0]))
+        users[0] += 1
+        try:
+            async with sem:
+                yield
+        finally:
+            users[0] -= 1
+            if users[0] == 0:
+                del self._handshakes[address]
 
     async def _handshake(
         self, device: Device, options: dict[str, object], known: bool

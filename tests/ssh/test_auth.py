@@ -326,21 +326,23 @@ def test_at_most_three_handshakes_per_address() -> None:
         live -= 1
         writer.close()  # never a banner: the client sees a pre-banner close
 
-    async def main() -> list[BaseException | object]:
+    async def main() -> tuple[list[BaseException | object], int]:
         srv = await asyncio.start_server(server, "127.0.0.1", 0)
         port = srv.sockets[0].getsockname()[1]
         t = AsyncsshTransport()
         devs = [Device(name=f"d{i}", host="127.0.0.1", port=port, host_key_checking="off") for i in range(9)]
         try:
-            return await asyncio.gather(*(t.connect(d) for d in devs), return_exceptions=True)
+            results = await asyncio.gather(*(t.connect(d) for d in devs), return_exceptions=True)
+            return results, len(t._handshakes)  # addresses still held after every connect ended
         finally:
             srv.close()
 
     transport_mod_backoff = transport_mod.BANNER_BACKOFF
     transport_mod.BANNER_BACKOFF = 0.01
     try:
-        results = asyncio.run(asyncio.wait_for(main(), 30))
+        results, held = asyncio.run(asyncio.wait_for(main(), 30))
     finally:
         transport_mod.BANNER_BACKOFF = transport_mod_backoff
     assert all(isinstance(r, DeviceError) and r.status == "unreachable" for r in results)
     assert peak == 3
+    assert held == 0  # nothing kept per address: a long sweep's memory does not grow with its devices
