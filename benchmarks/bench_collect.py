@@ -16,6 +16,8 @@ worker process (so CPU time and peak RSS belong to that tool alone), same device
                  and the repeat sample are told apart within one run (x2 - x1 spans two runs);
                  read again once every second sample is stored, which leaves out most of the
                  connections' close (it falls in the repeat's round)
+  fleet-repeat-maps3  the same with the sweep's default --maps-every 3: the repeat is a light
+                 sample (steady processes' maps, cmdlines and thread names and slabinfo skipped)
   fleet-x3, fleet-x3-maps3 (not run by default) three samples on one kept connection, the second
                  with --maps-every 3: its third sample reads only changed processes' maps
                  (what skipping steady maps saves = x3 - x3-maps3)
@@ -72,6 +74,7 @@ TOOLS = (
     "fleet-x2",
     "fleet-warm",
     "fleet-repeat",
+    "fleet-repeat-maps3",
     "fleet-x3",
     "fleet-x3-maps3",
     "parallel-ssh",
@@ -87,6 +90,7 @@ DEFAULT_TOOLS = (
     "fleet-warm",
     "fleet-x2",
     "fleet-repeat",
+    "fleet-repeat-maps3",
     "parallel-ssh",
 )
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -202,8 +206,8 @@ def worker(tool: str, lab_dir: Path, concurrency: int, device_cpu: str | None) -
     loaded = load_lab(lab_dir)
     assert loaded is not None
     lab = loaded[0]
-    if tool == "fleet-repeat":
-        return _worker_fleet_repeat(lab, concurrency, device_cpu)
+    if tool in ("fleet-repeat", "fleet-repeat-maps3"):
+        return _worker_fleet_repeat(lab, concurrency, device_cpu, 3 if tool.endswith("maps3") else 1)
     if tool == "fleet-warm":
         return _worker_fleet(lab, concurrency, 1, 1, warm=True, device_cpu=device_cpu)
     if tool in ("fleet-ssh", "fleet-noparse"):
@@ -304,7 +308,9 @@ def _cgroup_seconds(spec: str | None) -> float | None:
     return DeviceCpu.read(kind, Path(path))
 
 
-def _worker_fleet_repeat(lab: Any, concurrency: int, device_cpu: str | None) -> dict[str, Any]:
+def _worker_fleet_repeat(
+    lab: Any, concurrency: int, device_cpu: str | None, maps_every: int
+) -> dict[str, Any]:
     from fleet.collector import CollectOptions, DeviceOutcome, collect
     from fleet.inventory import load_inventory
     from fleet.store import Store
@@ -329,7 +335,7 @@ def _worker_fleet_repeat(lab: Any, concurrency: int, device_cpu: str | None) -> 
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         dev0 = _cgroup_seconds(device_cpu)
         cpu0, started = _usage(), time.monotonic()
-        opts = CollectOptions(samples=2, interval=interval, concurrency=concurrency)
+        opts = CollectOptions(samples=2, interval=interval, concurrency=concurrency, maps_every=maps_every)
         outcomes = asyncio.run(collect(devices, store, opts, progress=progress))
         res = _result(started, cpu0, rss0, sum(o.status == "ok" for o in outcomes), 0)
         dev1 = _cgroup_seconds(device_cpu)
@@ -498,9 +504,11 @@ def derive(size: dict[str, Any]) -> None:
             "parse_ms": x1["cpu_ms_per_device"] - noparse["cpu_ms_per_device"],
             "fleet_ms": x1["cpu_ms_per_device"],
         }
-    one = rows.get("fleet-repeat")
-    if one:
-        size["repeat_one_run"] = {
+    for tool, key in (("fleet-repeat", "repeat_one_run"), ("fleet-repeat-maps3", "repeat_one_run_maps3")):
+        one = rows.get(tool)
+        if not one:
+            continue
+        size[key] = {
             "first_collector_cpu_ms": 1000 * one["first_cpu_s"] / n,
             "repeat_collector_cpu_ms": 1000 * one["repeat_cpu_s"] / n,
             "first_device_cpu_ms": 1000 * one.get("first_device_cpu_s", float("nan")) / n,
@@ -564,12 +572,14 @@ def print_table(size: dict[str, Any]) -> None:
             f" (first {rep['first_collector_cpu_ms']:.2f}), device {rep['device_cpu_ms']:.2f} ms/dev"
             f" (first {rep['first_device_cpu_ms']:.2f})"
         )
-    one = size.get("repeat_one_run")
-    if one:
+    for key, tool in (("repeat_one_run", "fleet-repeat"), ("repeat_one_run_maps3", "fleet-repeat-maps3")):
+        one = size.get(key)
+        if not one:
+            continue
         c, d = one["repeat_collector_cpu_ms"], one["repeat_device_cpu_ms"]
         fc, fd = one["first_collector_cpu_ms"], one["first_device_cpu_ms"]
         print(
-            f"repeat sample, one run (fleet-repeat): collector {c:.2f} ms/dev = {c / fc:.0%} of its first"
+            f"repeat sample, one run ({tool}): collector {c:.2f} ms/dev = {c / fc:.0%} of its first"
             f" {fc:.2f}; device {d:.2f} ms/dev = {d / fd:.0%} of its first {fd:.2f}"
             + ("  (rounds overlapped: not a clean split)" if one["overlap"] else "")
         )
