@@ -10,6 +10,9 @@ namespace entered, a quarter of the rounds): the only row with kernel threads, w
 "host-root" is the same as a device's root shell would run it (here root may not read pid 1's exe
 link, so the real script reads every pid: see as_root_on_a_device), with format 3's capture beside
 it: what counting kernel threads instead of reading their stat saves.
+With ``--parts``, the light and heavy devices also run the full script without each of its parts
+(slabinfo, maps, thread names, status, fd counts, every file: grep not run at all): what the part
+costs the device.
 Every round enters the namespace and runs fleet's capture script through BusyBox ``sh -s``, as the
 first sample (every maps read) and as a ``--maps-every`` sample that skips slabinfo and the maps,
 cmdline and thread names of every process already known (the best case: all steady), beside the
@@ -160,6 +163,45 @@ def measure(init: int | None, busybox: str, rounds: int, root: bool = False) -> 
     return res
 
 
+# What each part of the full capture costs the device: the script without that part (``--parts``).
+# A part left out is read by nothing else, so "full minus this" is what the part costs.
+PARTS: dict[str, tuple[str, str]] = {
+    "slabinfo": ("S='slabinfo'", "S=''"),
+    "maps": ('m=" $p/maps"', "m="),
+    "thread names": ('t=" $p/task/[0-9]*/comm"', "t="),
+    "status": ('A="$A $p/stat $p/status$c"', 'A="$A $p/stat$c"'),
+    "fd counts": ("    set -- $p/fd/*\n", "    set --\n"),
+    "every file (grep)": ("grep -zH '' $F $A $T $M </dev/null 2>/dev/null", "true"),
+}
+
+
+def measure_parts(init: int, busybox: str, rounds: int) -> dict[str, float]:
+    """Device CPU (ms, beyond an empty script) of the full capture and of each part of it."""
+
+    def without(part: str) -> Callable[[str], str]:
+        old, new = PARTS[part]
+
+        def script(token: str) -> str:
+            text = capture_script(token)
+            assert old in text, part
+            return text.replace(old, new)
+
+        return script
+
+    cases: dict[str, Callable[[str], str]] = {
+        "full": capture_script,
+        **{part: without(part) for part in PARTS},
+        "empty": lambda t: capture_variants.script("noop", t),
+    }
+    totals = dict.fromkeys(cases, 0.0)
+    for _ in range(rounds):  # interleaved, as in measure()
+        for label, script in cases.items():
+            totals[label] += run(init, busybox, script(new_token()))[0]
+    empty = totals["empty"] / rounds * 1000
+    full = totals["full"] / rounds * 1000 - empty
+    return {"full": full, **{part: full - (totals[part] / rounds * 1000 - empty) for part in PARTS}}
+
+
 def _best_ms(fn: Callable[[], object], rounds: int = 20) -> float:
     best = float("inf")
     for _ in range(rounds):
@@ -173,6 +215,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--parts", action="store_true", help="also what each part of the capture costs")
     args = ap.parse_args()
     busybox = shutil.which("busybox")
     if busybox is None or os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("nsenter")):
@@ -196,6 +239,8 @@ def main() -> None:
                 init = namespace_init(device)
                 time.sleep(3.0 if label == "heavy" else 0.5)  # let the workload start
                 r = results[label] = measure(init, busybox, args.rounds)
+                if args.parts:
+                    r["parts_ms"] = measure_parts(init, busybox, args.rounds)
             finally:
                 device.kill()
                 device.wait()
@@ -215,6 +260,12 @@ def main() -> None:
         f" {root['format_3']['bytes'] / 1024:.1f} KiB; format 4 (kernel threads counted, not read)"
         f" {root['full']['capture_ms']:.2f} ms, {root['full']['bytes'] / 1024:.1f} KiB"
     )
+    for label in ("light", "heavy"):
+        parts = results[label].get("parts_ms")
+        if parts:
+            full = parts["full"]
+            shares = ", ".join(f"{p} {ms:.2f} ({ms / full:.0%})" for p, ms in parts.items() if p != "full")
+            print(f"{label}: full capture {full:.2f} ms, of which {shares}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 
