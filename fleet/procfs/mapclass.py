@@ -186,6 +186,8 @@ def classify_maps(maps: Maps) -> MapsClassification:
         if v.path is not None and v.path.startswith("/") and "x" in v.perms and not v.path.startswith("/dev/")
     }
     # The class depends on the path and the permissions only: a library's 4-5 lines share one call.
+    # (The loops over every mapping avoid Vma.size, a Python-level property: a busy device's
+    # capture holds tens of thousands of mappings.)
     seen: dict[tuple[str | None, str], str] = {}
     classes = []
     stack_tids: list[int] = []
@@ -195,20 +197,22 @@ def classify_maps(maps: Maps) -> MapsClassification:
         if cls is None:
             cls = seen[key] = _base_class(v, exe, code_files)
         classes.append(cls)
-        if v.path is not None and v.path.startswith("["):
+        if cls == "thread_stack" and v.path is not None:  # annotated: the only way _base_class says so
             m = _STACK_TID.fullmatch(v.path) or _ANDROID_STACK.fullmatch(v.path)
             if m:
                 stack_tids.append(int(m.group(1)))
 
     # Shape (all kernels; the only way from 4.5 on): an unnamed private read-write mapping whose
     # start is the end of a small PROT_NONE guard just below it (stacks grow down onto the guard).
-    starts = [v.start for v in vmas]
-    order = sorted(range(len(vmas)), key=starts.__getitem__)
+    # The kernel prints maps in address order; a pasted dump may not be, so sort (linear if sorted).
+    order = sorted(range(len(vmas)), key=[v.start for v in vmas].__getitem__)
     candidates: list[int] = []
     guarded: set[int] = set()
     for prev_i, i in itertools.pairwise(order):
-        vma, below = vmas[i], vmas[prev_i]
-        if below.end != vma.start or classes[prev_i] != "guard" or below.size > GUARD_MAX:
+        if classes[prev_i] != "guard":
+            continue
+        below, vma = vmas[prev_i], vmas[i]
+        if below.end != vma.start or below.end - below.start > GUARD_MAX:
             continue
         if classes[i] == "thread_stack":
             guarded.add(i)
@@ -224,27 +228,30 @@ def classify_maps(maps: Maps) -> MapsClassification:
     # Stack size: the most common size among annotated and shape-found stacks. ulimit -s (8 MiB by
     # default, often 1-2 MiB on embedded firmware) or pthread_attr_setstacksize decide it, and glibc
     # may or may not add the guard page to it, so it is never assumed.
-    sizes = Counter(vmas[i].size for i, c in enumerate(classes) if c == "thread_stack")
-    sizes.update(vmas[i].size for i in candidates)
+    size_of = [v.end - v.start for v in vmas]
+    sizes = Counter(size_of[i] for i, c in enumerate(classes) if c == "thread_stack")
+    sizes.update(size_of[i] for i in candidates)
     stack_size: int | None = None
     if sizes:
         stack_size = max(sizes.items(), key=lambda kv: (kv[1], kv[0]))[0]
     for i in candidates:
         # A size seen once that is not the common one is more likely an unrelated anonymous region
         # that happens to follow a PROT_NONE page (or a stack merged with its neighbour): stay "anon".
-        if vmas[i].size == stack_size or sizes[vmas[i].size] >= 2:
+        if size_of[i] == stack_size or sizes[size_of[i]] >= 2:
             classes[i] = "thread_stack"
             guarded.add(i)
 
     counts: dict[str, list[int]] = {}
     sysv_count = sysv_bytes = 0
-    for vma, cls in zip(vmas, classes, strict=True):
-        slot = counts.setdefault(cls, [0, 0])
+    for cls, size, v in zip(classes, size_of, vmas, strict=True):
+        slot = counts.get(cls)
+        if slot is None:
+            slot = counts[cls] = [0, 0]
         slot[0] += 1
-        slot[1] += vma.size
-        if cls == "shm" and vma.path is not None and _SYSV.fullmatch(vma.path):
+        slot[1] += size
+        if cls == "shm" and v.path is not None and _SYSV.fullmatch(v.path):
             sysv_count += 1
-            sysv_bytes += vma.size
+            sysv_bytes += size
     totals = {c: ClassTotal(counts[c][0], counts[c][1]) for c in CLASSES if c in counts}
     return MapsClassification(
         classes=tuple(classes),
