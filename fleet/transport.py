@@ -372,6 +372,15 @@ class _Probe(asyncssh.SSHClient):
         return self.conn is not None and bool(self.conn.get_extra_info("server_version"))
 
 
+class _AddressSlots:
+    """The handshakes to one address: at most HANDSHAKES_PER_HOST at once, and how many connects
+    hold or wait for one (the address is forgotten when none does)."""
+
+    def __init__(self) -> None:
+        self.semaphore = asyncio.Semaphore(HANDSHAKES_PER_HOST)
+        self.users = 0
+
+
 class AsyncsshTransport:
     """One asyncssh connection per device; private keys are read once per file and reused.
 
@@ -381,8 +390,7 @@ class AsyncsshTransport:
 
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str | None], asyncssh.SSHKey] = {}
-        # per address: its semaphore and how many connects use it (the entry goes when none does)
-        self._handshakes: dict[tuple[str, int], tuple[asyncio.Semaphore, list[int]]] = {}
+        self._handshakes: dict[tuple[str, int], _AddressSlots] = {}  # addresses being connected to
         self._jumps: dict[tuple[Any, ...], asyncssh.SSHClientConnection] = {}
         self._jump_locks: dict[tuple[Any, ...], asyncio.Lock] = {}
         self._known: dict[Path, tuple[tuple[int, int], asyncssh.SSHKnownHosts]] = {}
@@ -572,14 +580,16 @@ class AsyncsshTransport:
         """One of the HANDSHAKES_PER_HOST handshakes to this address. The address is forgotten
         once no connect uses it, so a sweep holds nothing for the devices it is done with."""
         address = (host, port)
-        sem, users = self._handshakes.setdefault(address, (asyncio.Semaphore(HANDSHAKES_PER_HOST), [0]))
-        users[0] += 1
+        slots = self._handshakes.get(address)
+        if slots is None:
+            slots = self._handshakes[address] = _AddressSlots()
+        slots.users += 1
         try:
-            async with sem:
+            async with slots.semaphore:
                 yield
         finally:
-            users[0] -= 1
-            if users[0] == 0:
+            slots.users -= 1
+            if slots.users == 0:
                 del self._handshakes[address]
 
     async def _handshake(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import paramiko
@@ -54,17 +54,14 @@ class ParamikoSession:
         if chan is None and not keep:
             return self._run("sh -s", script, limit)
         try:
-            if chan is None:
-                chan = self._open("sh -s")
-            _send(chan, script, eof=False)
-            result = self._receive(chan, end, limit)
+            with _capture_errors():
+                if chan is None:
+                    chan = self._open("sh -s")
+                _send(chan, script, eof=False)
+                result = self._receive(chan, end, limit)
             if result.exit_status is None and not result.truncated:  # whole, and the shell waits
                 self._shell, chan = chan, None
             return result
-        except (paramiko.SSHException, OSError) as exc:
-            if isinstance(exc, TimeoutError):
-                raise
-            raise CaptureError(f"session failed during capture: {exc}") from exc
         finally:
             if chan is not None:  # not kept: ended, cut, over the cap, or failed
                 chan.close()
@@ -102,13 +99,10 @@ class ParamikoSession:
     def _run(self, command: str, stdin: bytes, limit: int) -> CommandResult:
         chan: paramiko.Channel | None = None
         try:
-            chan = self._open(command)
-            _send(chan, stdin, eof=True)
-            return self._receive(chan, None, limit)
-        except (paramiko.SSHException, OSError) as exc:
-            if isinstance(exc, TimeoutError):
-                raise
-            raise CaptureError(f"session failed during capture: {exc}") from exc
+            with _capture_errors():
+                chan = self._open(command)
+                _send(chan, stdin, eof=True)
+                return self._receive(chan, None, limit)
         finally:
             if chan is not None:
                 chan.close()
@@ -129,6 +123,18 @@ class ParamikoSession:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close)
+
+
+@contextlib.contextmanager
+def _capture_errors() -> Iterator[None]:
+    """Library and socket failures during a capture become CaptureError; the device's timeout
+    (a TimeoutError, itself an OSError) stays what it is."""
+    try:
+        yield
+    except TimeoutError:
+        raise
+    except (paramiko.SSHException, OSError) as exc:
+        raise CaptureError(f"session failed during capture: {exc}") from exc
 
 
 def _send(chan: paramiko.Channel, data: bytes, *, eof: bool) -> None:
