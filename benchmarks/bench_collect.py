@@ -21,6 +21,9 @@ worker process (so CPU time and peak RSS belong to that tool alone), same device
   fleet-x3, fleet-x3-maps3 (not run by default) three samples on one kept connection, the second
                  with --maps-every 3: its third sample reads only changed processes' maps
                  (what skipping steady maps saves = x3 - x3-maps3)
+  fleet-held, fleet-held-250 (not run by default) two samples 5 s apart on kept connections,
+                 every device connected at once between them, or at most 250 (max_connected):
+                 what holding the fleet's connections costs in memory against a bounded window
   fleet-ssh      fleet's collector with the writer's work (store, parse) replaced by no-ops, and
   fleet-noparse  with the parse alone replaced (raw captures and attempts stored): with fleet
                  they split its collector CPU into SSH side, raw store, and parse + metrics store
@@ -44,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import json
 import os
@@ -77,6 +81,8 @@ TOOLS = (
     "fleet-repeat-maps3",
     "fleet-x3",
     "fleet-x3-maps3",
+    "fleet-held",
+    "fleet-held-250",
     "parallel-ssh",
 )
 DEFAULT_TOOLS = (
@@ -210,6 +216,9 @@ def worker(tool: str, lab_dir: Path, concurrency: int, device_cpu: str | None) -
         return _worker_fleet_repeat(lab, concurrency, device_cpu, 3 if tool.endswith("maps3") else 1)
     if tool == "fleet-warm":
         return _worker_fleet(lab, concurrency, 1, 1, warm=True, device_cpu=device_cpu)
+    if tool.startswith("fleet-held"):
+        held = int(tool.removeprefix("fleet-held").removeprefix("-") or 10**9)
+        return _worker_fleet(lab, concurrency, 2, 1, interval=5.0, max_connected=held)
     if tool in ("fleet-ssh", "fleet-noparse"):
         _without_writer_work(parse_only=tool == "fleet-noparse")
         return _worker_fleet(lab, concurrency, 1, 1)
@@ -266,6 +275,8 @@ def _worker_fleet(
     *,
     warm: bool = False,
     device_cpu: str | None = None,
+    interval: float = 0.0,
+    max_connected: int | None = None,
 ) -> dict[str, Any]:
     from fleet.collector import CollectOptions, collect
     from fleet.inventory import load_inventory
@@ -273,7 +284,11 @@ def _worker_fleet(
 
     devices = load_inventory(lab.inventory).devices
     with tempfile.TemporaryDirectory(prefix="fleet-bench-store-") as tmp, Store(Path(tmp)) as store:
-        opts = CollectOptions(samples=samples, interval=0.0, concurrency=concurrency, maps_every=maps_every)
+        opts = CollectOptions(
+            samples=samples, interval=interval, concurrency=concurrency, maps_every=maps_every
+        )
+        if max_connected is not None:
+            opts = dataclasses.replace(opts, max_connected=max_connected)
         if warm:  # last night's sample of every device, untimed
             asyncio.run(collect(devices, store, opts))
             store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

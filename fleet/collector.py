@@ -1,7 +1,7 @@
 """The orchestrator: sample every device over SSH with bounded concurrency, store as it goes.
 
-Every device outcome is data. Each device runs in its own task that catches its own errors, so a
-dead, hanging or hostile device costs only its own timeout and never cancels the others. Store
+Every device outcome is data. Each device runs in its own coroutine that catches its own errors,
+so a dead, hanging or hostile device costs only its own timeout and never cancels the others. Store
 writes (raw capture first, then its parse) run on one writer thread, so parsing never stalls the
 event loop and SQLite sees a single writer.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import math
 import re
 import resource
@@ -44,6 +45,12 @@ KEEP_CONNECTION_MAX_INTERVAL = 300.0  # reconnect per sample beyond this: idle s
 # A device whose kept shell did not answer gets a shell per capture in later runs for this long,
 # then its kept shell is tried again (a firmware update may have fixed its login wrapper).
 ONE_SHOT_SHELL_DAYS = 30.0
+# Devices holding a kept connection at once in a multi-sample run (~35 KiB and one socket each);
+# further devices start their samples as earlier ones finish theirs.
+MAX_CONNECTED = 2000
+# File descriptors kept for the collector itself (SQLite, its WAL, pipes, the event loop, logs),
+# at most half the limit; each connected device needs one socket, counted twice for a margin.
+FD_RESERVE = 256
 
 
 @dataclass
@@ -71,6 +78,7 @@ def status_counts(outcomes: Sequence[DeviceOutcome]) -> dict[str, int]:
 
 
 _T = TypeVar("_T")
+log = logging.getLogger("fleet")
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ class CollectOptions:
     # (fleet.extract.steady_maps); slabinfo is not read on those (slab caches grow slowly).
     maps_every: int = 1
     max_capture_bytes: int = MAX_CAPTURE_BYTES
+    max_connected: int = MAX_CONNECTED
 
 
 class _Writer:
@@ -221,10 +230,11 @@ async def _run_device(
     writer: _Writer,
     sem: asyncio.Semaphore,
     opts: CollectOptions,
-    t0: float,
     progress: Progress | None,
 ) -> DeviceOutcome:
+    """Every sample of one device, ``opts.interval`` apart from when it starts."""
     outcome = DeviceOutcome(device.name)
+    t0 = time.monotonic()
     keep = opts.interval <= KEEP_CONNECTION_MAX_INTERVAL
     session: Session | None = None
     steady: frozenset[int] = frozenset()  # pids whose maps the next sample on this session may skip
@@ -303,12 +313,12 @@ async def _run_device(
     return outcome
 
 
-async def _each_once(
+async def _in_turn(
     devices: Sequence[Device], run: Callable[[Device], Awaitable[DeviceOutcome]], workers: int
 ) -> list[DeviceOutcome]:
-    """One sample of every device, by ``workers`` tasks taking the next device in turn: the
-    collector holds no per-device task (~2 KB each while waiting), so its memory does not grow
-    with the fleet. Outcomes come back in the devices' order."""
+    """Every device's samples, by ``workers`` tasks taking the next device in turn: the collector
+    holds no task (~2 KB each while waiting) nor connection for the devices not yet started or
+    done with, so its memory does not grow with the fleet. Outcomes come back in the devices' order."""
     outcomes: list[DeviceOutcome | None] = [None] * len(devices)
     todo = iter(enumerate(devices))
 
@@ -336,23 +346,42 @@ async def collect(
     inventory: str | None = None,
     progress: Progress | None = None,
 ) -> list[DeviceOutcome]:
-    """Sample every device ``opts.samples`` times; returns one outcome per device, in order."""
-    _raise_fd_limit(len(devices))
+    """Sample every device ``opts.samples`` times; returns one outcome per device, in order.
+
+    One sample each: ``concurrency`` workers take the devices in turn. Several samples on kept
+    connections: at most ``max_connected`` devices (fewer if the fd limit says so) run their
+    samples at once, the next device starting when one is done, so a nightly sweep of 10,000
+    devices holds 2,000 connections, not 10,000. Soak runs (``samples`` 0, ``until``) and
+    intervals beyond KEEP_CONNECTION_MAX_INTERVAL sample every device side by side throughout.
+    """
+    series = opts.samples > 1 and opts.until is None and opts.interval <= KEEP_CONNECTION_MAX_INTERVAL
+    in_turn = opts.samples == 1 or series  # else every device is sampled throughout the run
+    wanted = len(devices)
+    if in_turn:
+        wanted = opts.concurrency if opts.samples == 1 else opts.max_connected
+    at_once = min(len(devices), max(1, wanted))
+    allowed = _raise_fd_limit(at_once)
+    if allowed < at_once and in_turn:
+        at_once = allowed
+    elif allowed < at_once:
+        log.warning(
+            "%d devices sampled side by side, but the open-file limit allows ~%d connections:"
+            " raise it (ulimit -n, LimitNOFILE=) or split the inventory (--shard)",
+            at_once,
+            allowed,
+        )
     run_id = store.begin_run(inventory)
     writer = _Writer(store, run_id)
     sem = asyncio.Semaphore(max(1, opts.concurrency))
     transports = transports or make_transports({d.transport for d in devices})
     try:
         await writer.register(devices)
-        t0 = time.monotonic()
 
         def run(d: Device) -> Coroutine[None, None, DeviceOutcome]:
-            return _run_device(d, transports[d.transport], writer, sem, opts, t0, progress)
+            return _run_device(d, transports[d.transport], writer, sem, opts, progress)
 
-        if opts.samples == 1:
-            return await _each_once(devices, run, max(1, opts.concurrency))
-        # Several samples: every device's task lives for the whole run (it keeps its connection
-        # between samples, or sleeps until its next one).
+        if in_turn:
+            return await _in_turn(devices, run, at_once)
         return list(await asyncio.gather(*(run(d) for d in devices)))
     finally:
         for transport in transports.values():  # shared jump-host connections
@@ -393,10 +422,17 @@ def make_transports(kinds: set[str]) -> dict[str, Transport]:
     return out
 
 
-def _raise_fd_limit(devices: int) -> None:
-    """Kept sessions need a socket each; lift the soft fd limit towards the hard one."""
+def _raise_fd_limit(devices: int) -> int:
+    """Kept sessions need a socket each: lift the soft fd limit towards the hard one; returns how
+    many devices may hold a connection at once under the limit then in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, max(soft, devices * 2 + 256))
+    want = devices * 2 + FD_RESERVE
+    if hard != resource.RLIM_INFINITY:
+        want = min(hard, want)
     if want > soft:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return devices
+    return max(1, (soft - min(FD_RESERVE, soft // 2)) // 2)

@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import resource
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +135,60 @@ def test_a_one_sample_run_holds_no_task_per_device(lab: Lab, tmp_path: Path) -> 
     assert statuses["dead-end"] == "unreachable" and statuses["lab-hang"] == "timeout"
     assert sum(s == "ok" for s in statuses.values()) == len(devices) - 3
     assert len(in_hand) == len(devices) and max(in_hand) <= 2
+
+
+def test_a_multi_sample_run_holds_at_most_max_connected_devices(lab: Lab, tmp_path: Path) -> None:
+    """Two samples each on kept connections, at most 3 devices at once: the next device starts
+    its samples when one is done (a 10,000-device sweep must not hold 10,000 connections), each
+    device's samples are still an interval apart, and outcomes come back in inventory order."""
+    devices = load_inventory(lab_inventory(lab, tmp_path / "inventory.yaml")).devices
+    in_hand: list[int] = []
+
+    def progress(_: DeviceOutcome) -> None:
+        code = collector._run_device.__code__
+        in_hand.append(sum(1 for o in gc.get_objects() if isinstance(o, CoroutineType) and o.cr_code is code))
+
+    with Store(tmp_path / "store") as st:
+        opts = CollectOptions(samples=2, interval=1.0, max_connected=3)
+        outcomes = asyncio.run(collect(devices, st, opts, progress=progress))
+        times: dict[str, list[float]] = {}
+        for name, at in st.db.execute(
+            "SELECT d.name, s.captured_at FROM samples s JOIN devices d ON d.id = s.device_id ORDER BY s.id"
+        ):
+            times.setdefault(name, []).append(at)
+    assert [o.name for o in outcomes] == [d.name for d in devices]
+    ok = [o.name for o in outcomes if o.status == "ok"]
+    assert len(ok) == len(devices) - 3  # all but dead-end, wrong-key and lab-hang
+    # the first capture starts after the connect, the second on the schedule: ~1 s apart, not
+    # back to back as a device started late on the run's clock would sample
+    assert all(len(times[name]) == 2 and times[name][1] - times[name][0] > 0.5 for name in ok), times
+    assert max(in_hand) == 3
+
+
+def test_a_low_open_file_limit_narrows_the_run_instead_of_failing_devices(lab: Lab, tmp_path: Path) -> None:
+    """60 devices, two samples each on kept connections, in a collector allowed 64 open files:
+    it holds as many connections as the limit leaves room for and samples every device (holding
+    all 60 at once, some devices failed "Too many open files")."""
+    doc = yaml.safe_load(lab.inventory.read_text())
+    base = {name: d for name, d in doc["devices"].items() if name != "lab-hang"}
+    doc["devices"] = {f"{name}-{i}": d for i in range(8) for name, d in base.items()}
+    doc["devices"] = dict(list(doc["devices"].items())[:60])
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump(doc))
+    store = tmp_path / "store"
+    args = ["collect", str(inventory), "--store", str(store), "--samples", "2", "--interval", "0.5"]
+    out = subprocess.run(
+        [sys.executable, "-m", "fleet", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)),
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    with Store(store) as st:
+        rows = st.devices()
+    assert len(rows) == 60 and all(r.samples == 2 for r in rows), [(r.name, r.samples) for r in rows]
 
 
 def test_broken_entries_are_classified_not_fatal(run: Run) -> None:
