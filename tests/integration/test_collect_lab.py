@@ -116,6 +116,12 @@ def test_no_capture_is_held_between_samples(run: Run) -> None:
     assert run.held == []
 
 
+def _devices_in_hand() -> int:
+    """How many devices the collector holds right now: its live _run_device coroutines."""
+    code = collector._run_device.__code__
+    return sum(1 for o in gc.get_objects() if isinstance(o, CoroutineType) and o.cr_code is code)
+
+
 def test_a_one_sample_run_holds_no_task_per_device(lab: Lab, tmp_path: Path) -> None:
     """One sample each: at most ``concurrency`` devices are in hand at any moment (a device task
     waiting its turn costs ~2 KB: 20 MB for 10,000 devices), and every outcome comes back in
@@ -124,8 +130,7 @@ def test_a_one_sample_run_holds_no_task_per_device(lab: Lab, tmp_path: Path) -> 
     in_hand: list[int] = []
 
     def progress(_: DeviceOutcome) -> None:
-        code = collector._run_device.__code__
-        in_hand.append(sum(1 for o in gc.get_objects() if isinstance(o, CoroutineType) and o.cr_code is code))
+        in_hand.append(_devices_in_hand())
 
     with Store(tmp_path / "store") as st:
         opts = CollectOptions(samples=1, concurrency=2)
@@ -145,8 +150,7 @@ def test_a_multi_sample_run_holds_at_most_max_connected_devices(lab: Lab, tmp_pa
     in_hand: list[int] = []
 
     def progress(_: DeviceOutcome) -> None:
-        code = collector._run_device.__code__
-        in_hand.append(sum(1 for o in gc.get_objects() if isinstance(o, CoroutineType) and o.cr_code is code))
+        in_hand.append(_devices_in_hand())
 
     with Store(tmp_path / "store") as st:
         opts = CollectOptions(samples=2, interval=1.0, max_connected=3)
