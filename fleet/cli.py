@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from fleet.capture import decode, visible
-from fleet.collector import CollectOptions, DeviceOutcome, collect, parse_until, status_counts
+from fleet.collector import MAX_CONNECTED, CollectOptions, DeviceOutcome, collect, parse_until, status_counts
 from fleet.config import Config, ConfigError, SmtpSettings, load_config
 from fleet.fleetview import build_view
 from fleet.importer import LogImportError, import_log
@@ -272,6 +272,18 @@ MapsEveryOpt = Annotated[
 ]
 
 
+MaxConnectedOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-connected",
+        min=1,
+        help="Several samples on kept connections: devices connected at once; the next device starts"
+        " its samples when one is done (fewer under a low open-file limit)."
+        f" [collect: {MAX_CONNECTED}; sweep: config max_connected, {MAX_CONNECTED}]",
+    ),
+]
+
+
 @app.command("collect")
 def collect_cmd(
     inventory: Annotated[Path, typer.Argument(help="Inventory YAML (see inventory/example.yaml).")],
@@ -285,6 +297,7 @@ def collect_cmd(
     interval: Annotated[float, typer.Option(min=0.0, help="Seconds between samples.")] = 60.0,
     concurrency: Annotated[int, typer.Option(min=1, help="Devices sampled at once.")] = 64,
     maps_every: MapsEveryOpt = None,
+    max_connected: MaxConnectedOpt = None,
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Device, group or tag names (repeatable).")
     ] = None,
@@ -333,7 +346,12 @@ def collect_cmd(
     if samples is None:
         samples = 0 if stop_at is not None else 1
     opts = CollectOptions(
-        samples=samples, interval=interval, concurrency=concurrency, until=stop_at, maps_every=maps_every or 1
+        samples=samples,
+        interval=interval,
+        concurrency=concurrency,
+        until=stop_at,
+        maps_every=maps_every or 1,
+        max_connected=max_connected or MAX_CONNECTED,
     )
     progress = _TerminalProgress(len(devices))
     started = time.monotonic()
@@ -478,6 +496,7 @@ def sweep_cmd(
         int | None, typer.Option(min=1, help="Devices sampled at once (config: 64).")
     ] = None,
     maps_every: MapsEveryOpt = None,
+    max_connected: MaxConnectedOpt = None,
     only: Annotated[list[str] | None, typer.Option("--only", help="Device, group or tag names.")] = None,
     no_collect: Annotated[bool, typer.Option("--no-collect", help="Only analyse, report and email.")] = False,
     report_dir: Annotated[
@@ -536,6 +555,7 @@ def sweep_cmd(
             interval=sw.interval if interval is None else interval,
             concurrency=concurrency or sw.concurrency,
             maps_every=maps_every or sw.maps_every,
+            max_connected=max_connected or sw.max_connected,
         ),
         report_dir=report_dir or Path(sw.report_dir),
         smtp=smtp,

@@ -23,6 +23,7 @@ directory of the run, not to the file.
     interval = 60                # --interval; seconds between samples
     concurrency = 64             # --concurrency; devices sampled at once, at least 1
     maps_every = 3               # --maps-every; all maps on 1 sample in N, else only changed processes'
+    max_connected = 2000         # --max-connected; devices holding a connection between samples at once
     report_dir = "reports"       # --report-dir; one dated fleet-report-<UTC time>.html per sweep
     fail_on = "high"             # --fail-on; exit 3 when a finding this severe exists (high | medium)
     keep_raw_days = 14           # --keep-raw-days; raw captures older than this are dropped
@@ -66,6 +67,7 @@ class SweepSettings:
     interval: float = 60.0
     concurrency: int = 64
     maps_every: int = 3  # = samples: each night's first sample reads every maps
+    max_connected: int = 2000  # fleet.collector.MAX_CONNECTED
     report_dir: str = "reports"
     fail_on: str | None = None
     keep_raw_days: float | None = 14.0
@@ -82,7 +84,7 @@ class Config:
 _SMTP_KEYS = {f.name for f in fields(SmtpSettings)} - {"sender"} | {"from"}
 _SWEEP_KEYS = {f.name for f in fields(SweepSettings)}
 FAIL_ON = ("high", "medium")
-_AT_LEAST_ONE = ("samples", "concurrency", "maps_every", "port")
+_AT_LEAST_ONE = ("samples", "concurrency", "maps_every", "max_connected", "port")
 _S = TypeVar("_S", SmtpSettings, SweepSettings)
 
 

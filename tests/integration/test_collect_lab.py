@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from fleet import collector
 from fleet.cli import app
 from fleet.collector import CollectOptions, DeviceOutcome, collect
+from fleet.config import SweepSettings
 from fleet.fleetview import build_view
 from fleet.inventory import load_inventory
 from fleet.lab import Lab
@@ -193,6 +194,45 @@ def test_a_low_open_file_limit_narrows_the_run_instead_of_failing_devices(lab: L
     with Store(store) as st:
         rows = st.devices()
     assert len(rows) == 60 and all(r.samples == 2 for r in rows), [(r.name, r.samples) for r in rows]
+
+
+def _one_device_at_a_time(store: Path) -> bool:
+    """Whether every device's samples came in one block: no device sampled during another's run."""
+    with Store(store) as st:
+        names = [
+            name
+            for (name,) in st.db.execute(
+                "SELECT d.name FROM samples s JOIN devices d ON d.id = s.device_id ORDER BY s.captured_at"
+            )
+        ]
+    blocks = [name for i, name in enumerate(names) if i == 0 or names[i - 1] != name]
+    return len(names) == 6 and len(blocks) == len(set(blocks)) == 3
+
+
+def test_max_connected_from_the_command_line_and_the_config(lab: Lab, tmp_path: Path) -> None:
+    doc = yaml.safe_load(lab.inventory.read_text())
+    doc["devices"] = {name: doc["devices"][name] for name in ("lab-01", "lab-02", "lab-03")}
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump(doc))
+    runner = CliRunner()
+    every = ["--samples", "2", "--interval", "1"]
+    assert SweepSettings().max_connected == collector.MAX_CONNECTED
+    res = runner.invoke(
+        app, ["collect", str(inventory), "--store", str(tmp_path / "a"), *every, "--max-connected", "1"]
+    )
+    assert res.exit_code == 0, res.output
+    assert _one_device_at_a_time(tmp_path / "a")
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text("[sweep]\nmax_connected = 1\n")
+    sweep = ["sweep", str(inventory), "--config", str(cfg), "--report-dir", str(tmp_path / "reports"), *every]
+    res = runner.invoke(app, [*sweep, "--store", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert _one_device_at_a_time(tmp_path / "b")
+    res = runner.invoke(app, ["collect", str(inventory), "--store", str(tmp_path / "c"), *every])
+    assert res.exit_code == 0 and not _one_device_at_a_time(tmp_path / "c")  # the default: all at once
+    cfg.write_text("[sweep]\nmax_connected = 0\n")
+    res = runner.invoke(app, [*sweep, "--store", str(tmp_path / "d")])
+    assert res.exit_code == 2 and "max_connected: must be at least 1" in res.output, res.output
 
 
 def test_broken_entries_are_classified_not_fatal(run: Run) -> None:
