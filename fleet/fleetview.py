@@ -85,10 +85,13 @@ class FleetView:
         return [d for d in self.devices if d.row.status not in ("ok", None)]
 
     def worst_forecast(self) -> DeviceView | None:
-        """The device whose memory runs out first, if any is forecast to."""
+        """The suspect device whose memory runs out first, if any is forecast to. A forecast on a
+        device that is no suspect (a low-severity decline, e.g. three samples of one night) stays
+        in its details and in rank --json, out of the headline: a first nightly sweep of 2,000
+        devices would otherwise headline whichever device's MemAvailable fell three times running."""
         due = [
             (d.assessment.memory_exhausted_in_s, d.name, d)
-            for d in self.devices
+            for d in self.suspects
             if d.assessment and d.assessment.memory_exhausted_in_s is not None
         ]
         return min(due)[2] if due else None

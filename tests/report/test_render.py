@@ -173,6 +173,25 @@ def test_charts_are_numbers_and_escaped_labels_only() -> None:
     assert "<polyline" in sparkline([(0.0, 1.0), (1.0, 2.0)], label=HOSTILE)
 
 
+def _forecast_device(name: str, score: float, eta: float) -> DeviceView:
+    a = DeviceAssessment(name, score, eta, None, (), (), samples=3, first_sample=0.0, last_sample=120.0)
+    return DeviceView(DeviceRow(name, "127.0.0.1", (), (), "ok", None, 120.0, 3, 0.0, 120.0), a)
+
+
+def test_only_a_suspect_forecast_makes_the_headline() -> None:
+    """A low-severity MemAvailable decline (three samples) forecasts 30 min on a device that is no
+    suspect: it stays in that device's details, the headline names the suspect's 3 days."""
+    calm = _forecast_device("cam-calm", 0.3, 1800.0)
+    leaking = _forecast_device("cam-leak", 0.8, 3 * 86400.0)
+    view = FleetView(120.0, (leaking, calm), store="s")
+    assert view.worst_forecast() is leaking
+    assert subject_line(view) == "fleet: 1 leaking device, cam-leak out of memory in ~3.0 d"
+    alone = FleetView(120.0, (calm,), store="s")
+    assert alone.worst_forecast() is None and subject_line(alone) == "fleet: no leaks found on 1 devices"
+    assert "no suspect device forecast to run out of memory" in render_report(alone)
+    assert "until <span class=\"mono\">cam-leak</span> runs out of memory" in render_report(view)
+
+
 def test_report_of_generated_store_via_build_view(tmp_path: Path) -> None:
     with Store(synthetic_store(tmp_path / "s", devices=3), create=False) as st:
         view = build_view(st)
