@@ -361,15 +361,16 @@ async def collect(
         wanted = opts.concurrency if opts.samples == 1 else opts.max_connected
     at_once = min(len(devices), max(1, wanted))
     allowed = _raise_fd_limit(at_once)
-    if allowed < at_once and in_turn:
-        at_once = allowed
-    elif allowed < at_once:
+    if allowed < at_once:
         log.warning(
-            "%d devices sampled side by side, but the open-file limit allows ~%d connections:"
+            "the open-file limit allows ~%d connections at once, not %d: %s;"
             " raise it (ulimit -n, LimitNOFILE=) or split the inventory (--shard)",
-            at_once,
             allowed,
+            at_once,
+            "the run takes longer" if in_turn else "some devices may fail with 'Too many open files'",
         )
+        if in_turn:
+            at_once = allowed
     run_id = store.begin_run(inventory)
     writer = _Writer(store, run_id)
     sem = asyncio.Semaphore(max(1, opts.concurrency))

@@ -191,6 +191,7 @@ def test_a_low_open_file_limit_narrows_the_run_instead_of_failing_devices(lab: L
         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)),
     )
     assert out.returncode == 0, out.stdout + out.stderr
+    assert "open-file limit allows ~16 connections at once, not 60: the run takes longer" in out.stderr
     with Store(store) as st:
         rows = st.devices()
     assert len(rows) == 60 and all(r.samples == 2 for r in rows), [(r.name, r.samples) for r in rows]
