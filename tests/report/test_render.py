@@ -189,7 +189,7 @@ def test_only_a_suspect_forecast_makes_the_headline() -> None:
     alone = FleetView(120.0, (calm,), store="s")
     assert alone.worst_forecast() is None and subject_line(alone) == "fleet: no leaks found on 1 devices"
     assert "no suspect device forecast to run out of memory" in render_report(alone)
-    assert "until <span class=\"mono\">cam-leak</span> runs out of memory" in render_report(view)
+    assert 'until <span class="mono">cam-leak</span> runs out of memory' in render_report(view)
 
 
 def test_report_of_generated_store_via_build_view(tmp_path: Path) -> None:
