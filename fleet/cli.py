@@ -477,10 +477,10 @@ def report_cmd(
     to = tuple(email_to or ()) or smtp.to
     if to:
         try:
-            email_report(view, path, smtp, to)
+            how = email_report(view, path, smtp, to)
         except MailError as exc:
             raise _fail(Exit.MAIL_FAILED, f"email not sent: {exc} (the report is kept at {path})") from None
-        typer.echo(f"emailed to {', '.join(to)}")
+        typer.echo(f"emailed to {', '.join(to)}: {how}")
 
 
 @app.command("sweep")

@@ -2,7 +2,8 @@
 
 Header values come from device names and findings: CR, LF and other control characters are removed
 so nothing can inject a header. The HTML body is produced by the report module with inline CSS and
-no scripts; the full report travels as an attachment.
+no scripts; the full report travels as an attachment, zipped or left on the collector when the
+mail server's size limit says so (:func:`send_email` hands that limit to the message's composer).
 """
 
 from __future__ import annotations
@@ -10,10 +11,15 @@ from __future__ import annotations
 import os
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from fleet.config import SmtpSettings
+
+# Used when the server does not say its limit (no SIZE in its EHLO answer, or "SIZE 0"): many
+# company relays refuse messages over 10 MB.
+DEFAULT_SIZE_LIMIT = 10 * 1024 * 1024
 
 
 class MailError(Exception):
@@ -35,6 +41,7 @@ def build_email(
     html_body: str,
     attachment: bytes | None = None,
     attachment_name: str = "fleet-report.html",
+    attachment_type: tuple[str, str] = ("text", "html"),
 ) -> EmailMessage:
     msg = EmailMessage()
     msg["Subject"] = header_safe(subject)
@@ -45,12 +52,30 @@ def build_email(
     msg.set_content(text_body)
     msg.add_alternative(html_body, subtype="html")
     if attachment is not None:
-        msg.add_attachment(attachment, maintype="text", subtype="html", filename=header_safe(attachment_name))
+        maintype, subtype = attachment_type
+        filename = header_safe(attachment_name)
+        msg.add_attachment(attachment, maintype=maintype, subtype=subtype, filename=filename)
     return msg
 
 
-def send_email(settings: SmtpSettings, msg: EmailMessage, timeout: float = 60.0) -> None:
-    """Send over SMTP, with STARTTLS or implicit TLS when configured; raises MailError."""
+def wire_size(msg: EmailMessage) -> int:
+    """Bytes the message takes on the wire (CRLF line ends), as smtplib declares it to the server."""
+    return len(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
+
+
+def size_limit(smtp: smtplib.SMTP) -> int:
+    """The largest message the server takes, from its EHLO ``SIZE`` (RFC 1870), else the default."""
+    declared = smtp.esmtp_features.get("size", "").strip()
+    if declared.isdigit() and int(declared) > 0:
+        return int(declared)
+    return DEFAULT_SIZE_LIMIT
+
+
+def send_email(settings: SmtpSettings, compose: Callable[[int], EmailMessage], timeout: float = 60.0) -> None:
+    """Send over SMTP, with STARTTLS or implicit TLS when configured; raises MailError.
+
+    ``compose(limit)`` builds the message once the server has said how large one may be (bytes).
+    """
     if not settings.host:
         raise MailError("no SMTP host: set --smtp-host, FLEET_SMTP_HOST or smtp.host in the config file")
     password = None
@@ -71,7 +96,8 @@ def send_email(settings: SmtpSettings, msg: EmailMessage, timeout: float = 60.0)
                 smtp.starttls(context=context)
             if settings.user:
                 smtp.login(settings.user, password or "")
-            smtp.send_message(msg)
+            smtp.ehlo_or_helo_if_needed()
+            smtp.send_message(compose(size_limit(smtp)))
     except smtplib.SMTPException as exc:
         raise MailError(f"SMTP {settings.host}:{port}: {exc}") from None
     except (OSError, ssl.SSLError) as exc:

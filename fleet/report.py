@@ -195,10 +195,11 @@ def render_report(view: FleetView, detail_limit: int = DETAIL_LIMIT) -> str:
     )
 
 
-def render_email(view: FleetView, report_name: str) -> tuple[str, str, str]:
-    """(subject, plain text, HTML) of the email: inline CSS, no script, no SVG; the report is attached."""
+def render_email(view: FleetView, report_note: str) -> tuple[str, str, str]:
+    """(subject, plain text, HTML) of the email: inline CSS, no script, no SVG. ``report_note``: one
+    sentence saying where the full report is (attached, zipped, or on the collector)."""
     ctx = _context(view)
     env = environment()
-    html = env.get_template("email.html.j2").render(**ctx, report_name=report_name)
-    text = env.get_template("email.txt.j2").render(**ctx, report_name=report_name)
+    html = env.get_template("email.html.j2").render(**ctx, report_note=report_note)
+    text = env.get_template("email.txt.j2").render(**ctx, report_note=report_note)
     return ctx["subject"], text, html

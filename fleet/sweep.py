@@ -8,21 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import io
 import logging
 import os
+import socket
 import tempfile
 import time
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from fleet.charts import human
 from fleet.collector import CollectOptions, DeviceOutcome, Progress, collect, status_counts
 from fleet.config import SmtpSettings
 from fleet.fleetview import FleetView, build_view
 from fleet.ingest import parse_pending
 from fleet.inventory import Device
-from fleet.mail import MailError, build_email, send_email
+from fleet.mail import MailError, build_email, send_email, wire_size
 from fleet.rank import duration_text
 from fleet.report import render_email, render_report
 from fleet.store import Pruned, Store
@@ -140,11 +145,44 @@ def dated_report_path(report_dir: Path, now: float) -> Path:
     return path
 
 
-def email_report(view: FleetView, report: Path, smtp: SmtpSettings, to: tuple[str, ...]) -> None:
-    """Send the summary email with the report attached; raises MailError."""
-    subject, text, html = render_email(view, report.name)
-    msg = build_email(smtp, to, subject, text, html, report.read_bytes(), report.name)
-    send_email(smtp, msg)
+def email_report(view: FleetView, report: Path, smtp: SmtpSettings, to: tuple[str, ...]) -> str:
+    """Send the summary email with the report; returns the sentence saying where the report went.
+
+    The report grows with the fleet (~1-2 KB a device): when the message would be over the mail
+    server's size limit it goes zipped (HTML zips ~10x), and when even that is over, the email
+    says where the report is on this host instead of bouncing. Raises MailError.
+    """
+    data = report.read_bytes()
+    sent = ""
+
+    def ways(limit: int) -> Iterator[tuple[str, bytes | None, str, tuple[str, str]]]:
+        yield f"Full report attached: {report.name}.", data, report.name, ("text", "html")
+        over = f"{human(len(data))} of HTML, over the {human(limit)} this mail server takes"
+        zipped, name = _zipped(report.name, data), report.stem + ".zip"
+        yield f"Full report attached, zipped ({over}): {name}.", zipped, name, ("application", "zip")
+        where = f"{report.resolve()} on {socket.gethostname()}"
+        yield f"Full report not attached ({over}, even zipped): it is {where}.", None, "", ("", "")
+
+    def compose(limit: int) -> EmailMessage:
+        nonlocal sent
+        for note, attachment, name, kind in ways(limit):
+            subject, text, html = render_email(view, note)
+            msg = build_email(smtp, to, subject, text, html, attachment, name, kind)
+            if attachment is None or wire_size(msg) <= limit - limit // 100:  # 1 %: headers added on the way
+                sent = note
+                break
+        return msg
+
+    send_email(smtp, compose)
+    return sent
+
+
+def _zipped(name: str, data: bytes) -> bytes:
+    """``data`` as file ``name`` in a zip archive: every mail client and desktop opens one."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, data)
+    return buf.getvalue()
 
 
 def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -> SweepResult:
@@ -200,9 +238,9 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
     emailed, mail_error = False, None
     if plan.email_to:
         try:
-            email_report(view, report, plan.smtp, plan.email_to)
+            how = email_report(view, report, plan.smtp, plan.email_to)
             emailed = True
-            log.info("emailed to %s", ", ".join(plan.email_to), extra={"event": "emailed"})
+            log.info("emailed to %s: %s", ", ".join(plan.email_to), how, extra={"event": "emailed"})
         except MailError as exc:
             mail_error = str(exc)
             log.error(

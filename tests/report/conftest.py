@@ -10,7 +10,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -121,6 +121,27 @@ def smtp_server() -> Iterator[Inbox]:
         yield inbox
     finally:
         ctl.stop()
+
+
+@pytest.fixture
+def limited_smtp_server() -> Iterator[Callable[[int | None], Inbox]]:
+    """Start plain SMTP servers that refuse messages over ``limit`` bytes and say so in their EHLO
+    (``SIZE limit``); ``None``: a server that states no limit."""
+    pytest.importorskip("aiosmtpd", reason="aiosmtpd missing: pip install -e '.[test]'")
+    started: list[Any] = []
+
+    def start(limit: int | None) -> Inbox:
+        inbox = Inbox("127.0.0.1", 0)
+        ctl = _controller(inbox, data_size_limit=limit)
+        ctl.start()
+        started.append(ctl)
+        return inbox
+
+    try:
+        yield start
+    finally:
+        for ctl in started:
+            ctl.stop()
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
