@@ -374,16 +374,25 @@ def rank_cmd(
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output (interface.md).")] = False,
     fail_on: FailOnOpt = None,
+    top: Annotated[
+        int | None,
+        typer.Option("--top", min=1, help="Only the N most suspect devices (--fail-on judges all)."),
+    ] = None,
 ) -> None:
     """Rank the devices in the store by leak suspicion."""
     with _open_store(store) as st:
         parse_pending(st)
         view = build_view(st, details=False)
     doc = rank_json(view)
+    left_out = len(doc["devices"]) - top if top is not None else 0
+    if left_out > 0:
+        doc["devices"] = doc["devices"][:top]
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
     else:
         typer.echo(rank_text(doc))
+        if left_out > 0:
+            typer.echo(f"... and {left_out} more devices, less suspect (without --top: all)")
     if fails(view, fail_on.value if fail_on else None):
         raise typer.Exit(int(Exit.FINDINGS))
 

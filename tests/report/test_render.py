@@ -212,3 +212,19 @@ def test_devices_reached_with_weakened_ssh_are_flagged(tmp_path: Path) -> None:
     doc = json.loads(CliRunner().invoke(app, ["rank", "--store", str(store_dir), "--json"]).output)
     flags = {d["name"]: d["flags"] for d in doc["devices"]}
     assert flags == {"cam-old": ["legacy_algorithms", "host_key_checking_off"], "cam-new": []}
+
+
+def test_rank_top_shows_the_most_suspect_devices_and_says_how_many_it_left_out(tmp_path: Path) -> None:
+    store = synthetic_store(tmp_path / "s", devices=6, unreachable=1)
+    runner = CliRunner()
+    full = json.loads(runner.invoke(app, ["rank", "--store", str(store), "--json"]).output)
+    assert len(full["devices"]) == 7  # 6 with samples, 1 unreachable
+    top = json.loads(runner.invoke(app, ["rank", "--store", str(store), "--json", "--top", "2"]).output)
+    assert top["devices"] == full["devices"][:2] and top["fleet_findings"] == full["fleet_findings"]
+    text = runner.invoke(app, ["rank", "--store", str(store), "--top", "2"]).output.splitlines()
+    names = [d["name"] for d in full["devices"]]
+    assert [line.split()[1] for line in text[1:3]] == names[:2]
+    assert not any(name in line for line in text for name in names[2:])
+    assert text[-1] == "... and 5 more devices, less suspect (without --top: all)"
+    assert "more devices" not in runner.invoke(app, ["rank", "--store", str(store), "--top", "7"]).output
+    assert runner.invoke(app, ["rank", "--store", str(store), "--top", "0"]).exit_code == 2
