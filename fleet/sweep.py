@@ -29,7 +29,7 @@ from fleet.ingest import parse_pending
 from fleet.inventory import Device
 from fleet.mail import MailError, build_email, send_email, wire_size
 from fleet.rank import duration_text
-from fleet.report import render_email, render_report
+from fleet.report import email_renderer, render_report
 from fleet.store import Pruned, Store
 
 log = logging.getLogger("fleet.sweep")
@@ -153,6 +153,7 @@ def email_report(view: FleetView, report: Path, smtp: SmtpSettings, to: tuple[st
     says where the report is on this host instead of bouncing. Raises MailError.
     """
     data = report.read_bytes()
+    render = email_renderer(view)
     sent = ""
 
     def ways(limit: int) -> Iterator[tuple[str, bytes | None, str, tuple[str, str]]]:
@@ -166,7 +167,7 @@ def email_report(view: FleetView, report: Path, smtp: SmtpSettings, to: tuple[st
     def compose(limit: int) -> EmailMessage:
         nonlocal sent
         for note, attachment, name, kind in ways(limit):
-            subject, text, html = render_email(view, note)
+            subject, text, html = render(note)
             msg = build_email(smtp, to, subject, text, html, attachment, name, kind)
             if attachment is None or wire_size(msg) <= limit - limit // 100:  # 1 %: headers added on the way
                 sent = note
