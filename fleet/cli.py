@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import time
+from collections import Counter
 from dataclasses import replace
 from enum import IntEnum, StrEnum
 from pathlib import Path
@@ -241,8 +242,14 @@ class _TerminalProgress:
             sys.stderr.write("\r\033[K")
 
 
+# Failed (or partial) devices named per status in the summary; a site down must not bury the one
+# wrong key under 300 "unreachable" lines, and `fleet rank` lists every device with its error.
+SHOWN_PER_STATUS = 10
+
+
 def summarize(outcomes: list[DeviceOutcome], seconds: float) -> str:
-    """The end-of-run summary: counts by status, then one line per failed device."""
+    """The end-of-run summary: counts by status, then a line per failed or partial device, at most
+    SHOWN_PER_STATUS of each status, and how many more."""
     by_status = status_counts(outcomes)
     samples = sum(o.samples for o in outcomes)
     ok = by_status.get("ok", 0)
@@ -251,11 +258,20 @@ def summarize(outcomes: list[DeviceOutcome], seconds: float) -> str:
         f"collected {ok}/{len(outcomes)} devices, {samples} samples in {seconds:.1f} s"
         + (f" ({counts})" if counts else "")
     ]
+    shown: Counter[str] = Counter()
     for o in outcomes:
         if o.status != "ok":
-            lines.append(f"  {o.name}: {o.status}: {o.error}")
+            kind, line = o.status, f"  {o.name}: {o.status}: {o.error}"
         elif o.problems:
-            lines.append(f"  {o.name}: partial sample: {'; '.join(o.problems[:3])}")
+            kind, line = "partial sample", f"  {o.name}: partial sample: {'; '.join(o.problems[:3])}"
+        else:
+            continue
+        shown[kind] += 1
+        if shown[kind] <= SHOWN_PER_STATUS:
+            lines.append(line)
+    for kind, n in sorted(shown.items()):
+        if n > SHOWN_PER_STATUS:
+            lines.append(f"  ... and {n - SHOWN_PER_STATUS} more {kind} (fleet rank lists every device)")
     return "\n".join(visible(line) for line in lines)  # device text cannot drive the terminal
 
 

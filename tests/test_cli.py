@@ -33,6 +33,32 @@ def test_only_matching_nothing_is_a_usage_error(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "matches no device" in res.output
 
 
+def test_a_site_down_names_ten_devices_per_status_and_counts_the_rest(tmp_path: Path) -> None:
+    """23 devices whose address refuses the connection (nothing listens on that loopback port):
+    the summary names 10 and counts 13 more; the store has every device's attempt."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inv = tmp_path / "inventory.yaml"
+    names = [f"cam-{i:02d}" for i in range(23)]
+    inv.write_text(
+        "defaults:\n  host_key_checking: 'off'\n  timeout: 5\ndevices:\n"
+        + "".join(f"  {n}:\n    host: 127.0.0.1\n    port: {port}\n" for n in names)
+    )
+    store = tmp_path / "s"
+    res = CliRunner().invoke(app, ["collect", str(inv), "--store", str(store)])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0].startswith("collected 0/23 devices, 0 samples in ")
+    assert lines[0].endswith("(unreachable 23)")
+    assert [line.split(":")[0].strip() for line in lines[1:11]] == names[:10]
+    assert lines[11:] == ["  ... and 13 more unreachable (fleet rank lists every device)"]
+    doc = json.loads(CliRunner().invoke(app, ["rank", "--store", str(store), "--json"]).output)
+    assert sorted(d["name"] for d in doc["devices"] if d["status"] == "unreachable") == names
+
+
 def test_rank_without_a_store_says_so(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["rank", "--store", str(tmp_path / "none")])
     assert res.exit_code == 1 and "no fleet store" in res.output
