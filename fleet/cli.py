@@ -258,7 +258,7 @@ def summarize(outcomes: list[DeviceOutcome], seconds: float) -> str:
         f"collected {ok}/{len(outcomes)} devices, {samples} samples in {seconds:.1f} s"
         + (f" ({counts})" if counts else "")
     ]
-    shown: Counter[str] = Counter()
+    seen: Counter[str] = Counter()
     for o in outcomes:
         if o.status != "ok":
             kind, line = o.status, f"  {o.name}: {o.status}: {o.error}"
@@ -266,10 +266,10 @@ def summarize(outcomes: list[DeviceOutcome], seconds: float) -> str:
             kind, line = "partial sample", f"  {o.name}: partial sample: {'; '.join(o.problems[:3])}"
         else:
             continue
-        shown[kind] += 1
-        if shown[kind] <= SHOWN_PER_STATUS:
+        seen[kind] += 1
+        if seen[kind] <= SHOWN_PER_STATUS:
             lines.append(line)
-    for kind, n in sorted(shown.items()):
+    for kind, n in sorted(seen.items()):
         if n > SHOWN_PER_STATUS:
             lines.append(f"  ... and {n - SHOWN_PER_STATUS} more {kind} (fleet rank lists every device)")
     return "\n".join(visible(line) for line in lines)  # device text cannot drive the terminal
