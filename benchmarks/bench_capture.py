@@ -11,7 +11,7 @@ namespace entered, a quarter of the rounds): the only row with kernel threads, w
 link, so the real script reads every pid: see as_root_on_a_device), with format 3's capture beside
 it: what counting kernel threads instead of reading their stat saves.
 With ``--parts``, the light and heavy devices also run the full script without each of its parts
-(slabinfo, maps, thread names, status, fd counts, every file: grep not run at all): what the part
+(slabinfo, maps, thread names, statm, fd counts, every file: grep not run at all): what the part
 costs the device.
 Every round enters the namespace and runs fleet's capture script through BusyBox ``sh -s``, as the
 first sample (every maps read) and as a ``--maps-every`` sample that skips slabinfo and the maps,
@@ -100,16 +100,21 @@ def as_root_on_a_device(script: str) -> str:
     return script.replace(EXE_TEST, "X=")
 
 
+USER_FILES = 'A="$A $p/stat $p/statm$c"'
+
+
+def as_format_4(script: str) -> str:
+    """The same with format 4's file list: status read instead of statm."""
+    assert USER_FILES in script
+    return script.replace(USER_FILES, 'A="$A $p/stat $p/status$c"')
+
+
 def as_format_3(script: str) -> str:
-    """The same with format 3's file list: every pid's stat read, kernel threads' too."""
-    user_stat, device_files = (
-        'A="$A $p/stat $p/status$c"',
-        'F="' + " ".join(p.removeprefix("/proc/") for p in DEVICE_FILES if p != SLABINFO),
-    )
-    assert user_stat in script and device_files in script
-    return script.replace(user_stat, 'A="$A $p/status$c"').replace(
-        device_files, device_files + " [0-9]*/stat"
-    )
+    """The same with format 3's file list: status, and every pid's stat read, kernel threads' too."""
+    device_files = 'F="' + " ".join(p.removeprefix("/proc/") for p in DEVICE_FILES if p != SLABINFO)
+    assert USER_FILES in script and device_files in script
+    format_3 = script.replace(USER_FILES, 'A="$A $p/status$c"')
+    return format_3.replace(device_files, device_files + " [0-9]*/stat")
 
 
 def measure(init: int | None, busybox: str, rounds: int, root: bool = False) -> dict[str, Any]:
@@ -130,6 +135,8 @@ def measure(init: int | None, busybox: str, rounds: int, root: bool = False) -> 
         "naive": lambda t: capture_variants.script("naive", t),
         "naive_same": lambda t: capture_variants.script("naive-same", t),
         "empty": lambda t: capture_variants.script("noop", t),
+        "format_4": lambda t: as_format_4(fleet(t)),  # status instead of statm
+        "format_4_skipped": lambda t: as_format_4(fleet(t, known, slabinfo=False)),
     }
     if root:
         cases["format_3"] = lambda t: as_format_3(fleet(t))
@@ -144,7 +151,7 @@ def measure(init: int | None, busybox: str, rounds: int, root: bool = False) -> 
     for label in cases:
         res[label] = {"device_cpu_ms": totals[label] / rounds * 1000, "bytes": sizes[label]}
     empty = res["empty"]["device_cpu_ms"]
-    for label in ("full", "steady_skipped", "naive", "naive_same"):
+    for label in ("full", "steady_skipped", "naive", "naive_same", "format_4", "format_4_skipped"):
         res[label]["capture_ms"] = res[label]["device_cpu_ms"] - empty
     res["full_vs_naive"] = res["full"]["capture_ms"] / res["naive"]["capture_ms"]
     res["full_vs_naive_same"] = res["full"]["capture_ms"] / res["naive_same"]["capture_ms"]
@@ -160,6 +167,18 @@ def measure(init: int | None, busybox: str, rounds: int, root: bool = False) -> 
             lambda: metrics_from_capture(split_capture(skipped, skip_token), first)
         ),
     }
+    # The same three parses of format 4 captures (status instead of statm), taken now
+    token4, skip4 = new_token(), new_token()
+    raw4 = run(init, busybox, as_format_4(fleet(token4)))[1]
+    skipped4 = run(init, busybox, as_format_4(fleet(skip4, known, slabinfo=False)))[1]
+    first4 = metrics_from_capture(split_capture(raw4, token4))
+    res["parse_ms_format_4"] = {
+        "first": _best_ms(lambda: metrics_from_capture(split_capture(raw4, token4))),
+        "repeat": _best_ms(lambda: metrics_from_capture(split_capture(raw4, token4), first4)),
+        "repeat_steady_skipped": _best_ms(
+            lambda: metrics_from_capture(split_capture(skipped4, skip4), first4)
+        ),
+    }
     return res
 
 
@@ -169,7 +188,7 @@ PARTS: dict[str, tuple[str, str]] = {
     "slabinfo": ("S='slabinfo'", "S=''"),
     "maps": ('m=" $p/maps"', "m="),
     "thread names": ('t=" $p/task/[0-9]*/comm"', "t="),
-    "status": ('A="$A $p/stat $p/status$c"', 'A="$A $p/stat$c"'),
+    "statm": (USER_FILES, 'A="$A $p/stat$c"'),
     "fd counts": ("    set -- $p/fd/*\n", "    set --\n"),
     "every file (grep)": ("grep -zH '' $F $A $T $M </dev/null 2>/dev/null", "true"),
 }
@@ -254,10 +273,21 @@ def main() -> None:
             f"  {'':>9}{r['parse_ms']['first']:>6.2f}{r['parse_ms']['repeat']:>8.2f}"
             f"{r['parse_ms']['repeat_steady_skipped']:>9.2f}"
         )
+    print("format 5 (statm) against 4 (status): device ms, KiB, collector parse ms (first / skipped repeat)")
+    for label, r in results.items():
+        f4, p4, p5 = r["format_4"], r["parse_ms_format_4"], r["parse_ms"]
+        print(
+            f"  {label:<9} full {r['full']['capture_ms']:.2f} vs {f4['capture_ms']:.2f} ms,"
+            f" {r['full']['bytes'] / 1024:.1f} vs {f4['bytes'] / 1024:.1f} KiB;"
+            f" skip {r['steady_skipped']['capture_ms']:.2f} vs {r['format_4_skipped']['capture_ms']:.2f} ms,"
+            f" {r['steady_skipped']['bytes'] / 1024:.1f} vs {r['format_4_skipped']['bytes'] / 1024:.1f} KiB;"
+            f" parse {p5['first']:.2f} vs {p4['first']:.2f}, {p5['repeat_steady_skipped']:.2f}"
+            f" vs {p4['repeat_steady_skipped']:.2f} ms"
+        )
     root = results["host-root"]
     print(
         f"host-root: format 3 (every pid's stat read) {root['format_3']['capture_ms']:.2f} ms,"
-        f" {root['format_3']['bytes'] / 1024:.1f} KiB; format 4 (kernel threads counted, not read)"
+        f" {root['format_3']['bytes'] / 1024:.1f} KiB; format 5 (kernel threads counted, not read)"
         f" {root['full']['capture_ms']:.2f} ms, {root['full']['bytes'] / 1024:.1f} KiB"
     )
     for label in ("light", "heavy"):

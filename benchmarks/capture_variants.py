@@ -2,8 +2,9 @@
 
 ``naive``: fleet's first capture script (format 1, commit bfcf32b), frozen here as the baseline
 issue 9 measures against: one ``cat`` per file per pid. ``naive-same``: the same without
-smaps_rollup, i.e. the files fleet's format 3 reads (it stopped reading smaps_rollup), so the ratio
-against it compares the same work. ``noop``: does nothing, so a session running
+smaps_rollup and with statm in place of status, i.e. the files fleet's format 5 reads (it stopped
+reading smaps_rollup in format 3, status in format 5), so the ratio against it compares the same
+work. ``noop``: does nothing, so a session running
 it costs the device only the SSH handshake, the channel and one ``sh``; subtracting it from a run
 gives the device CPU of the capture itself. ``no-maps`` and ``no-slabinfo``: fleet's script without
 every process's maps, or without /proc/slabinfo: what an adaptive capture that skips them (when a
@@ -61,7 +62,8 @@ def script(variant: str, token: str) -> str:
     if variant == "naive":
         return NAIVE.format(token=token)
     if variant == "naive-same":
-        return _without(NAIVE.format(token=token), "  [ -e $p/smaps_rollup ] && f $p/smaps_rollup\n", "")
+        naive = _without(NAIVE.format(token=token), "  [ -e $p/smaps_rollup ] && f $p/smaps_rollup\n", "")
+        return _without(naive, "f $p/status;", "f $p/statm;")
     if variant == "noop":
         return NOOP
     raise ValueError(f"unknown capture variant {variant!r}")

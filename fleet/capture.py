@@ -14,19 +14,26 @@ greps; benchmarks/README.md has the measured costs).
 ``grep -z`` holds a whole record, i.e. a whole text file, in memory: BusyBox grep peaks at 4.0 MB
 RSS on a maps of 32,000 thread stacks (2.6 MB) against 1.3 MB line by line; a typical maps is
 10-40 KB and changes nothing. Maps come last on grep's command line, so a device too short of
-memory for its biggest maps loses maps only, never the status lines and thread names before them.
+memory for its biggest maps loses maps only, never the memory counters and thread names before them.
 
 Not read since format 3: ``smaps_rollup``. Its only figure the others lack is PSS, which nothing
-in the analysis or the report uses (the leak measure is private anonymous memory, RssAnon in
-status since Linux 4.5; smaps_rollup exists since 4.15), and the kernel walks every page table of
+in the analysis or the report uses (the leak measure is private anonymous memory, resident
+anonymous pages; smaps_rollup exists since 4.15), and the kernel walks every page table of
 the process to print it: 42 % of the capture's device CPU on a device of 30 multi-threaded
 processes. Captures that have it (formats 1 and 2) still give PSS.
+
+Not read since format 5: ``status``. The analysis takes four figures from it (VmSize, VmRSS,
+RssAnon, Threads); ``statm`` holds the first three as one line of page counts (RssAnon = resident
+- shared, on kernels older than 4.5 too, where status has no RssAnon) and stat's field 20 the
+fourth. A process's status is ~55 lines (~1.3 KB): two thirds of a light sample's bytes when
+``--maps-every`` skips the maps, and most of the collector's parse time for such a sample. The
+page size statm counts in is stat's vsize (bytes) over statm's size (pages), see fleet.extract.
 
 Output format: a stream of sections. Every header line starts with a per-capture random token
 (``@@fleet-<nonce>``) that nothing on the device can know in advance, so no file content (a thread
 named ``@@fleet``, a mapping path with a newline) can forge a section boundary. Headers:
 
-    <token> v 4                  format version (the splitter also reads formats 1 to 3)
+    <token> v 5                  format version (the splitter also reads formats 1 to 4)
     <token> m PID...             maps, cmdline and thread names of these pids were not read on
                                  purpose: the collector has them from the device's previous sample
                                  (``--maps-every``); the last pid is the capture's own shell
@@ -38,9 +45,10 @@ named ``@@fleet``, a mapping path with a newline) can forge a section boundary. 
                                  NUL-terminated record, so a text file is one record (no NUL in it)
                                  and a cmdline one record per argument. Files: the device files
                                  and, for user processes (kernel threads and zombies have no exe;
-                                 format 3 read every PID/stat), PID/stat, status, maps, cmdline and
-                                 PID/task/TID/comm. Without a readable exe (not root) every pid is
-                                 read, and kernel threads are told by their stat's PF_KTHREAD. (A
+                                 format 3 read every PID/stat), PID/stat, statm (status before
+                                 format 5), maps, cmdline and PID/task/TID/comm. Without a
+                                 readable exe (not root) every pid is read, and kernel threads
+                                 are told by their stat's PF_KTHREAD. (A
                                  root shell that may read pid 1's exe link but not another user
                                  process's, an LSM policy no embedded firmware seen has, would
                                  count that process too: format 3 still read its stat.)
@@ -67,8 +75,8 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-FORMAT_VERSION = 4
-READABLE_VERSIONS = ("1", "2", "3", "4")  # the splitter reads every format fleet ever wrote
+FORMAT_VERSION = 5
+READABLE_VERSIONS = ("1", "2", "3", "4", "5")  # the splitter reads every format fleet ever wrote
 
 DEVICE_FILES = (
     "/proc/sys/kernel/random/boot_id",
@@ -96,7 +104,7 @@ for p in [0-9]*; do
   if [ -e $p/exe ] || {{ [ -n "$X" ] && [ -d $p ]; }}; then
     m=" $p/maps"; c=" $p/cmdline"; t=" $p/task/[0-9]*/comm"
     case "$K " in *" $p "*) m=; c=; t= ;; esac
-    A="$A $p/stat $p/status$c"
+    A="$A $p/stat $p/statm$c"
     M="$M$m"
     T="$T$t"
     set -- $p/fd/*
@@ -121,7 +129,7 @@ f() {{ printf '%s f %s\\n' "$N" "$1"; cat "$1" 2>/dev/null || printf '%s ! %s\\n
 for p in /proc/[0-9]*; do
   [ -e $p/exe ] || {{ [ -n "$X" ] && [ -d $p ]; }} || continue
   printf '%s p %s\\n' "$N" "${{p#/proc/}}"
-  f $p/stat; f $p/status
+  f $p/stat; f $p/statm
   case "$K " in *" ${{p#/proc/}} "*) k=1 ;; *) k= ; f $p/maps ;; esac
   [ -n "$k" ] || f $p/cmdline
   [ -n "$k" ] || for t in $p/task/[0-9]*; do
@@ -171,7 +179,7 @@ class ProcessCapture:
     """What the script printed for one pid. A file absent from ``files`` could not be read."""
 
     pid: int
-    files: dict[str, str] = field(default_factory=dict)  # "stat", "status", "maps", ... -> text
+    files: dict[str, str] = field(default_factory=dict)  # "stat", "statm", "maps", ... -> text
     tasks: dict[int, str] = field(default_factory=dict)  # tid -> comm
     fd_count: int | None = None
 

@@ -19,6 +19,7 @@ from fleet.procfs import (
     ParseError,
     SmapsRollup,
     Stat,
+    Statm,
     Status,
     classify_maps,
     parse_loadavg,
@@ -26,6 +27,7 @@ from fleet.procfs import (
     parse_meminfo,
     parse_smaps_rollup,
     parse_stat,
+    parse_statm,
     parse_status,
     parse_uptime,
     slab_bytes,
@@ -88,8 +90,8 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
     meminfo = _try(parse_meminfo, files.get("/proc/meminfo"), problems, "")
     # /proc/slabinfo is root-only (0400 since 2.6.x) and absent without CONFIG_SLUB_DEBUG/SLAB.
     slab = _try(slab_bytes, files.get("/proc/slabinfo"), problems, "")
-    processes = []
     kernel_threads = capture.without_program or 0  # not even read (format 4)
+    read: list[tuple[ProcessCapture, Stat, Statm | None]] = []
     for pid in sorted(capture.processes):
         pc = capture.processes[pid]
         stat = _stat(pc, problems)
@@ -98,7 +100,13 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
         if stat.kernel_thread:
             kernel_threads += 1
             continue
-        proc = _process(pc, stat, problems, known, carried, pid in capture.skipped)
+        read.append((pc, stat, _try(parse_statm, pc.files.get("statm"), problems, f"pid {pid} ")))
+    page = page_size([(stat, statm) for _, stat, statm in read if statm is not None])
+    if page is None and any(statm is not None and statm.size for _, _, statm in read):
+        problems.append("statm: page size unknown (no process's stat vsize is a whole number of its pages)")
+    processes = []
+    for pc, stat, statm in read:
+        proc = _process(pc, stat, statm, page, problems, known, carried, pc.pid in capture.skipped)
         if proc is not None:
             processes.append(proc)
     return DeviceMetrics(
@@ -129,9 +137,27 @@ def _stat(pc: ProcessCapture, problems: list[str]) -> Stat | None:
     return stat
 
 
+def page_size(pairs: list[tuple[Stat, Statm]]) -> int | None:
+    """The device's page size, which statm's counts are in: stat's vsize is the same counter
+    (total_vm) in bytes, so each process read gives vsize / size. The most common power of two
+    wins (a process that mapped memory between the two reads gives an odd ratio); None without
+    one (no statm, or only processes without memory, like a kernel thread's zeros)."""
+    ratios = Counter(
+        vsize // statm.size
+        for stat, statm in pairs
+        if statm.size and (vsize := stat.vsize) and vsize % statm.size == 0
+    )
+    for ratio, _ in ratios.most_common():
+        if 1024 <= ratio <= 1 << 20 and ratio & (ratio - 1) == 0:
+            return ratio
+    return None
+
+
 def _process(
     pc: ProcessCapture,
     stat: Stat,
+    statm: Statm | None,
+    page: int | None,
     problems: list[str],
     known: dict[str, ProcessMetrics],
     carried: dict[tuple[int, int], ProcessMetrics],
@@ -156,11 +182,17 @@ def _process(
             digest = None  # nothing worth copying: the next sample parses it again and says why
     rollup: SmapsRollup | None = _try(parse_smaps_rollup, pc.files.get("smaps_rollup"), problems, prefix)
 
+    # Memory counters: from statm (format 5) in pages, else from status (formats 1 to 4).
+    rss = vm_size = anon_private = None
+    if status is not None:
+        rss, vm_size, anon_private = status.vm_rss, status.vm_size, status.rss_anon
+    elif statm is not None and page is not None:
+        rss, vm_size, anon_private = statm.resident * page, statm.size * page, statm.anon * page
+
     # Those PF_KTHREAD marks were counted, not recorded (metrics_from_capture); a kernel thread
-    # whose stat lacks the flag (kernels before 2.6.27) shows an empty maps and no Vm* lines.
-    kernel_thread = (
-        maps_text is not None and not maps_text.strip() and (status is None or status.vm_size is None)
-    )
+    # whose stat lacks the flag (kernels before 2.6.27) shows an empty maps and no memory (no Vm*
+    # lines in status, zeros in statm).
+    kernel_thread = maps_text is not None and not maps_text.strip() and not vm_size
 
     threads = status.threads if status and status.threads is not None else None
     if threads is None and stat.num_threads > 0:
@@ -168,15 +200,14 @@ def _process(
     if threads is None and pc.tasks:
         threads = len(pc.tasks)
 
-    # Private anonymous memory, best available proxy: RssAnon (Linux 4.5+) counts resident anonymous
-    # pages (heap, arenas, stacks, private mmaps; also anon shared with forked children, rare in
-    # daemons). smaps_rollup (4.15+) has no private-anon line, its "Anonymous" is the same measure,
-    # so it is the fallback when status lacks RssAnon. Older kernels: unknown (None), not zero.
-    anon_private = status.rss_anon if status else None
+    # Private anonymous memory, best available proxy: resident anonymous pages (heap, arenas,
+    # stacks, private mmaps; also anon shared with forked children, rare in daemons): statm's
+    # resident - shared on any kernel, status's RssAnon from Linux 4.5. smaps_rollup (4.15+) has no
+    # private-anon line, its "Anonymous" is the same measure, so it is the fallback when an older
+    # capture's status lacks RssAnon. Else unknown (None), not zero.
     if anon_private is None and rollup is not None:
         anon_private = rollup.anonymous
 
-    vm_size = status.vm_size if status else None
     if vm_size is None and not kernel_thread:
         vm_size = stat.vsize  # bytes, field 23
 
@@ -193,7 +224,7 @@ def _process(
         start_time=stat.starttime,
         name=stat.comm,
         cmdline=cmdline or None,
-        rss=status.vm_rss if status else None,
+        rss=rss,
         pss=rollup.pss if rollup else None,
         vm_size=vm_size,
         anon_private=anon_private,

@@ -23,7 +23,7 @@ class ProcessMetrics:
     rss: int | None = None  # VmRSS
     pss: int | None = None  # smaps_rollup Pss (Linux 4.15+); captures since format 3 skip it
     vm_size: int | None = None  # VmSize
-    anon_private: int | None = None  # RssAnon (4.5+) or smaps_rollup Private anon, else None
+    anon_private: int | None = None  # resident anon pages: statm resident - shared, status RssAnon (4.5+)
     threads: int | None = None  # live tasks (status Threads:, or the task list)
     stack_count: int = 0  # thread-stack mappings in maps (annotated or found by shape)
     stack_bytes: int = 0

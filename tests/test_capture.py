@@ -12,6 +12,7 @@ import pytest
 
 from fleet.capture import CaptureFormatError, capture_script, end_marker, new_token, split_capture
 from fleet.extract import metrics_from_capture
+from fleet.procfs import parse_statm
 
 SHELLS = [s for s in (["busybox", "sh"], ["dash"]) if shutil.which(s[0])]
 
@@ -66,7 +67,8 @@ def test_capture_on_a_real_shell_sees_this_process(shell: list[str]) -> None:
     assert len(cap.files["/proc/sys/kernel/random/boot_id"].strip()) == 36
     me = cap.processes[os.getpid()]
     assert me.files["stat"].startswith(f"{os.getpid()} (")
-    assert "VmRSS:" in me.files["status"]
+    assert parse_statm(me.files["statm"]).resident > 0
+    assert "status" not in me.files  # its memory figures come from statm since format 5
     assert "python" in me.files["maps"]
     assert "smaps_rollup" not in me.files  # PSS only, a page-table walk: not read (fleet.capture)
     assert me.fd_count is not None and me.fd_count >= 3
@@ -249,7 +251,7 @@ def test_without_grep_the_script_falls_back_to_cat(tmp_path: os.PathLike[str]) -
     cap = split_capture(out.stdout, token)
     assert cap.complete and cap.files["/proc/meminfo"].startswith("MemTotal:")
     me = cap.processes[os.getpid()]
-    assert me.files["stat"].startswith(f"{os.getpid()} (") and "VmRSS:" in me.files["status"]
+    assert me.files["stat"].startswith(f"{os.getpid()} (") and parse_statm(me.files["statm"]).resident > 0
     assert me.fd_count is not None and os.getpid() in me.tasks
 
 
@@ -268,7 +270,7 @@ def test_skipped_pids_maps_and_cmdline_are_not_read_and_are_named(
     assert cap.complete and shell_pid in cap.processes and shell_pid != os.getpid()
     me = cap.processes[os.getpid()]
     assert not {"maps", "cmdline"} & set(me.files) and not me.tasks
-    assert "VmRSS:" in me.files["status"] and "stat" in me.files  # the rest is still read
+    assert parse_statm(me.files["statm"]).size > 0 and "stat" in me.files  # the rest is still read
     parent = cap.processes[ppid]  # not named: read in full
     assert parent.files["maps"] and parent.files["cmdline"] and parent.tasks
     assert (b" f /proc/meminfo\n" in raw) is not grep  # the path this case meant to take
@@ -323,7 +325,7 @@ def test_one_grep_reads_every_file_and_only_unskipped_cmdlines(tmp_path: Path) -
     named = runs[0].split()
     assert [w for w in named if w.endswith("/cmdline")] == [f"{os.getpid()}/cmdline"]
     assert [w for w in named if w.endswith("/maps")] == [f"{os.getpid()}/maps"]
-    assert f"{os.getppid()}/status" in named and f"{os.getppid()}/stat" in named
+    assert f"{os.getppid()}/statm" in named and f"{os.getppid()}/stat" in named
     # maps last: a device too short of memory for grep -z's biggest record loses maps only
     log.unlink()
     run_capture(["dash"], env={"PATH": str(tmp_path)})
@@ -349,7 +351,7 @@ def test_a_grep_without_z_still_reads_everything_line_by_line(tmp_path: Path) ->
     cap = split_capture(raw, token)
     assert cap.complete and cap.files["/proc/meminfo"].startswith("MemTotal:")
     me = cap.processes[os.getpid()]
-    assert me.files["stat"].startswith(f"{os.getpid()} (") and "VmRSS:" in me.files["status"]
+    assert me.files["stat"].startswith(f"{os.getpid()} (") and parse_statm(me.files["statm"]).resident > 0
     assert "python" in me.files["maps"] and os.getpid() in me.tasks
     assert [r.split()[0] for r in log.read_text().splitlines()] == ["-zH", "-z", "-H"]
     assert b" g\n" in raw and b" f /proc/meminfo" not in raw

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from fleet.capture import (
     DEVICE_FILES,
+    FORMAT_VERSION,
     Capture,
     CaptureFormatError,
     ProcessCapture,
@@ -304,7 +305,7 @@ FILE_TEXT = _hostile_text(4).map(lambda ls: "".join(line + "\n" for line in ls))
 PROCS = st.dictionaries(
     st.integers(1, 4_194_304),
     st.tuples(
-        st.dictionaries(st.sampled_from(["stat", "status", "maps", "smaps_rollup"]), FILE_TEXT),
+        st.dictionaries(st.sampled_from(["stat", "statm", "status", "maps", "smaps_rollup"]), FILE_TEXT),
         _hostile_text(3).map(lambda ls: "".join(line + "\0" for line in ls)),
         st.dictionaries(st.integers(1, 4_194_304), st.text(max_size=15).map(lambda s: s.replace("\0", ""))),
         st.none() | st.integers(0, 10**6),
@@ -359,7 +360,7 @@ def test_model_device_round_trips_through_formats_2_to_4(
         st.integers(1, 4_194_304),
         st.tuples(
             st.dictionaries(
-                st.sampled_from(["stat", "status", "maps", "smaps_rollup", "cmdline"]), st.text()
+                st.sampled_from(["stat", "statm", "status", "maps", "smaps_rollup", "cmdline"]), st.text()
             ),
             st.dictionaries(
                 st.integers(1, 4_194_304),
@@ -394,7 +395,7 @@ def test_real_captures_are_real() -> None:
         assert cap.complete and cap.processes, kind
         assert not metrics_from_capture(cap).problems
         if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("dash"):
-            assert raw.startswith(f"{TOKEN} v 4\n".encode()), kind  # real, not the model
+            assert raw.startswith(f"{TOKEN} v {FORMAT_VERSION}\n".encode()), kind  # real, not the model
             header = {"a": " a\n", "g": " g\n", "cat": " f /proc/meminfo\n"}[kind]
             assert (TOKEN + header).encode() in raw, kind
 
@@ -415,7 +416,10 @@ def test_a_hostile_shell_cannot_stall_the_splitter(section: str, line: bytes) ->
     assert cap.complete
 
 
-HUGE_FILES = ("uptime", "loadavg", "meminfo", "slabinfo", "5/stat", "5/status", "5/maps", "5/smaps_rollup")
+HUGE_FILES = (
+    *("uptime", "loadavg", "meminfo", "slabinfo"),
+    *("5/stat", "5/statm", "5/status", "5/maps", "5/smaps_rollup"),
+)
 
 
 @pytest.mark.parametrize("name", HUGE_FILES)

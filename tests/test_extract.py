@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from fleet.capture import Capture, ProcessCapture, capture_script, new_token, split_capture
-from fleet.extract import metrics_from_capture
+from fleet.extract import metrics_from_capture, page_size
+from fleet.metrics import DeviceMetrics
 
 T0 = (
     Path(__file__).resolve().parents[2]
@@ -140,6 +142,86 @@ def test_old_kernel_fallbacks() -> None:
     lab = next(p for p in m.processes if p.pid == 29099)
     assert lab.anon_private is None and lab.pss is None
     assert lab.threads == 5  # stat field 20
+
+
+def _statm_capture() -> Capture:
+    """The corpus capture as format 5 reads it: statm instead of status."""
+    cap = _corpus_capture()
+    for pid, pc in cap.processes.items():
+        del pc.files["status"], pc.files["smaps_rollup"]
+        pc.files["statm"] = (T0 / str(pid) / "statm").read_text()
+    return cap
+
+
+def test_statm_gives_what_status_gave() -> None:
+    """Format 5 reads statm, not status: on a real kernel's files the same VmSize, VmRSS and
+    RssAnon (resident - shared pages) come out, in bytes through the page size stat's vsize gives."""
+    by_status = {p.pid: p for p in metrics_from_capture(_corpus_capture()).processes}
+    m = metrics_from_capture(_statm_capture())
+    assert m.problems == ()
+    assert len(m.processes) == len(by_status) == 4
+    for p in m.processes:
+        want = by_status[p.pid]
+        assert (p.vm_size, p.rss, p.anon_private, p.threads) == (
+            want.vm_size,
+            want.rss,
+            want.anon_private,
+            want.threads,
+        ), p.pid
+        assert p.pss is None
+    assert m.kernel_threads == 1  # kthreadd's statm is all zeros; its stat says what it is
+
+
+def test_page_size_comes_from_stat_vsize_and_survives_a_race() -> None:
+    """A 64 KiB-page kernel (arm64, ppc64) counts statm in 64 KiB pages; one process that mapped
+    memory between its stat and statm reads (an odd ratio) is outvoted; without any usable ratio
+    the counts stay unknown and say why, and VmSize still comes from stat's vsize."""
+    big = 64 * KB
+
+    def proc(pid: int, pages: int, vsize: int) -> ProcessCapture:
+        stat = f"{pid} (d{pid}) S 1 {pid} {pid} 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 {100 + pid} {vsize} 9"
+        return ProcessCapture(pid=pid, files={"stat": stat + "\n", "statm": f"{pages} 30 10 1 0 5 0\n"})
+
+    def run(*procs: ProcessCapture) -> DeviceMetrics:
+        return metrics_from_capture(Capture(files={}, processes={p.pid: p for p in procs}, complete=True))
+
+    m = run(proc(10, 100, 100 * big), proc(11, 200, 200 * big), proc(12, 300, 300 * big + 4096))
+    assert page_size([]) is None and m.problems == ()
+    assert [(p.vm_size, p.rss, p.anon_private) for p in m.processes] == [
+        (100 * big, 30 * big, 20 * big),
+        (200 * big, 30 * big, 20 * big),
+        (300 * big, 30 * big, 20 * big),
+    ]
+    m = run(proc(10, 100, 100 * 3000), proc(11, 7, 7 * 4096 + 1))
+    assert [(p.vm_size, p.rss, p.anon_private) for p in m.processes] == [
+        (100 * 3000, None, None),
+        (7 * 4096 + 1, None, None),
+    ]
+    assert m.problems == (
+        "statm: page size unknown (no process's stat vsize is a whole number of its pages)",
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
+def test_statm_figures_of_a_live_process_equal_its_status() -> None:
+    """This machine's kernel: a sleeping process's VmSize, VmRSS and RssAnon read from its status
+    after the capture equal what the capture made of its statm."""
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        for _ in range(100):  # until exec'ed: its comm is sleep
+            if Path(f"/proc/{sleeper.pid}/comm").read_text().strip() == "sleep":
+                break
+            time.sleep(0.01)
+        me = next(p for p in metrics_from_capture(_local_capture()).processes if p.pid == sleeper.pid)
+        status = dict(
+            line.split(":", 1) for line in Path(f"/proc/{sleeper.pid}/status").read_text().splitlines()
+        )
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    kb = {k: int(status[k].split()[0]) * KB for k in ("VmSize", "VmRSS", "RssAnon")}
+    assert (me.vm_size, me.rss, me.anon_private) == (kb["VmSize"], kb["VmRSS"], kb["RssAnon"])
+    assert me.rss and me.anon_private and me.anon_private < me.rss
 
 
 def test_unchanged_maps_are_copied_from_the_previous_sample_not_parsed_again(

@@ -18,6 +18,7 @@ from fleet.procfs.smaps import (
     rollup_from_smaps,
 )
 from fleet.procfs.stat import Stat, parse_stat
+from fleet.procfs.statm import Statm, parse_statm
 from fleet.procfs.status import Status, parse_status
 from fleet.procfs.uptime import Uptime, parse_uptime
 
@@ -35,6 +36,7 @@ __all__ = [
     "SmapsEntry",
     "SmapsRollup",
     "Stat",
+    "Statm",
     "Status",
     "Uptime",
     "Vma",
@@ -46,6 +48,7 @@ __all__ = [
     "parse_smaps",
     "parse_smaps_rollup",
     "parse_stat",
+    "parse_statm",
     "parse_status",
     "parse_uptime",
     "rollup_from_smaps",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from fleet.lab import (
     stop_lab,
 )
 from fleet.lab.profiles import MIXED_PATTERN, WORKLOADS, device_host, plan, settings
+from fleet.procfs import parse_stat
 
 
 def _unavailable() -> str:
@@ -158,15 +158,13 @@ def test_leaks_grow_between_captures(lab: Lab) -> None:
             cap = caps[dev]
             return cap.processes[by_comm(cap)[comm][0]].files
 
-        def status(dev: str, comm: str, key: str) -> int:
-            m = re.search(rf"^{key}:\s+(\d+)", proc(dev, comm)["status"], re.M)
-            assert m
-            return int(m.group(1))
+        def threads(dev: str, comm: str) -> int:
+            return parse_stat(proc(dev, comm)["stat"]).num_threads  # field 20, as status's Threads
 
         fds = caps["lab-04"].processes[by_comm(caps["lab-04"])["uploader"][0]].fd_count
         return {
-            "AiApp threads": status("lab-01", "AiApp", "Threads"),
-            "onvifd threads": status("lab-02", "onvifd", "Threads"),
+            "AiApp threads": threads("lab-01", "AiApp"),
+            "onvifd threads": threads("lab-02", "onvifd"),
             "onvifd maps": len(proc("lab-02", "onvifd")["maps"].splitlines()),
             "uploader fds": fds or 0,
             "vencd shm": proc("lab-05", "vencd")["maps"].count("/SYSV"),

@@ -25,6 +25,7 @@ from fleet.procfs import (
     parse_smaps,
     parse_smaps_rollup,
     parse_stat,
+    parse_statm,
     parse_status,
     parse_uptime,
     slab_bytes,
@@ -43,6 +44,7 @@ PARSERS: dict[str, tuple[Callable[[str], Any], list[str]]] = {
     "loadavg": (parse_loadavg, [f"{PROM}/loadavg", f"{T0}/loadavg"]),
     "uptime": (parse_uptime, [f"{GOPI}/uptime", f"{T0}/uptime"]),
     "stat": (parse_stat, [f"{PROM}/584/stat", f"{T0}/27807/stat", f"{GOPI}/3323/stat"]),
+    "statm": (parse_statm, [f"{T0}/29099/statm", f"{T0}/2/statm", f"{GOPI}/3323/statm"]),
     "status": (parse_status, [f"{T0}/29099/status", f"{PCP}/procpid-2.6.32-root-001/proc/2230/status"]),
     "maps": (
         _maps_and_classify,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.procfs import ParseError, parse_loadavg, parse_stat, parse_status, parse_uptime
+from fleet.procfs import ParseError, parse_loadavg, parse_stat, parse_statm, parse_status, parse_uptime
 
 from ._corpus import GOPI, PCP, PROM, T0, T1, corpus, corpus_files
 
@@ -145,6 +145,42 @@ def test_status_unknown_key_kept() -> None:
     assert s.name == "  spaced"
     assert s.other["FutureThing"] == "42 widgets"
     assert s.sizes["VmFuture"] == 8 * KB
+
+
+def test_statm_every_corpus_file_agrees_with_its_status() -> None:
+    """statm's size, resident and resident - shared are status's VmSize, VmRSS and RssAnon in 4 KiB
+    pages, in every corpus process that has both files."""
+    files = corpus_files("statm")
+    assert len(files) >= 9
+    compared = 0
+    for rel in files:
+        statm = parse_statm(corpus(rel))
+        status_rel = rel.removesuffix("statm") + "status"
+        if status_rel not in corpus_files("status"):
+            continue
+        status = parse_status(corpus(status_rel))
+        if status.vm_size is None:  # a kernel thread: no Vm lines, statm all zeros
+            assert statm == (0, 0, 0), rel
+            continue
+        assert (statm.size * 4096, statm.resident * 4096) == (status.vm_size, status.vm_rss), rel
+        if status.rss_anon is not None:  # Linux 4.5+; older kernels show the anon pages in statm only
+            assert statm.anon * 4096 == status.rss_anon, rel
+            compared += 1
+    assert compared >= 6
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "12 4\n", "12 -4 3 1 0 2 0\n", "12 4 3 x 0 2 0\n", "1" * 21 + " 4 3\n", "٣ 4 3\n", "12 4 3.0\n"],
+)
+def test_statm_bad(text: str) -> None:
+    with pytest.raises(ParseError, match="statm"):
+        parse_statm(text)
+
+
+def test_statm_more_columns_and_a_second_line() -> None:
+    assert parse_statm("10 4 3 1 0 2 0 9 9\njunk\n") == (10, 4, 3)
+    assert parse_statm("10 3 4 1 0 2 0\n").anon == 0  # shared over resident: racy or forged, not negative
 
 
 def test_loadavg_and_uptime() -> None:
