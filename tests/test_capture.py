@@ -43,6 +43,35 @@ def cat_only_env(shell: list[str], grep: bool, tmp_path: Path) -> dict[str, str]
     return {"PATH": str(tmp_path)}
 
 
+@pytest.mark.skipif(not (shutil.which("strace") and shutil.which("dash")), reason="needs strace and dash")
+@pytest.mark.parametrize("skip", [False, True], ids=["full", "steady-skipped"])
+def test_the_shell_writes_its_own_lines_three_times_whatever_the_number_of_processes(
+    skip: bool, tmp_path: Path
+) -> None:
+    """Each write the shell makes tends to become one SSH packet, which both ends encrypt and the
+    collector handles in Python: the shell's own lines (version, skip list, every process's fd
+    count, the kernel-thread count, the section start) go out in two writes, the end marker in a
+    third, and grep (another process) prints the files. Traced with strace on this machine's
+    /proc (dozens of processes)."""
+    log = tmp_path / "writes"
+    pids = tuple(int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()) if skip else ()
+    token = new_token()
+    out = subprocess.run(
+        ["strace", "-f", "-e", "trace=write", "-o", str(log), shutil.which("dash") or "dash", "-s"],
+        input=capture_script(token, pids, slabinfo=not skip).encode(),
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    cap = split_capture(out.stdout, token)
+    assert cap.complete and sum(pc.fd_count is not None for pc in cap.processes.values()) >= 5
+    lines = log.read_text().splitlines()
+    shell = lines[0].split()[0]  # strace's child: the shell; grep is a child of its own
+    writes = [line for line in lines if line.startswith(shell + " write(1,")]
+    assert len(writes) == 3, writes
+    assert token + " v 5" in writes[0] and writes[2].startswith(f'{shell} write(1, "{token} end')
+
+
 def test_script_fits_every_dropbear_exec_path() -> None:
     script = capture_script(new_token())
     # fed on stdin, but keep it small anyway: 32 KiB worked on every Dropbear measured
