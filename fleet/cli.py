@@ -20,7 +20,7 @@ import typer
 from fleet.capture import decode, visible
 from fleet.collector import MAX_CONNECTED, CollectOptions, DeviceOutcome, collect, parse_until, status_counts
 from fleet.config import Config, ConfigError, SmtpSettings, load_config
-from fleet.fleetview import build_view
+from fleet.fleetview import FleetView, build_view
 from fleet.importer import LogImportError, import_log
 from fleet.ingest import parse_pending
 from fleet.inventory import Device, InventoryError, load_inventory, shard
@@ -95,6 +95,7 @@ LogJsonOpt = Annotated[
     bool, typer.Option("--log-json", help="Log JSON lines instead of plain text (also FLEET_LOG=json).")
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Also log each step, not only problems.")]
+OnlyOpt = Annotated[list[str] | None, typer.Option("--only", help="Device, group or tag names (repeatable).")]
 
 
 app = typer.Typer(
@@ -146,9 +147,7 @@ def inventory_show_cmd(
         Path, typer.Argument(help="Inventory: fleet YAML or an Ansible INI/YAML inventory.")
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    only: Annotated[
-        list[str] | None, typer.Option("--only", help="Device name, group or tag (repeatable).")
-    ] = None,
+    only: OnlyOpt = None,
 ) -> None:
     """Print the resolved devices (address, login, keys, host keys, jump hosts, and where each
     setting came from) without contacting any of them."""
@@ -314,9 +313,7 @@ def collect_cmd(
     concurrency: Annotated[int, typer.Option(min=1, help="Devices sampled at once.")] = 64,
     maps_every: MapsEveryOpt = None,
     max_connected: MaxConnectedOpt = None,
-    only: Annotated[
-        list[str] | None, typer.Option("--only", help="Device, group or tag names (repeatable).")
-    ] = None,
+    only: OnlyOpt = None,
     until: Annotated[
         str | None,
         typer.Option(
@@ -394,11 +391,12 @@ def rank_cmd(
         int | None,
         typer.Option("--top", min=1, help="Only the N most suspect devices (--fail-on judges all)."),
     ] = None,
+    only: OnlyOpt = None,
 ) -> None:
     """Rank the devices in the store by leak suspicion."""
     with _open_store(store) as st:
         parse_pending(st)
-        view = build_view(st, details=False)
+        view = _view(st, only, details=False)
     doc = rank_json(view)
     left_out = len(doc["devices"]) - top if top is not None else 0
     if left_out > 0:
@@ -476,6 +474,14 @@ def import_cmd(
     )
 
 
+def _view(st: Store, only: list[str] | None, *, details: bool = True) -> FleetView:
+    """The fleet view of rank and report, of the devices ``--only`` names (by name, group or tag)."""
+    view = build_view(st, details=details, only=only)
+    if only and not view.devices:
+        raise _fail(Exit.USAGE, f"{st.directory}: --only {' '.join(only)} matches no device in the store")
+    return view
+
+
 @app.command("report")
 def report_cmd(
     store: StoreOpt = None,
@@ -489,13 +495,14 @@ def report_cmd(
     smtp_starttls: StarttlsOpt = None,
     smtp_ssl: SslOpt = None,
     email_from: EmailFromOpt = None,
+    only: OnlyOpt = None,
 ) -> None:
     """Render the HTML report (default reports/fleet-report.html) and optionally email it."""
     cfg = _load_config(config)
     smtp = _smtp(cfg, smtp_host, smtp_port, smtp_user, smtp_password_env, smtp_starttls, smtp_ssl, email_from)
     with _open_store(store) as st:
         parse_pending(st)
-        view = build_view(st)
+        view = _view(st, only)
     path = output or Path(cfg.sweep.report_dir) / "fleet-report.html"
     write_atomically(path, render_report(view))
     typer.echo(f"report written to {path}")
@@ -522,7 +529,7 @@ def sweep_cmd(
     ] = None,
     maps_every: MapsEveryOpt = None,
     max_connected: MaxConnectedOpt = None,
-    only: Annotated[list[str] | None, typer.Option("--only", help="Device, group or tag names.")] = None,
+    only: OnlyOpt = None,
     no_collect: Annotated[bool, typer.Option("--no-collect", help="Only analyse, report and email.")] = False,
     report_dir: Annotated[
         Path | None, typer.Option("--report-dir", help="Where dated reports go (config: reports).")

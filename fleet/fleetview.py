@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +71,7 @@ class FleetView:
     fleet_findings: tuple[FleetFinding, ...] = ()
     store: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)
+    only: tuple[str, ...] = ()  # the devices are those matching these names, groups or tags
 
     @property
     def reachable(self) -> int:
@@ -97,10 +98,16 @@ class FleetView:
         return min(due)[2] if due else None
 
 
-def build_view(store: Store, *, details: bool = True, now: float | None = None) -> FleetView:
-    """Analyse every device in the store; ``details`` also reads the evidence a report shows."""
+def build_view(
+    store: Store, *, details: bool = True, now: float | None = None, only: Sequence[str] | None = None
+) -> FleetView:
+    """Analyse every device in the store, or those ``only`` names by name, group or tag (one
+    product line of a big fleet); ``details`` also reads the evidence a report shows."""
+    wanted = set(only or ())
     views: list[DeviceView] = []
     for row in store.devices():
+        if wanted and not (row.name in wanted or wanted & set(row.groups) or wanted & set(row.tags)):
+            continue
         series = store.series(row.name)
         if not series:
             views.append(DeviceView(row, None))
@@ -125,6 +132,7 @@ def build_view(store: Store, *, details: bool = True, now: float | None = None) 
         devices=tuple(views),
         fleet_findings=tuple(fleet_findings(assessments, groups)),
         store=str(store.directory),
+        only=tuple(only or ()),
     )
 
 

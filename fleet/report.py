@@ -131,13 +131,15 @@ def severity_counts(view: FleetView) -> dict[str, int]:
 
 
 def subject_line(view: FleetView) -> str:
-    """``fleet: 3 leaking devices, cam-014 out of memory in ~2 days``."""
+    """``fleet: 3 leaking devices, cam-014 out of memory in ~2 days``; ``fleet (cameras): ...`` for
+    the devices ``--only`` named."""
     suspects = view.suspects
+    fleet = f"fleet ({' '.join(view.only)})" if view.only else "fleet"
     if not suspects:
-        text = f"fleet: no leaks found on {len(view.devices)} devices"
+        text = f"{fleet}: no leaks found on {len(view.devices)} devices"
     else:
         n = len(suspects)
-        text = f"fleet: {n} leaking device{'s' if n != 1 else ''}"
+        text = f"{fleet}: {n} leaking device{'s' if n != 1 else ''}"
         worst = view.worst_forecast()
         if worst is not None and worst.assessment and worst.assessment.memory_exhausted_in_s is not None:
             text += (

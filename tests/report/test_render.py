@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -228,3 +229,44 @@ def test_rank_top_shows_the_most_suspect_devices_and_says_how_many_it_left_out(t
     assert text[-1] == "... and 5 more devices, less suspect (without --top: all)"
     assert "more devices" not in runner.invoke(app, ["rank", "--store", str(store), "--top", "7"]).output
     assert runner.invoke(app, ["rank", "--store", str(store), "--top", "0"]).exit_code == 2
+
+
+def test_rank_and_report_only_the_devices_named_by_name_group_or_tag(tmp_path: Path) -> None:
+    """``--only`` on rank and report: one product line of a big fleet, its own fleet findings, the
+    report and its subject saying which devices they cover; a name that matches nothing is a usage
+    error, not an empty report."""
+    store = synthetic_store(tmp_path / "s", devices=6, unreachable=2)
+    runner = CliRunner()
+
+    def rank(*args: str) -> dict[str, Any]:
+        result = runner.invoke(app, ["rank", "--store", str(store), "--json", *args])
+        assert result.exit_code == 0, result.output
+        return dict(json.loads(result.output))
+
+    full = rank()
+    assert len(full["devices"]) == 8 and full["fleet_findings"]
+    gateways = rank("--only", "gateways")
+    assert [d["name"] for d in gateways["devices"]] == ["gw-00", "gw-01"] and gateways["fleet_findings"] == []
+    mixed = rank("--only", "gw-01", "--only", "cam-000")
+    assert {d["name"] for d in mixed["devices"]} == {"gw-01", "cam-000"}
+    cameras = rank("--only", "cameras")
+    assert [d["name"] for d in cameras["devices"]] == [
+        d["name"] for d in full["devices"] if d["name"].startswith("cam")
+    ]
+    assert cameras["devices"][0] == full["devices"][0]  # the same analysis, fewer devices around it
+
+    out = tmp_path / "gw.html"
+    result = runner.invoke(app, ["report", "--store", str(store), "-o", str(out), "--only", "gateways"])
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    assert 'only the devices matching <span class="mono">gateways</span>' in html
+    assert "cam-000" not in html and "gw-01" in html
+    with Store(store) as st:
+        assert subject_line(build_view(st, only=["gateways"])).startswith(
+            "fleet (gateways): no leaks found on 2"
+        )
+
+    for cmd in (["rank"], ["report", "-o", str(tmp_path / "x.html")]):
+        result = runner.invoke(app, [*cmd, "--store", str(store), "--only", "cam-999"])
+        assert result.exit_code == 2 and "--only cam-999 matches no device in the store" in result.output
+    assert not (tmp_path / "x.html").exists()
