@@ -30,7 +30,7 @@ from fleet.lock import Locked, sweep_lock
 from fleet.mail import MailError
 from fleet.mapsview import maps_diff_report, maps_report, render_maps_text
 from fleet.procfs import ParseError
-from fleet.rank import rank_json, rank_text
+from fleet.rank import device_text, rank_json, rank_text
 from fleet.report import render_report
 from fleet.store import Store, StoreError, database_errors, store_location
 from fleet.sweep import SweepPlan, email_report, fails, run_sweep, write_atomically
@@ -409,6 +409,23 @@ def rank_cmd(
             typer.echo(f"... and {left_out} more devices, less suspect (without --top: all)")
     if fails(view, fail_on.value if fail_on else None):
         raise typer.Exit(int(Exit.FINDINGS))
+
+
+@app.command("show")
+def show_cmd(
+    device: Annotated[str, typer.Argument(help="Device name, as fleet rank lists it.")],
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The device's entry of rank --json.")] = False,
+) -> None:
+    """Everything fleet found on one device: every finding with its evidence, process by process."""
+    with _open_store(store) as st:
+        parse_pending(st)
+        view = build_view(st, details=False, only=[device])
+        location = st.directory
+    entries = [e for e in rank_json(view)["devices"] if e["name"] == device]
+    if not entries:
+        raise _fail(Exit.USAGE, f"{location}: no device named {visible(device)} (fleet rank lists them)")
+    typer.echo(json.dumps(entries[0], indent=2) if as_json else device_text(entries[0]))
 
 
 @app.command("maps")

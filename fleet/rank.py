@@ -56,6 +56,20 @@ def top_finding(d: dict[str, Any]) -> str:
     return str(candidates[0]["summary"]) if candidates else ""
 
 
+def evidence_text(evidence: dict[str, Any]) -> list[tuple[str, str]]:
+    """Finding evidence as (key, readable value): floats to 3 significant digits, unknowns dropped."""
+    out = []
+    for key, value in evidence.items():
+        if value is None:
+            continue
+        if isinstance(value, float):
+            text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+        else:
+            text = str(value)
+        out.append((str(key), text))
+    return out
+
+
 def duration_text(seconds: float | None) -> str:
     """``3.2 d``, ``5 h``, ``12 min``; ``-`` when unknown."""
     if seconds is None:
@@ -89,3 +103,41 @@ def rank_text(doc: dict[str, Any]) -> str:
     for f in doc["fleet_findings"]:
         lines.append(f"fleet: {f['summary']}")
     return "\n".join(visible(line) for line in lines)  # names and summaries come from devices
+
+
+def device_text(d: dict[str, Any]) -> str:
+    """One device entry of :func:`rank_json` in full for a terminal (``fleet show``): every finding
+    with its evidence, device-level first, then each process that has findings, most suspect first."""
+    when = f"{d['first_sample']} .. {d['last_sample']}" if d["first_sample"] else "no sample"
+    lines = [
+        f"{d['name']} ({d['host']})  score {d['score']:.2f}  status {d['status']}"
+        f"  {d['samples']} samples  {when}",
+    ]
+    if d["error"]:
+        lines.append(f"  last error: {d['error']}")
+    if d["groups"] or d["tags"]:
+        lines.append(f"  groups: {', '.join(d['groups']) or '-'}  tags: {', '.join(d['tags']) or '-'}")
+    if d["memory_exhausted_in_s"] is not None:
+        lines.append(f"  memory runs out in ~{duration_text(d['memory_exhausted_in_s'])}")
+
+    def findings(items: list[dict[str, Any]], indent: str) -> None:
+        for f in items:
+            lines.append(f"{indent}{f['severity']:<7}{f['kind']}: {f['summary']}")
+            evidence = "  ".join(f"{k} {v}" for k, v in evidence_text(f["evidence"]))
+            if evidence:
+                lines.append(f"{indent}       {evidence}")
+
+    if d["findings"]:
+        lines.append("device:")
+        findings(d["findings"], "  ")
+    suspects = [p for p in d["processes"] if p["findings"]]
+    for p in suspects:
+        command = p["cmdline"] or p["exe"] or ""
+        lines.append(f"{p['name']} (pid {p['pid']})  score {p['score']:.2f}  {command}".rstrip())
+        findings(p["findings"], "  ")
+    quiet = len(d["processes"]) - len(suspects)
+    if d["samples"] and not d["findings"] and not suspects:
+        lines.append("no finding: nothing grows in this window")
+    if quiet:
+        lines.append(f"{quiet} more processes without a finding")
+    return "\n".join(visible(line) for line in lines)  # names, paths and summaries come from devices

@@ -20,7 +20,7 @@ from fleet.analysis.model import ProcessAssessment, iso
 from fleet.capture import visible
 from fleet.charts import REPORT_KEEPS, human, line_chart, sparkline
 from fleet.fleetview import FleetView
-from fleet.rank import duration_text, rank_json, top_finding
+from fleet.rank import duration_text, evidence_text, rank_json, top_finding
 
 SORT_SCRIPT = """
 document.querySelectorAll('table.sortable').forEach(function (t) { t.classList.add('js'); });
@@ -58,20 +58,6 @@ def span(seconds: float | None) -> str:
     if seconds is not None and 0 <= seconds < 120:
         return f"{seconds:.0f} s"
     return duration_text(seconds)
-
-
-def evidence_text(evidence: dict[str, Any]) -> list[tuple[str, str]]:
-    """Finding evidence as (key, readable value): floats to 3 significant digits, unknowns dropped."""
-    out = []
-    for key, value in evidence.items():
-        if value is None:
-            continue
-        if isinstance(value, float):
-            text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
-        else:
-            text = str(value)
-        out.append((str(key), text))
-    return out
 
 
 # Series a finding of each kind is about: its process gets one chart per series (RSS always).

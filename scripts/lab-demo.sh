@@ -22,4 +22,4 @@ rm -rf "$STORE"
 fleet collect inventory/lab.yaml --store "$STORE" --samples "$SAMPLES" --interval "$INTERVAL"
 fleet rank --store "$STORE"
 fleet report --store "$STORE" -o reports/lab.html
-echo "open reports/lab.html in a browser; the store is $STORE (fleet rank --store $STORE --json)"
+echo "open reports/lab.html in a browser; the store is $STORE (fleet rank --store $STORE --json; one device in full: fleet show lab-01 --store $STORE)"

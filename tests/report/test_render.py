@@ -270,3 +270,29 @@ def test_rank_and_report_only_the_devices_named_by_name_group_or_tag(tmp_path: P
         result = runner.invoke(app, [*cmd, "--store", str(store), "--only", "cam-999"])
         assert result.exit_code == 2 and "--only cam-999 matches no device in the store" in result.output
     assert not (tmp_path / "x.html").exists()
+
+
+def test_show_prints_every_finding_of_one_device_with_its_evidence(tmp_path: Path) -> None:
+    """``fleet show NAME``: the device's entry of rank --json (``--json``) or, as text, every
+    device and process finding with its evidence; an unreachable device shows its error; a name
+    not in the store (a group name is not a device) exits 2."""
+    store = synthetic_store(tmp_path / "s", devices=3, unreachable=1)
+    runner = CliRunner()
+    full = json.loads(runner.invoke(app, ["rank", "--store", str(store), "--json"]).output)
+    leaking = next(d for d in full["devices"] if d["name"] == "cam-000")  # every third one leaks
+    assert leaking["processes"][0]["findings"] and leaking["findings"]
+
+    shown = runner.invoke(app, ["show", "cam-000", "--store", str(store), "--json"])
+    assert shown.exit_code == 0 and json.loads(shown.output) == leaking
+    text = runner.invoke(app, ["show", "cam-000", "--store", str(store)]).output
+    every = [*leaking["findings"], *(f for p in leaking["processes"] for f in p["findings"])]
+    assert every and all(f"{f['kind']}: {f['summary']}" in text for f in every)
+    taus = [f["evidence"]["tau"] for f in every if f["evidence"].get("tau") is not None]
+    assert taus and all(f"tau {tau:.3g}" in text for tau in taus)
+    assert text.index("device:") < text.index(leaking["processes"][0]["findings"][0]["summary"])
+
+    down = runner.invoke(app, ["show", "gw-00", "--store", str(store)]).output
+    assert "status unreachable" in down and "last error: Connect call failed ('10.0.1.1', 22)" in down
+    for name in ("cam-999", "cameras"):
+        result = runner.invoke(app, ["show", name, "--store", str(store)])
+        assert result.exit_code == 2 and f"no device named {name}" in result.output
