@@ -65,11 +65,11 @@ def test_the_shell_writes_its_own_lines_three_times_whatever_the_number_of_proce
     )
     cap = split_capture(out.stdout, token)
     assert cap.complete and sum(pc.fd_count is not None for pc in cap.processes.values()) >= 5
-    lines = log.read_text().splitlines()
-    shell = lines[0].split()[0]  # strace's child: the shell; grep is a child of its own
-    writes = [line for line in lines if line.startswith(shell + " write(1,")]
+    calls = [line.split(None, 1) for line in log.read_text().splitlines()]  # "PID<spaces>call"
+    shell = calls[0][0]  # strace's child: the shell; grep is a child of its own
+    writes = [call for pid, call in calls if pid == shell and call.startswith("write(1,")]
     assert len(writes) == 3, writes
-    assert token + " v 5" in writes[0] and writes[2].startswith(f'{shell} write(1, "{token} end')
+    assert token + " v 5" in writes[0] and writes[2].startswith(f'write(1, "{token} end')
 
 
 def test_script_fits_every_dropbear_exec_path() -> None:
