@@ -192,7 +192,8 @@ def _process(
     # Those PF_KTHREAD marks were counted, not recorded (metrics_from_capture); a kernel thread
     # whose stat lacks the flag (kernels before 2.6.27) shows an empty maps and no memory (no Vm*
     # lines in status, zeros in statm).
-    kernel_thread = maps_text is not None and not maps_text.strip() and not vm_size
+    no_memory = not vm_size and not (statm is not None and statm.size)
+    kernel_thread = maps_text is not None and not maps_text.strip() and no_memory
 
     threads = status.threads if status and status.threads is not None else None
     if threads is None and stat.num_threads > 0:

@@ -24,7 +24,7 @@ class ProcessMetrics:
     pss: int | None = None  # smaps_rollup Pss (Linux 4.15+); captures since format 3 skip it
     vm_size: int | None = None  # VmSize
     anon_private: int | None = None  # resident anon pages: statm resident - shared, status RssAnon (4.5+)
-    threads: int | None = None  # live tasks (status Threads:, or the task list)
+    threads: int | None = None  # live tasks (status Threads:, stat field 20, or the task list)
     stack_count: int = 0  # thread-stack mappings in maps (annotated or found by shape)
     stack_bytes: int = 0
     stack_size: int | None = None  # inferred size of one thread stack

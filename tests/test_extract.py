@@ -202,25 +202,50 @@ def test_page_size_comes_from_stat_vsize_and_survives_a_race() -> None:
     )
 
 
+def test_a_kernel_thread_without_its_flag_is_told_by_statm_zeros_and_an_empty_maps() -> None:
+    """Kernels before 2.6.27 do not mark kernel threads in stat: no memory (statm all zeros) and
+    an empty maps tell them; a user process whose counts are only unknown (no page size) is not
+    one."""
+
+    def proc(pid: int, statm: str, vsize: int) -> ProcessCapture:
+        stat = f"{pid} (k{pid}) S 2 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {pid} {vsize} 0\n"
+        return ProcessCapture(pid=pid, files={"stat": stat, "statm": statm, "maps": ""})
+
+    cap = Capture(
+        files={},
+        processes={5: proc(5, "0 0 0 0 0 0 0\n", 0), 6: proc(6, "7 3 1 1 0 2 0\n", 7 * 3000)},
+        complete=True,
+    )
+    by_pid = {p.pid: p for p in metrics_from_capture(cap).processes}
+    assert by_pid[5].kernel_thread and by_pid[5].vm_size is None
+    assert not by_pid[6].kernel_thread and by_pid[6].vm_size == 7 * 3000 and by_pid[6].rss is None
+
+
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
 def test_statm_figures_of_a_live_process_equal_its_status() -> None:
-    """This machine's kernel: a sleeping process's VmSize, VmRSS and RssAnon read from its status
-    after the capture equal what the capture made of its statm."""
-    sleeper = subprocess.Popen(["sleep", "30"])
-    try:
-        for _ in range(100):  # until exec'ed: its comm is sleep
-            if Path(f"/proc/{sleeper.pid}/comm").read_text().strip() == "sleep":
-                break
-            time.sleep(0.01)
-        me = next(p for p in metrics_from_capture(_local_capture()).processes if p.pid == sleeper.pid)
+    """This machine's kernel: a sleeping process's VmSize, VmRSS and RssAnon, read from its status
+    before and after the capture (and the same both times: it was not still starting), equal what
+    the capture made of its statm."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+
+    def figures() -> tuple[int, int, int]:
         status = dict(
             line.split(":", 1) for line in Path(f"/proc/{sleeper.pid}/status").read_text().splitlines()
         )
+        vm_size, rss, anon = (int(status[k].split()[0]) * KB for k in ("VmSize", "VmRSS", "RssAnon"))
+        return vm_size, rss, anon
+
+    try:
+        for _ in range(50):
+            before = figures()
+            me = next(p for p in metrics_from_capture(_local_capture()).processes if p.pid == sleeper.pid)
+            if figures() == before:
+                break
+            time.sleep(0.1)  # still being exec'ed and loaded
     finally:
         sleeper.kill()
         sleeper.wait()
-    kb = {k: int(status[k].split()[0]) * KB for k in ("VmSize", "VmRSS", "RssAnon")}
-    assert (me.vm_size, me.rss, me.anon_private) == (kb["VmSize"], kb["VmRSS"], kb["RssAnon"])
+    assert (me.vm_size, me.rss, me.anon_private) == before
     assert me.rss and me.anon_private and me.anon_private < me.rss
 
 
