@@ -16,6 +16,7 @@ from typing import Any
 from fleet.analysis import DeviceAssessment, FleetFinding, ProcessAssessment, analyse_device, fleet_findings
 from fleet.capture import CaptureFormatError, decode, split_capture
 from fleet.ingest import METHOD_LOG
+from fleet.inventory import selected
 from fleet.mapsview import maps_diff_report
 from fleet.methodlog import split_method_log
 from fleet.metrics import DeviceMetrics
@@ -106,7 +107,7 @@ def build_view(
     wanted = set(only or ())
     views: list[DeviceView] = []
     for row in store.devices():
-        if wanted and not (row.name in wanted or wanted & set(row.groups) or wanted & set(row.tags)):
+        if wanted and not selected(wanted, row.name, row.groups, row.tags):
             continue
         series = store.series(row.name)
         if not series:

@@ -77,9 +77,12 @@ class Inventory:
         if not only:
             return self.devices
         wanted = set(only)
-        return tuple(
-            d for d in self.devices if d.name in wanted or wanted & set(d.groups) or wanted & set(d.tags)
-        )
+        return tuple(d for d in self.devices if selected(wanted, d.name, d.groups, d.tags))
+
+
+def selected(wanted: set[str], name: str, groups: Sequence[str], tags: Sequence[str]) -> bool:
+    """What ``--only`` means on every command: the device's name, one of its groups or a tag."""
+    return name in wanted or not wanted.isdisjoint(groups) or not wanted.isdisjoint(tags)
 
 
 # --- validation of one settings mapping -------------------------------------------------------
