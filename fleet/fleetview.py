@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet.analysis import DeviceAssessment, FleetFinding, ProcessAssessment, analyse_device, fleet_findings
 from fleet.capture import CaptureFormatError, decode, split_capture
@@ -23,6 +23,9 @@ from fleet.metrics import DeviceMetrics
 from fleet.procfs import ParseError
 from fleet.procfs.maps import parse_maps
 from fleet.store import DeviceRow, RawSample, Store
+
+if TYPE_CHECKING:
+    from fleet.changes import SweepChanges
 
 SUSPECT_SCORE = 0.5  # a device or process at or above this is called a suspect
 DETAIL_PROCESSES = 3  # suspect processes per device that get maps and thread-name evidence
@@ -73,6 +76,7 @@ class FleetView:
     store: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)
     only: tuple[str, ...] = ()  # the devices are those matching these names, groups or tags
+    changes: SweepChanges | None = None  # since the last sweep (fleet.changes), set by the sweep
 
     @property
     def reachable(self) -> int:

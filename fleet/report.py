@@ -117,8 +117,8 @@ def severity_counts(view: FleetView) -> dict[str, int]:
 
 
 def subject_line(view: FleetView) -> str:
-    """``fleet: 3 leaking devices, cam-014 out of memory in ~2 days``; ``fleet (cameras): ...`` for
-    the devices ``--only`` named."""
+    """``fleet: 3 leaking devices (1 new), cam-014 out of memory in ~2 days``; ``fleet (cameras): ...``
+    for the devices ``--only`` named; "new" since the last sweep (fleet.changes), when known."""
     suspects = view.suspects
     fleet = f"fleet ({' '.join(view.only)})" if view.only else "fleet"
     if not suspects:
@@ -126,6 +126,8 @@ def subject_line(view: FleetView) -> str:
     else:
         n = len(suspects)
         text = f"{fleet}: {n} leaking device{'s' if n != 1 else ''}"
+        if view.changes and view.changes.new_suspects:
+            text += f" ({len(view.changes.new_suspects)} new)"
         worst = view.worst_forecast()
         if worst is not None and worst.assessment and worst.assessment.memory_exhausted_in_s is not None:
             text += (
@@ -158,6 +160,8 @@ def _context(view: FleetView) -> dict[str, Any]:
         "subject": subject_line(view),
         "flag_words": FLAG_WORDS,
         "worst": view.worst_forecast(),
+        "changes": view.changes,
+        "new_suspects": set(view.changes.new_suspects) if view.changes else set(),
     }
 
 

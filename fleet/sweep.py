@@ -9,18 +9,21 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import io
+import json
 import logging
 import os
+import re
 import socket
 import tempfile
 import time
 import zipfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from fleet.changes import SUMMARY_SUFFIX, changes_since, read_summary, summary_doc
 from fleet.charts import human
 from fleet.collector import CollectOptions, DeviceOutcome, Progress, collect, status_counts
 from fleet.config import SmtpSettings
@@ -34,6 +37,8 @@ from fleet.store import Pruned, Store
 
 log = logging.getLogger("fleet.sweep")
 SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
+# fleet-report-<time>[-N].summary.json (dated_report_path)
+_SUMMARY_NAME = re.compile(r"fleet-report-(\d{4}-\d\d-\d\dT\d{6}Z)(?:-(\d{1,6}))?\.summary\.json")
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,8 @@ class SweepResult:
                 f"collected {counts.get('ok', 0)}/{len(self.outcomes)} devices"
                 + (f" ({failed})" if failed else "")
             )
-        parts.append(f"{len(v.suspects)} of {len(v.devices)} devices suspected of leaking")
+        new = f" ({len(v.changes.new_suspects)} new)" if v.changes and v.changes.new_suspects else ""
+        parts.append(f"{len(v.suspects)} of {len(v.devices)} devices suspected of leaking{new}")
         worst = v.worst_forecast()
         if worst is not None and worst.assessment is not None:
             eta = duration_text(worst.assessment.memory_exhausted_in_s)
@@ -90,6 +96,8 @@ class SweepResult:
             "devices": len(self.outcomes) or len(self.view.devices),
             "statuses": status_counts(self.outcomes),
             "suspect_devices": [d.name for d in self.view.suspects],
+            # since the last sweep's summary in the report directory; null when there is none
+            "new_suspects": list(self.view.changes.new_suspects) if self.view.changes else None,
             "worst_severity": worst_severity(self.view),
             "worst_forecast": worst.name if worst is not None else None,
             "memory_exhausted_in_s": (
@@ -143,6 +151,32 @@ def dated_report_path(report_dir: Path, now: float) -> Path:
         n += 1
         path = report_dir / f"fleet-report-{stamp}-{n}.html"
     return path
+
+
+def summary_path(report: Path) -> Path:
+    """The summary the next sweep compares with, beside its report."""
+    return report.with_name(report.stem + SUMMARY_SUFFIX)
+
+
+def last_summary(report_dir: Path) -> dict[str, Any] | None:
+    """The latest readable sweep summary in ``report_dir``, or None. An unreadable one is skipped
+    with a warning: the sweep goes on without the comparison."""
+    dated = []
+    for path in report_dir.glob("fleet-report-*" + SUMMARY_SUFFIX):
+        m = _SUMMARY_NAME.fullmatch(path.name)
+        if m is not None:
+            dated.append((m.group(1), int(m.group(2) or 1), path))
+    for *_, path in sorted(dated, reverse=True)[:10]:
+        try:
+            doc = read_summary(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            doc, why = None, str(exc)
+        else:
+            why = "not a fleet sweep summary"
+        if doc is not None:
+            return doc
+        log.warning("%s: %s; skipped", path, why, extra={"event": "summary_unreadable"})
+    return None
 
 
 def email_report(view: FleetView, report: Path, smtp: SmtpSettings, to: tuple[str, ...]) -> str:
@@ -233,8 +267,12 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
             extra={"event": "pruned", "fields": {"bytes_before": before, "bytes_after": after}},
         )
     view = build_view(store)
+    previous = last_summary(plan.report_dir)
+    if previous is not None:
+        view = replace(view, changes=changes_since(previous, view))
     report = dated_report_path(plan.report_dir, view.generated_at)
     write_atomically(report, render_report(view))
+    write_atomically(summary_path(report), json.dumps(summary_doc(view, report.name), indent=1) + "\n")
     log.info("report written to %s", report, extra={"event": "report", "fields": {"path": str(report)}})
     emailed, mail_error = False, None
     if plan.email_to:

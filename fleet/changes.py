@@ -1,0 +1,77 @@
+"""What changed since the last sweep: new suspects, cleared ones, devices newly failing or back.
+
+A nightly email of a 2,000-device fleet lists the same long-known suspects every night; the line
+that matters at 2 a.m. is what is new. Each sweep leaves a small summary beside its dated report
+(``fleet-report-<time>.summary.json``); the next sweep compares its view with the latest one.
+Pure: the sweep reads and writes the files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fleet.analysis.model import iso
+from fleet.fleetview import FleetView
+
+SUMMARY_FORMAT = 1
+SUMMARY_SUFFIX = ".summary.json"
+
+
+@dataclass(frozen=True)
+class SweepChanges:
+    since: str  # when the previous sweep's view was made (ISO 8601, UTC)
+    new_suspects: tuple[str, ...]  # suspects now, not then; highest score first
+    cleared: tuple[str, ...]  # suspects then, still in the view and no longer suspected
+    newly_failed: tuple[tuple[str, str], ...]  # (device, status): failing now, not then
+    recovered: tuple[str, ...]  # failing then, reached now
+
+    @property
+    def newly_failed_text(self) -> list[str]:
+        return [f"{name} ({status})" for name, status in self.newly_failed]
+
+    @property
+    def any(self) -> bool:
+        return bool(self.new_suspects or self.cleared or self.newly_failed or self.recovered)
+
+
+def summary_doc(view: FleetView, report_name: str) -> dict[str, Any]:
+    """What the next sweep needs to know of this one."""
+    return {
+        "format": SUMMARY_FORMAT,
+        "generated_at": iso(view.generated_at),
+        "report": report_name,
+        "suspects": [d.name for d in view.suspects],
+        "failed": {d.name: str(d.row.status) for d in view.failed},
+    }
+
+
+def read_summary(doc: Any) -> dict[str, Any] | None:
+    """``doc`` (parsed JSON) if it is a summary of a known format, else None: a hand-edited or
+    truncated file must not stop a sweep, it only loses the comparison."""
+    if not isinstance(doc, dict) or doc.get("format") != SUMMARY_FORMAT:
+        return None
+    suspects, failed = doc.get("suspects"), doc.get("failed")
+    if not isinstance(doc.get("generated_at"), str) or not isinstance(failed, dict):
+        return None
+    if not isinstance(suspects, list) or not all(isinstance(n, str) for n in suspects):
+        return None
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in failed.items()):
+        return None
+    return doc
+
+
+def changes_since(previous: dict[str, Any], view: FleetView) -> SweepChanges:
+    """``view`` against a previous sweep's :func:`summary_doc` (checked by :func:`read_summary`)."""
+    was_suspect = set(previous["suspects"])
+    was_failed: dict[str, str] = previous["failed"]
+    names = {d.name for d in view.devices}
+    suspects = [d.name for d in view.suspects]
+    failed = {d.name: str(d.row.status) for d in view.failed}
+    return SweepChanges(
+        since=previous["generated_at"],
+        new_suspects=tuple(n for n in suspects if n not in was_suspect),
+        cleared=tuple(sorted(n for n in was_suspect - set(suspects) if n in names)),
+        newly_failed=tuple((d.name, failed[d.name]) for d in view.failed if d.name not in was_failed),
+        recovered=tuple(sorted(n for n in was_failed if n in names and n not in failed)),
+    )

@@ -1,0 +1,221 @@
+"""What changed since the last sweep: each sweep leaves a summary beside its dated report and the
+next one says what is new (suspects, failures), in its summary line, email and report.
+
+Real store, analysis, CLI and SMTP server (aiosmtpd on 127.0.0.1); the stores hold hand-made
+metrics so which devices are suspects is certain. Two sweeps are linked by their report directory,
+so two stores stand for one fleet on two nights.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from email.message import Message
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fleet.changes import SUMMARY_FORMAT, changes_since, read_summary, summary_doc
+from fleet.cli import Exit, app
+from fleet.fleetview import build_view
+from fleet.store import Store
+from fleet.sweep import last_summary
+
+from .conftest import Mailbox
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
+from analysis_builder import device, proc
+
+LEAK = [[proc(100, "AiApp", threads=1 + 10 * i, stack_count=10 * i)] for i in range(12)]
+FLAT = [[proc(100, "netmgr")] for _ in range(12)]
+
+
+def night(directory: Path, leaking: Sequence[str], failing: Sequence[str], names: Sequence[str]) -> Path:
+    """A store where ``leaking`` devices leak threads, the others are flat, and ``failing`` ones
+    were unreachable at their last try."""
+    with Store(directory) as st:
+        for name in names:
+            dev = st.device_id(name, "10.0.0.1")
+            for at, metrics in device(LEAK if name in leaking else FLAT):
+                st.set_metrics(st.add_raw_sample(dev, None, at, b"", token=None, source="test"), metrics)
+            if name in failing:
+                st.record_attempt(dev, None, "unreachable", "connection refused", 1.0)
+            else:
+                st.record_attempt(dev, None, "ok", None, 1.0)
+    return directory
+
+
+NAMES = ("cam-a", "cam-b", "cam-c", "cam-d")
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    tmp = tmp_path_factory.mktemp("nights")
+    return {
+        "monday": night(tmp / "monday", ["cam-a"], ["cam-c"], NAMES),
+        "tuesday": night(tmp / "tuesday", ["cam-a", "cam-b"], ["cam-d"], NAMES),
+    }
+
+
+def sweep(store: Path, reports: Path, *extra: str) -> str:
+    res = CliRunner().invoke(
+        app, ["sweep", "--no-collect", "--store", str(store), "--report-dir", str(reports), *extra]
+    )
+    assert res.exit_code == Exit.OK, res.output
+    return res.output.splitlines()[-1]
+
+
+def newest_report(reports: Path) -> str:
+    """Two sweeps in one second write <time>.html and <time>-2.html: the newest by mtime."""
+    return max(reports.glob("fleet-report-*.html"), key=lambda p: p.stat().st_mtime_ns).read_text()
+
+
+def plain_text(msg: Message) -> str:
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload.decode().replace("\r\n", "\n")
+    raise AssertionError("no text/plain part")
+
+
+def test_the_second_night_says_what_is_new_in_line_email_and_report(
+    nights: dict[str, Path], tmp_path: Path, smtp_server: Mailbox
+) -> None:
+    reports = tmp_path / "reports"
+    mail = [
+        "--email-to",
+        "ops@lab.test",
+        "--smtp-host",
+        smtp_server.host,
+        "--smtp-port",
+        str(smtp_server.port),
+    ]
+    first = sweep(nights["monday"], reports, *mail)
+    assert "1 of 4 devices suspected of leaking;" in first  # nothing to compare with yet: no "new"
+    (summary,) = reports.glob("fleet-report-*.summary.json")
+    doc = json.loads(summary.read_text())
+    assert doc["suspects"] == ["cam-a"] and doc["failed"] == {"cam-c": "unreachable"}
+    assert doc["report"] == summary.name.replace(".summary.json", ".html")
+
+    second = sweep(nights["tuesday"], reports, *mail)
+    assert "2 of 4 devices suspected of leaking (1 new);" in second
+    monday, tuesday = smtp_server.wait(2)
+    subjects = [" ".join(str(m["Subject"]).split()) for m in (monday, tuesday)]  # unfolded
+    assert "new" not in subjects[0] and "Since the last sweep" not in plain_text(monday)
+    assert subjects[1].startswith("fleet: 2 leaking devices (1 new), ")
+    text = plain_text(tuesday)
+    assert f"Since the last sweep ({doc['generated_at']}):" in text
+    assert "- new suspects: cam-b\n" in text
+    assert "- newly failing: cam-d (unreachable)\n" in text
+    assert "- reached again: cam-c\n" in text
+    assert "no longer suspected" not in text
+    assert "cam-b (new)  score" in text and "cam-a (new)" not in text
+    html = newest_report(reports)
+    assert 'id="changes"' in html and "New suspects (1)" in html
+    new_flags = html.count('title="suspected since the last sweep">new</span>')
+    assert new_flags == 1 and html.index('>cam-b</a> <span class="flag"') > 0
+
+    third = sweep(nights["tuesday"], reports)  # the same night again: nothing new
+    assert "(1 new)" not in third and "2 of 4 devices suspected of leaking;" in third
+    html = newest_report(reports)
+    assert "no new suspect, none cleared, no device newly failing or back" in html
+
+
+def test_a_device_that_stops_leaking_is_said_cleared(nights: dict[str, Path], tmp_path: Path) -> None:
+    with Store(nights["tuesday"]) as st:
+        previous = summary_doc(build_view(st), "r.html")
+    with Store(nights["monday"]) as st:
+        changes = changes_since(previous, build_view(st))
+    assert changes.cleared == ("cam-b",) and changes.new_suspects == ()
+    assert changes.newly_failed == (("cam-c", "unreachable"),) and changes.recovered == ("cam-d",)
+    # a device the view no longer holds (pruned, or another --only) is not called cleared
+    previous["suspects"].append("cam-gone")
+    with Store(nights["monday"]) as st:
+        assert changes_since(previous, build_view(st)).cleared == ("cam-b",)
+
+
+def write(directory: Path, name: str, doc: object) -> None:
+    directory.mkdir(exist_ok=True)
+    data = doc if isinstance(doc, bytes) else (doc if isinstance(doc, str) else json.dumps(doc)).encode()
+    (directory / name).write_bytes(data)
+
+
+def summary(*suspects: str) -> dict[str, object]:
+    return {"format": SUMMARY_FORMAT, "generated_at": "2026-11-26T02:00:00Z", "report": "r.html",
+            "suspects": list(suspects), "failed": {}}  # fmt: skip
+
+
+def test_the_latest_summary_wins_even_two_in_one_second(tmp_path: Path) -> None:
+    write(tmp_path, "fleet-report-2026-11-26T020000Z.summary.json", summary("old"))
+    write(tmp_path, "fleet-report-2026-11-27T020000Z.summary.json", summary("first"))
+    write(tmp_path, "fleet-report-2026-11-27T020000Z-2.summary.json", summary("second"))
+    write(tmp_path, "fleet-report-2026-11-27T020000Z-10.summary.json", summary("tenth"))
+    write(tmp_path, "fleet-report-notes.summary.json", summary("not a dated name"))
+    found = last_summary(tmp_path)
+    assert found is not None and found["suspects"] == ["tenth"]
+
+
+class Recorder(logging.Handler):
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "{ truncated",
+        b"\xff\xfe{",  # not UTF-8
+        json.dumps({**summary("x"), "format": 99}),
+        json.dumps({**summary("x"), "suspects": "cam-a"}),
+        json.dumps({**summary("x"), "failed": {"cam-a": 3}}),
+        json.dumps([1, 2]),
+    ],
+)
+def test_a_broken_latest_summary_is_skipped_with_a_warning(tmp_path: Path, broken: str | bytes) -> None:
+    write(tmp_path, "fleet-report-2026-11-26T020000Z.summary.json", summary("cam-a"))
+    write(tmp_path, "fleet-report-2026-11-27T020000Z.summary.json", broken)
+    handler = Recorder(logging.WARNING)
+    log = logging.getLogger("fleet.sweep")
+    log.addHandler(handler)  # the CLI's own handlers (set up by earlier tests) may not propagate
+    try:
+        found = last_summary(tmp_path)
+    finally:
+        log.removeHandler(handler)
+    assert found is not None and found["suspects"] == ["cam-a"]
+    (record,) = handler.records
+    assert "fleet-report-2026-11-27T020000Z.summary.json" in record.getMessage()
+    assert record.getMessage().endswith("; skipped")
+
+
+def test_a_sweep_after_a_broken_summary_still_runs_and_compares_with_none(
+    nights: dict[str, Path], tmp_path: Path
+) -> None:
+    write(tmp_path, "fleet-report-2026-11-27T020000Z.summary.json", "not json")
+    line = sweep(nights["tuesday"], tmp_path)
+    assert "2 of 4 devices suspected of leaking;" in line  # no comparison, no crash
+    assert len(list(tmp_path.glob("fleet-report-*.summary.json"))) == 2
+
+
+def test_read_summary_accepts_only_its_own_shape() -> None:
+    assert read_summary(summary("a")) is not None
+    assert read_summary({**summary("a"), "generated_at": 5}) is None
+    assert read_summary({**summary("a"), "suspects": [1]}) is None
+    assert read_summary(None) is None
+
+
+def test_device_names_in_the_changes_are_escaped(tmp_path: Path) -> None:
+    names = ("<b>cam</b>", "cam-ok")
+    reports = tmp_path / "r"
+    sweep(night(tmp_path / "one", [], [], names), reports)
+    sweep(night(tmp_path / "two", ["<b>cam</b>"], [], names), reports)
+    html = newest_report(reports)
+    section = html[html.index('id="changes"') : html.index("Devices by leak suspicion")]
+    assert "&lt;b&gt;cam&lt;/b&gt;" in section and "<b>cam</b>" not in section
