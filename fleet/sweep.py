@@ -272,7 +272,6 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
         view = replace(view, changes=changes_since(previous, view))
     report = dated_report_path(plan.report_dir, view.generated_at)
     write_atomically(report, render_report(view))
-    write_atomically(summary_path(report), json.dumps(summary_doc(view, report.name), indent=1) + "\n")
     log.info("report written to %s", report, extra={"event": "report", "fields": {"path": str(report)}})
     emailed, mail_error = False, None
     if plan.email_to:
@@ -288,4 +287,6 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
                 report,
                 extra={"event": "mail_failed", "fields": {"report": str(report)}},
             )
+    if emailed or not plan.email_to:  # else tomorrow's email still says what this one would have
+        write_atomically(summary_path(report), json.dumps(summary_doc(view, report.name), indent=1) + "\n")
     return SweepResult(view, report, outcomes, emailed, mail_error, pruned, time.monotonic() - started)

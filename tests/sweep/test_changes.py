@@ -125,6 +125,38 @@ def test_the_second_night_says_what_is_new_in_line_email_and_report(
     assert "no new suspect, none cleared, no device newly failing or back" in html
 
 
+def test_a_sweep_whose_email_failed_leaves_no_summary(nights: dict[str, Path], tmp_path: Path) -> None:
+    """Its news never reached anyone: the next email must still call tonight's new suspects new."""
+    from .conftest import free_port
+
+    sweep(nights["monday"], tmp_path)
+    nothing_listens = [
+        "--email-to",
+        "ops@lab.test",
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        str(free_port()),
+    ]
+    res = CliRunner().invoke(
+        app,
+        [
+            "sweep",
+            "--no-collect",
+            "--store",
+            str(nights["tuesday"]),
+            "--report-dir",
+            str(tmp_path),
+            *nothing_listens,
+        ],
+    )
+    assert res.exit_code == Exit.MAIL_FAILED, res.output
+    assert "(1 new)" in res.output.splitlines()[-1]
+    assert len(list(tmp_path.glob("fleet-report-*.html"))) == 2
+    assert len(list(tmp_path.glob("fleet-report-*.summary.json"))) == 1
+    assert "(1 new)" in sweep(nights["tuesday"], tmp_path)  # still new against monday
+
+
 def test_a_device_that_stops_leaking_is_said_cleared(nights: dict[str, Path], tmp_path: Path) -> None:
     with Store(nights["tuesday"]) as st:
         previous = summary_doc(build_view(st), "r.html")
