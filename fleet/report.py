@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2
@@ -19,7 +20,7 @@ from markupsafe import Markup
 from fleet.analysis.model import ProcessAssessment, iso
 from fleet.capture import visible
 from fleet.charts import REPORT_KEEPS, human, line_chart, sparkline
-from fleet.fleetview import FleetView
+from fleet.fleetview import DeviceView, FleetView
 from fleet.rank import duration_text, evidence_text, rank_json, top_finding
 
 SORT_SCRIPT = """
@@ -111,7 +112,7 @@ def severity_counts(view: FleetView) -> dict[str, int]:
     for d in view.devices:
         if d.assessment is None:
             continue
-        for f in [*d.assessment.findings, *(f for p in d.assessment.processes for f in p.findings)]:
+        for f in d.assessment.all_findings:
             counts[f.severity] = counts.get(f.severity, 0) + 1
     return counts
 
@@ -141,6 +142,40 @@ def subject_line(view: FleetView) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class GroupRow:
+    name: str
+    devices: int
+    reachable: int
+    suspects: int
+    high: int  # suspect devices with a high-severity finding
+
+
+def group_rows(view: FleetView) -> list[GroupRow]:
+    """Devices, reachable ones and suspects per inventory group, most suspects first: with many
+    product lines, which one is in trouble. A device counts in each of its groups; empty when no
+    device has a group."""
+    members: dict[str, list[DeviceView]] = {}
+    for d in view.devices:
+        for g in d.row.groups:
+            members.setdefault(g, []).append(d)
+    rows = [
+        GroupRow(
+            name,
+            len(ds),
+            sum(d.row.status == "ok" for d in ds),
+            sum(d.suspect for d in ds),
+            sum(d.suspect and _has_high(d) for d in ds),
+        )
+        for name, ds in members.items()
+    ]
+    return sorted(rows, key=lambda r: (-r.suspects, -r.suspects / r.devices, r.name))
+
+
+def _has_high(d: DeviceView) -> bool:
+    return d.assessment is not None and any(f.severity == "high" for f in d.assessment.all_findings)
+
+
 # Device settings worth a warning next to its status (DeviceRow.flags, written by the collector).
 FLAG_WORDS = {
     "legacy_algorithms": ("legacy SSH", "needed legacy_algorithms: old key exchange, ciphers or host keys"),
@@ -161,6 +196,7 @@ def _context(view: FleetView) -> dict[str, Any]:
         "flag_words": FLAG_WORDS,
         "worst": view.worst_forecast(),
         "changes": view.changes,
+        "groups": group_rows(view),
         "new_suspects": set(view.changes.new_suspects) if view.changes else set(),
     }
 

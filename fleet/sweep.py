@@ -118,8 +118,7 @@ def worst_severity(view: FleetView) -> str | None:
     for d in view.devices:
         if d.assessment is None:
             continue
-        findings = [*d.assessment.findings, *(f for p in d.assessment.processes for f in p.findings)]
-        for f in findings:
+        for f in d.assessment.all_findings:
             if worst is None or SEVERITY_RANK[f.severity] > SEVERITY_RANK[worst]:
                 worst = f.severity
     return worst

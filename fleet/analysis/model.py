@@ -104,6 +104,11 @@ class DeviceAssessment:
     boots: int = 1
     mem_available: tuple[tuple[float, int], ...] = ()
 
+    @property
+    def all_findings(self) -> list[Finding]:
+        """The device's own findings, then its processes'."""
+        return [*self.findings, *(f for p in self.processes for f in p.findings)]
+
     def to_json(self) -> dict[str, Any]:
         """The device shape of interface.md, minus host/status/error which the store knows."""
         return {
