@@ -11,13 +11,14 @@ worker process (so CPU time and peak RSS belong to that tool alone), same device
   fleet-warm     the same as fleet, timed on a store that already holds one sample of every
                  device (collected first, untimed): a nightly sweep's first sample, which finds
                  last night's base capture, metrics dictionary and maps to compare with
-  fleet-repeat   two samples on one kept connection, the second round started only after every
-                 device's first: collector and device CPU read at that moment too, so the first
-                 and the repeat sample are told apart within one run (x2 - x1 spans two runs);
-                 read again once every second sample is stored, which leaves out most of the
-                 connections' close (it falls in the repeat's round)
-  fleet-repeat-maps3  the same with the sweep's default --maps-every 3: the repeat is a light
-                 sample (steady processes' maps, cmdlines and thread names and slabinfo skipped)
+  fleet-repeat   three samples on one kept connection, each round started only after every
+                 device's previous one: collector and device CPU read between the rounds, so the
+                 first sample (handshake), a repeat (round 2: no handshake, no close) and the
+                 last sample with the connection's close (round 3) are told apart in one run
+                 (x2 - x1 spans two runs; a device closes right after its own last sample, so
+                 only a middle round is a clean repeat)
+  fleet-repeat-maps3  the same with the sweep's default --maps-every 3: rounds 2 and 3 are light
+                 samples (steady processes' maps, cmdlines and thread names and slabinfo skipped)
   fleet-x3, fleet-x3-maps3 (not run by default) three samples on one kept connection, the second
                  with --maps-every 3: its third sample reads only changed processes' maps
                  (what skipping steady maps saves = x3 - x3-maps3)
@@ -326,48 +327,56 @@ def _cgroup_seconds(spec: str | None) -> float | None:
 def _worker_fleet_repeat(
     lab: Any, concurrency: int, device_cpu: str | None, maps_every: int
 ) -> dict[str, Any]:
+    """Three samples per device on one kept connection, ``interval`` apart, CPU read between the
+    rounds: round 1 is the first sample (handshake included), round 2 a repeat (no handshake, no
+    close: what each further sample of a night costs), round 3 the last sample with the
+    connection's close (each device closes right after its own last sample, so a 2-sample run
+    cannot keep the close out of its repeat round)."""
     from fleet.collector import CollectOptions, DeviceOutcome, collect
     from fleet.inventory import load_inventory
     from fleet.store import Store
 
     devices = load_inventory(lab.inventory).devices
     interval = 2.0 + 0.04 * len(devices)  # ~2x the first round at the lab's ~50 devices/s
-    seen: set[str] = set()
-    twice: set[str] = set()
-    split: dict[str, Any] = {}
-    done: dict[str, Any] = {}
+    done: dict[int, set[str]] = {1: set(), 2: set()}
+    marks: dict[int, dict[str, Any]] = {}
 
     def progress(outcome: DeviceOutcome) -> None:  # after each sample, on the event loop
-        seen.add(outcome.name)
-        if len(seen) == len(devices) and not split:
-            split.update(at=time.monotonic(), cpu=_usage(), device=_cgroup_seconds(device_cpu))
-        if outcome.attempts == 2:
-            twice.add(outcome.name)
-            if len(twice) == len(devices):  # every second sample stored; the closes come next
-                done.update(cpu=_usage(), device=_cgroup_seconds(device_cpu))
+        names = done.get(outcome.attempts)
+        if names is not None:
+            names.add(outcome.name)
+            if len(names) == len(devices):
+                marks[outcome.attempts] = {
+                    "at": time.monotonic(),
+                    "cpu": _usage(),
+                    "device": _cgroup_seconds(device_cpu),
+                }
 
     with tempfile.TemporaryDirectory(prefix="fleet-bench-store-") as tmp, Store(Path(tmp)) as store:
         rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         dev0 = _cgroup_seconds(device_cpu)
         cpu0, started = _usage(), time.monotonic()
-        opts = CollectOptions(samples=2, interval=interval, concurrency=concurrency, maps_every=maps_every)
+        opts = CollectOptions(samples=3, interval=interval, concurrency=concurrency, maps_every=maps_every)
         outcomes = asyncio.run(collect(devices, store, opts, progress=progress))
         res = _result(started, cpu0, rss0, sum(o.status == "ok" for o in outcomes), 0)
-        dev1 = _cgroup_seconds(device_cpu)
+        dev_end = _cgroup_seconds(device_cpu)
+    first, repeat = marks[1], marks[2]
     res.update(
-        samples=2 * len(devices),
-        first_round_s=split["at"] - started,
+        samples=3 * len(devices),
+        first_round_s=first["at"] - started,
         interval_s=interval,
-        overlap=split["at"] - started > interval,  # some second samples ran before the split
-        first_cpu_s=split["cpu"] - cpu0,
-        repeat_cpu_s=_usage() - split["cpu"],
-        # the repeat without the connections' close (which falls in its round, not the first's)
-        repeat_before_close_cpu_s=done["cpu"] - split["cpu"] if done else float("nan"),
+        # a round that ended after the next one began is not a clean split
+        overlap=first["at"] - started > interval or repeat["at"] - started > 2 * interval,
+        first_cpu_s=first["cpu"] - cpu0,
+        repeat_cpu_s=repeat["cpu"] - first["cpu"],
+        last_and_close_cpu_s=_usage() - repeat["cpu"],
     )
-    if dev0 is not None and dev1 is not None and split["device"] is not None:
-        res.update(first_device_cpu_s=split["device"] - dev0, repeat_device_cpu_s=dev1 - split["device"])
-        if done and done["device"] is not None:
-            res.update(repeat_before_close_device_cpu_s=done["device"] - split["device"])
+    if None not in (dev0, dev_end, first["device"], repeat["device"]):
+        res.update(
+            first_device_cpu_s=first["device"] - dev0,
+            repeat_device_cpu_s=repeat["device"] - first["device"],
+            last_and_close_device_cpu_s=dev_end - repeat["device"],
+        )
     return res
 
 
@@ -528,10 +537,8 @@ def derive(size: dict[str, Any]) -> None:
             "repeat_collector_cpu_ms": 1000 * one["repeat_cpu_s"] / n,
             "first_device_cpu_ms": 1000 * one.get("first_device_cpu_s", float("nan")) / n,
             "repeat_device_cpu_ms": 1000 * one.get("repeat_device_cpu_s", float("nan")) / n,
-            "repeat_before_close_collector_cpu_ms": 1000 * one["repeat_before_close_cpu_s"] / n,
-            "repeat_before_close_device_cpu_ms": (
-                1000 * one.get("repeat_before_close_device_cpu_s", float("nan")) / n
-            ),
+            "last_and_close_collector_cpu_ms": 1000 * one["last_and_close_cpu_s"] / n,
+            "last_and_close_device_cpu_ms": 1000 * one.get("last_and_close_device_cpu_s", float("nan")) / n,
             "overlap": one["overlap"],
         }
     # fleet's script runs in three rows (bare asyncssh, fleet, parallel-ssh): their mean capture CPU
@@ -594,14 +601,14 @@ def print_table(size: dict[str, Any]) -> None:
         c, d = one["repeat_collector_cpu_ms"], one["repeat_device_cpu_ms"]
         fc, fd = one["first_collector_cpu_ms"], one["first_device_cpu_ms"]
         print(
-            f"repeat sample, one run ({tool}): collector {c:.2f} ms/dev = {c / fc:.0%} of its first"
-            f" {fc:.2f}; device {d:.2f} ms/dev = {d / fd:.0%} of its first {fd:.2f}"
-            + ("  (rounds overlapped: not a clean split)" if one["overlap"] else "")
+            f"repeat sample on a kept connection ({tool}, round 2 of 3): collector {c:.2f} ms/dev"
+            f" = {c / fc:.0%} of its first {fc:.2f}; device {d:.2f} ms/dev = {d / fd:.0%} of its first"
+            f" {fd:.2f}" + ("  (rounds overlapped: not a clean split)" if one["overlap"] else "")
         )
-        c, d = one["repeat_before_close_collector_cpu_ms"], one["repeat_before_close_device_cpu_ms"]
+        c, d = one["last_and_close_collector_cpu_ms"], one["last_and_close_device_cpu_ms"]
         print(
-            f"  the same without closing the connections: collector {c:.2f} ms/dev = {c / fc:.0%},"
-            f" device {d:.2f} ms/dev = {d / fd:.0%}"
+            f"  the last sample with the connection's close (round 3): collector {c:.2f} ms/dev"
+            f" = {c / fc:.0%}, device {d:.2f} ms/dev = {d / fd:.0%}"
         )
     split = size.get("collector_split")
     if split:
