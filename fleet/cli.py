@@ -33,7 +33,7 @@ from fleet.procfs import ParseError
 from fleet.rank import device_text, rank_json, rank_text
 from fleet.report import render_report
 from fleet.store import Store, StoreError, database_errors, store_location
-from fleet.sweep import SweepPlan, email_report, fails, run_sweep, write_atomically
+from fleet.sweep import SweepPlan, email_report, fails, prune_reports, run_sweep, write_atomically
 
 
 class Exit(IntEnum):
@@ -125,6 +125,10 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML settings (default: $FLEET_CONFIG, else ./fleet.toml).")
 ]
 EmailToOpt = Annotated[list[str] | None, typer.Option("--email-to", help="Recipient (repeatable).")]
+KeepReportsOpt = Annotated[
+    float | None,
+    typer.Option(min=0.0, help="Delete dated reports older than this many days (config: 90)."),
+]
 SmtpHostOpt = Annotated[str | None, typer.Option("--smtp-host", help="SMTP server ($FLEET_SMTP_HOST).")]
 SmtpPortOpt = Annotated[int | None, typer.Option("--smtp-port", help="SMTP port ($FLEET_SMTP_PORT).")]
 SmtpUserOpt = Annotated[str | None, typer.Option("--smtp-user", help="SMTP login ($FLEET_SMTP_USER).")]
@@ -558,6 +562,7 @@ def sweep_cmd(
     keep_metrics_days: Annotated[
         float | None, typer.Option(min=0.0, help="Drop whole samples older than this (config: 365).")
     ] = None,
+    keep_reports_days: KeepReportsOpt = None,
     email_to: EmailToOpt = None,
     smtp_host: SmtpHostOpt = None,
     smtp_port: SmtpPortOpt = None,
@@ -613,6 +618,7 @@ def sweep_cmd(
         keep_metrics_days=sw.keep_metrics_days if keep_metrics_days is None else keep_metrics_days,
         inventory=str(inventory) if inventory else None,
         do_collect=not no_collect,
+        keep_reports_days=sw.keep_reports_days if keep_reports_days is None else keep_reports_days,
     )
     progress = _TerminalProgress(len(devices))
     try:
@@ -651,18 +657,30 @@ def prune_cmd(
     keep_metrics_days: Annotated[
         float | None, typer.Option(min=0.0, help="Keep parsed samples this many days (config: 365).")
     ] = None,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option("--report-dir", help="Where dated reports are (config: reports)."),
+    ] = None,
+    keep_reports_days: KeepReportsOpt = None,
 ) -> None:
-    """Drop old raw captures (metrics stay) and very old samples; the store stays bounded."""
+    """Drop old raw captures (metrics stay), very old samples and old dated reports; the store and
+    the report directory stay bounded."""
+    _setup_logging(json_lines=False, verbose=False)  # a report that cannot be deleted is a warning
     sw = _load_config(config).sweep
     keep_raw = sw.keep_raw_days if keep_raw_days is None else keep_raw_days
     keep_metrics = sw.keep_metrics_days if keep_metrics_days is None else keep_metrics_days
+    keep_reports = sw.keep_reports_days if keep_reports_days is None else keep_reports_days
+    now = time.time()
     with _open_store(store) as st:
         before = st.size_bytes()
-        pruned = st.prune(keep_raw_days=keep_raw, keep_metrics_days=keep_metrics, now=time.time())
+        pruned = st.prune(keep_raw_days=keep_raw, keep_metrics_days=keep_metrics, now=now)
         after = st.size_bytes()
+    reports = 0
+    if keep_reports is not None:
+        reports = prune_reports(report_dir or Path(sw.report_dir), now - keep_reports * 86400)
     typer.echo(
         f"pruned {pruned.raw_dropped} raw captures and {pruned.samples_dropped} samples;"
-        f" store {before} -> {after} bytes"
+        f" store {before} -> {after} bytes; {reports} old report files deleted"
     )
 
 

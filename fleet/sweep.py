@@ -37,8 +37,10 @@ from fleet.store import Pruned, Store
 
 log = logging.getLogger("fleet.sweep")
 SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
-# fleet-report-<time>[-N].summary.json (dated_report_path)
-_SUMMARY_NAME = re.compile(r"fleet-report-(\d{4}-\d\d-\d\dT\d{6}Z)(?:-(\d{1,6}))?\.summary\.json")
+# fleet-report-<time>[-N].html and .summary.json (dated_report_path), the only files a sweep
+# reads back or deletes in its report directory
+_DATED = re.compile(r"fleet-report-(\d{4}-\d\d-\d\dT\d{6}Z)(?:-(\d{1,6}))?(\.html|\.summary\.json)")
+_STAMP = "%Y-%m-%dT%H%M%SZ"
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class SweepPlan:
     keep_metrics_days: float | None
     inventory: str | None = None
     do_collect: bool = True
+    keep_reports_days: float | None = None  # None: every dated report is kept
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class SweepResult:
     mail_error: str | None
     pruned: Pruned | None
     seconds: float
+    reports_pruned: int = 0
 
     def summary(self) -> str:
         """One line for cron mail and journald: what was collected, found, written and sent."""
@@ -108,6 +112,7 @@ class SweepResult:
             "mail_error": self.mail_error,
             "raw_pruned": self.pruned.raw_dropped if self.pruned else 0,
             "samples_pruned": self.pruned.samples_dropped if self.pruned else 0,
+            "reports_pruned": self.reports_pruned,
             "seconds": round(self.seconds, 1),
         }
 
@@ -143,13 +148,34 @@ def write_atomically(path: Path, text: str) -> None:
 
 def dated_report_path(report_dir: Path, now: float) -> Path:
     """``fleet-report-<UTC time>.html``; never an existing file, so no sweep overwrites another's."""
-    stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
+    stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime(_STAMP)
     path = report_dir / f"fleet-report-{stamp}.html"
     n = 1
     while path.exists():
         n += 1
         path = report_dir / f"fleet-report-{stamp}-{n}.html"
     return path
+
+
+def prune_reports(report_dir: Path, before: float) -> int:
+    """Delete the dated reports (and their summaries) made before ``before``, by the time in
+    their names; nothing else in the directory is touched. Returns how many files went."""
+    gone = 0
+    for path in report_dir.glob("fleet-report-*"):
+        m = _DATED.fullmatch(path.name)
+        if m is None:
+            continue
+        try:
+            made = dt.datetime.strptime(m.group(1), _STAMP).replace(tzinfo=dt.UTC).timestamp()
+        except ValueError:  # the shape of a stamp but no date (month 13): not one of ours
+            continue
+        if made < before:
+            try:
+                path.unlink()
+                gone += 1
+            except OSError as exc:
+                log.warning("%s: cannot delete: %s", path, exc.strerror, extra={"event": "report_prune"})
+    return gone
 
 
 def summary_path(report: Path) -> Path:
@@ -162,8 +188,8 @@ def last_summary(report_dir: Path) -> dict[str, Any] | None:
     with a warning: the sweep goes on without the comparison."""
     dated = []
     for path in report_dir.glob("fleet-report-*" + SUMMARY_SUFFIX):
-        m = _SUMMARY_NAME.fullmatch(path.name)
-        if m is not None:
+        m = _DATED.fullmatch(path.name)
+        if m is not None and m.group(3) == SUMMARY_SUFFIX:
             dated.append((m.group(1), int(m.group(2) or 1), path))
     for *_, path in sorted(dated, reverse=True)[:10]:
         try:
@@ -269,6 +295,9 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
     previous = last_summary(plan.report_dir)
     if previous is not None:
         view = replace(view, changes=changes_since(previous, view))
+    reports_pruned = 0
+    if plan.keep_reports_days is not None:
+        reports_pruned = prune_reports(plan.report_dir, view.generated_at - plan.keep_reports_days * 86400)
     report = dated_report_path(plan.report_dir, view.generated_at)
     write_atomically(report, render_report(view))
     log.info("report written to %s", report, extra={"event": "report", "fields": {"path": str(report)}})
@@ -288,4 +317,5 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
             )
     if emailed or not plan.email_to:  # else tomorrow's email still says what this one would have
         write_atomically(summary_path(report), json.dumps(summary_doc(view, report.name), indent=1) + "\n")
-    return SweepResult(view, report, outcomes, emailed, mail_error, pruned, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    return SweepResult(view, report, outcomes, emailed, mail_error, pruned, seconds, reports_pruned)
