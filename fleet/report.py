@@ -142,6 +142,9 @@ def subject_line(view: FleetView) -> str:
     return text
 
 
+GROUP_LIMIT = 12  # groups shown before the rest fold away (a group per site makes hundreds)
+
+
 @dataclass(frozen=True)
 class GroupRow:
     name: str
@@ -197,6 +200,7 @@ def _context(view: FleetView) -> dict[str, Any]:
         "worst": view.worst_forecast(),
         "changes": view.changes,
         "groups": group_rows(view),
+        "group_limit": GROUP_LIMIT,
         "new_suspects": set(view.changes.new_suspects) if view.changes else set(),
     }
 

@@ -59,7 +59,7 @@ def test_group_rows_count_each_device_in_each_of_its_groups(tmp_path: Path) -> N
 def test_the_report_shows_the_table_escaped(tmp_path: Path) -> None:
     with fleet(tmp_path / "s", DEVICES) as st:
         html = render_report(build_view(st))
-    section = html[html.index('<h2 id="groups">') : html.index("Devices by leak suspicion")]
+    section = html[html.index('<h2 id="groups">') : html.index("Devices in detail")]
     assert "<i>cams</i>" not in section and "&lt;i&gt;cams&lt;/i&gt;" in section
     cells = [unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", section)]
     assert cells[:5] == [GROUP, "4", "3", "2", "2"] and cells[5:10] == ["gateways", "4", "4", "1", "1"]
@@ -71,3 +71,16 @@ def test_one_group_or_none_gets_no_table(tmp_path: Path) -> None:
     with fleet(tmp_path / "none", [("cam-1", [], True, "ok")]) as st:
         view = build_view(st)
         assert group_rows(view) == [] and 'id="groups"' not in render_report(view)
+
+
+def test_many_groups_fold_away_after_the_first_twelve(tmp_path: Path) -> None:
+    """A group per site makes hundreds: the ones with most suspects stay in view."""
+    devices = [(f"site{i:02d}-cam", [f"site-{i:02d}"], i < 3, "ok") for i in range(15)]
+    with fleet(tmp_path / "s", devices) as st:
+        html = render_report(build_view(st))
+    section = html[html.index('<h2 id="groups">') : html.index("Devices in detail")]
+    shown, _, folded = section.partition('<details class="more"><summary>the other 3 groups</summary>')
+    assert folded, "the last 3 groups are not folded away"
+    first = re.findall(r'<td class="name">(.*?)</td>', shown)
+    assert len(first) == 12 and first[:3] == ["site-00", "site-01", "site-02"]  # the suspects first
+    assert len(re.findall(r'<td class="name">', folded)) == 3
