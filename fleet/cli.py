@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from fleet.capture import decode, visible
+from fleet.changes import changes_since
 from fleet.collector import MAX_CONNECTED, CollectOptions, DeviceOutcome, collect, parse_until, status_counts
 from fleet.config import Config, ConfigError, SmtpSettings, load_config
 from fleet.fleetview import FleetView, build_view
@@ -33,7 +34,15 @@ from fleet.procfs import ParseError
 from fleet.rank import device_text, rank_json, rank_text
 from fleet.report import render_report
 from fleet.store import Store, StoreError, database_errors, store_location
-from fleet.sweep import SweepPlan, email_report, fails, prune_reports, run_sweep, write_atomically
+from fleet.sweep import (
+    SweepPlan,
+    email_report,
+    fails,
+    last_summary,
+    prune_reports,
+    run_sweep,
+    write_atomically,
+)
 
 
 class Exit(IntEnum):
@@ -524,6 +533,9 @@ def report_cmd(
     with _open_store(store) as st:
         parse_pending(st)
         view = _view(st, only)
+    previous = last_summary(Path(cfg.sweep.report_dir))  # what the last sweep there reported
+    if previous is not None:
+        view = replace(view, changes=changes_since(previous, view))
     path = output or Path(cfg.sweep.report_dir) / "fleet-report.html"
     write_atomically(path, render_report(view))
     typer.echo(f"report written to {path}")

@@ -251,3 +251,20 @@ def test_device_names_in_the_changes_are_escaped(tmp_path: Path) -> None:
     html = newest_report(reports)
     section = html[html.index('id="changes"') : html.index("Devices by leak suspicion")]
     assert "&lt;b&gt;cam&lt;/b&gt;" in section and "<b>cam</b>" not in section
+
+
+def test_fleet_report_compares_with_the_last_sweep_in_the_report_dir(
+    nights: dict[str, Path], tmp_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    sweep(nights["monday"], reports)
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(f'[sweep]\nreport_dir = "{reports}"\n')
+    out = tmp_path / "adhoc.html"
+    res = CliRunner().invoke(
+        app, ["report", "--store", str(nights["tuesday"]), "--config", str(cfg), "-o", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    html = out.read_text()
+    assert "New suspects (1)" in html and "fleet: 2 leaking devices (1 new)" in html
+    assert len(list(reports.glob("*.summary.json"))) == 1  # an ad-hoc report leaves no summary
