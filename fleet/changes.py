@@ -35,11 +35,13 @@ class SweepChanges:
         return bool(self.new_suspects or self.cleared or self.newly_failed or self.recovered)
 
 
-def summary_doc(view: FleetView, report_name: str) -> dict[str, Any]:
-    """What the next sweep needs to know of this one."""
+def summary_doc(view: FleetView, report_name: str, store: str) -> dict[str, Any]:
+    """What the next sweep needs to know of this one; ``store`` names the store it analysed (a
+    summary of another store's fleet is not compared with)."""
     return {
         "format": SUMMARY_FORMAT,
         "generated_at": iso(view.generated_at),
+        "store": store,
         "report": report_name,
         "suspects": [d.name for d in view.suspects],
         "failed": {d.name: str(d.row.status) for d in view.failed},
@@ -52,7 +54,9 @@ def read_summary(doc: Any) -> dict[str, Any] | None:
     if not isinstance(doc, dict) or doc.get("format") != SUMMARY_FORMAT:
         return None
     suspects, failed = doc.get("suspects"), doc.get("failed")
-    if not isinstance(doc.get("generated_at"), str) or not isinstance(failed, dict):
+    if not isinstance(doc.get("generated_at"), str) or not isinstance(doc.get("store"), str):
+        return None
+    if not isinstance(failed, dict):
         return None
     if not isinstance(suspects, list) or not all(isinstance(n, str) for n in suspects):
         return None

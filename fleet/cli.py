@@ -18,7 +18,6 @@ from typing import Annotated, Any
 import typer
 
 from fleet.capture import decode, visible
-from fleet.changes import changes_since
 from fleet.collector import MAX_CONNECTED, CollectOptions, DeviceOutcome, collect, parse_until, status_counts
 from fleet.config import Config, ConfigError, SmtpSettings, load_config
 from fleet.fleetview import FleetView, build_view
@@ -38,9 +37,9 @@ from fleet.sweep import (
     SweepPlan,
     email_report,
     fails,
-    last_summary,
     prune_reports,
     run_sweep,
+    with_changes,
     write_atomically,
 )
 
@@ -533,9 +532,7 @@ def report_cmd(
     with _open_store(store) as st:
         parse_pending(st)
         view = _view(st, only)
-    previous = last_summary(Path(cfg.sweep.report_dir))  # what the last sweep there reported
-    if previous is not None:
-        view = replace(view, changes=changes_since(previous, view))
+    view = with_changes(view, Path(cfg.sweep.report_dir))  # since the last sweep there, if any
     path = output or Path(cfg.sweep.report_dir) / "fleet-report.html"
     write_atomically(path, render_report(view))
     typer.echo(f"report written to {path}")

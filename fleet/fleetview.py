@@ -76,7 +76,7 @@ class FleetView:
     store: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)
     only: tuple[str, ...] = ()  # the devices are those matching these names, groups or tags
-    changes: SweepChanges | None = None  # since the last sweep (fleet.changes), set by the sweep
+    changes: SweepChanges | None = None  # since the last sweep (fleet.changes), for its report
 
     @property
     def reachable(self) -> int:

@@ -41,6 +41,7 @@ SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
 # reads back or deletes in its report directory
 _DATED = re.compile(r"fleet-report-(\d{4}-\d\d-\d\dT\d{6}Z)(?:-(\d{1,6}))?(\.html|\.summary\.json)")
 _STAMP = "%Y-%m-%dT%H%M%SZ"
+SUMMARIES_READ = 40  # newest first, looking for one of this store (a shared or broken directory)
 
 
 @dataclass(frozen=True)
@@ -178,29 +179,44 @@ def prune_reports(report_dir: Path, before: float) -> int:
     return gone
 
 
+def store_identity(location: str) -> str:
+    """The same string for one store however it was named (``.lab/store``, ``/srv/x/.lab/store``);
+    a PostgreSQL URL (already without its password) as it is."""
+    return location if "://" in location else str(Path(location).resolve())
+
+
+def with_changes(view: FleetView, report_dir: Path) -> FleetView:
+    """``view`` with what changed since the latest sweep of its store that left a summary in
+    ``report_dir``; as it is when there is none."""
+    previous = last_summary(report_dir, store_identity(view.store))
+    return view if previous is None else replace(view, changes=changes_since(previous, view))
+
+
 def summary_path(report: Path) -> Path:
     """The summary the next sweep compares with, beside its report."""
     return report.with_name(report.stem + SUMMARY_SUFFIX)
 
 
-def last_summary(report_dir: Path) -> dict[str, Any] | None:
-    """The latest readable sweep summary in ``report_dir``, or None. An unreadable one is skipped
-    with a warning: the sweep goes on without the comparison."""
+def last_summary(report_dir: Path, store: str) -> dict[str, Any] | None:
+    """The latest readable summary in ``report_dir`` of a sweep of ``store`` (store_identity), or
+    None. An unreadable one is skipped with a warning (the sweep goes on without the comparison);
+    one of another store sharing the directory is passed over."""
     dated = []
     for path in report_dir.glob("fleet-report-*" + SUMMARY_SUFFIX):
         m = _DATED.fullmatch(path.name)
         if m is not None and m.group(3) == SUMMARY_SUFFIX:
             dated.append((m.group(1), int(m.group(2) or 1), path))
-    for *_, path in sorted(dated, reverse=True)[:10]:
+    for *_, path in sorted(dated, reverse=True)[:SUMMARIES_READ]:
         try:
             doc = read_summary(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             doc, why = None, str(exc)
         else:
             why = "not a fleet sweep summary"
-        if doc is not None:
+        if doc is None:
+            log.warning("%s: %s; skipped", path, why, extra={"event": "summary_unreadable"})
+        elif doc["store"] == store:
             return doc
-        log.warning("%s: %s; skipped", path, why, extra={"event": "summary_unreadable"})
     return None
 
 
@@ -291,10 +307,7 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
             after,
             extra={"event": "pruned", "fields": {"bytes_before": before, "bytes_after": after}},
         )
-    view = build_view(store)
-    previous = last_summary(plan.report_dir)
-    if previous is not None:
-        view = replace(view, changes=changes_since(previous, view))
+    view = with_changes(build_view(store), plan.report_dir)
     reports_pruned = 0
     if plan.keep_reports_days is not None:
         reports_pruned = prune_reports(plan.report_dir, view.generated_at - plan.keep_reports_days * 86400)
@@ -316,6 +329,7 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
                 extra={"event": "mail_failed", "fields": {"report": str(report)}},
             )
     if emailed or not plan.email_to:  # else tomorrow's email still says what this one would have
-        write_atomically(summary_path(report), json.dumps(summary_doc(view, report.name), indent=1) + "\n")
+        doc = summary_doc(view, report.name, store_identity(view.store))
+        write_atomically(summary_path(report), json.dumps(doc, indent=1) + "\n")
     seconds = time.monotonic() - started
     return SweepResult(view, report, outcomes, emailed, mail_error, pruned, seconds, reports_pruned)

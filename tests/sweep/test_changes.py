@@ -1,9 +1,8 @@
 """What changed since the last sweep: each sweep leaves a summary beside its dated report and the
 next one says what is new (suspects, failures), in its summary line, email and report.
 
-Real store, analysis, CLI and SMTP server (aiosmtpd on 127.0.0.1); the stores hold hand-made
-metrics so which devices are suspects is certain. Two sweeps are linked by their report directory,
-so two stores stand for one fleet on two nights.
+Real store, analysis, CLI and SMTP server (aiosmtpd on 127.0.0.1); the store holds hand-made
+metrics, added night by night, so which devices are suspects is certain.
 """
 
 from __future__ import annotations
@@ -21,43 +20,57 @@ from typer.testing import CliRunner
 from fleet.changes import SUMMARY_FORMAT, changes_since, read_summary, summary_doc
 from fleet.cli import Exit, app
 from fleet.fleetview import build_view
+from fleet.metrics import ProcessMetrics
 from fleet.store import Store
 from fleet.sweep import last_summary
 
 from .conftest import Mailbox
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
-from analysis_builder import device, proc
+from analysis_builder import T0, device, proc
 
-LEAK = [[proc(100, "AiApp", threads=1 + 10 * i, stack_count=10 * i)] for i in range(12)]
+# Two nights of one fleet, 4 h apart, in one store: on Monday cam-a leaks threads and cam-c is
+# unreachable; on Tuesday cam-a goes on leaking, cam-b starts to, cam-c answers again and cam-d
+# stops answering.
+MONDAY = {
+    "cam-a": [[proc(100, "AiApp", threads=1 + 10 * i, stack_count=10 * i)] for i in range(12)],
+    "cam-b": [[proc(100, "AiApp")] for _ in range(12)],
+}
+TUESDAY = {
+    "cam-a": [[proc(100, "AiApp", threads=121 + 10 * i, stack_count=120 + 10 * i)] for i in range(12)],
+    "cam-b": [[proc(100, "AiApp", threads=1 + 10 * i, stack_count=10 * i)] for i in range(12)],
+}
 FLAT = [[proc(100, "netmgr")] for _ in range(12)]
+NAMES = ("cam-a", "cam-b", "cam-c", "cam-d")
 
 
-def night(directory: Path, leaking: Sequence[str], failing: Sequence[str], names: Sequence[str]) -> Path:
-    """A store where ``leaking`` devices leak threads, the others are flat, and ``failing`` ones
-    were unreachable at their last try."""
+def night(
+    directory: Path,
+    rows: dict[str, list[list[ProcessMetrics]]],
+    failing: str,
+    start: float,
+    names: Sequence[str] = NAMES,
+) -> Path:
+    """Add a night of samples to the store (created if new): each device's rows, FLAT for those
+    not named, and ``failing`` unreachable at its last try."""
     with Store(directory) as st:
         for name in names:
             dev = st.device_id(name, "10.0.0.1")
-            for at, metrics in device(LEAK if name in leaking else FLAT):
+            for at, metrics in device(rows.get(name, FLAT), times=[start + 300 * i for i in range(12)]):
                 st.set_metrics(st.add_raw_sample(dev, None, at, b"", token=None, source="test"), metrics)
-            if name in failing:
+            if name == failing:
                 st.record_attempt(dev, None, "unreachable", "connection refused", 1.0)
             else:
                 st.record_attempt(dev, None, "ok", None, 1.0)
     return directory
 
 
-NAMES = ("cam-a", "cam-b", "cam-c", "cam-d")
+def monday(directory: Path) -> Path:
+    return night(directory, MONDAY, "cam-c", T0)
 
 
-@pytest.fixture(scope="module")
-def nights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    tmp = tmp_path_factory.mktemp("nights")
-    return {
-        "monday": night(tmp / "monday", ["cam-a"], ["cam-c"], NAMES),
-        "tuesday": night(tmp / "tuesday", ["cam-a", "cam-b"], ["cam-d"], NAMES),
-    }
+def tuesday(directory: Path) -> Path:
+    return night(directory, TUESDAY, "cam-d", T0 + 4 * 3600)
 
 
 def sweep(store: Path, reports: Path, *extra: str) -> str:
@@ -83,7 +96,7 @@ def plain_text(msg: Message) -> str:
 
 
 def test_the_second_night_says_what_is_new_in_line_email_and_report(
-    nights: dict[str, Path], tmp_path: Path, smtp_server: Mailbox
+    tmp_path: Path, smtp_server: Mailbox
 ) -> None:
     reports = tmp_path / "reports"
     mail = [
@@ -94,20 +107,21 @@ def test_the_second_night_says_what_is_new_in_line_email_and_report(
         "--smtp-port",
         str(smtp_server.port),
     ]
-    first = sweep(nights["monday"], reports, *mail)
+    store = monday(tmp_path / "store")
+    first = sweep(store, reports, *mail)
     assert "1 of 4 devices suspected of leaking;" in first  # nothing to compare with yet: no "new"
     (summary,) = reports.glob("fleet-report-*.summary.json")
     doc = json.loads(summary.read_text())
     assert doc["suspects"] == ["cam-a"] and doc["failed"] == {"cam-c": "unreachable"}
     assert doc["report"] == summary.name.replace(".summary.json", ".html")
 
-    second = sweep(nights["tuesday"], reports, *mail)
+    second = sweep(tuesday(store), reports, *mail)
     assert "2 of 4 devices suspected of leaking (1 new);" in second
-    monday, tuesday = smtp_server.wait(2)
-    subjects = [" ".join(str(m["Subject"]).split()) for m in (monday, tuesday)]  # unfolded
-    assert "new" not in subjects[0] and "Since the last sweep" not in plain_text(monday)
+    mail_1, mail_2 = smtp_server.wait(2)
+    subjects = [" ".join(str(m["Subject"]).split()) for m in (mail_1, mail_2)]  # unfolded
+    assert "new" not in subjects[0] and "Since the last sweep" not in plain_text(mail_1)
     assert subjects[1].startswith("fleet: 2 leaking devices (1 new), ")
-    text = plain_text(tuesday)
+    text = plain_text(mail_2)
     assert f"Since the last sweep ({doc['generated_at']}):" in text
     assert "- new suspects: cam-b\n" in text
     assert "- newly failing: cam-d (unreachable)\n" in text
@@ -119,17 +133,19 @@ def test_the_second_night_says_what_is_new_in_line_email_and_report(
     new_flags = html.count('title="suspected since the last sweep">new</span>')
     assert new_flags == 1 and html.index('>cam-b</a> <span class="flag"') > 0
 
-    third = sweep(nights["tuesday"], reports)  # the same night again: nothing new
+    third = sweep(store, reports)  # the same night again: nothing new
     assert "(1 new)" not in third and "2 of 4 devices suspected of leaking;" in third
     html = newest_report(reports)
     assert "no new suspect, none cleared, no device newly failing or back" in html
 
 
-def test_a_sweep_whose_email_failed_leaves_no_summary(nights: dict[str, Path], tmp_path: Path) -> None:
+def test_a_sweep_whose_email_failed_leaves_no_summary(tmp_path: Path) -> None:
     """Its news never reached anyone: the next email must still call tonight's new suspects new."""
     from .conftest import free_port
 
-    sweep(nights["monday"], tmp_path)
+    store = monday(tmp_path / "store")
+    reports = tmp_path / "reports"
+    sweep(store, reports)
     nothing_listens = [
         "--email-to",
         "ops@lab.test",
@@ -144,29 +160,30 @@ def test_a_sweep_whose_email_failed_leaves_no_summary(nights: dict[str, Path], t
             "sweep",
             "--no-collect",
             "--store",
-            str(nights["tuesday"]),
+            str(tuesday(store)),
             "--report-dir",
-            str(tmp_path),
+            str(reports),
             *nothing_listens,
         ],
     )
     assert res.exit_code == Exit.MAIL_FAILED, res.output
     assert "(1 new)" in res.output.splitlines()[-1]
-    assert len(list(tmp_path.glob("fleet-report-*.html"))) == 2
-    assert len(list(tmp_path.glob("fleet-report-*.summary.json"))) == 1
-    assert "(1 new)" in sweep(nights["tuesday"], tmp_path)  # still new against monday
+    assert len(list(reports.glob("fleet-report-*.html"))) == 2
+    assert len(list(reports.glob("fleet-report-*.summary.json"))) == 1
+    assert "(1 new)" in sweep(store, reports)  # still new against monday
 
 
-def test_a_device_that_stops_leaking_is_said_cleared(nights: dict[str, Path], tmp_path: Path) -> None:
-    with Store(nights["tuesday"]) as st:
-        previous = summary_doc(build_view(st), "r.html")
-    with Store(nights["monday"]) as st:
+def test_a_device_that_stops_leaking_is_said_cleared(tmp_path: Path) -> None:
+    """The comparison itself (pure): Tuesday's summary against a view of Monday alone."""
+    with Store(tuesday(monday(tmp_path / "both"))) as st:
+        previous = summary_doc(build_view(st), "r.html", "s")
+    with Store(monday(tmp_path / "monday")) as st:
         changes = changes_since(previous, build_view(st))
     assert changes.cleared == ("cam-b",) and changes.new_suspects == ()
     assert changes.newly_failed == (("cam-c", "unreachable"),) and changes.recovered == ("cam-d",)
     # a device the view no longer holds (pruned, or another --only) is not called cleared
     previous["suspects"].append("cam-gone")
-    with Store(nights["monday"]) as st:
+    with Store(tmp_path / "monday") as st:
         assert changes_since(previous, build_view(st)).cleared == ("cam-b",)
 
 
@@ -176,9 +193,12 @@ def write(directory: Path, name: str, doc: object) -> None:
     (directory / name).write_bytes(data)
 
 
-def summary(*suspects: str) -> dict[str, object]:
-    return {"format": SUMMARY_FORMAT, "generated_at": "2026-11-26T02:00:00Z", "report": "r.html",
-            "suspects": list(suspects), "failed": {}}  # fmt: skip
+STORE = "/var/lib/fleet/store"
+
+
+def summary(*suspects: str, store: str = STORE) -> dict[str, object]:
+    return {"format": SUMMARY_FORMAT, "generated_at": "2026-11-26T02:00:00Z", "store": store,
+            "report": "r.html", "suspects": list(suspects), "failed": {}}  # fmt: skip
 
 
 def test_the_latest_summary_wins_even_two_in_one_second(tmp_path: Path) -> None:
@@ -187,7 +207,8 @@ def test_the_latest_summary_wins_even_two_in_one_second(tmp_path: Path) -> None:
     write(tmp_path, "fleet-report-2026-11-27T020000Z-2.summary.json", summary("second"))
     write(tmp_path, "fleet-report-2026-11-27T020000Z-10.summary.json", summary("tenth"))
     write(tmp_path, "fleet-report-notes.summary.json", summary("not a dated name"))
-    found = last_summary(tmp_path)
+    write(tmp_path, "fleet-report-2026-11-28T020000Z.summary.json", summary("other", store="/srv/b"))
+    found = last_summary(tmp_path, STORE)  # another store's newer summary is passed over
     assert found is not None and found["suspects"] == ["tenth"]
 
 
@@ -218,7 +239,7 @@ def test_a_broken_latest_summary_is_skipped_with_a_warning(tmp_path: Path, broke
     log = logging.getLogger("fleet.sweep")
     log.addHandler(handler)  # the CLI's own handlers (set up by earlier tests) may not propagate
     try:
-        found = last_summary(tmp_path)
+        found = last_summary(tmp_path, STORE)
     finally:
         log.removeHandler(handler)
     assert found is not None and found["suspects"] == ["cam-a"]
@@ -227,11 +248,9 @@ def test_a_broken_latest_summary_is_skipped_with_a_warning(tmp_path: Path, broke
     assert record.getMessage().endswith("; skipped")
 
 
-def test_a_sweep_after_a_broken_summary_still_runs_and_compares_with_none(
-    nights: dict[str, Path], tmp_path: Path
-) -> None:
+def test_a_sweep_after_a_broken_summary_still_runs_and_compares_with_none(tmp_path: Path) -> None:
     write(tmp_path, "fleet-report-2026-11-27T020000Z.summary.json", "not json")
-    line = sweep(nights["tuesday"], tmp_path)
+    line = sweep(tuesday(monday(tmp_path / "store")), tmp_path)
     assert "2 of 4 devices suspected of leaking;" in line  # no comparison, no crash
     assert len(list(tmp_path.glob("fleet-report-*.summary.json"))) == 2
 
@@ -240,31 +259,44 @@ def test_read_summary_accepts_only_its_own_shape() -> None:
     assert read_summary(summary("a")) is not None
     assert read_summary({**summary("a"), "generated_at": 5}) is None
     assert read_summary({**summary("a"), "suspects": [1]}) is None
+    assert read_summary({k: v for k, v in summary("a").items() if k != "store"}) is None
     assert read_summary(None) is None
 
 
 def test_device_names_in_the_changes_are_escaped(tmp_path: Path) -> None:
     names = ("<b>cam</b>", "cam-ok")
-    reports = tmp_path / "r"
-    sweep(night(tmp_path / "one", [], [], names), reports)
-    sweep(night(tmp_path / "two", ["<b>cam</b>"], [], names), reports)
+    reports, store = tmp_path / "r", tmp_path / "store"
+    sweep(night(store, {"<b>cam</b>": MONDAY["cam-b"]}, "", T0, names), reports)
+    sweep(night(store, {"<b>cam</b>": TUESDAY["cam-b"]}, "", T0 + 4 * 3600, names), reports)
     html = newest_report(reports)
     section = html[html.index('id="changes"') : html.index("Devices by leak suspicion")]
     assert "&lt;b&gt;cam&lt;/b&gt;" in section and "<b>cam</b>" not in section
 
 
 def test_fleet_report_compares_with_the_last_sweep_in_the_report_dir(
-    nights: dict[str, Path], tmp_path: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)
     reports = tmp_path / "reports"
-    sweep(nights["monday"], reports)
+    monday(tmp_path / "store")
+    sweep(Path("store"), reports)  # named relative here, absolute below: the same store
     cfg = tmp_path / "fleet.toml"
     cfg.write_text(f'[sweep]\nreport_dir = "{reports}"\n')
     out = tmp_path / "adhoc.html"
     res = CliRunner().invoke(
-        app, ["report", "--store", str(nights["tuesday"]), "--config", str(cfg), "-o", str(out)]
+        app, ["report", "--store", str(tuesday(tmp_path / "store")), "--config", str(cfg), "-o", str(out)]
     )
     assert res.exit_code == 0, res.output
     html = out.read_text()
     assert "New suspects (1)" in html and "fleet: 2 leaking devices (1 new)" in html
     assert len(list(reports.glob("*.summary.json"))) == 1  # an ad-hoc report leaves no summary
+
+
+def test_a_report_dir_shared_by_two_stores_compares_each_with_its_own(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    a = monday(tmp_path / "a")
+    b = tuesday(monday(tmp_path / "b"))
+    sweep(a, reports)
+    assert "2 of 4 devices suspected of leaking;" in sweep(b, reports)  # not against a's summary
+    assert "1 of 4 devices suspected of leaking;" in sweep(a, reports)  # against a's, not b's
+    assert "no new suspect, none cleared" in newest_report(reports)
