@@ -16,8 +16,11 @@ from fleet.cli import Exit, app
 from fleet.store import Store
 
 
+NOW = time.time()  # one clock for the whole module: a name made twice must come out the same
+
+
 def stamp(days_ago: float) -> str:
-    when = dt.datetime.fromtimestamp(time.time() - days_ago * 86400, dt.UTC)
+    when = dt.datetime.fromtimestamp(NOW - days_ago * 86400, dt.UTC)
     return when.strftime("%Y-%m-%dT%H%M%SZ")
 
 
