@@ -330,6 +330,9 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
             )
     if emailed or not plan.email_to:  # else tomorrow's email still says what this one would have
         doc = summary_doc(view, report.name, store_identity(view.store))
-        write_atomically(summary_path(report), json.dumps(doc, indent=1) + "\n")
+        try:
+            write_atomically(summary_path(report), json.dumps(doc, indent=1) + "\n")
+        except OSError as exc:  # the report is out; only tomorrow's comparison suffers
+            log.warning("cannot write the sweep summary: %s", exc, extra={"event": "summary_failed"})
     seconds = time.monotonic() - started
     return SweepResult(view, report, outcomes, emailed, mail_error, pruned, seconds, reports_pruned)

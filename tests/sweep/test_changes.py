@@ -300,3 +300,30 @@ def test_a_report_dir_shared_by_two_stores_compares_each_with_its_own(tmp_path: 
     assert "2 of 4 devices suspected of leaking;" in sweep(b, reports)  # not against a's summary
     assert "1 of 4 devices suspected of leaking;" in sweep(a, reports)  # against a's, not b's
     assert "no new suspect, none cleared" in newest_report(reports)
+
+
+def test_a_summary_that_cannot_be_written_is_a_warning_not_a_failed_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fake, said so: the disk filling up between the report and its summary cannot be had on
+    demand, so writing a summary raises ENOSPC here. The report stays and the sweep exits 0."""
+    import fleet.sweep
+
+    real = fleet.sweep.write_atomically
+
+    def full_disk(path: Path, text: str) -> None:
+        if path.name.endswith(".summary.json"):
+            raise OSError(28, "No space left on device")
+        real(path, text)
+
+    monkeypatch.setattr(fleet.sweep, "write_atomically", full_disk)
+    handler = Recorder(logging.WARNING)
+    logging.getLogger("fleet.sweep").addHandler(handler)
+    try:
+        line = sweep(monday(tmp_path / "store"), tmp_path / "r")
+    finally:
+        logging.getLogger("fleet.sweep").removeHandler(handler)
+    assert "report " in line and len(list((tmp_path / "r").glob("fleet-report-*.html"))) == 1
+    assert not list((tmp_path / "r").glob("*.summary.json"))
+    (record,) = handler.records
+    assert "cannot write the sweep summary" in record.getMessage() and "No space left" in record.getMessage()

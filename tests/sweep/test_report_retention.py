@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 from fleet.cli import Exit, app
 from fleet.store import Store
 
-
 NOW = time.time()  # one clock for the whole module: a name made twice must come out the same
 
 
