@@ -96,13 +96,14 @@ class SweepResult:
 
     def fields(self) -> dict[str, Any]:
         """The summary as data, for ``--log-json``."""
-        worst = self.view.worst_forecast()
+        worst, changes = self.view.worst_forecast(), self.view.changes
         return {
             "devices": len(self.outcomes) or len(self.view.devices),
             "statuses": status_counts(self.outcomes),
             "suspect_devices": [d.name for d in self.view.suspects],
             # since the last sweep's summary in the report directory; null when there is none
-            "new_suspects": list(self.view.changes.new_suspects) if self.view.changes else None,
+            "new_suspects": list(changes.new_suspects) if changes else None,
+            "newly_failed": dict(changes.newly_failed) if changes else None,
             "worst_severity": worst_severity(self.view),
             "worst_forecast": worst.name if worst is not None else None,
             "memory_exhausted_in_s": (

@@ -327,3 +327,12 @@ def test_a_summary_that_cannot_be_written_is_a_warning_not_a_failed_sweep(
     assert not list((tmp_path / "r").glob("*.summary.json"))
     (record,) = handler.records
     assert "cannot write the sweep summary" in record.getMessage() and "No space left" in record.getMessage()
+
+
+def test_the_json_summary_carries_the_changes_for_log_shippers(tmp_path: Path) -> None:
+    store, reports = monday(tmp_path / "store"), tmp_path / "r"
+    first = json.loads(sweep(store, reports, "--log-json"))
+    assert first["new_suspects"] is None and first["newly_failed"] is None  # nothing to compare with
+    second = json.loads(sweep(tuesday(store), reports, "--log-json"))
+    assert second["new_suspects"] == ["cam-b"] and second["newly_failed"] == {"cam-d": "unreachable"}
+    assert second["event"] == "sweep_done"
