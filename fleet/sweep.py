@@ -76,6 +76,8 @@ class SweepResult:
         if self.outcomes:
             counts = status_counts(self.outcomes)
             failed = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()) if s != "ok")
+            if v.changes and v.changes.newly_failed:
+                failed += f"; {len(v.changes.newly_failed)} newly failing"
             parts.append(
                 f"collected {counts.get('ok', 0)}/{len(self.outcomes)} devices"
                 + (f" ({failed})" if failed else "")

@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from email.message import Message
 from pathlib import Path
 
@@ -19,10 +20,11 @@ from typer.testing import CliRunner
 
 from fleet.changes import SUMMARY_FORMAT, changes_since, read_summary, summary_doc
 from fleet.cli import Exit, app
+from fleet.collector import DeviceOutcome
 from fleet.fleetview import build_view
 from fleet.metrics import ProcessMetrics
 from fleet.store import Store
-from fleet.sweep import last_summary
+from fleet.sweep import SweepResult, last_summary
 
 from .conftest import Mailbox
 
@@ -336,3 +338,19 @@ def test_the_json_summary_carries_the_changes_for_log_shippers(tmp_path: Path) -
     second = json.loads(sweep(tuesday(store), reports, "--log-json"))
     assert second["new_suspects"] == ["cam-b"] and second["newly_failed"] == {"cam-d": "unreachable"}
     assert second["event"] == "sweep_done"
+
+
+def test_the_summary_line_counts_devices_newly_failing(tmp_path: Path) -> None:
+    """After a collect, the line's failure count says how many failed for the first time."""
+    store = tuesday(monday(tmp_path / "store"))
+    with Store(store) as st:
+        view = build_view(st)
+    previous = summary_doc(replace(view, devices=()), "r.html", "s")  # nothing failed before
+    view = replace(view, changes=changes_since(previous, view))
+    outcomes = [DeviceOutcome(n, status="unreachable" if n == "cam-d" else "ok") for n in NAMES]
+    line = SweepResult(view, tmp_path / "r.html", outcomes, False, None, None, 1.0).summary()
+    assert line.startswith("fleet sweep: collected 3/4 devices (unreachable 1; 1 newly failing); ")
+    line = SweepResult(
+        replace(view, changes=None), tmp_path / "r.html", outcomes, False, None, None, 1.0
+    ).summary()
+    assert line.startswith("fleet sweep: collected 3/4 devices (unreachable 1); ")
