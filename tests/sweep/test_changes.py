@@ -23,8 +23,9 @@ from fleet.cli import Exit, app
 from fleet.collector import DeviceOutcome
 from fleet.fleetview import build_view
 from fleet.metrics import ProcessMetrics
+from fleet.report import render_email
 from fleet.store import Store
-from fleet.sweep import SweepResult, last_summary
+from fleet.sweep import SweepResult, last_summary, with_changes
 
 from .conftest import Mailbox
 
@@ -269,7 +270,12 @@ def test_device_names_in_the_changes_are_escaped(tmp_path: Path) -> None:
     names = ("<b>cam</b>", "cam-ok")
     reports, store = tmp_path / "r", tmp_path / "store"
     sweep(night(store, {"<b>cam</b>": MONDAY["cam-b"]}, "", T0, names), reports)
-    sweep(night(store, {"<b>cam</b>": TUESDAY["cam-b"]}, "", T0 + 4 * 3600, names), reports)
+    night(store, {"<b>cam</b>": TUESDAY["cam-b"]}, "", T0 + 4 * 3600, names)
+    with Store(store) as st:  # the email the second sweep will send
+        _, text, mail_html = render_email(with_changes(build_view(st), reports), "note")
+    assert "New suspects:</strong> &lt;b&gt;cam&lt;/b&gt;</p>" in mail_html and "<b>cam</b>" not in mail_html
+    assert "- new suspects: <b>cam</b>\n" in text  # plain text shows the name as it is
+    sweep(store, reports)
     html = newest_report(reports)
     section = html[html.index('id="changes"') : html.index("Devices by leak suspicion")]
     assert "&lt;b&gt;cam&lt;/b&gt;" in section and "<b>cam</b>" not in section
