@@ -32,16 +32,9 @@ from fleet.mapsview import maps_diff_report, maps_report, render_maps_text
 from fleet.procfs import ParseError
 from fleet.rank import device_text, rank_json, rank_text
 from fleet.report import render_report
+from fleet.reportdir import prune_reports, with_changes, write_atomically
 from fleet.store import Store, StoreError, database_errors, store_location
-from fleet.sweep import (
-    SweepPlan,
-    email_report,
-    fails,
-    prune_reports,
-    run_sweep,
-    with_changes,
-    write_atomically,
-)
+from fleet.sweep import SweepPlan, email_report, fails, run_sweep
 
 
 class Exit(IntEnum):

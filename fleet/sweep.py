@@ -7,23 +7,17 @@ Everything a nightly run does, without typer: the CLI maps flags and config onto
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import io
-import json
 import logging
-import os
-import re
 import socket
-import tempfile
 import time
 import zipfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from fleet.changes import SUMMARY_SUFFIX, changes_since, read_summary, summary_doc
 from fleet.charts import human
 from fleet.collector import CollectOptions, DeviceOutcome, Progress, collect, status_counts
 from fleet.config import SmtpSettings
@@ -33,15 +27,11 @@ from fleet.inventory import Device
 from fleet.mail import MailError, build_email, send_email, wire_size
 from fleet.rank import duration_text
 from fleet.report import email_renderer, render_report
+from fleet.reportdir import dated_report_path, prune_reports, with_changes, write_atomically, write_summary
 from fleet.store import Pruned, Store
 
 log = logging.getLogger("fleet.sweep")
 SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
-# fleet-report-<time>[-N].html and .summary.json (dated_report_path), the only files a sweep
-# reads back or deletes in its report directory
-_DATED = re.compile(r"fleet-report-(\d{4}-\d\d-\d\dT\d{6}Z)(?:-(\d{1,6}))?(\.html|\.summary\.json)")
-_STAMP = "%Y-%m-%dT%H%M%SZ"
-SUMMARIES_READ = 40  # newest first, looking for one of this store (a shared or broken directory)
 
 
 @dataclass(frozen=True)
@@ -139,88 +129,6 @@ def fails(view: FleetView, fail_on: str | None) -> bool:
         return False
     worst = worst_severity(view)
     return worst is not None and SEVERITY_RANK[worst] >= SEVERITY_RANK[fail_on]
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """A reader (or a mail attachment) never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".fleet-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def dated_report_path(report_dir: Path, now: float) -> Path:
-    """``fleet-report-<UTC time>.html``; never an existing file, so no sweep overwrites another's."""
-    stamp = dt.datetime.fromtimestamp(now, dt.UTC).strftime(_STAMP)
-    path = report_dir / f"fleet-report-{stamp}.html"
-    n = 1
-    while path.exists():
-        n += 1
-        path = report_dir / f"fleet-report-{stamp}-{n}.html"
-    return path
-
-
-def prune_reports(report_dir: Path, before: float) -> int:
-    """Delete the dated reports (and their summaries) made before ``before``, by the time in
-    their names; nothing else in the directory is touched. Returns how many files went."""
-    gone = 0
-    for path in report_dir.glob("fleet-report-*"):
-        m = _DATED.fullmatch(path.name)
-        if m is None:
-            continue
-        try:
-            made = dt.datetime.strptime(m.group(1), _STAMP).replace(tzinfo=dt.UTC).timestamp()
-        except ValueError:  # the shape of a stamp but no date (month 13): not one of ours
-            continue
-        if made < before:
-            try:
-                path.unlink()
-                gone += 1
-            except OSError as exc:
-                log.warning("%s: cannot delete: %s", path, exc.strerror, extra={"event": "report_prune"})
-    return gone
-
-
-def store_identity(location: str) -> str:
-    """The same string for one store however it was named (``.lab/store``, ``/srv/x/.lab/store``);
-    a PostgreSQL URL (already without its password) as it is."""
-    return location if "://" in location else str(Path(location).resolve())
-
-
-def with_changes(view: FleetView, report_dir: Path) -> FleetView:
-    """``view`` with what changed since the latest sweep of its store that left a summary in
-    ``report_dir``; as it is when there is none."""
-    previous = last_summary(report_dir, store_identity(view.store))
-    return view if previous is None else replace(view, changes=changes_since(previous, view))
-
-
-def summary_path(report: Path) -> Path:
-    """The summary the next sweep compares with, beside its report."""
-    return report.with_name(report.stem + SUMMARY_SUFFIX)
-
-
-def last_summary(report_dir: Path, store: str) -> dict[str, Any] | None:
-    """The latest readable summary in ``report_dir`` of a sweep of ``store`` (store_identity), or
-    None. An unreadable one is skipped with a warning (the sweep goes on without the comparison);
-    one of another store sharing the directory is passed over."""
-    dated = []
-    for path in report_dir.glob("fleet-report-*" + SUMMARY_SUFFIX):
-        m = _DATED.fullmatch(path.name)
-        if m is not None and m.group(3) == SUMMARY_SUFFIX:
-            dated.append((m.group(1), int(m.group(2) or 1), path))
-    for *_, path in sorted(dated, reverse=True)[:SUMMARIES_READ]:
-        try:
-            doc = read_summary(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            doc, why = None, str(exc)
-        else:
-            why = "not a fleet sweep summary"
-        if doc is None:
-            log.warning("%s: %s; skipped", path, why, extra={"event": "summary_unreadable"})
-        elif doc["store"] == store:
-            return doc
-    return None
 
 
 def email_report(view: FleetView, report: Path, smtp: SmtpSettings, to: tuple[str, ...]) -> str:
@@ -332,10 +240,6 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
                 extra={"event": "mail_failed", "fields": {"report": str(report)}},
             )
     if emailed or not plan.email_to:  # else tomorrow's email still says what this one would have
-        doc = summary_doc(view, report.name, store_identity(view.store))
-        try:
-            write_atomically(summary_path(report), json.dumps(doc, indent=1) + "\n")
-        except OSError as exc:  # the report is out; only tomorrow's comparison suffers
-            log.warning("cannot write the sweep summary: %s", exc, extra={"event": "summary_failed"})
+        write_summary(report, view)
     seconds = time.monotonic() - started
     return SweepResult(view, report, outcomes, emailed, mail_error, pruned, seconds, reports_pruned)

@@ -24,8 +24,9 @@ from fleet.collector import DeviceOutcome
 from fleet.fleetview import build_view
 from fleet.metrics import ProcessMetrics
 from fleet.report import render_email
+from fleet.reportdir import last_summary, with_changes
 from fleet.store import Store
-from fleet.sweep import SweepResult, last_summary, with_changes
+from fleet.sweep import SweepResult
 
 from .conftest import Mailbox
 
@@ -239,7 +240,7 @@ def test_a_broken_latest_summary_is_skipped_with_a_warning(tmp_path: Path, broke
     write(tmp_path, "fleet-report-2026-11-26T020000Z.summary.json", summary("cam-a"))
     write(tmp_path, "fleet-report-2026-11-27T020000Z.summary.json", broken)
     handler = Recorder(logging.WARNING)
-    log = logging.getLogger("fleet.sweep")
+    log = logging.getLogger("fleet.reportdir")
     log.addHandler(handler)  # the CLI's own handlers (set up by earlier tests) may not propagate
     try:
         found = last_summary(tmp_path, STORE)
@@ -315,22 +316,22 @@ def test_a_summary_that_cannot_be_written_is_a_warning_not_a_failed_sweep(
 ) -> None:
     """A fake, said so: the disk filling up between the report and its summary cannot be had on
     demand, so writing a summary raises ENOSPC here. The report stays and the sweep exits 0."""
-    import fleet.sweep
+    import fleet.reportdir
 
-    real = fleet.sweep.write_atomically
+    real = fleet.reportdir.write_atomically
 
     def full_disk(path: Path, text: str) -> None:
         if path.name.endswith(".summary.json"):
             raise OSError(28, "No space left on device")
         real(path, text)
 
-    monkeypatch.setattr(fleet.sweep, "write_atomically", full_disk)
+    monkeypatch.setattr(fleet.reportdir, "write_atomically", full_disk)
     handler = Recorder(logging.WARNING)
-    logging.getLogger("fleet.sweep").addHandler(handler)
+    logging.getLogger("fleet.reportdir").addHandler(handler)
     try:
         line = sweep(monday(tmp_path / "store"), tmp_path / "r")
     finally:
-        logging.getLogger("fleet.sweep").removeHandler(handler)
+        logging.getLogger("fleet.reportdir").removeHandler(handler)
     assert "report " in line and len(list((tmp_path / "r").glob("fleet-report-*.html"))) == 1
     assert not list((tmp_path / "r").glob("*.summary.json"))
     (record,) = handler.records
