@@ -8,6 +8,8 @@ Pure: the sweep reads and writes the files.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +27,8 @@ class SweepChanges:
     cleared: tuple[str, ...]  # suspects then, still in the view and no longer suspected
     newly_failed: tuple[tuple[str, str], ...]  # (device, status): failing now, not then
     recovered: tuple[str, ...]  # failing then, reached now
+    # (time, suspects, failing) of each earlier sweep with a summary, oldest first
+    history: tuple[tuple[float, int, int], ...] = ()
 
     @property
     def newly_failed_text(self) -> list[str]:
@@ -65,8 +69,11 @@ def read_summary(doc: Any) -> dict[str, Any] | None:
     return doc
 
 
-def changes_since(previous: dict[str, Any], view: FleetView) -> SweepChanges:
-    """``view`` against a previous sweep's :func:`summary_doc` (checked by :func:`read_summary`)."""
+def changes_since(
+    previous: dict[str, Any], view: FleetView, earlier: Sequence[dict[str, Any]] = ()
+) -> SweepChanges:
+    """``view`` against a previous sweep's :func:`summary_doc` (checked by :func:`read_summary`);
+    ``earlier``: the summaries of the sweeps before, any order, for the history."""
     was_suspect = set(previous["suspects"])
     was_failed: dict[str, str] = previous["failed"]
     names = {d.name for d in view.devices}
@@ -78,4 +85,17 @@ def changes_since(previous: dict[str, Any], view: FleetView) -> SweepChanges:
         cleared=tuple(sorted(n for n in was_suspect - set(suspects) if n in names)),
         newly_failed=tuple((d.name, failed[d.name]) for d in view.failed if d.name not in was_failed),
         recovered=tuple(sorted(n for n in was_failed if n in names and n not in failed)),
+        history=history((previous, *earlier)),
     )
+
+
+def history(docs: Iterable[dict[str, Any]]) -> tuple[tuple[float, int, int], ...]:
+    """(time, suspects, failing) per summary, oldest first; one without a readable time is left out."""
+    points = []
+    for d in docs:
+        try:
+            at = dt.datetime.fromisoformat(d["generated_at"].replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            continue
+        points.append((at, len(d["suspects"]), len(d["failed"])))
+    return tuple(sorted(points))

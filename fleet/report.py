@@ -202,7 +202,16 @@ def _context(view: FleetView) -> dict[str, Any]:
         "groups": group_rows(view),
         "group_limit": GROUP_LIMIT,
         "new_suspects": set(view.changes.new_suspects) if view.changes else set(),
+        "suspect_history": suspect_history(view),
     }
+
+
+def suspect_history(view: FleetView) -> list[tuple[float, float]]:
+    """Suspected devices at each earlier sweep and now, for a chart; empty under three sweeps."""
+    if view.changes is None or len(view.changes.history) < 2:
+        return []
+    now = (view.generated_at, float(len(view.suspects)))
+    return [(at, float(n)) for at, n, _ in view.changes.history] + [now]
 
 
 # Suspect devices that get charts, sparklines and maps evidence; the rest get findings and a short

@@ -25,7 +25,8 @@ log = logging.getLogger("fleet.reportdir")
 # reads back or deletes in its report directory
 _DATED = re.compile(r"fleet-report-(\d{4}-\d\d-\d\dT\d{6}Z)(?:-(\d{1,6}))?(\.html|\.summary\.json)")
 _STAMP = "%Y-%m-%dT%H%M%SZ"
-SUMMARIES_READ = 40  # newest first, looking for one of this store (a shared or broken directory)
+HISTORY = 60  # sweeps whose suspects the report charts
+SUMMARIES_SKIPPED = 40  # files read beyond those, for another store's or broken ones
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -77,9 +78,9 @@ def store_identity(location: str) -> str:
 
 def with_changes(view: FleetView, report_dir: Path) -> FleetView:
     """``view`` with what changed since the latest sweep of its store that left a summary in
-    ``report_dir``; as it is when there is none."""
-    previous = last_summary(report_dir, store_identity(view.store))
-    return view if previous is None else replace(view, changes=changes_since(previous, view))
+    ``report_dir``, and the suspects of the sweeps before; as it is when there is none."""
+    docs = summaries(report_dir, store_identity(view.store), HISTORY)
+    return view if not docs else replace(view, changes=changes_since(docs[0], view, docs[1:]))
 
 
 def summary_path(report: Path) -> Path:
@@ -88,15 +89,22 @@ def summary_path(report: Path) -> Path:
 
 
 def last_summary(report_dir: Path, store: str) -> dict[str, Any] | None:
-    """The latest readable summary in ``report_dir`` of a sweep of ``store`` (store_identity), or
-    None. An unreadable one is skipped with a warning (the sweep goes on without the comparison);
-    one of another store sharing the directory is passed over."""
+    """The latest readable summary in ``report_dir`` of a sweep of ``store`` (store_identity)."""
+    docs = summaries(report_dir, store, 1)
+    return docs[0] if docs else None
+
+
+def summaries(report_dir: Path, store: str, most: int) -> list[dict[str, Any]]:
+    """Up to ``most`` readable summaries of sweeps of ``store`` in ``report_dir``, newest first.
+    An unreadable one is skipped with a warning (the sweep goes on without it); one of another
+    store sharing the directory is passed over."""
     dated = []
     for path in report_dir.glob("fleet-report-*" + SUMMARY_SUFFIX):
         m = _DATED.fullmatch(path.name)
         if m is not None and m.group(3) == SUMMARY_SUFFIX:
             dated.append((m.group(1), int(m.group(2) or 1), path))
-    for *_, path in sorted(dated, reverse=True)[:SUMMARIES_READ]:
+    found: list[dict[str, Any]] = []
+    for *_, path in sorted(dated, reverse=True)[: most + SUMMARIES_SKIPPED]:
         try:
             doc = read_summary(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -106,8 +114,10 @@ def last_summary(report_dir: Path, store: str) -> dict[str, Any] | None:
         if doc is None:
             log.warning("%s: %s; skipped", path, why, extra={"event": "summary_unreadable"})
         elif doc["store"] == store:
-            return doc
-    return None
+            found.append(doc)
+            if len(found) == most:
+                break
+    return found
 
 
 def write_summary(report: Path, view: FleetView) -> None:

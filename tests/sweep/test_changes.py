@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet.changes import SUMMARY_FORMAT, changes_since, read_summary, summary_doc
+from fleet.changes import SUMMARY_FORMAT, changes_since, history, read_summary, summary_doc
 from fleet.cli import Exit, app
 from fleet.collector import DeviceOutcome
 from fleet.fleetview import build_view
@@ -361,3 +361,25 @@ def test_the_summary_line_counts_devices_newly_failing(tmp_path: Path) -> None:
         replace(view, changes=None), tmp_path / "r.html", outcomes, False, None, None, 1.0
     ).summary()
     assert line.startswith("fleet sweep: collected 3/4 devices (unreachable 1); ")
+
+
+def test_the_report_charts_suspects_sweep_by_sweep_from_the_third(tmp_path: Path) -> None:
+    store, reports = monday(tmp_path / "store"), tmp_path / "r"
+    sweep(store, reports)
+    sweep(store, reports)
+    assert "sweep by sweep" not in newest_report(reports)  # two points say nothing yet
+    sweep(tuesday(store), reports)
+    html = newest_report(reports)
+    chart = html[html.index('aria-label="suspected devices, sweep by sweep"') :]
+    chart = chart[: chart.index("</svg>")]
+    assert 'text-anchor="end">2</text>' in chart and 'text-anchor="end">1</text>' in chart  # max, min
+    assert "suspected devices at each of the last 3 sweeps" in html
+
+
+def test_history_is_oldest_first_and_skips_a_summary_without_a_time() -> None:
+    docs = [
+        {**summary("a", "b"), "generated_at": "2026-11-27T02:00:00Z", "failed": {"c": "timeout"}},
+        {**summary("a"), "generated_at": "2026-11-25T02:00:00Z"},
+        {**summary("a"), "generated_at": "yesterday"},
+    ]
+    assert history(docs) == ((1795572000.0, 1, 0), (1795744800.0, 2, 1))
