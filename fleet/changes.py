@@ -3,7 +3,7 @@
 A nightly email of a 2,000-device fleet lists the same long-known suspects every night; the line
 that matters at 2 a.m. is what is new. Each sweep leaves a small summary beside its dated report
 (``fleet-report-<time>.summary.json``); the next sweep compares its view with the latest one.
-Pure: the sweep reads and writes the files.
+Pure: fleet.reportdir reads and writes the files.
 """
 
 from __future__ import annotations
