@@ -107,8 +107,8 @@ def summaries(report_dir: Path, store: str, most: int) -> list[dict[str, Any]]:
     for *_, path in sorted(dated, reverse=True)[: most + SUMMARIES_SKIPPED]:
         try:
             doc = read_summary(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            doc, why = None, str(exc)
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # [[[[... too
+            doc, why = None, str(exc) or type(exc).__name__
         else:
             why = "not a fleet sweep summary"
         if doc is None:

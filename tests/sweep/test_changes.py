@@ -234,6 +234,7 @@ class Recorder(logging.Handler):
         json.dumps({**summary("x"), "suspects": "cam-a"}),
         json.dumps({**summary("x"), "failed": {"cam-a": 3}}),
         json.dumps([1, 2]),
+        "[" * 100_000,  # deeper than the JSON parser recurses
     ],
 )
 def test_a_broken_latest_summary_is_skipped_with_a_warning(tmp_path: Path, broken: str | bytes) -> None:
