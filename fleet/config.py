@@ -132,6 +132,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
             raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        except RecursionError:  # tomllib recurses per nesting level: [[[[... thousands deep
+            raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
         for section in doc:
             if section not in ("smtp", "sweep"):
                 raise ConfigError(f"{path}: {section}: unknown section (expected smtp, sweep)")

@@ -55,6 +55,7 @@ def test_fleet_config_variable_names_the_file(tmp_path: Path) -> None:
         ("[sweep]\nkeep_raw_days = -1\n", "keep_raw_days: must be a non-negative number"),
         ('[smtp]\nstarttls = "yes"\n', "starttls: must be true or false"),
         ("[smtp\n", "invalid TOML"),
+        ("[sweep]\nx = " + "[" * 5000 + "]" * 5000 + "\n", "invalid TOML: nested too deeply"),
     ],
 )
 def test_mistakes_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
