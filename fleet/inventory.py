@@ -320,10 +320,13 @@ def load_inventory(path: Path | str) -> Inventory:
         raise InventoryError(path, None, "", f"cannot read: {exc}") from None
     from fleet import ansible  # late: ansible imports this module
 
-    kind = ansible.detect_format(text)
-    if kind == "fleet":
-        return parse_inventory(text, path)
-    return ansible.parse_ansible(text, path, kind)
+    try:
+        kind = ansible.detect_format(text)
+        if kind == "fleet":
+            return parse_inventory(text, path)
+        return ansible.parse_ansible(text, path, kind)
+    except RecursionError:  # PyYAML builds nested values recursively: [[[[... thousands deep
+        raise InventoryError(path, None, "", "invalid YAML: nested too deeply") from None
 
 
 def parse_inventory(text: str, path: Path) -> Inventory:

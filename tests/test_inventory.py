@@ -88,6 +88,20 @@ def test_errors_name_file_line_and_key(text: str, expected: str) -> None:
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "devices:\n  a:\n    host: " + "[" * 20000 + "]" * 20000 + "\n",  # fleet's own format
+        "all:\n  hosts:\n    a:\n      ansible_host: " + "[" * 20000 + "]" * 20000 + "\n",  # Ansible
+    ],
+)
+def test_yaml_nested_past_the_parsers_recursion_is_an_inventory_error(tmp_path: Path, text: str) -> None:
+    (tmp_path / "inv.yaml").write_text(text)
+    with pytest.raises(InventoryError, match="invalid YAML: nested too deeply") as err:
+        load_inventory(tmp_path / "inv.yaml")
+    assert str(err.value).startswith(f"{tmp_path / 'inv.yaml'}")
+
+
 def test_unreadable_file_is_an_inventory_error(tmp_path: Path) -> None:
     with pytest.raises(InventoryError, match="cannot read"):
         load_inventory(tmp_path / "missing.yaml")
