@@ -23,7 +23,9 @@ from fleet.fleetview import FleetView
 log = logging.getLogger("fleet.reportdir")
 # fleet-report-<time>[-N].html and .summary.json (dated_report_path), the only files a sweep
 # reads back or deletes in its report directory
-_DATED = re.compile(r"fleet-report-(\d{4}-\d\d-\d\dT\d{6}Z)(?:-(\d{1,6}))?(\.html|\.summary\.json)")
+_DATED = re.compile(
+    r"fleet-report-(\d{4}-\d\d-\d\dT\d{6}Z)(?:-(\d{1,6}))?(\.html|" + re.escape(SUMMARY_SUFFIX) + ")"
+)
 _STAMP = "%Y-%m-%dT%H%M%SZ"
 HISTORY = 60  # sweeps whose suspects the report charts
 SUMMARIES_SKIPPED = 40  # files read beyond those, for another store's or broken ones
