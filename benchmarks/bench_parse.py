@@ -3,7 +3,7 @@
     python3 benchmarks/bench_parse.py [--seconds 1.0] [--json out.json]
 
 Inputs:
-  maps android     the AOSP libprocinfo test maps (64-bit, ~2,000 mappings) from ../shared/corpus
+  maps android     the AOSP libprocinfo test maps (64-bit, ~2,000 mappings) from tests/data/proc
   maps synthetic   a 32-bit (8-digit) maps of a thread-leaking process: 4,000 thread stacks, each an
                    8 MiB rw-p mapping above a 4 KiB ---p guard, plus libraries, heap and SYSV segments
   small capture    the same from a fresh pid namespace (shell + 6 sleepers, like a light lab device);
@@ -39,7 +39,7 @@ from fleet.procfs import classify_maps, parse_maps
 from fleet.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-ANDROID_MAPS = ROOT.parent / "shared/corpus/proc/aosp-platform-system-core/libprocinfo/testdata/maps"
+ANDROID_MAPS = ROOT / "tests/data/proc/aosp-platform-system-core/libprocinfo/testdata/maps"
 
 
 def synthetic_maps32(threads: int = 4000) -> str:

@@ -15,15 +15,7 @@ from fleet.capture import Capture, ProcessCapture, capture_script, new_token, sp
 from fleet.extract import metrics_from_capture, page_size
 from fleet.metrics import DeviceMetrics
 
-T0 = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "corpus"
-    / "proc"
-    / "this-machine-linux-6"
-    / "t0"
-    / "proc"
-)
+T0 = Path(__file__).resolve().parent / "data" / "proc" / "this-machine-linux-6" / "t0" / "proc"
 KB = 1024
 
 

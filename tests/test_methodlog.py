@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from fleet.cli import app
 from fleet.methodlog import metrics_from_block, split_method_log
 
-CORPUS = Path(__file__).parent.parent.parent / "shared" / "corpus" / "proc"
+CORPUS = Path(__file__).parent / "data" / "proc"
 SEED_MAPS = (Path(__file__).parent / "data" / "seed_maps.txt").read_text()
 MEMINFO = (CORPUS / "goprocinfo/linux/proc/meminfo_1").read_text()
 SLABINFO = (CORPUS / "prometheus-procfs/fixtures/proc/slabinfo").read_text()

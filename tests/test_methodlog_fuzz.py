@@ -18,24 +18,10 @@ from hypothesis import strategies as st
 from fleet.methodlog import MethodBlock, metrics_from_block, render_block, split_method_log
 from fleet.metrics import DeviceMetrics
 
-CORPUS = Path(__file__).parent.parent.parent / "shared" / "corpus" / "proc"
+CORPUS = Path(__file__).parent / "data" / "proc"
 SEED_MAPS = (Path(__file__).parent / "data" / "seed_maps.txt").read_text()
-FALLBACK_MEMINFO = "MemTotal:  1000 kB\nMemFree:  10 kB\nBuffers:  1 kB\nCached:  2 kB\n"
-FALLBACK_SLAB = (
-    "slabinfo - version: 2.1\n"
-    "# name <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> "
-    "<batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail>\n"
-    "kmalloc-64  100 128 64 64 1 : tunables 0 0 0 : slabdata 2 2 0\n"
-)
-
-
-def _read(rel: str, fallback: str) -> str:
-    path = CORPUS / rel
-    return path.read_text() if path.exists() else fallback
-
-
-MEMINFO = _read("goprocinfo/linux/proc/meminfo_1", FALLBACK_MEMINFO)
-SLABINFO = _read("prometheus-procfs/fixtures/proc/slabinfo", FALLBACK_SLAB)
+MEMINFO = (CORPUS / "goprocinfo/linux/proc/meminfo_1").read_text()
+SLABINFO = (CORPUS / "prometheus-procfs/fixtures/proc/slabinfo").read_text()
 ROUND = MEMINFO + SEED_MAPS + SLABINFO
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

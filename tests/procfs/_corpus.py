@@ -1,13 +1,11 @@
-"""Paths and readers for the /proc parser tests: the real-kernel corpus in ../shared/corpus/proc."""
+"""Paths and readers for the /proc parser tests: the real-kernel corpus in tests/data/proc (SOURCES.md)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "proc"
 DATA = Path(__file__).resolve().parents[1] / "data"
+CORPUS = DATA / "proc"
 
 PROM = "prometheus-procfs/fixtures/proc"
 AOSP = "aosp-platform-system-core"
@@ -19,15 +17,10 @@ T1 = "this-machine-linux-6/t1/proc"
 
 
 def corpus(rel: str) -> str:
-    """Text of one corpus file, skipping the test when the shared corpus is not checked out."""
-    path = CORPUS / rel
-    if not path.exists():
-        pytest.skip(f"corpus file {rel} not available")
-    return path.read_text(encoding="utf-8", errors="backslashreplace")
+    """Text of one corpus file; a missing one fails the test (the corpus ships with the repository)."""
+    return (CORPUS / rel).read_text(encoding="utf-8", errors="backslashreplace")
 
 
 def corpus_files(name: str) -> list[str]:
     """Relative paths of every corpus file called ``name`` (e.g. 'maps'), sorted."""
-    if not CORPUS.exists():
-        return []
     return sorted(str(p.relative_to(CORPUS)) for p in CORPUS.rglob(name) if p.is_file())
