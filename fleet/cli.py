@@ -13,14 +13,14 @@ from collections import Counter
 from dataclasses import replace
 from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from fleet import DISTRIBUTION, __version__
 from fleet.capture import decode, visible
-from fleet.collector import MAX_CONNECTED, CollectOptions, DeviceOutcome, collect, parse_until, status_counts
-from fleet.config import Config, ConfigError, SmtpSettings, load_config
-from fleet.fleetview import FleetView, build_view
+from fleet.config import Config, ConfigError, SmtpSettings, SweepSettings, load_config
+from fleet.fleetview import FleetView, build_view, fails
 from fleet.importer import LogImportError, import_log
 from fleet.ingest import parse_pending
 from fleet.inventory import Device, InventoryError, load_inventory, shard
@@ -34,7 +34,9 @@ from fleet.rank import device_text, rank_json, rank_text
 from fleet.report import render_report
 from fleet.reportdir import prune_reports, with_changes, write_atomically
 from fleet.store import Store, StoreError, database_errors, store_location
-from fleet.sweep import SweepPlan, email_report, fails, run_sweep
+
+if TYPE_CHECKING:  # the SSH side (asyncssh) is imported only by the commands that connect
+    from fleet.collector import DeviceOutcome
 
 
 class Exit(IntEnum):
@@ -80,12 +82,18 @@ def _json_line(level: str, event: str | None, message: str, fields: dict[str, An
 
 
 def _setup_logging(json_lines: bool, verbose: bool) -> None:
-    """Log lines go to stderr (journald keeps them); the one summary line goes to stdout."""
+    """Log lines go to stderr (journald keeps them); the one summary line goes to stdout.
+
+    Python warnings (a dependency's deprecation, say) become log lines too, so ``--log-json``
+    output stays one JSON object per line.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if json_lines else _PlainFormatter())
-    log.handlers[:] = [handler]
+    logging.captureWarnings(True)
+    for logger in (log, logging.getLogger("py.warnings")):
+        logger.handlers[:] = [handler]
+        logger.propagate = False
     log.setLevel(logging.INFO if verbose else logging.WARNING)
-    log.propagate = False
 
 
 def _want_json(flag: bool) -> bool:
@@ -99,11 +107,33 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Also log each
 OnlyOpt = Annotated[list[str] | None, typer.Option("--only", help="Device, group or tag names (repeatable).")]
 
 
+# Help text is plain text: rich markup would swallow "[default: ...]" and other bracketed words.
+# Tracebacks never show local variables (they may hold an SMTP or SSH password).
+TYPER_SETTINGS: dict[str, Any] = {
+    "rich_markup_mode": None,
+    "pretty_exceptions_show_locals": False,
+    "no_args_is_help": True,
+}
 app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="Hunt memory leaks across fleets of embedded Linux devices over plain SSH.",
+    help="Hunt memory leaks across fleets of embedded Linux devices over plain SSH.", **TYPER_SETTINGS
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"fleet {__version__} ({DISTRIBUTION})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """Hunt memory leaks across fleets of embedded Linux devices over plain SSH."""
+
 
 # A string, not a Path: a Path would fold the // of a postgresql:// URL.
 StoreOpt = Annotated[
@@ -142,7 +172,7 @@ EmailFromOpt = Annotated[str | None, typer.Option("--email-from", help="Sender a
 
 
 app.add_typer(lab_app, name="lab")
-inventory_app = typer.Typer(no_args_is_help=True, help="Check an inventory before collecting.")
+inventory_app = typer.Typer(help="Check an inventory before collecting.", **TYPER_SETTINGS)
 app.add_typer(inventory_app, name="inventory")
 
 
@@ -254,6 +284,8 @@ SHOWN_PER_STATUS = 10
 def summarize(outcomes: list[DeviceOutcome], seconds: float) -> str:
     """The end-of-run summary: counts by status, then a line per failed or partial device, at most
     SHOWN_PER_STATUS of each status, and how many more."""
+    from fleet.collector import status_counts
+
     by_status = status_counts(outcomes)
     samples = sum(o.samples for o in outcomes)
     ok = by_status.get("ok", 0)
@@ -292,6 +324,7 @@ MapsEveryOpt = Annotated[
 ]
 
 
+MAX_CONNECTED = SweepSettings().max_connected  # = fleet.collector.MAX_CONNECTED (a test checks)
 MaxConnectedOpt = Annotated[
     int | None,
     typer.Option(
@@ -340,6 +373,8 @@ def collect_cmd(
     ] = None,
 ) -> None:
     """Capture /proc from every device in the inventory into the store."""
+    from fleet.collector import CollectOptions, collect, parse_until
+
     try:
         inv = load_inventory(inventory)
     except InventoryError as exc:
@@ -520,6 +555,8 @@ def report_cmd(
     only: OnlyOpt = None,
 ) -> None:
     """Render the HTML report (default reports/fleet-report.html) and optionally email it."""
+    from fleet.sweep import email_report
+
     cfg = _load_config(config)
     smtp = _smtp(cfg, smtp_host, smtp_port, smtp_user, smtp_password_env, smtp_starttls, smtp_ssl, email_from)
     with _open_store(store) as st:
@@ -581,6 +618,9 @@ def sweep_cmd(
     Prints one summary line. Exit 0 ok, 1 failed, 2 usage, 3 --fail-on finding, 4 another sweep holds
     the store, 5 email failed (report kept), 130 interrupted.
     """
+    from fleet.collector import CollectOptions
+    from fleet.sweep import SweepPlan, run_sweep
+
     json_lines = _want_json(log_json)
     _setup_logging(json_lines, verbose)
 
@@ -695,4 +735,5 @@ def _parse_time(text: str) -> float:
 
 def main() -> None:
     """Console entry point."""
+    _setup_logging(_want_json(False), verbose=False)  # commands that log more set it up again
     app()

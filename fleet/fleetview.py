@@ -210,3 +210,26 @@ def _maps_text(sample: RawSample | None, pid: int) -> str | None:
     except CaptureFormatError:
         return None
     return proc.files.get("maps") if proc else None
+
+
+SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
+
+
+def worst_severity(view: FleetView) -> str | None:
+    """The most severe finding anywhere in the view (device, process or fleet level)."""
+    worst: str | None = None
+    for d in view.devices:
+        if d.assessment is None:
+            continue
+        for f in d.assessment.all_findings:
+            if worst is None or SEVERITY_RANK[f.severity] > SEVERITY_RANK[worst]:
+                worst = f.severity
+    return worst
+
+
+def fails(view: FleetView, fail_on: str | None) -> bool:
+    """``--fail-on high|medium``: is there a finding at least that severe?"""
+    if fail_on is None:
+        return False
+    worst = worst_severity(view)
+    return worst is not None and SEVERITY_RANK[worst] >= SEVERITY_RANK[fail_on]

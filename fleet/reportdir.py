@@ -32,12 +32,24 @@ SUMMARIES_SKIPPED = 40  # files read beyond those, for another store's or broken
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """A reader (or a mail attachment) never sees half a report."""
+    """A reader (or a mail attachment) never sees half a report.
+
+    The file gets the mode any new file would (0666 less the umask), not mkstemp's 0600: a report
+    directory is often served by a web server or read by a team's group.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".fleet-", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(f.fileno(), 0o666 & ~_umask())
         f.write(text)
     os.replace(tmp, path)
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it, so it is put back at once)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
 def dated_report_path(report_dir: Path, now: float) -> Path:

@@ -16,12 +16,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fleet.charts import human
-from fleet.collector import CollectOptions, DeviceOutcome, Progress, collect, status_counts
 from fleet.config import SmtpSettings
-from fleet.fleetview import FleetView, build_view
+from fleet.fleetview import FleetView, build_view, worst_severity
 from fleet.ingest import parse_pending
 from fleet.inventory import Device
 from fleet.mail import MailError, build_email, send_email, wire_size
@@ -30,8 +29,10 @@ from fleet.report import email_renderer, render_report
 from fleet.reportdir import dated_report_path, prune_reports, with_changes, write_atomically, write_summary
 from fleet.store import Pruned, Store
 
+if TYPE_CHECKING:  # asyncssh loads only when a sweep collects: `fleet report` sends mail without it
+    from fleet.collector import CollectOptions, DeviceOutcome, Progress
+
 log = logging.getLogger("fleet.sweep")
-SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class SweepResult:
         v = self.view
         parts = []
         if self.outcomes:
-            counts = status_counts(self.outcomes)
+            counts = _status_counts(self.outcomes)
             failed = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()) if s != "ok")
             if v.changes and v.changes.newly_failed:
                 failed += f"; {len(v.changes.newly_failed)} newly failing"
@@ -91,7 +92,7 @@ class SweepResult:
         worst, changes = self.view.worst_forecast(), self.view.changes
         return {
             "devices": len(self.outcomes) or len(self.view.devices),
-            "statuses": status_counts(self.outcomes),
+            "statuses": _status_counts(self.outcomes),
             "suspect_devices": [d.name for d in self.view.suspects],
             # since the last sweep's summary in the report directory; null when there is none
             "new_suspects": list(changes.new_suspects) if changes else None,
@@ -109,26 +110,6 @@ class SweepResult:
             "reports_pruned": self.reports_pruned,
             "seconds": round(self.seconds, 1),
         }
-
-
-def worst_severity(view: FleetView) -> str | None:
-    """The most severe finding anywhere in the view (device, process or fleet level)."""
-    worst: str | None = None
-    for d in view.devices:
-        if d.assessment is None:
-            continue
-        for f in d.assessment.all_findings:
-            if worst is None or SEVERITY_RANK[f.severity] > SEVERITY_RANK[worst]:
-                worst = f.severity
-    return worst
-
-
-def fails(view: FleetView, fail_on: str | None) -> bool:
-    """``--fail-on high|medium``: is there a finding at least that severe?"""
-    if fail_on is None:
-        return False
-    worst = worst_severity(view)
-    return worst is not None and SEVERITY_RANK[worst] >= SEVERITY_RANK[fail_on]
 
 
 def email_report(view: FleetView, report: Path, smtp: SmtpSettings, to: tuple[str, ...]) -> str:
@@ -172,6 +153,12 @@ def _zipped(name: str, data: bytes) -> bytes:
     return buf.getvalue()
 
 
+def _status_counts(outcomes: Sequence[DeviceOutcome]) -> dict[str, int]:
+    from fleet.collector import status_counts  # only with outcomes, when the collector ran
+
+    return status_counts(outcomes)
+
+
 def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -> SweepResult:
     """Collect (optionally), analyse the whole store, write the dated report, email it, prune.
 
@@ -180,6 +167,8 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
     started = time.monotonic()
     outcomes: list[DeviceOutcome] = []
     if plan.do_collect and plan.devices:
+        from fleet.collector import collect
+
         log.info(
             "collecting %d devices, %d samples %g s apart, into %s",
             len(plan.devices),

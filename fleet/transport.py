@@ -15,13 +15,16 @@ import os
 import random
 import stat
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import asyncssh
-from asyncssh.public_key import get_default_public_key_algs
+from asyncssh.encryption import get_encryption_algs
+from asyncssh.kex import get_kex_algs
+from asyncssh.mac import get_mac_algs
+from asyncssh.public_key import get_certificate_algs, get_default_public_key_algs, get_public_key_algs
 
 from fleet.inventory import Device
 
@@ -547,6 +550,7 @@ class AsyncsshTransport:
         host_key_options, known = self._host_key_options(device)
         options.update(host_key_options)
         options.update(self._algorithm_options(device))
+        options.update(usable_algorithms(options))
         delay = BANNER_BACKOFF
         for attempt in range(BANNER_RETRIES + 1):
             try:
@@ -698,6 +702,38 @@ def read_password_file(path: str) -> str:
     if not password:
         raise AuthFailed(f"password_file {path}: its first line is empty")
     return password
+
+
+# What the installed asyncssh (and the cryptography under it) can do, per connect() option: a name
+# a future release drops (ssh-dss, group1-sha1, 3des-cbc, ...) must not reach asyncssh, which would
+# reject the whole connection with a ValueError.
+SUPPORTED_ALGORITHMS: dict[str, Callable[[], Sequence[bytes]]] = {
+    "kex_algs": get_kex_algs,
+    "encryption_algs": get_encryption_algs,
+    "mac_algs": get_mac_algs,
+    "server_host_key_algs": lambda: [*get_public_key_algs(), *get_certificate_algs()],
+    "signature_algs": get_public_key_algs,
+}
+
+
+def usable_algorithms(options: Mapping[str, object]) -> dict[str, list[str]]:
+    """The algorithm lists in ``options`` cut to what this asyncssh supports, order kept.
+
+    Raises Unreachable (one device's clear error, not an internal one) when nothing is left.
+    """
+    usable: dict[str, list[str]] = {}
+    for option, supported in SUPPORTED_ALGORITHMS.items():
+        names = options.get(option)
+        if not isinstance(names, list):
+            continue
+        known = {name.decode() for name in supported()}
+        usable[option] = [name for name in names if name in known]
+        if not usable[option]:
+            raise Unreachable(
+                f"none of {', '.join(map(str, names))} ({option}) is supported by the installed"
+                f" asyncssh {asyncssh.__version__}: set other names in the inventory"
+            )
+    return usable
 
 
 def _legacy_hint(device: Device) -> str:

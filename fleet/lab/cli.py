@@ -11,7 +11,11 @@ import typer
 from fleet.lab.lab import LabError, lab_status, load_lab, start_lab, stop_lab
 from fleet.lab.profiles import EXTRAS, PROFILES
 
-lab_app = typer.Typer(help="The emulated lab: Dropbear + BusyBox devices in namespaces on this machine.")
+lab_app = typer.Typer(
+    help="The emulated lab: Dropbear + BusyBox devices in namespaces on this machine.",
+    rich_markup_mode=None,
+    pretty_exceptions_show_locals=False,
+)
 
 DirOption = Annotated[Path, typer.Option("--dir", help="Lab directory (state, keys, inventory).")]
 

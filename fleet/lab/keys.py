@@ -14,7 +14,6 @@ import os
 import struct
 from pathlib import Path
 
-import asyncssh
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
@@ -40,6 +39,8 @@ def write_dropbear_host_key(path: Path) -> str:
 
 def write_client_key(path: Path, comment: str) -> str:
     """Write a new OpenSSH-format ed25519 private key (0600); returns its public line."""
+    import asyncssh  # here: `fleet --help` and the reading commands load no SSH library
+
     key = asyncssh.generate_private_key("ssh-ed25519", comment=comment)
     _write_private(path, key.export_private_key("openssh"))
     public: bytes = key.export_public_key("openssh")

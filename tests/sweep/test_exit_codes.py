@@ -13,9 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from fleet.cli import Exit, app
-from fleet.fleetview import build_view
+from fleet.fleetview import build_view, worst_severity
 from fleet.store import Store
-from fleet.sweep import worst_severity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from analysis_builder import device, proc
