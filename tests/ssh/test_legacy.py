@@ -109,6 +109,41 @@ def test_explicit_overrides_reach_a_server_without_the_profile(
         echo(dataclasses.replace(dev, ciphers=("aes128-ctr",)))
 
 
+def test_a_name_this_asyncssh_lacks_is_one_device_clear_error(
+    start_sshd: StartSshd, keys: Keys, tmp_path: Path
+) -> None:
+    server = start_sshd(LEGACY_B, host_key_types=("dsa",))
+    dev = device(server, keys, tmp_path, kex_algorithms=("diffie-hellman-group1-sha1-retired",))
+    with pytest.raises(
+        Unreachable, match=r"^none of diffie-hellman-group1-sha1-retired \(kex_algs\) is supported"
+    ):
+        echo(dev)
+
+
+def test_the_legacy_profile_survives_an_asyncssh_that_dropped_some_names(
+    legacy: Sshd, keys: Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fake for what no installed release does yet: an asyncssh without 3des-cbc and ssh-dss
+    signatures. The profile's other names still reach the server that accepts them."""
+    from fleet import transport
+
+    real = dict(transport.SUPPORTED_ALGORITHMS)
+    monkeypatch.setitem(
+        transport.SUPPORTED_ALGORITHMS,
+        "encryption_algs",
+        lambda: [a for a in real["encryption_algs"]() if a != b"3des-cbc"],
+    )
+    opts = transport.usable_algorithms({"encryption_algs": list(LEGACY_CIPHERS)})
+    assert (
+        "3des-cbc" not in opts["encryption_algs"] and len(opts["encryption_algs"]) == len(LEGACY_CIPHERS) - 1
+    )
+    if legacy.options["Ciphers"] == "aes128-cbc":  # server A: still reached
+        assert echo(device(legacy, keys, tmp_path, legacy_algorithms=True)) == b"reached\n"
+    else:  # server B takes only 3des-cbc: a clear "no common algorithm", not an internal error
+        with pytest.raises(Unreachable, match="no common algorithm"):
+            echo(device(legacy, keys, tmp_path, legacy_algorithms=True))
+
+
 def test_hmac_md5_only_server(start_sshd: StartSshd, keys: Keys, tmp_path: Path) -> None:
     server = start_sshd(MD5_ONLY)
     with pytest.raises(Unreachable, match=r"no common algorithm.*MAC"):
