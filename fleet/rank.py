@@ -109,8 +109,9 @@ def device_text(d: dict[str, Any]) -> str:
     """One device entry of :func:`rank_json` in full for a terminal (``fleet show``): every finding
     with its evidence, device-level first, then each process that has findings, most suspect first."""
     when = f"{d['first_sample']} .. {d['last_sample']}" if d["first_sample"] else "no sample"
+    host = f" ({d['host']})" if d["host"] else ""  # an imported log has no address
     lines = [
-        f"{d['name']} ({d['host']})  score {d['score']:.2f}  status {d['status']}"
+        f"{d['name']}{host}  score {d['score']:.2f}  status {d['status']}"
         f"  {d['samples']} samples  {when}",
     ]
     if d["error"]:

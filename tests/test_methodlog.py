@@ -59,6 +59,8 @@ def test_import_then_rank_lists_the_device(tmp_path: Path) -> None:
     (dev,) = doc["devices"]
     assert (dev["name"], dev["samples"], dev["status"]) == ("cam-seed", 5, "ok")
     assert dev["first_sample"] == "2026-11-01T00:00:00Z" and dev["last_sample"] == "2026-11-01T00:16:00Z"
+    shown = runner.invoke(app, ["show", "cam-seed", "--store", str(store)]).output
+    assert shown.startswith("cam-seed  score ")  # an imported log has no address: no "(None)"
 
 
 def test_import_of_garbage_is_a_clear_error(tmp_path: Path) -> None:
