@@ -20,6 +20,8 @@ from fleet.procfs import ParseError, classify_maps, parse_maps, parse_meminfo, p
 _MEMINFO = re.compile(r"^[A-Za-z][A-Za-z0-9_()]*:\s+\d+(?: kB)?\s*$")
 _MAPS = re.compile(r"^([0-9a-fA-F]+)-[0-9a-fA-F]+ [r-][w-][x-][ps-] ")
 _SLAB_HEADER = re.compile(r"^slabinfo - version: \d")
+# a cache line (name, then active, total, size, per slab, pages per slab) or the "# name" header
+_SLAB_LINE = re.compile(r"^(?:# name|\S+(?:\s+\d+){5}(?:\s|$))")
 
 
 @dataclass
@@ -56,13 +58,7 @@ def split_method_log(text: str) -> tuple[list[MethodBlock], int]:
 
     for lineno, line in enumerate(text.splitlines(), 1):
         m = _MAPS.match(line)
-        if (
-            kind == "slabinfo"
-            and line
-            and not _SLAB_HEADER.match(line)
-            and not _MEMINFO.match(line)
-            and not m
-        ):
+        if kind == "slabinfo" and _SLAB_LINE.match(line) and not _MEMINFO.match(line) and not m:
             current.slabinfo += line + "\n"  # cache lines and the "# name ..." header
             continue
         if m:

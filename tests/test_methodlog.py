@@ -43,6 +43,16 @@ def test_round_metrics_follow_the_method() -> None:
     assert proc.stack_count >= 10 and proc.shm_count == 3 and proc.address_bits == 32
 
 
+def test_a_date_stamp_after_slabinfo_is_skipped_not_read_as_a_slab_cache() -> None:
+    """`date` printed at the end of each round (a common addition to the loop)."""
+    stamp = "Mon Dec  7 02:00:00 UTC 2026\n"
+    _, before = split_method_log((MEMINFO + SEED_MAPS + SLABINFO) * 3)
+    blocks, skipped = split_method_log((MEMINFO + SEED_MAPS + SLABINFO + stamp) * 3)
+    assert len(blocks) == 3 and skipped == before + 3
+    assert all(b.slabinfo == SLABINFO for b in blocks)
+    assert all(metrics_from_block(b).slab and not metrics_from_block(b).problems for b in blocks)
+
+
 def test_import_then_rank_lists_the_device(tmp_path: Path) -> None:
     log = tmp_path / "mem_log.txt"
     log.write_text((MEMINFO + SEED_MAPS + SLABINFO) * 5)
