@@ -111,8 +111,7 @@ def device_text(d: dict[str, Any]) -> str:
     when = f"{d['first_sample']} .. {d['last_sample']}" if d["first_sample"] else "no sample"
     host = f" ({d['host']})" if d["host"] else ""  # an imported log has no address
     lines = [
-        f"{d['name']}{host}  score {d['score']:.2f}  status {d['status']}"
-        f"  {d['samples']} samples  {when}",
+        f"{d['name']}{host}  score {d['score']:.2f}  status {d['status']}  {d['samples']} samples  {when}",
     ]
     if d["error"]:
         lines.append(f"  last error: {d['error']}")
