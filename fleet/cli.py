@@ -166,7 +166,17 @@ SmtpUserOpt = Annotated[str | None, typer.Option("--smtp-user", help="SMTP login
 SmtpPassEnvOpt = Annotated[
     str | None, typer.Option("--smtp-password-env", help="Variable holding the SMTP password.")
 ]
-StarttlsOpt = Annotated[bool | None, typer.Option("--smtp-starttls/--no-smtp-starttls", help="Use STARTTLS.")]
+StarttlsOpt = Annotated[
+    bool | None,
+    typer.Option("--smtp-starttls/--no-smtp-starttls", help="Use STARTTLS (default: with --smtp-user)."),
+]
+PlainAuthOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--smtp-allow-plaintext-auth/--no-smtp-allow-plaintext-auth",
+        help="Allow sending the SMTP password without TLS ($FLEET_SMTP_ALLOW_PLAINTEXT_AUTH).",
+    ),
+]
 SslOpt = Annotated[bool | None, typer.Option("--smtp-ssl/--no-smtp-ssl", help="Implicit TLS (port 465).")]
 EmailFromOpt = Annotated[str | None, typer.Option("--email-from", help="Sender address ($FLEET_EMAIL_FROM).")]
 
@@ -217,6 +227,7 @@ def _smtp(
     starttls: bool | None,
     ssl: bool | None,
     sender: str | None,
+    allow_plaintext_auth: bool | None = None,
 ) -> SmtpSettings:
     """Flags over environment over config file."""
     flags: dict[str, Any] = {
@@ -227,6 +238,7 @@ def _smtp(
         "starttls": starttls,
         "ssl": ssl,
         "sender": sender,
+        "allow_plaintext_auth": allow_plaintext_auth,
     }
     return replace(config.smtp, **{k: v for k, v in flags.items() if v is not None})
 
@@ -551,6 +563,7 @@ def report_cmd(
     smtp_password_env: SmtpPassEnvOpt = None,
     smtp_starttls: StarttlsOpt = None,
     smtp_ssl: SslOpt = None,
+    smtp_allow_plaintext_auth: PlainAuthOpt = None,
     email_from: EmailFromOpt = None,
     only: OnlyOpt = None,
 ) -> None:
@@ -558,7 +571,17 @@ def report_cmd(
     from fleet.sweep import email_report
 
     cfg = _load_config(config)
-    smtp = _smtp(cfg, smtp_host, smtp_port, smtp_user, smtp_password_env, smtp_starttls, smtp_ssl, email_from)
+    smtp = _smtp(
+        cfg,
+        smtp_host,
+        smtp_port,
+        smtp_user,
+        smtp_password_env,
+        smtp_starttls,
+        smtp_ssl,
+        email_from,
+        smtp_allow_plaintext_auth,
+    )
     with _open_store(store) as st:
         parse_pending(st)
         view = _view(st, only)
@@ -609,6 +632,7 @@ def sweep_cmd(
     smtp_password_env: SmtpPassEnvOpt = None,
     smtp_starttls: StarttlsOpt = None,
     smtp_ssl: SslOpt = None,
+    smtp_allow_plaintext_auth: PlainAuthOpt = None,
     email_from: EmailFromOpt = None,
     log_json: LogJsonOpt = False,
     verbose: VerboseOpt = False,
@@ -633,7 +657,17 @@ def sweep_cmd(
     except ConfigError as exc:
         raise fail(Exit.USAGE, str(exc)) from None
     sw = cfg.sweep
-    smtp = _smtp(cfg, smtp_host, smtp_port, smtp_user, smtp_password_env, smtp_starttls, smtp_ssl, email_from)
+    smtp = _smtp(
+        cfg,
+        smtp_host,
+        smtp_port,
+        smtp_user,
+        smtp_password_env,
+        smtp_starttls,
+        smtp_ssl,
+        email_from,
+        smtp_allow_plaintext_auth,
+    )
     devices: tuple[Device, ...] = ()
     if not no_collect:
         if inventory is None:

@@ -4,17 +4,19 @@ Precedence, lowest first: built-in defaults, the config file (``--config``, else
 else ``./fleet.toml`` when present), environment variables (``[smtp]`` only), command-line flags.
 A cron job or a systemd unit then carries one short command line and every setting lives in one
 reviewed file. Secrets are never in the file: ``smtp.password_env`` names the variable that holds
-the password. An unknown section or key, or a value of the wrong type, is an error naming the file
-and key (a typo never silently falls back to a default). Relative paths are relative to the working
-directory of the run, not to the file.
+the password, which goes over TLS only (STARTTLS unless ``ssl``) unless ``allow_plaintext_auth``
+says otherwise. An unknown section or key, or a value of the wrong type, is an error naming the
+file and key (a typo never silently falls back to a default). Relative paths are relative to the
+working directory of the run, not to the file.
 
     [smtp]                       # email for `fleet sweep` and `fleet report --email-to`
     host = "mail.example.net"    # $FLEET_SMTP_HOST, --smtp-host; no host: no email can be sent
     port = 587                   # $FLEET_SMTP_PORT, --smtp-port; default 465 (ssl), 587 (starttls), else 25
-    starttls = true              # $FLEET_SMTP_STARTTLS, --smtp-starttls; upgrade a plain connection
+    starttls = true              # $FLEET_SMTP_STARTTLS, --smtp-starttls; default: on when user is set
     ssl = false                  # $FLEET_SMTP_SSL, --smtp-ssl; implicit TLS (port 465)
     user = "fleet"               # $FLEET_SMTP_USER, --smtp-user; login only when set
     password_env = "FLEET_SMTP_PASSWORD"  # $FLEET_SMTP_PASSWORD_ENV, --smtp-password-env
+    allow_plaintext_auth = false  # $FLEET_SMTP_ALLOW_PLAINTEXT_AUTH, --smtp-allow-plaintext-auth
     from = "fleet@example.net"   # $FLEET_EMAIL_FROM, --email-from; default fleet@localhost
     to = ["firmware-team@example.net"]  # $FLEET_EMAIL_TO (comma-separated), --email-to; none: no email
 
@@ -51,15 +53,22 @@ class SmtpSettings:
     port: int | None = None  # default: 465 with ssl, else 587 with starttls, else 25
     user: str | None = None
     password_env: str | None = None
-    starttls: bool = False
+    starttls: bool | None = None  # None: STARTTLS exactly when there is a login (a user)
     ssl: bool = False
+    allow_plaintext_auth: bool = False  # the explicit opt-in to send the password without TLS
     sender: str = "fleet@localhost"
     to: tuple[str, ...] = ()
+
+    def use_starttls(self) -> bool:
+        """Upgrade the connection: when asked to, and by default whenever a password will be sent."""
+        if self.ssl:
+            return False
+        return bool(self.user) if self.starttls is None else self.starttls
 
     def effective_port(self) -> int:
         if self.port:
             return self.port
-        return 465 if self.ssl else 587 if self.starttls else 25
+        return 465 if self.ssl else 587 if self.use_starttls() else 25
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,7 @@ def _typed(where: str, key: str, value: Any, default: Any) -> Any:
             # samples = 0 would turn a nightly sweep into an endless soak run
             raise ConfigError(f"{where}: {key}: must be at least 1, not {value!r}")
         return int(value) if expected is int or key == "port" else float(value)
-    if expected is bool and not isinstance(value, bool):
+    if (expected is bool or key == "starttls") and not isinstance(value, bool):
         raise ConfigError(f"{where}: {key}: must be true or false, not {value!r}")
     if key == "to":
         if isinstance(value, str):
@@ -165,7 +174,7 @@ def _smtp_from_env(smtp: SmtpSettings, env: Mapping[str, str]) -> SmtpSettings:
             changes["port"] = int(env["FLEET_SMTP_PORT"])
         except ValueError:
             raise ConfigError(f"FLEET_SMTP_PORT: not a port number: {env['FLEET_SMTP_PORT']!r}") from None
-    for key in ("starttls", "ssl"):
+    for key in ("starttls", "ssl", "allow_plaintext_auth"):
         value = env.get(f"FLEET_SMTP_{key.upper()}")
         if value:
             changes[key] = value.lower() in ("1", "true", "yes", "on")

@@ -72,19 +72,26 @@ def size_limit(smtp: smtplib.SMTP) -> int:
 
 
 def send_email(settings: SmtpSettings, compose: Callable[[int], EmailMessage], timeout: float = 60.0) -> None:
-    """Send over SMTP, with STARTTLS or implicit TLS when configured; raises MailError.
+    """Send over SMTP, with STARTTLS or implicit TLS when configured; raises MailError, whatever
+    went wrong (a cron job must get exit 5 and a reason, never a traceback).
 
-    ``compose(limit)`` builds the message once the server has said how large one may be (bytes).
+    A login happens over TLS only: a user means STARTTLS unless ``ssl`` or an explicit
+    ``starttls = false``, a server that does not offer STARTTLS gets nothing, and a clear login
+    needs ``allow_plaintext_auth``. ``compose(limit)`` builds the message once the server has
+    said how large one may be (bytes).
     """
     if not settings.host:
         raise MailError("no SMTP host: set --smtp-host, FLEET_SMTP_HOST or smtp.host in the config file")
-    password = None
-    if settings.password_env:
-        password = os.environ.get(settings.password_env)
-        if password is None:
-            raise MailError(f"smtp password_env {settings.password_env} is not set in the environment")
+    password = _password(settings)
+    starttls = settings.use_starttls()
+    if settings.user and not (settings.ssl or starttls or settings.allow_plaintext_auth):
+        raise MailError(
+            "not sending the SMTP password in clear: smtp.user is set but neither STARTTLS nor ssl is on"
+            " (turn one on, or allow a login without TLS: smtp.allow_plaintext_auth = true)"
+        )
     context = ssl.create_default_context()
     port = settings.effective_port()
+    where = f"SMTP {settings.host}:{port}"
     try:
         smtp: smtplib.SMTP
         if settings.ssl:
@@ -92,13 +99,42 @@ def send_email(settings: SmtpSettings, compose: Callable[[int], EmailMessage], t
         else:
             smtp = smtplib.SMTP(settings.host, port, timeout=timeout)
         with smtp:
-            if settings.starttls and not settings.ssl:
+            if starttls:
+                smtp.ehlo()
+                if not smtp.has_extn("starttls"):
+                    sent = "the password or the report" if settings.user else "the report"
+                    raise MailError(f"{where} does not offer STARTTLS: not sending {sent} in clear")
                 smtp.starttls(context=context)
             if settings.user:
-                smtp.login(settings.user, password or "")
+                smtp.login(settings.user, password)
             smtp.ehlo_or_helo_if_needed()
             smtp.send_message(compose(size_limit(smtp)))
-    except smtplib.SMTPException as exc:
-        raise MailError(f"SMTP {settings.host}:{port}: {exc}") from None
-    except (OSError, ssl.SSLError) as exc:
-        raise MailError(f"SMTP {settings.host}:{port}: {exc.strerror or exc}") from None
+    except smtplib.SMTPException as exc:  # before OSError: SMTPServerDisconnected is both
+        raise MailError(_hide(f"{where}: {exc}", password)) from None
+    except (OSError, ValueError) as exc:  # sockets, TLS, a host name IDNA cannot encode, ...
+        reason = getattr(exc, "strerror", None) or str(exc)
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            reason += " (a private CA: point SSL_CERT_FILE at a bundle that holds it)"
+        raise MailError(_hide(f"{where}: {reason}", password)) from None
+
+
+def _password(settings: SmtpSettings) -> str:
+    """The login's password from its environment variable ('' without one); checked here because
+    smtplib encodes it as ASCII and raises UnicodeEncodeError, which names no setting."""
+    if not settings.user:
+        return ""
+    password = ""
+    if settings.password_env:
+        value = os.environ.get(settings.password_env)
+        if value is None:
+            raise MailError(f"smtp password_env {settings.password_env} is not set in the environment")
+        password = value
+    if not settings.user.isascii() or not password.isascii():
+        what = "user name" if not settings.user.isascii() else f"password in {settings.password_env}"
+        raise MailError(f"the SMTP {what} is not ASCII, and SMTP AUTH (smtplib) sends ASCII only")
+    return password
+
+
+def _hide(text: str, password: str) -> str:
+    """``text`` without the password, should a server echo it back in an error."""
+    return text.replace(password, "***") if password else text

@@ -1,8 +1,10 @@
 """Fixtures for the report and email tests: a small lab with the hostile device, collected once;
-a real SMTP server (aiosmtpd) with and without STARTTLS; headless Chromium when installed."""
+a real SMTP server (aiosmtpd) with and without STARTTLS, one offering AUTH in clear, a relay that
+records what crosses the wire; headless Chromium when installed."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import ipaddress
 import shutil
@@ -10,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -206,6 +209,85 @@ def starttls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     ctl.start()
     try:
         yield inbox
+    finally:
+        ctl.stop()
+
+
+@dataclass
+class WireTap:
+    """A TCP relay in front of a server that keeps every byte clients sent through it: exactly
+    what crossed the wire, TLS records included as the ciphertext they are."""
+
+    host: str
+    port: int
+    upstream: tuple[str, int]
+    sent: bytearray = field(default_factory=bytearray)
+    connections: int = 0
+
+    def serve(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:  # the listener was closed: the test is over
+                return
+            self.connections += 1
+            server = socket.create_connection(self.upstream, timeout=10)
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, record: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if record:
+                    self.sent += data
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+
+@contextlib.contextmanager
+def wire_tap(upstream: Inbox) -> Iterator[WireTap]:
+    """A :class:`WireTap` on a free port of 127.0.0.1 in front of ``upstream``."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    tap = WireTap("127.0.0.1", listener.getsockname()[1], (upstream.host, upstream.port))
+    thread = threading.Thread(target=tap.serve, args=(listener,), daemon=True)
+    thread.start()
+    try:
+        yield tap
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def auth_without_tls_server() -> Iterator[tuple[Inbox, list[bytes]]]:
+    """An SMTP server that offers AUTH (PLAIN, LOGIN) on a plain connection and no STARTTLS, as a
+    misconfigured relay (or someone in the path) would; and the passwords it was sent. It refuses
+    a password starting with ``wrong`` and, hostile, repeats it in its answer."""
+    pytest.importorskip("aiosmtpd", reason="aiosmtpd missing: pip install -e '.[test]'")
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    received: list[bytes] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        received.append(auth_data.password)
+        if auth_data.password.startswith(b"wrong"):
+            echo = auth_data.password.decode()
+            return AuthResult(success=False, handled=False, message=f"535 5.7.8 {echo} is not it")
+        return AuthResult(success=True)
+
+    inbox = Inbox("127.0.0.1", 0)
+    ctl = _controller(inbox, authenticator=authenticator, auth_require_tls=False)
+    ctl.start()
+    try:
+        yield inbox, received
     finally:
         ctl.stop()
 
