@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import sys
@@ -159,6 +160,7 @@ class StoreError(Exception):
 
 
 URL_SCHEMES = ("postgresql://", "postgres://")
+CONNINFO_SECRET = re.compile(r"(?:^|\s)(?:ssl)?password\s*=", re.IGNORECASE)  # libpq key=value form
 
 
 def is_url(location: str | os.PathLike[str]) -> bool:
@@ -326,6 +328,12 @@ class Store:
                     f"PostgreSQL stores need psycopg ({exc}): pip install 'fleet[postgres]'"
                 ) from None
             self.backend = PostgresBackend(str(location), create=create)
+        elif CONNINFO_SECRET.search(str(location)):
+            # A libpq "host=... password=..." string is no directory: refuse it, without naming it
+            raise StoreError(
+                "--store: a keyword/value connection string (not shown: it holds a password) is not"
+                " a store; fleet takes postgresql:// URLs (password in ~/.pgpass or PGPASSWORD)"
+            )
         else:
             self.backend = _Sqlite(Path(location), create=create)
         self.directory: Path | str = self.backend.location

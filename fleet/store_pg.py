@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode
 
 import psycopg
 
@@ -33,15 +33,51 @@ LOCK_NAMESPACE = 0x666C74  # first key of fleet's two-key advisory locks ("flt")
 TABLES = ("devices", "runs", "attempts", "samples", "process_samples", "schema_version")
 
 
+SECRET_PARAMETERS = ("password", "sslpassword")  # libpq's connection parameters that hold secrets
+
+
+def _split(url: str) -> tuple[str, str | None, str, str]:
+    """(scheme://, the userinfo's password or None, the rest before the query, the query), cut
+    where libpq cuts: the userinfo ends at the last '@' before the first '/', so a password
+    holding an unencoded '?', '#' or '@' is still all password (libpq reads it so, '@' aside)."""
+    scheme, sep, rest = url.partition("://")
+    authority = rest.split("/", 1)[0]
+    password = None
+    if "@" in authority:
+        userinfo, rest = rest[: authority.rindex("@")], rest[authority.rindex("@") + 1 :]
+        user, colon, secret = userinfo.partition(":")
+        password = secret if colon else None
+        rest = f"{user}@{rest}"
+    before, _, query = rest.partition("?")
+    return scheme + sep, password, before, query
+
+
 def redact(url: str) -> str:
-    """The URL without its password, for messages and reports."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        netloc = userinfo.split(":", 1)[0] + "@" + host
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"], safe="/")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """The URL without its passwords (userinfo, ``password``, ``sslpassword``), for messages,
+    reports and the sweep summaries that name the store."""
+    head, _, before, query = _split(url)
+    kept = [(k, v) for k, v in parse_qsl(query) if k.lower() not in SECRET_PARAMETERS]
+    return head + before + ("?" + urlencode(kept, safe="/") if kept else "")
+
+
+def secrets(url: str) -> list[str]:
+    """Every password in ``url`` as typed and percent-decoded, longest first: what an error
+    message (libpq quotes the token it could not parse) must not repeat."""
+    _, password, _, query = _split(url)
+    found = [password] if password else []
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if unquote(key).lower() in SECRET_PARAMETERS and value:
+            found.append(value)
+    forms = {form for raw in found for form in (raw, unquote(raw), *raw.split("@"))}
+    return sorted((f for f in forms if f), key=len, reverse=True)
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` with every form of ``url``'s passwords replaced by ``***``."""
+    for secret in secrets(url):
+        text = text.replace(secret, "***")
+    return text
 
 
 @functools.lru_cache(maxsize=256)
@@ -65,7 +101,7 @@ class PostgresBackend:
         try:
             self.conn = psycopg.connect(url, autocommit=True, application_name=me, connect_timeout=30)
         except psycopg.Error as exc:
-            raise StoreError(f"{self.location}: {str(exc).strip()}") from None
+            raise StoreError(f"{self.location}: {scrub(str(exc).strip(), url)}") from None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         return self.conn.execute(placeholders(sql), params or None)
