@@ -31,15 +31,14 @@ _TYPES = (
 )
 LOCK_NAMESPACE = 0x666C74  # first key of fleet's two-key advisory locks ("flt")
 TABLES = ("devices", "runs", "attempts", "samples", "process_samples", "schema_version")
-
-
 SECRET_PARAMETERS = ("password", "sslpassword")  # libpq's connection parameters that hold secrets
 
 
 def _split(url: str) -> tuple[str, str | None, str, str]:
-    """(scheme://, the userinfo's password or None, the rest before the query, the query), cut
-    where libpq cuts: the userinfo ends at the last '@' before the first '/', so a password
-    holding an unencoded '?', '#' or '@' is still all password (libpq reads it so, '@' aside)."""
+    """(scheme://, the userinfo's password or None, the rest before the query, the query). As in
+    libpq, the userinfo ends before the first '/', not at '?' or '#' (urlsplit's cut would show
+    the rest of such a password); at its last '@' (libpq: the first), so all of an unencoded
+    'p@ss' is hidden, not only the 'p' libpq reads."""
     scheme, sep, rest = url.partition("://")
     authority = rest.split("/", 1)[0]
     password = None

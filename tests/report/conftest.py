@@ -243,10 +243,11 @@ class WireTap:
                 dst.sendall(data)
         except OSError:
             pass
-        finally:
+        finally:  # one side is done: end the other's pump too, then let go of this side
             for s in (src, dst):
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
+            src.close()
 
 
 @contextlib.contextmanager
