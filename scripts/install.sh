@@ -46,11 +46,11 @@ case "$DEPS" in
     "${pip[@]}" --require-hashes -r "$lock"
     ;;
   newest)
-    "${pip[@]}" --upgrade setuptools "$extras"
+    "${pip[@]}" --upgrade "setuptools>=77" "$extras"
     ;;
   lowest)  # pip cannot resolve to lower bounds; uv can
     "${pip[@]}" uv
-    VIRTUAL_ENV=$PREFIX "$PREFIX/bin/uv" pip install -q --resolution lowest-direct setuptools "$extras"
+    VIRTUAL_ENV=$PREFIX "$PREFIX/bin/uv" pip install -q --resolution lowest-direct "setuptools>=77" "$extras"
     ;;
   *) echo "install.sh: FLEET_DEPS=$DEPS: use locked, newest or lowest" >&2; exit 2 ;;
 esac
