@@ -39,6 +39,7 @@ from fleet.inventory import (
 )
 
 _SECTION = re.compile(r"^\[([^\]\s:]+)(?::(vars|children))?\]\s*(?:[#;].*)?$")
+_YAML_TOP = re.compile(r"^([A-Za-z_][\w.-]*):\s*(?:#.*)?$", re.MULTILINE)  # "devices:", "all:"
 _ENV_LOOKUP = re.compile(
     r"""^\{\{\s*lookup\(\s*['"]env['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\s*\}\}$"""
 )
@@ -72,7 +73,12 @@ def detect_format(text: str) -> str:
     try:
         doc = yaml.load(text, Loader=YAML_LOADER)  # a safe loader
     except yaml.YAMLError:
-        return "ansible-ini"
+        # broken YAML, or INI host lines that YAML cannot read; a bare "key:" line (INI has none)
+        # says YAML, so its loader names the problem and its line
+        top = _YAML_TOP.search(text)
+        if top is None:
+            return "ansible-ini"
+        return "ansible-yaml" if top.group(1) == "all" else "fleet"
     if doc is None:
         return "fleet"  # the native loader explains what is missing
     if not isinstance(doc, dict):
@@ -402,7 +408,8 @@ def _read_yaml(text: str, model: _Model) -> None:
         root = yaml.compose(text, Loader=YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise model.fail(mark.line + 1 if mark else None, "", f"invalid YAML: {exc}") from None
+        problem = getattr(exc, "problem", None) or exc  # one line, without PyYAML's context lines
+        raise model.fail(mark.line + 1 if mark else None, "", f"invalid YAML: {problem}") from None
     if root is None:
         raise model.fail(None, "", "empty inventory: no hosts")
     ld = _Loader(model.path)

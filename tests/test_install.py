@@ -111,6 +111,7 @@ def test_only_asyncssh_cryptography_warnings_are_silenced() -> None:
 
 
 def test_other_warnings_become_log_lines_json_with_log_json(capsys: pytest.CaptureFixture[str]) -> None:
+    logging.captureWarnings(False)  # an earlier in-process command may have left it half on
     try:
         cli._setup_logging(json_lines=True, verbose=False)
         with warnings.catch_warnings():
@@ -152,7 +153,7 @@ def _tracked_files() -> list[Path]:
 
 
 def test_nothing_in_the_repository_reads_or_links_a_folder_beside_it() -> None:
-    """A user's clone has no ../shared: code, tests, docs and scripts must not need it."""
+    """A user's clone has nothing beside it: code, tests, docs and scripts must not need it."""
     needle = re.compile(r"\.\./" + "shared|" + r"parents\[\d\]\s*/\s*['\"]" + "shared")
     offenders = []
     for path in _tracked_files():
