@@ -239,6 +239,8 @@ class Backend(Protocol):
 
     def lock_schema(self) -> None: ...
 
+    def row_lock(self, mode: str) -> str: ...
+
     def after_prune(self) -> None: ...
 
     def size_bytes(self) -> int: ...
@@ -294,6 +296,10 @@ class _Sqlite:
 
     def lock_schema(self) -> None:
         """BEGIN IMMEDIATE already serialises migrations."""
+
+    def row_lock(self, mode: str) -> str:
+        """No row locks in SQLite: a transaction's BEGIN IMMEDIATE holds the whole store's write lock."""
+        return ""
 
     def after_prune(self) -> None:
         # executescript steps the pragma to completion; execute() would free a single page.
@@ -506,33 +512,49 @@ class Store:
 
         Idempotent per (device, captured_at): writing the same sample twice (a re-run import, two
         collectors) keeps the first and returns its id.
+
+        The delta is made outside the transaction (a base's bytes never change while it is a base);
+        inside it the base is checked again, under a share lock a prune must wait for, so a prune
+        in between (``fleet prune`` during a collect) cannot leave this capture without its base.
         """
         blob, base_id = self._compress_raw(device_id, source, raw)
-        sid = self._returning(
-            "INSERT INTO samples (device_id, run_id, captured_at, duration, source, token,"
-            " raw, raw_size, complete, meta_json, collector, raw_base) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-            " ON CONFLICT (device_id, captured_at) DO NOTHING RETURNING id",
-            (
-                device_id,
-                run_id,
-                captured_at,
-                duration,
-                source,
-                token,
-                blob,
-                len(raw),
-                int(complete),
-                json.dumps(meta) if meta else None,
-                self.collector,
-                base_id,
-            ),
-        )
-        if sid is None:
-            row = self._x(
-                "SELECT id FROM samples WHERE device_id = ? AND captured_at = ?", (device_id, captured_at)
-            ).fetchone()
-            sid = int(row[0])
+        with self.transaction():
+            if base_id is not None and not self._still_a_base(base_id):
+                blob, base_id = rawcodec.compress(raw), None  # pruned meanwhile: it stands alone
+            sid = self._returning(
+                "INSERT INTO samples (device_id, run_id, captured_at, duration, source, token,"
+                " raw, raw_size, complete, meta_json, collector, raw_base) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT (device_id, captured_at) DO NOTHING RETURNING id",
+                (
+                    device_id,
+                    run_id,
+                    captured_at,
+                    duration,
+                    source,
+                    token,
+                    blob,
+                    len(raw),
+                    int(complete),
+                    json.dumps(meta) if meta else None,
+                    self.collector,
+                    base_id,
+                ),
+            )
+            if sid is None:
+                row = self._x(
+                    "SELECT id FROM samples WHERE device_id = ? AND captured_at = ?", (device_id, captured_at)
+                ).fetchone()
+                sid = int(row[0])
         return sid
+
+    def _still_a_base(self, base_id: int) -> bool:
+        """The base still holds its raw; on PostgreSQL locked so a prune waits for this transaction."""
+        row = self._x(
+            "SELECT id FROM samples WHERE id = ? AND raw_base IS NULL AND raw IS NOT NULL"
+            + self.backend.row_lock("SHARE"),
+            (base_id,),
+        ).fetchone()
+        return row is not None
 
     def _compress_raw(self, device_id: int, source: str, raw: bytes) -> tuple[bytes, int | None]:
         """``raw`` compressed against the device's latest base capture: (blob, base id or None).
@@ -554,37 +576,53 @@ class Store:
                     return delta, int(base[0])
         return rawcodec.compress(raw), None
 
-    def _raw_bytes(self, blob: bytes, base_id: int | None, cache: dict[int, bytes] | None = None) -> bytes:
-        """The capture a stored blob holds; ``cache`` keeps decoded bases across calls."""
+    def _raw_bytes(self, sid: int, blob: bytes, base_id: int | None, cache: dict[int, bytes]) -> bytes | None:
+        """The capture a stored blob holds (None: pruned meanwhile); ``cache`` keeps decoded bases."""
         if base_id is None:
             return rawcodec.decompress(blob)
-        base = cache.get(base_id) if cache is not None else None
-        if base is None:
+        if base_id not in cache:
             row = self._x("SELECT raw FROM samples WHERE id = ?", (base_id,)).fetchone()
             if row is None or row[0] is None:
-                raise StoreError(f"store damaged: capture base {base_id} is missing")
-            base = rawcodec.decompress(row[0])
-            if cache is not None:
-                cache.clear()  # captures come in id order: one base at a time is enough
-                cache[base_id] = base
-        return rawcodec.decompress(blob, base)
+                # A prune since the capture was read re-encoded it on another base (or dropped it).
+                return self._raw_now(sid)
+            cache.clear()  # captures come in id order: one base at a time is enough
+            cache[base_id] = rawcodec.decompress(row[0])
+        return rawcodec.decompress(blob, cache[base_id])
 
-    def _rebase_dependents(self, doomed: str, params: Sequence[Any]) -> None:
-        """Before the raw of the samples matching ``doomed`` goes, re-encode the captures that
-        were compressed against one of them and stay: the oldest becomes a base of its own and
-        the others are compressed against it."""
-        bases = self._x(
-            f"SELECT id, raw FROM samples WHERE raw_base IS NULL AND raw IS NOT NULL AND {doomed}", params
-        ).fetchall()
-        for base_id, base_blob in bases:
-            kept = self._x(
-                "SELECT id, raw FROM samples WHERE raw_base = ? AND raw IS NOT NULL"
-                f" AND NOT ({doomed}) ORDER BY captured_at",
-                (base_id, *params),
-            ).fetchall()
+    def _raw_now(self, sid: int) -> bytes | None:
+        """One capture read with its base in one statement (one snapshot: no prune in between)."""
+        row = self._x(
+            "SELECT s.raw, s.raw_base, b.raw FROM samples s LEFT JOIN samples b ON b.id = s.raw_base"
+            " WHERE s.id = ?",
+            (sid,),
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        blob, base_id, base = row
+        if base_id is None:
+            return rawcodec.decompress(blob)
+        if base is None:
+            raise StoreError(f"store damaged: capture base {base_id} is missing")
+        return rawcodec.decompress(blob, rawcodec.decompress(base))
+
+    def _rebase_dependents(self, doomed: set[int], bases: Sequence[int]) -> None:
+        """Before the raw of the ``doomed`` samples goes, re-encode the captures that were
+        compressed against one of their ``bases`` and stay: the oldest becomes a base of its own
+        and the others are compressed against it."""
+        for base_id in bases:
+            kept = [
+                (sid, blob)
+                for sid, blob in self._x(
+                    "SELECT id, raw FROM samples WHERE raw_base = ? AND raw IS NOT NULL ORDER BY captured_at",
+                    (base_id,),
+                ).fetchall()
+                if sid not in doomed
+            ]
             if not kept:
                 continue
-            base = rawcodec.decompress(base_blob)
+            base = rawcodec.decompress(
+                self._x("SELECT raw FROM samples WHERE id = ?", (base_id,)).fetchone()[0]
+            )
             first_id, first = kept[0][0], rawcodec.decompress(kept[0][1], base)
             alone = rawcodec.compress(first)
             self._x("UPDATE samples SET raw = ?, raw_base = NULL WHERE id = ?", (alone, first_id))
@@ -678,20 +716,20 @@ class Store:
         ).fetchall()
         bases: dict[int, bytes] = {}
         for sid, name, at, token, raw, source, meta, base_id in rows:
-            data = self._raw_bytes(raw, base_id, bases) if raw else b""
+            data = (self._raw_bytes(sid, raw, base_id, bases) if raw else None) or b""
             yield RawSample(sid, name, at, token, data, source, json.loads(meta) if meta else {})
 
     def raw_at(self, device: str, captured_at: float) -> RawSample | None:
         """The stored capture of one device at one time (None when pruned or absent)."""
         row = self._x(
-            "SELECT s.id, d.name, s.captured_at, s.token, s.raw, s.source, s.meta_json, s.raw_base"
+            "SELECT s.id, d.name, s.captured_at, s.token, s.source, s.meta_json"
             " FROM samples s JOIN devices d ON d.id = s.device_id WHERE d.name = ? AND s.captured_at = ?",
             (device, captured_at),
         ).fetchone()
-        if row is None or row[4] is None:
+        data = self._raw_now(row[0]) if row is not None else None
+        if row is None or data is None:
             return None
-        sid, name, at, token, raw, source, meta, base_id = row
-        data = self._raw_bytes(raw, base_id)
+        sid, name, at, token, source, meta = row
         return RawSample(sid, name, at, token, data, source, json.loads(meta) if meta else {})
 
     def devices(self) -> list[DeviceRow]:
@@ -742,28 +780,42 @@ class Store:
 
     def prune(self, *, keep_raw_days: float | None, keep_metrics_days: float | None, now: float) -> Pruned:
         """Drop raw captures older than ``keep_raw_days`` (metrics stay), and whole samples older
-        than ``keep_metrics_days``; then give the freed pages back. ``None`` keeps forever."""
+        than ``keep_metrics_days``; then give the freed pages back. ``None`` keeps forever.
+
+        The doomed rows are chosen and locked once, and only they are touched: a capture parsed or
+        stored meanwhile is never dropped without its dependents re-encoded first, and a writer
+        holding a base (``add_raw_sample``) is waited for."""
         raw = metrics = 0
         with self.transaction():
             if keep_metrics_days is not None:
                 cutoff = now - keep_metrics_days * 86400
-                self._rebase_dependents("captured_at < ?", (cutoff,))
-                self._x(
-                    "DELETE FROM process_samples WHERE sample_id IN"
-                    " (SELECT id FROM samples WHERE captured_at < ?)",
-                    (cutoff,),
-                )
-                metrics = self._x("DELETE FROM samples WHERE captured_at < ?", (cutoff,)).rowcount
+                doomed = self._lock_doomed("captured_at < ?", cutoff)
+                for chunk in _chunks(sorted(doomed)):
+                    marks = ",".join("?" * len(chunk))
+                    self._x(f"DELETE FROM process_samples WHERE sample_id IN ({marks})", chunk)
+                    metrics += self._x(f"DELETE FROM samples WHERE id IN ({marks})", chunk).rowcount
                 self._x("DELETE FROM attempts WHERE at < ?", (cutoff,))
             if keep_raw_days is not None:
                 cutoff = now - keep_raw_days * 86400
-                self._rebase_dependents("captured_at < ? AND parsed != 0", (cutoff,))
-                raw = self._x(
-                    "UPDATE samples SET raw = NULL WHERE captured_at < ? AND raw IS NOT NULL AND parsed != 0",
-                    (cutoff,),
-                ).rowcount
+                doomed = self._lock_doomed("captured_at < ? AND raw IS NOT NULL AND parsed != 0", cutoff)
+                for chunk in _chunks(sorted(doomed)):
+                    marks = ",".join("?" * len(chunk))
+                    raw += self._x(f"UPDATE samples SET raw = NULL WHERE id IN ({marks})", chunk).rowcount
         self.backend.after_prune()
         return Pruned(raw_dropped=raw, samples_dropped=metrics)
+
+    def _lock_doomed(self, where: str, cutoff: float) -> set[int]:
+        """The ids of the samples matching ``where``, locked (PostgreSQL; SQLite's transaction
+        holds the store), their bases' surviving dependents re-encoded: ready to go."""
+        rows = self._x(
+            "SELECT id, raw_base IS NULL AND raw IS NOT NULL FROM samples WHERE "
+            + where
+            + self.backend.row_lock("UPDATE"),
+            (cutoff,),
+        ).fetchall()
+        doomed = {int(sid) for sid, _ in rows}
+        self._rebase_dependents(doomed, [int(sid) for sid, is_base in rows if is_base])
+        return doomed
 
     def size_bytes(self) -> int:
         """Bytes on disk: the SQLite database and its WAL, or fleet's PostgreSQL tables."""
@@ -777,6 +829,12 @@ class Store:
         (so a kill -9 leaves none); raises ``fleet.lock.Locked`` when held elsewhere. PostgreSQL
         only: directory stores use the flock of ``fleet.lock.store_lock``."""
         return self.backend.advisory_lock(name)
+
+
+def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
+    """``ids`` in slices that fit one statement's parameters."""
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
 
 
 def open_store(location: Path | str, *, create: bool = False, collector: str | None = None) -> Store:

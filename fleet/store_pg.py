@@ -121,6 +121,10 @@ class PostgresBackend:
         """Collectors opening a new store at once: the first migrates, the rest wait for it."""
         self.conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_NAMESPACE,))
 
+    def row_lock(self, mode: str) -> str:
+        """``FOR SHARE`` / ``FOR UPDATE``: held to the end of the transaction (fleet.store.prune)."""
+        return f" FOR {mode}"
+
     def after_prune(self) -> None:
         """Autovacuum hands the space of pruned rows back to new ones; nothing to do here."""
 

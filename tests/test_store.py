@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -248,6 +249,73 @@ def test_zlib_blobs_of_older_stores_still_read(location: str) -> None:
         sid2 = st.add_raw_sample(cam, None, 2.0, capture_like(3, changed=5), token=None)
         assert st.sql("SELECT raw_base FROM samples WHERE id = ?", (sid2,)) == [(sid,)]
         assert st.raw_at("cam", 2.0).raw == capture_like(3, changed=5)  # type: ignore[union-attr]
+
+
+def test_prune_in_a_loop_against_a_collector_never_damages_a_capture(location: str) -> None:
+    """``fleet prune`` while a collector stores delta captures (issue 22, item 4): a pruner thread
+    with its own connection prunes in a loop (raw older than the newest capture, whole samples 20 s
+    older) while the writer stores and parses captures compressed against earlier ones. Each
+    capture is read back as soon as it is stored, and again at the end: none may be missing its
+    base. Before the fix a prune between choosing the base and inserting left ~1 in 5 captures
+    pointing at a base whose raw was gone ("store damaged: capture base N is missing")."""
+    captures = {1000.0 + i: capture_like(5, changed=i % 40) for i in range(120)}
+    latest = [999.0]
+    stop = threading.Event()
+    pruned: list[fleet.store.Pruned] = []
+    prune_errors: list[BaseException] = []
+
+    def pruner() -> None:
+        try:
+            with open_store(location) as st:
+                while not stop.is_set():
+                    now = latest[0]
+                    pruned.append(st.prune(keep_raw_days=0, keep_metrics_days=20 / 86400, now=now))
+        except BaseException as exc:  # reported by the assertion below
+            prune_errors.append(exc)
+
+    with open_store(location, create=True) as st:
+        cam = st.device_id("cam")
+        thread = threading.Thread(target=pruner)
+        thread.start()
+        damaged: list[str] = []
+        deltas = 0
+        try:
+            for at, raw in captures.items():
+                sid = st.add_raw_sample(cam, None, at, raw, token=None)
+                deltas += st.sql("SELECT raw_base FROM samples WHERE id = ?", (sid,)) != [(None,)]
+                try:  # read back before it is parsed (so before a prune may drop it)
+                    back = st.raw_at("cam", at)
+                    assert back is not None and back.raw == raw
+                except StoreError as exc:
+                    damaged.append(f"{at}: {exc}")
+                st.set_metrics(sid, sample_metrics())
+                latest[0] = at
+        finally:
+            stop.set()
+            thread.join()
+        assert not prune_errors and not damaged, (prune_errors, damaged[:5], len(damaged))
+        assert deltas > 10 and sum(p.raw_dropped for p in pruned) > 50 and len(pruned) > 20
+        kept = st.sql("SELECT captured_at FROM samples WHERE raw IS NOT NULL ORDER BY captured_at")
+        assert kept and kept[-1] == (1119.0,)
+        for (at,) in kept:
+            assert st.raw_at("cam", at).raw == captures[at]  # type: ignore[union-attr]
+
+
+def test_a_reader_meanwhile_reads_what_a_prune_re_encoded(location: str) -> None:
+    """A reader (``fleet rank`` parsing pending captures) that fetched its rows before a prune
+    re-encoded them on another base still reads every capture, instead of "store damaged"."""
+    captures = [capture_like(11, changed=i) for i in range(2)]
+    with open_store(location, create=True) as st, open_store(location) as pruner:
+        for name in ("cam-1", "cam-2"):  # each: a parsed base, then an unparsed delta of it
+            dev = st.device_id(name)
+            st.set_metrics(st.add_raw_sample(dev, None, 1.0, captures[0], token=None), sample_metrics())
+            st.add_raw_sample(dev, None, 2.0, captures[1], token=None)
+        assert st.sql("SELECT count(*) FROM samples WHERE raw_base IS NOT NULL") == [(2,)]
+        pending = st.raw_samples(only_unparsed=True)
+        first = next(pending)  # rows fetched, cam-1's base decoded
+        assert pruner.prune(keep_raw_days=0, keep_metrics_days=None, now=10.0).raw_dropped == 2
+        rest = list(pending)  # cam-2's base is gone: its delta was re-encoded alone
+        assert [(r.device, r.raw) for r in (first, *rest)] == [("cam-1", captures[1]), ("cam-2", captures[1])]
 
 
 CONCURRENT = """
