@@ -23,9 +23,9 @@ class Locked(Exception):
 
 @contextmanager
 def store_lock(directory: Path, name: str = "sweep.lock") -> Iterator[None]:
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(0o700, parents=True, exist_ok=True)
     path = directory / name
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # private like the store (fleet.store)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

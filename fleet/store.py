@@ -13,6 +13,7 @@ ever lost to a parser bug, and a better parser can re-read every old capture (``
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import socket
@@ -30,6 +31,11 @@ from fleet.metrics import DeviceMetrics, ProcessMetrics
 
 DEFAULT_STORE = "fleet-data"
 DB_NAME = "fleet.db"
+# A store is its operator's alone, whatever the umask: raw captures keep device command lines,
+# which on many cameras carry credentials. SQLite gives -wal and -shm the database file's mode.
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+
+log = logging.getLogger("fleet.store")
 
 # Each migration moves the schema from version i to i+1. Never edit a shipped one: append.
 MIGRATIONS: tuple[str, ...] = (
@@ -259,9 +265,10 @@ class _Sqlite:
         # check_same_thread=False: the collector hands the store to its single writer thread.
         self.location = directory
         if create:
-            directory.mkdir(parents=True, exist_ok=True)
+            _create_private(directory)
         elif not (directory / DB_NAME).exists():
             raise StoreError(f"{directory}: no fleet store here (run `fleet collect` first)")
+        _warn_if_open(directory)
         try:
             self.db = sqlite3.connect(
                 directory / DB_NAME, timeout=30, isolation_level=None, check_same_thread=False
@@ -314,6 +321,49 @@ class _Sqlite:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _create_private(directory: Path) -> None:
+    """The store directory (0700) and its database file (0600), exactly, if they do not exist yet;
+    an existing one keeps its modes (``_warn_if_open`` says so)."""
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            directory.mkdir(PRIVATE_DIR)
+            os.chmod(directory, PRIVATE_DIR)  # mkdir's mode passes through the umask
+        except FileExistsError:
+            pass
+        fd = os.open(directory / DB_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"{directory}: cannot create the store: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
+
+
+def _warn_if_open(directory: Path) -> None:
+    """One warning line when a database file grants group or others any access (a store made
+    before fleet set modes, or by hand): changing an operator's modes is theirs to decide."""
+    open_files = []
+    for path in sorted(directory.glob(DB_NAME + "*")):
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            continue  # a -wal or -shm that another process's close just removed
+        if mode & 0o077:
+            open_files.append(f"{path.name} {mode:04o}")
+    if open_files:
+        log.warning(
+            "%s: the store is open to group or others (%s), and raw captures keep device command"
+            " lines; chmod -R go= %s",
+            directory,
+            ", ".join(open_files),
+            directory,
+            extra={"event": "store_permissions"},
+        )
 
 
 class Store:

@@ -4,6 +4,7 @@ trips, concurrent writers and kill -9 safety. PostgreSQL cases skip only without
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 
 import fleet.store
 from fleet import rawcodec
+from fleet.lock import store_lock
 from fleet.metrics import DeviceMetrics, ProcessMetrics
 from fleet.store import MIGRATIONS, Store, StoreError, open_store, store_dir, store_location
 from tests.postgres.server import pg_server, pg_url  # noqa: F401  (fixtures)
@@ -392,6 +394,55 @@ def test_kill_9_leaves_only_whole_samples(location: str) -> None:
             [(n,)] = st.sql("SELECT count(*) FROM process_samples WHERE sample_id = ?", (sid,))
             # parsed metrics are all there or not there at all
             assert (parsed, metrics is not None, n) in ((1, True, 20), (0, False, 0))
+
+
+@pytest.fixture(params=[0o022, 0o002], ids=["umask022", "umask002"])
+def permissive_umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    """The usual umasks, under which files are readable by everyone (and group-writable with 002)."""
+    old = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(old)
+
+
+def test_a_new_store_is_private_whatever_the_umask(tmp_path: Path, permissive_umask: int) -> None:
+    """Raw captures keep device command lines (credentials on many cameras): a new store directory
+    is 0700 and its database, -wal, -shm and sweep lock 0600 (issue 22, item 9). Before: 0755 and
+    0644 (0775 / 0664 under umask 002)."""
+    directory = tmp_path / "var" / "store"
+    with open_store(directory, create=True) as st, store_lock(directory):
+        dev = st.device_id("cam")
+        st.set_metrics(st.add_raw_sample(dev, None, 1.0, capture_like(1), token=None), sample_metrics())
+        modes = {p.name: p.stat().st_mode & 0o777 for p in directory.iterdir()}
+    assert directory.stat().st_mode & 0o777 == 0o700
+    assert modes == {"fleet.db": 0o600, "fleet.db-wal": 0o600, "fleet.db-shm": 0o600, "sweep.lock": 0o600}
+    assert (tmp_path / "var").stat().st_mode & 0o777 == 0o777 & ~permissive_umask  # not the store's
+
+
+def test_a_store_open_to_others_is_a_warning_not_a_chmod(tmp_path: Path) -> None:
+    """A store made before fleet set modes (or by hand) keeps them: each command says so in one
+    warning line on stderr, and changes nothing."""
+    directory = tmp_path / "store"
+    with open_store(directory, create=True) as st:
+        st.device_id("cam")
+    quiet = subprocess.run(
+        [sys.executable, "-m", "fleet", "rank", "--store", str(directory)], capture_output=True, text=True
+    )
+    assert quiet.returncode == 0 and not [x for x in quiet.stderr.splitlines() if "fleet" in x]
+    directory.chmod(0o755)
+    (directory / "fleet.db").chmod(0o644)
+    res = subprocess.run(
+        [sys.executable, "-m", "fleet", "rank", "--store", str(directory)], capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+    assert [x for x in res.stderr.splitlines() if x.startswith("fleet")] == [
+        f"fleet: warning: {directory}: the store is open to group or others (fleet.db 0644), and raw"
+        f" captures keep device command lines; chmod -R go= {directory}"
+    ]
+    assert (
+        directory.stat().st_mode & 0o777 == 0o755 and (directory / "fleet.db").stat().st_mode & 0o777 == 0o644
+    )
 
 
 def test_sqlite_users_never_load_psycopg(tmp_path: Path) -> None:
