@@ -34,6 +34,7 @@ from fleet.inventory import (
     SettingsConflict,
     _Loader,
     merge_level,
+    refuse_misread,
     resolve_device,
     safe_device_name,
 )
@@ -212,11 +213,15 @@ class _Model:
 # --- variables -----------------------------------------------------------------------------------
 
 
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+_BOOLS = _TRUE + _FALSE
+
+
 def _to_bool(v: Any) -> bool:
     if isinstance(v, bool):
         return v
-    if isinstance(v, str) and v.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
-        return v.lower() in ("true", "yes", "on", "1")
+    if isinstance(v, str) and v.lower() in _BOOLS:
+        return v.lower() in _TRUE
     raise ValueError(f"must be true or false, not {v!r}")
 
 
@@ -224,14 +229,14 @@ def _ini_value(setting: str, v: Any) -> Any:
     """INI values are text: give a setting the type its YAML spelling would have had."""
     if not isinstance(v, str):
         return v
-    if setting == "port" and v.isdigit():
+    if setting == "port" and v.isdigit() and not v.startswith("0"):
         return int(v)
     if setting == "timeout":
         try:
             return float(v)
         except ValueError:
             return v
-    if setting == "legacy_algorithms":
+    if setting == "legacy_algorithms" or (setting == "host_key_checking" and v.lower() in _BOOLS):
         return _to_bool(v)
     if setting == "ssh_config" and v.lower() in ("false", "no", "off"):
         return False
@@ -242,7 +247,7 @@ def _ini_value(setting: str, v: Any) -> Any:
 
 def _check(setting: str, value: Any, ini: bool) -> dict[str, Any]:
     check: Callable[[Any], Any] = {**SETTINGS, **DEVICE_ONLY}[setting]
-    return {setting: check(_ini_value(setting, value) if ini else value)}
+    return {setting: check(_ini_value(setting, value) if ini else refuse_misread(value))}
 
 
 def _no_template(v: Any) -> None:
@@ -271,7 +276,7 @@ def _convert(var: str, value: Any, ini: bool) -> dict[str, Any]:
             return {_SKIP: True}
         raise ValueError(f"connection {value!r} is not SSH: fleet reaches devices over SSH only")
     if var in ("ansible_host_key_checking", "ansible_ssh_host_key_checking"):
-        return {"host_key_checking": "strict" if _to_bool(value) else "off"}
+        return {"host_key_checking": "strict" if _to_bool(refuse_misread(value)) else "off"}
     if var in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
         _no_template(value)
         return _ssh_args(value)

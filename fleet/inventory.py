@@ -8,7 +8,9 @@ key``), so a typo never silently drops a device or its settings.
 from __future__ import annotations
 
 import functools
+import math
 import os
+import re
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -97,13 +99,15 @@ def _str(v: Any) -> str:
 
 
 def _port(v: Any) -> int:
+    if isinstance(v, str) and v.isdigit() and v.startswith("0"):  # an INI value
+        raise ValueError(f"bad port {v!r}: write it without leading zeros")
     if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 65535:
         raise ValueError(f"bad port {v!r}: must be an integer 1-65535")
     return v
 
 
 def _timeout(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v <= 0:
         raise ValueError(f"bad timeout {v!r}: must be a positive number of seconds")
     return float(v)
 
@@ -112,6 +116,14 @@ def _bool(v: Any) -> bool:
     if not isinstance(v, bool):
         raise ValueError(f"must be true or false, not {v!r}")
     return v
+
+
+def _host_key_checking(v: Any) -> str:
+    """A mode, or a YAML boolean as Ansible users write it: an unquoted ``off`` (or ``no``,
+    ``false``) is false in YAML 1.1 and means off; true (``on``, ``yes``) means strict."""
+    if isinstance(v, bool):
+        return "strict" if v else "off"
+    return str(_choice(HOST_KEY_MODES)(v))
 
 
 def _choice(choices: tuple[str, ...]) -> Check:
@@ -240,7 +252,7 @@ SETTINGS: dict[str, Check] = {
     "password_file": _str,
     "passphrase_env": _env_name,
     "known_hosts": _str,
-    "host_key_checking": _choice(HOST_KEY_MODES),
+    "host_key_checking": _host_key_checking,
     "timeout": _timeout,
     "legacy_algorithms": _bool,
     "kex_algorithms": _algorithms("kex"),
@@ -257,6 +269,29 @@ DEVICE_ONLY: dict[str, Check] = {"host": _str, "groups": _str_list, "tags": _str
 
 
 # --- YAML nodes with line numbers ----------------------------------------------------------------
+
+_DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
+
+
+@dataclass(frozen=True)
+class Misread:
+    """A number YAML 1.1 reads otherwise than it looks: ``022`` is 18 (octal); ``0x16``,
+    ``0b10110``, ``2_2`` and ``0:22`` (base 60) are 22. Any setting written so is refused
+    (:func:`refuse_misread`); variables fleet ignores (an Ansible playbook's ``mode: 0644``) may
+    hold one."""
+
+    text: str
+    value: float
+
+    def __repr__(self) -> str:
+        return repr(self.text)
+
+
+def refuse_misread(v: Any) -> Any:
+    """``v``, unless it is a :class:`Misread` number."""
+    if isinstance(v, Misread):
+        raise ValueError(f"bad number {v.text!r}: YAML reads it as {v.value}; write plain decimal digits")
+    return v
 
 
 class _Loader:
@@ -286,7 +321,14 @@ class _Loader:
         return out
 
     def value(self, node: yaml.Node) -> Any:
-        return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+        v = yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+        if isinstance(v, int | float) and not isinstance(v, bool) and isinstance(node, yaml.ScalarNode):
+            text = str(node.value)
+            if isinstance(v, int) and not _DECIMAL_INT.fullmatch(text):
+                return Misread(text, v)
+            if isinstance(v, float) and math.isfinite(v) and (":" in text or "_" in text):
+                return Misread(text, v)
+        return v
 
     def settings(self, node: yaml.Node, key: str, allowed: Mapping[str, Check]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -296,7 +338,7 @@ class _Loader:
             if check is None:
                 raise self.fail(knode, path, "unknown key")
             try:
-                out[name] = check(self.value(vnode))
+                out[name] = check(refuse_misread(self.value(vnode)))
             except (ValueError, yaml.YAMLError) as exc:
                 raise self.fail(vnode, path, str(exc)) from None
             if _EXCLUSIVE.get(name) in out:

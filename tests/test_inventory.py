@@ -89,6 +89,56 @@ def test_errors_name_file_line_and_key(text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("written", "mode"),
+    [
+        ("off", "off"),  # what the README and inventory/example.yaml say: YAML 1.1 reads it as false
+        ("Off", "off"),
+        ("False", "off"),  # as Ansible users write it
+        ("no", "off"),
+        ("'off'", "off"),
+        ("on", "strict"),
+        ("true", "strict"),
+        ("yes", "strict"),
+        ("strict", "strict"),
+        ("accept-new", "accept-new"),
+    ],
+)
+def test_host_key_checking_takes_yaml_booleans(written: str, mode: str) -> None:
+    """Issue 22, item 8: an unquoted ``off`` was refused ("must be one of strict, accept-new, off,
+    not False"); a YAML boolean now means off (false) or strict (true)."""
+    inv = parse_inventory(
+        f"defaults:\n  host_key_checking: {written}\ndevices:\n  a:\n    host: x\n", Path("inv.yaml")
+    )
+    assert inv.devices[0].host_key_checking == mode
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("port: 022", "inv.yaml:4: devices.a.port: bad number '022': YAML reads it as 18"),  # octal
+        ("port: 0x16", "inv.yaml:4: devices.a.port: bad number '0x16': YAML reads it as 22"),
+        ("port: 2_2", "inv.yaml:4: devices.a.port: bad number '2_2': YAML reads it as 22"),
+        ("port: 0", "inv.yaml:4: devices.a.port: bad port 0"),
+        ("timeout: 1:30", "inv.yaml:4: devices.a.timeout: bad number '1:30': YAML reads it as 90"),  # base 60
+        ("timeout: .inf", "inv.yaml:4: devices.a.timeout: bad timeout inf"),
+        ("timeout: -.inf", "inv.yaml:4: devices.a.timeout: bad timeout -inf"),
+        ("timeout: .nan", "inv.yaml:4: devices.a.timeout: bad timeout nan"),
+    ],
+)
+def test_numbers_yaml_would_misread_are_refused(setting: str, expected: str) -> None:
+    """Issue 22, item 8: ``port: 022`` silently became 18 and ``timeout: .inf`` / ``.nan`` were
+    accepted; each is now the usual one-line error."""
+    with pytest.raises(InventoryError) as err:
+        parse_inventory(f"devices:\n  a:\n    host: x\n    {setting}\n", Path("inv.yaml"))
+    assert str(err.value).startswith(expected)
+
+
+def test_plain_numbers_still_read_as_written() -> None:
+    inv = parse_inventory("devices:\n  a:\n    host: x\n    port: 2022\n    timeout: 0.5\n", Path("i"))
+    assert (inv.devices[0].port, inv.devices[0].timeout) == (2022, 0.5)
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "devices:\n  a:\n    host: " + "[" * 20000 + "]" * 20000 + "\n",  # fleet's own format

@@ -136,6 +136,62 @@ def test_errors_name_file_line_and_key(tmp_path: Path, text: str, expected: str)
     assert str(err.value).replace(str(tmp_path) + "/", "").startswith(expected)
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "mode"),
+    [
+        ("hosts.yml", "all:\n  vars:\n    fleet_host_key_checking: off\n  hosts:\n    h:\n", "off"),
+        ("hosts.yml", "all:\n  vars:\n    fleet_host_key_checking: False\n  hosts:\n    h:\n", "off"),
+        ("hosts.yml", "all:\n  vars:\n    fleet_host_key_checking: on\n  hosts:\n    h:\n", "strict"),
+        ("hosts.yml", "all:\n  hosts:\n    h:\n      ansible_host_key_checking: off\n", "off"),
+        ("hosts", "[all:vars]\nfleet_host_key_checking=False\n[g]\nh\n", "off"),
+        ("hosts", "[g]\nh fleet_host_key_checking=no\n", "off"),
+        ("hosts", "[g]\nh fleet_host_key_checking=off\n", "off"),
+        ("hosts", "[g]\nh fleet_host_key_checking=True\n", "strict"),
+        ("hosts", "[g]\nh fleet_host_key_checking=accept-new\n", "accept-new"),
+    ],
+)
+def test_host_key_checking_takes_booleans_as_ansible_users_write_them(
+    tmp_path: Path, name: str, text: str, mode: str
+) -> None:
+    """Issue 22, item 8: ``False`` / unquoted ``off`` were refused; they mean off, true means strict."""
+    (tmp_path / name).write_text(text)
+    assert load_inventory(tmp_path / name).devices[0].host_key_checking == mode
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "all:\n  hosts:\n    h:\n      ansible_port: 022\n",
+            "hosts:4: all.hosts.h.ansible_port: bad number '022'",
+        ),
+        (
+            "all:\n  vars:\n    fleet_timeout: .nan\n  hosts:\n    h:\n",
+            "hosts:3: all.vars.fleet_timeout: bad timeout",
+        ),
+        (
+            "[g]\nh ansible_port=022\n",
+            "hosts:2: h.ansible_port: bad port '022': write it without leading zeros",
+        ),
+        ("[g]\nh fleet_timeout=inf\n", "hosts:2: h.fleet_timeout: bad timeout inf"),
+        ("[g]\nh fleet_timeout=nan\n", "hosts:2: h.fleet_timeout: bad timeout nan"),
+    ],
+)
+def test_misread_ports_and_non_finite_timeouts_are_refused(tmp_path: Path, text: str, expected: str) -> None:
+    (tmp_path / "hosts").write_text(text)
+    with pytest.raises(InventoryError) as err:
+        load_inventory(tmp_path / "hosts")
+    assert str(err.value).replace(str(tmp_path) + "/", "").startswith(expected)
+
+
+def test_playbook_variables_fleet_ignores_may_hold_any_yaml_number(tmp_path: Path) -> None:
+    """``mode: 0644`` is a playbook's business (octal on purpose): only what fleet reads is checked."""
+    (tmp_path / "hosts.yml").write_text(
+        "all:\n  vars:\n    mode: 0644\n  hosts:\n    h:\n      ansible_port: 2022\n"
+    )
+    assert load_inventory(tmp_path / "hosts.yml").devices[0].port == 2022
+
+
 @pytest.mark.parametrize("var", ["ansible_password", "ansible_ssh_pass"])
 def test_literal_passwords_are_refused_without_repeating_them(tmp_path: Path, var: str) -> None:
     path = tmp_path / "hosts"
