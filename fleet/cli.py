@@ -59,7 +59,7 @@ class _PlainFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         level = "warning: " if record.levelno == logging.WARNING else ""
-        return f"fleet: {level}{record.getMessage()}"
+        return f"fleet: {level}{visible(record.getMessage())}"  # messages quote device text
 
 
 class _JsonFormatter(logging.Formatter):
@@ -78,7 +78,23 @@ class _JsonFormatter(logging.Formatter):
 def _json_line(level: str, event: str | None, message: str, fields: dict[str, Any], at: float) -> str:
     stamp = dt.datetime.fromtimestamp(at, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     doc = {"ts": stamp, "level": level, "event": event, "message": message, **fields}
-    return json.dumps(doc, default=str, ensure_ascii=False)
+    return _printable_json(json.dumps(doc, default=str, ensure_ascii=False))
+
+
+def _printable_json(text: str) -> str:
+    """JSON text with every character a terminal could act on escaped: json.dumps escapes only
+    C0 controls, so C1 (U+0080-U+009F: CSI, OSC, ...), DEL and the like from a device get ``\\uNNNN``."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _json_escape(c) for c in text)
+
+
+def _json_escape(c: str) -> str:
+    code = ord(c)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # beyond the BMP: a UTF-16 surrogate pair, as JSON spells it
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def _setup_logging(json_lines: bool, verbose: bool) -> None:
@@ -244,7 +260,7 @@ def _smtp(
 
 
 def _fail(code: Exit, message: str) -> typer.Exit:
-    typer.echo(f"fleet: {message}", err=True)
+    typer.echo(f"fleet: {visible(message)}", err=True)  # messages quote file names and device text
     return typer.Exit(int(code))
 
 
@@ -401,7 +417,7 @@ def collect_cmd(
         except ValueError:
             raise _fail(Exit.USAGE, f"--shard {shard_spec!r}: not K/N with 1 <= K <= N") from None
         if not devices:  # a share of a small fleet may be empty: nothing to do is not an error
-            typer.echo(f"shard {shard_spec}: no device of {inventory} falls in this share")
+            typer.echo(visible(f"shard {shard_spec}: no device of {inventory} falls in this share"))
             return
     try:
         stop_at = parse_until(until, time.time()) if until is not None else None
@@ -539,8 +555,10 @@ def import_cmd(
         except LogImportError as exc:
             raise _fail(Exit.USAGE, f"{log}: {exc}") from None
     typer.echo(
-        f"imported {result.samples} samples of {device} ({result.kind}) from {log}"
-        + (f"; {result.skipped} unrecognised lines skipped" if result.skipped else "")
+        visible(
+            f"imported {result.samples} samples of {device} ({result.kind}) from {log}"
+            + (f"; {result.skipped} unrecognised lines skipped" if result.skipped else "")
+        )
     )
 
 
@@ -589,14 +607,14 @@ def report_cmd(
     view = with_changes(view, Path(cfg.sweep.report_dir))  # since the last sweep there, if any
     path = output or Path(cfg.sweep.report_dir) / "fleet-report.html"
     write_atomically(path, render_report(view))
-    typer.echo(f"report written to {path}")
+    typer.echo(visible(f"report written to {path}"))
     to = tuple(email_to or ()) or smtp.to
     if to:
         try:
             how = email_report(view, path, smtp, to)
         except MailError as exc:
             raise _fail(Exit.MAIL_FAILED, f"email not sent: {exc} (the report is kept at {path})") from None
-        typer.echo(f"emailed to {', '.join(to)}: {how}")
+        typer.echo(visible(f"emailed to {', '.join(to)}: {how}"))
 
 
 @app.command("sweep")
@@ -719,7 +737,7 @@ def sweep_cmd(
         fields = {**result.fields(), "exit": int(code)}
         typer.echo(_json_line("info", "sweep_done", result.summary(), fields, time.time()))
     else:
-        typer.echo(result.summary())
+        typer.echo(visible(result.summary()))
     if code != Exit.OK:
         raise typer.Exit(int(code))
 

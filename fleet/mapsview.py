@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from fleet.capture import visible
 from fleet.procfs.mapclass import CLASSES, MapsClassification, classify_maps
 from fleet.procfs.maps import Maps, Vma, parse_maps
 
@@ -225,4 +226,4 @@ def render_maps_text(report: Mapping[str, Any]) -> str:
         out.append(row)
     if not diff and report.get("summary"):
         out.extend(["", report["summary"]])
-    return "\n".join(out) + "\n"
+    return "\n".join(visible(line) for line in out) + "\n"  # paths come from the device
