@@ -857,9 +857,10 @@ class Store:
     def _lock_doomed(self, where: str, cutoff: float) -> set[int]:
         """The ids of the samples matching ``where``, locked (PostgreSQL; SQLite's transaction
         holds the store), their bases' surviving dependents re-encoded: ready to go."""
-        rows = self._x(
+        rows = self._x(  # in id order: two prunes at once take their locks in the same order
             "SELECT id, raw_base IS NULL AND raw IS NOT NULL FROM samples WHERE "
             + where
+            + " ORDER BY id"
             + self.backend.row_lock("UPDATE"),
             (cutoff,),
         ).fetchall()
