@@ -6,7 +6,6 @@ the text still shows, as ``\\x1b``."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -37,9 +36,8 @@ def controls(data: bytes) -> list[str]:
 
 def fleet(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
     """``fleet ARGS`` as its own process (this checkout's code); its raw output bytes."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}  # asyncssh's DSA deprecation noise is issue 21's
     return subprocess.run(
-        [sys.executable, "-m", "fleet", *map(str, args)], capture_output=True, timeout=timeout, env=env
+        [sys.executable, "-m", "fleet", *map(str, args)], capture_output=True, timeout=timeout
     )
 
 
