@@ -276,7 +276,7 @@ _DECIMAL_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 @dataclass(frozen=True)
 class Misread:
     """A number YAML 1.1 reads otherwise than it looks: ``022`` is 18 (octal); ``0x16``,
-    ``0b10110``, ``2_2`` and ``0:22`` (base 60) are 22. Any setting written so is refused
+    ``0b10110`` and ``2_2`` are 22; ``1:30`` is 90 (base 60). Any setting written so is refused
     (:func:`refuse_misread`); variables fleet ignores (an Ansible playbook's ``mode: 0644``) may
     hold one."""
 
