@@ -238,16 +238,17 @@ def _without_writer_work(*, parse_only: bool) -> None:
     """Benchmark-only patches of this worker process: the parse (``parse_only``), or everything
     the writer thread does, become no-ops, so the rows tell fleet's SSH side, store and parse apart."""
     from fleet import collector
+    from fleet.ingest import Parsed
 
     if parse_only:
-        collector.parse_sample_metrics = lambda *_args, **_kwargs: ([], None)  # type: ignore[assignment]
+        collector.parse_sample_metrics = lambda *_args, **_kwargs: Parsed([], None)  # type: ignore[assignment]
         return
 
     async def register(self: Any, devices: Any) -> None:
         self.ids.update((d.name, 0) for d in devices)
 
-    async def sample(self: Any, *_args: Any) -> tuple[list[str], frozenset[int]]:
-        return [], frozenset()
+    async def sample(self: Any, *_args: Any) -> tuple[list[str], str | None, frozenset[int]]:
+        return [], None, frozenset()
 
     async def attempt(self: Any, *_args: Any) -> None:
         return None

@@ -134,24 +134,28 @@ class _Writer:
         seconds: float,
         complete: bool,
         attempt: tuple[str, str | None, float],
-    ) -> tuple[list[str], frozenset[int]]:
+    ) -> tuple[list[str], str | None, frozenset[int]]:
         """Store and parse one capture, then record the attempt (status, error, seconds) in the
-        same trip to the writer thread: its problems, and the pids whose maps the next capture may
-        skip (unchanged since the device's previous sample, see fleet.extract.steady_maps)."""
+        same trip to the writer thread: its problems, why it was refused (over a cap of
+        fleet.limits: the attempt is then a capture_error saying so), and the pids whose maps the
+        next capture may skip (unchanged since the device's previous sample, fleet.extract.steady_maps)."""
 
-        def write() -> tuple[list[str], frozenset[int]]:
+        def write() -> tuple[list[str], str | None, frozenset[int]]:
             device_id = self.ids[device.name]
             sid = self.store.add_raw_sample(
                 device_id, self.run_id, at, raw, token=token, duration=seconds, complete=complete
             )
             previous = self.store.previous_metrics(sid)
-            problems, metrics = parse_sample_metrics(
+            problems, metrics, refused = parse_sample_metrics(
                 self.store, sid, raw, token, previous, previous_read=True
             )
-            self.store.record_attempt(device_id, self.run_id, *attempt)
+            status, error, took = attempt
+            if refused is not None:
+                status, error = CAPTURE_ERROR, refused
+            self.store.record_attempt(device_id, self.run_id, status, error, took)
             if previous is None or metrics is None or not complete:
-                return problems, frozenset()
-            return problems, steady_maps(previous, metrics)
+                return problems, refused, frozenset()
+            return problems, refused, steady_maps(previous, metrics)
 
         return await self.call(write)
 
@@ -212,9 +216,11 @@ async def _keep(
     if not complete:
         status, error = CAPTURE_ERROR, f"capture did not finish ({_exit(result)})"
     attempt = (status, error, time.monotonic() - started)
-    problems, steady = await writer.sample(
+    problems, refused, steady = await writer.sample(
         device, capture.at, result.stdout, token, capture.seconds, complete, attempt
     )
+    if refused is not None:
+        status, error = CAPTURE_ERROR, refused
     return _Sampled(status, error, problems, True, steady)
 
 

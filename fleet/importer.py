@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from fleet.capture import decode
-from fleet.ingest import METHOD_LOG, SSH, method_log_metrics, parse_sample
+from fleet.ingest import METHOD_LOG, SSH, parse_method_log, parse_sample
 from fleet.methodlog import render_block, split_method_log
 from fleet.store import Store
 
@@ -58,7 +58,7 @@ def import_log(
         at = start + i * interval
         sid = store.add_raw_sample(dev_id, None, at, raw, token=token, source=kind, meta=meta)
         if kind == METHOD_LOG:
-            store.set_metrics(sid, method_log_metrics(raw, meta or {}))
+            parse_method_log(store, sid, raw, meta or {})
         else:
             parse_sample(store, sid, raw, token)
     store.record_attempt(dev_id, None, "ok", None, None, at=start + (len(rounds) - 1) * interval)

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from fleet.capture import CaptureFormatError, decode, split_capture
 from fleet.extract import metrics_from_capture
+from fleet.limits import bounded
 from fleet.methodlog import metrics_from_block, split_method_log
 from fleet.metrics import DeviceMetrics
-from fleet.store import Store
+from fleet.store import Store, value_errors
 
 SSH = "ssh"  # a capture made by fleet's own script
 METHOD_LOG = "method-log"  # a round of the method's `cat ... >> mem_log.txt` loop, imported
+KEPT = "raw capture kept"
+
+
+class Parsed(NamedTuple):
+    """What parsing one stored sample gave."""
+
+    problems: list[str]
+    metrics: DeviceMetrics | None  # as stored; None when the sample is unreadable or refused
+    refused: str | None = None  # not storable: why (the device's attempt is a capture_error)
 
 
 def parse_sample(store: Store, sample_id: int, raw: bytes, token: str | None) -> list[str]:
@@ -20,7 +30,7 @@ def parse_sample(store: Store, sample_id: int, raw: bytes, token: str | None) ->
 
     Never raises for bad device data: an unreadable capture is marked as such and kept raw.
     """
-    return parse_sample_metrics(store, sample_id, raw, token)[0]
+    return parse_sample_metrics(store, sample_id, raw, token).problems
 
 
 def parse_sample_metrics(
@@ -31,31 +41,48 @@ def parse_sample_metrics(
     previous: DeviceMetrics | None = None,
     *,
     previous_read: bool = False,
-) -> tuple[list[str], DeviceMetrics | None]:
-    """:func:`parse_sample`, also returning the metrics stored (None when the capture is unreadable).
+) -> Parsed:
+    """:func:`parse_sample`, also returning the metrics stored and why a sample was refused.
 
     ``previous_read``: the caller already read the device's previous parsed sample (``previous``,
     None when there is none), so the store is not asked again.
     """
     if token is None:
-        store.mark_unparsable(sample_id, "no capture token recorded")
-        return ["no capture token recorded"], None
+        return _unusable(store, sample_id, "no capture token recorded")
     try:
         capture = split_capture(raw, token)
         if not previous_read:
             previous = store.previous_metrics(sample_id)
         metrics = metrics_from_capture(capture, previous)
     except CaptureFormatError as exc:
-        store.mark_unparsable(sample_id, str(exc))
-        return [str(exc)], None
+        return _unusable(store, sample_id, str(exc))
     except Exception as exc:  # a parser bug: the raw capture is already stored, a fix re-reads it
-        why = f"parser bug, raw capture kept for a re-parse: {type(exc).__name__}: {exc}"
-        store.mark_unparsable(sample_id, why)
-        return [why], None
+        return _unusable(store, sample_id, _bug(exc))
     if not capture.complete:
         metrics = replace(metrics, problems=(*metrics.problems, "capture was cut before its end marker"))
-    store.set_metrics(sample_id, metrics)
-    return list(metrics.problems), metrics
+    return store_metrics(store, sample_id, metrics)
+
+
+def store_metrics(store: Store, sample_id: int, metrics: DeviceMetrics) -> Parsed:
+    """Store a sample's metrics with every number in range (fleet.limits.bounded), or mark the
+    sample refused when the database cannot hold a value: either way the raw capture stays, and
+    no later pass reads the sample again."""
+    metrics = bounded(metrics)
+    try:
+        store.set_metrics(sample_id, metrics)
+    except value_errors() as exc:  # a value the database cannot hold: this sample's fault only
+        why = f"cannot be stored ({type(exc).__name__}: {str(exc)[:200]}): refused, {KEPT}"
+        return _unusable(store, sample_id, why, refused=True)
+    return Parsed(list(metrics.problems), metrics)
+
+
+def _unusable(store: Store, sample_id: int, why: str, *, refused: bool = False) -> Parsed:
+    store.mark_unparsable(sample_id, why)
+    return Parsed([why], None, why if refused else None)
+
+
+def _bug(exc: Exception) -> str:
+    return f"parser bug, {KEPT} for a re-parse: {type(exc).__name__}: {str(exc)[:200]}"
 
 
 def method_log_metrics(raw: bytes, meta: dict[str, Any]) -> DeviceMetrics:
@@ -66,12 +93,23 @@ def method_log_metrics(raw: bytes, meta: dict[str, Any]) -> DeviceMetrics:
     return metrics_from_block(blocks[0], pid=int(meta.get("pid", 0)), name=meta.get("name"))
 
 
+def parse_method_log(store: Store, sample_id: int, raw: bytes, meta: dict[str, Any]) -> Parsed:
+    """One imported round into metrics, like :func:`parse_sample_metrics` for a capture."""
+    try:
+        metrics = method_log_metrics(raw, meta)
+    except Exception as exc:  # a parser bug, as above
+        return _unusable(store, sample_id, _bug(exc))
+    return store_metrics(store, sample_id, metrics)
+
+
 def parse_pending(store: Store) -> int:
-    """Parse samples whose raw capture landed but whose parse did not (a killed collector)."""
+    """Parse samples whose raw capture landed but whose parse did not (a killed collector).
+
+    Every sample ends parsed or marked with its reason, so no later pass meets it again."""
     count = 0
     for sample in store.raw_samples(only_unparsed=True):
         if sample.source == METHOD_LOG:
-            store.set_metrics(sample.id, method_log_metrics(sample.raw, sample.meta))
+            parse_method_log(store, sample.id, sample.raw, sample.meta)
         else:
             parse_sample(store, sample.id, sample.raw, sample.token)
         count += 1

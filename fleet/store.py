@@ -200,6 +200,16 @@ def database_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
     return tuple(errors)
 
 
+def value_errors() -> tuple[type[Exception], ...]:
+    """Errors of one value the database cannot hold (an integer past 64 bits, a NUL in PostgreSQL
+    text), not of the database itself: the sample carrying it is refused, the run goes on."""
+    errors: list[type[Exception]] = [OverflowError, sqlite3.DataError]
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        errors.append(psycopg.DataError)
+    return tuple(errors)
+
+
 def metrics_to_json(m: DeviceMetrics) -> bytes:
     # The records are flat (numbers, strings, mappings of them): their __dict__ serialises as is,
     # several times faster than dataclasses.asdict, which deep-copies every value first.

@@ -1,0 +1,146 @@
+"""Issue 22, items 1 and 2: one device's numbers or one capture's size never stop the store's
+analysis. Real captures (a small PID namespace, tests.test_capture_fuzz) edited the way a device
+that knows its token would print them (tests.hostile), real stores, the real command line."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fleet import ingest
+from fleet.cli import app
+from fleet.limits import MAX_PROBLEMS, MAX_TEXT, STORE_MAX, bounded
+from fleet.metrics import DeviceMetrics, ProcessMetrics
+from fleet.store import Store, open_store
+from tests.hostile import BIG, set_meminfo, set_stat_field
+from tests.postgres.server import pg_server, pg_url  # noqa: F401  (fixtures)
+from tests.test_capture_fuzz import TOKEN, real_capture
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where a fresh store goes: a directory, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "store")
+    else:
+        yield request.getfixturevalue("pg_url")
+
+
+def big_numbers() -> bytes:
+    """A real capture whose pid 2 has 20-digit threads, pid 3 a 20-digit start time, and whose
+    MemAvailable has 20 digits: each past what SQLite and PostgreSQL integers hold."""
+    raw = set_stat_field(real_capture("a"), 2, 20, BIG)
+    raw = set_stat_field(raw, 3, 22, BIG)
+    return set_meminfo(raw, "MemAvailable", BIG)
+
+
+def test_twenty_digit_numbers_leave_rank_show_report_and_sweep_working(tmp_path: Path) -> None:
+    """Defect 1: such captures, stored raw by a collector and parsed by the next reader, made
+    ``Store.set_metrics`` raise OverflowError outside the parser's catch-all: rank, report and
+    sweep --no-collect exited 1 on every later run. Now each bad value is unknown and a problem of
+    its sample; the rest of the sample, the other device and the raw capture are all kept."""
+    store = tmp_path / "store"
+    good, evil = real_capture("a"), big_numbers()
+    now = time.time()  # the sweep prunes samples older than a year
+    with Store(store) as st:
+        ok, bad = st.device_id("cam-good"), st.device_id("cam-evil")
+        for i in range(3):
+            st.add_raw_sample(ok, None, now - 600 + 60 * i, good, token=TOKEN)
+            st.add_raw_sample(bad, None, now - 600 + 60 * i, evil, token=TOKEN)
+    runner = CliRunner()
+    rank = runner.invoke(app, ["rank", "--store", str(store), "--json"])
+    assert rank.exit_code == 0, rank.output
+    assert {d["name"]: d["samples"] for d in json.loads(rank.output)["devices"]} == {
+        "cam-good": 3,
+        "cam-evil": 3,
+    }
+    show = runner.invoke(app, ["show", "cam-evil", "--store", str(store)])
+    assert show.exit_code == 0, show.output
+    report = runner.invoke(app, ["report", "--store", str(store), "-o", str(tmp_path / "r.html")])
+    assert report.exit_code == 0, report.output
+    sweep = ["sweep", "--no-collect", "--store", str(store), "--report-dir", str(tmp_path / "reports")]
+    assert runner.invoke(app, sweep).exit_code == 0
+    with open_store(store) as st:
+        [(_, metrics), *_] = st.series("cam-evil")
+        assert metrics.mem_available is None
+        assert {p.pid: p.threads for p in metrics.processes} == {1: 1, 2: None}  # pid 3 has no identity
+        assert metrics.problems == (
+            f"mem_available {int(BIG) * 1024} out of range: unknown",
+            f"pid 2 threads {BIG} out of range: unknown",
+            f"pid 3: dropped, start time {BIG} out of range",
+        )
+        assert all(m.mem_available for _, m in st.series("cam-good"))
+        assert {r.raw for r in st.raw_samples() if r.device == "cam-evil"} == {evil}
+
+
+def test_a_value_the_database_cannot_hold_refuses_its_sample_only(
+    location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last line of defence, on both backends: a fake on purpose (``bounded`` switched off),
+    since no real capture gets a value past it. Before, the OverflowError (SQLite) or
+    NumericValueOutOfRange (PostgreSQL) escaped; now the sample is marked with the reason, kept raw,
+    and never read again, and the store goes on working for the same device."""
+    monkeypatch.setattr(ingest, "bounded", lambda m: m)
+    evil = big_numbers()
+    with open_store(location, create=True) as st:
+        cam = st.device_id("cam")
+        sid = st.add_raw_sample(cam, None, 1.0, evil, token=TOKEN)
+        problems, metrics, refused = ingest.parse_sample_metrics(st, sid, evil, TOKEN)
+        assert metrics is None and refused is not None and problems == [refused]
+        assert refused.startswith("cannot be stored (") and refused.endswith("refused, raw capture kept")
+        assert st.sql("SELECT parsed, problems_json FROM samples WHERE id = ?", (sid,)) == [
+            (2, json.dumps([refused]))
+        ]
+        later = st.add_raw_sample(cam, None, 2.0, real_capture("a"), token=TOKEN)
+        assert ingest.parse_sample(st, later, real_capture("a"), TOKEN) == []
+        assert ingest.parse_pending(st) == 0  # nothing left for a later pass
+        assert [at for at, _ in st.series("cam")] == [2.0]
+        assert {r.id: r.raw for r in st.raw_samples()}[sid] == evil
+
+
+def test_values_out_of_range_become_unknown_and_problems() -> None:
+    procs = (
+        ProcessMetrics(pid=1, start_time=5, name="ok", rss=4096, threads=2),
+        ProcessMetrics(pid=2, start_time=5, name="neg", rss=-1, fds=2**63, vm_size=STORE_MAX),
+        ProcessMetrics(pid=3, start_time=2**64, name="no identity"),
+        ProcessMetrics(pid=4, start_time=5, name="maps", stack_bytes=2**64, class_bytes={"heap": -4}),
+        ProcessMetrics(pid=5, start_time=5, name="nul\0x" + "y" * MAX_TEXT, cmdline="c" * 10**6),
+    )
+    m = DeviceMetrics(
+        uptime=float("inf"), load1=float("nan"), mem_total=-5, slab={"a": 1, "b": 2**70}, processes=procs
+    )
+    b = bounded(m)
+    assert (b.uptime, b.load1, b.mem_total, b.slab) == (None, None, None, {"a": 1})
+    by_pid = {p.pid: p for p in b.processes}
+    assert sorted(by_pid) == [1, 2, 4, 5]
+    assert by_pid[1] is procs[0]  # untouched records are not copied
+    assert (by_pid[2].rss, by_pid[2].fds, by_pid[2].vm_size) == (None, None, STORE_MAX)
+    assert (by_pid[4].stack_bytes, by_pid[4].class_bytes, by_pid[4].maps_digest) == (0, {}, None)
+    assert by_pid[5].name.startswith("nul\\x00x") and len(by_pid[5].name) == MAX_TEXT
+    assert by_pid[5].cmdline == "c" * MAX_TEXT
+    assert b.problems == (
+        "mem_total -5 out of range: unknown",
+        "uptime inf out of range: unknown",
+        "load1 nan out of range: unknown",
+        "slabinfo: caches of a size out of range left out",
+        "pid 2 rss -1 out of range: unknown",
+        f"pid 2 fds {2**63} out of range: unknown",
+        f"pid 3: dropped, start time {2**64} out of range",
+        "pid 4 maps: sizes out of range: maps figures unknown",
+    )
+    ok = DeviceMetrics(mem_total=10, uptime=1.5, processes=procs[:1])
+    assert bounded(ok) is ok
+
+
+def test_problems_are_capped_and_counted() -> None:
+    m = DeviceMetrics(problems=tuple(f"pid {i} maps: line 1: bad" for i in range(5000)))
+    b = bounded(m)
+    assert len(b.problems) == MAX_PROBLEMS
+    assert b.problems[-1] == "... and 4901 more problems (the raw capture has them all)"
+    assert bounded(replace(m, problems=m.problems[:MAX_PROBLEMS])).problems == m.problems[:MAX_PROBLEMS]
