@@ -212,6 +212,10 @@ class CaptureFormatError(ValueError):
     """The bytes are not a capture made with the given token."""
 
 
+class CaptureLimitError(CaptureFormatError):
+    """The capture holds more than a device can (more processes than the caller reads)."""
+
+
 def visible(text: str, keep: str = "") -> str:
     """Control characters as ``\\xNN`` (others ``\\uNNNN``; bytes kept as surrogates by a decoder
     as ``\\xNN``): device strings shown on a terminal, in a log or a report must not be able to move
@@ -235,8 +239,12 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8", errors="backslashreplace")
 
 
-def split_capture(data: bytes, token: str) -> Capture:
-    """Split the raw output of :func:`capture_script` (any format version) into files."""
+def split_capture(data: bytes, token: str, *, max_processes: int | None = None) -> Capture:
+    """Split the raw output of :func:`capture_script` (any format version) into files.
+
+    ``max_processes``: raise :class:`CaptureLimitError` at the first process beyond it, before
+    holding them all (a 16 MiB capture can name 200,000 pids).
+    """
     tok = token.encode()
     parts = data.split(tok + b" ")
     if len(parts) < 2:
@@ -254,6 +262,8 @@ def split_capture(data: bytes, token: str) -> Capture:
     def process(pid: int) -> ProcessCapture:
         pc = processes.get(pid)
         if pc is None:
+            if max_processes is not None and len(processes) >= max_processes:
+                raise CaptureLimitError(f"capture holds more than {max_processes} processes")
             pc = processes[pid] = ProcessCapture(pid=pid)
         return pc
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fleet.capture import Capture, ProcessCapture
+from fleet.limits import MAX_MAPPINGS, MAX_SLAB_CACHES, MAX_THREAD_NAMES
 from fleet.metrics import MAPS_FIELDS, DeviceMetrics, ProcessMetrics
 from fleet.procfs import (
     MapsClassification,
@@ -61,6 +62,15 @@ def _classified_maps(text: str) -> MapsClassification:
     return classify_maps(parse_maps(text))
 
 
+def _too_long(text: str | None, limit: int, what: str, problems: list[str]) -> bool:
+    """A file of more lines than fleet reads (fleet.limits) is a problem, never parsed: real
+    slabinfo has 100-300 caches, and maps at most vm.max_map_count (65,530) mappings."""
+    if text is None or (lines := text.count("\n")) <= limit:
+        return False
+    problems.append(f"{what}: {lines} lines, more than the {limit} fleet reads")
+    return True
+
+
 def _first_line(text: str | None) -> str | None:
     if text is None:
         return None
@@ -89,7 +99,10 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
     loadavg = _try(parse_loadavg, files.get("/proc/loadavg"), problems, "")
     meminfo = _try(parse_meminfo, files.get("/proc/meminfo"), problems, "")
     # /proc/slabinfo is root-only (0400 since 2.6.x) and absent without CONFIG_SLUB_DEBUG/SLAB.
-    slab = _try(slab_bytes, files.get("/proc/slabinfo"), problems, "")
+    slab_text = files.get("/proc/slabinfo")
+    if _too_long(slab_text, MAX_SLAB_CACHES, "slabinfo", problems):
+        slab_text = None
+    slab = _try(slab_bytes, slab_text, problems, "")
     kernel_threads = capture.without_program or 0  # not even read (format 4)
     read: list[tuple[ProcessCapture, Stat, Statm | None]] = []
     for pid in sorted(capture.processes):
@@ -176,7 +189,8 @@ def _process(
     if same is not None:
         maps_fields = {name: getattr(same, name) for name in MAPS_FIELDS}
     else:
-        cls = _try(_classified_maps, maps_text, problems, prefix)
+        too_long = _too_long(maps_text, MAX_MAPPINGS, f"{prefix}maps", problems)
+        cls = None if too_long else _try(_classified_maps, maps_text, problems, prefix)
         maps_fields = _maps_fields(cls)
         if cls is None:
             digest = None  # nothing worth copying: the next sample parses it again and says why
@@ -216,7 +230,11 @@ def _process(
     cmdline = cmdline_text.replace("\0", " ").strip() if cmdline_text else None
     if prior is not None and cmdline_text is None:
         cmdline = prior.cmdline
-    thread_names = dict(Counter(pc.tasks.values()))
+    names = Counter(pc.tasks.values())
+    if len(names) > MAX_THREAD_NAMES:  # a leak is many threads of one name, not many names
+        problems.append(f"{prefix}threads: {len(names)} names, the {MAX_THREAD_NAMES} most common kept")
+        names = Counter(dict(names.most_common(MAX_THREAD_NAMES)))
+    thread_names = dict(names)
     if prior is not None and not pc.tasks:
         thread_names = dict(prior.thread_names)
 

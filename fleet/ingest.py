@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from fleet.capture import CaptureFormatError, decode, split_capture
+from fleet.capture import CaptureFormatError, CaptureLimitError, decode, split_capture
 from fleet.extract import metrics_from_capture
-from fleet.limits import bounded
+from fleet.limits import MAX_METRICS_BYTES, MAX_PROCESSES, bounded
 from fleet.methodlog import metrics_from_block, split_method_log
 from fleet.metrics import DeviceMetrics
-from fleet.store import Store, value_errors
+from fleet.store import Store, metrics_to_json, value_errors
 
 SSH = "ssh"  # a capture made by fleet's own script
 METHOD_LOG = "method-log"  # a round of the method's `cat ... >> mem_log.txt` loop, imported
@@ -22,7 +22,7 @@ class Parsed(NamedTuple):
 
     problems: list[str]
     metrics: DeviceMetrics | None  # as stored; None when the sample is unreadable or refused
-    refused: str | None = None  # not storable: why (the device's attempt is a capture_error)
+    refused: str | None = None  # over a cap of fleet.limits, or not storable: why (a capture_error)
 
 
 def parse_sample(store: Store, sample_id: int, raw: bytes, token: str | None) -> list[str]:
@@ -50,10 +50,13 @@ def parse_sample_metrics(
     if token is None:
         return _unusable(store, sample_id, "no capture token recorded")
     try:
-        capture = split_capture(raw, token)
+        capture = split_capture(raw, token, max_processes=MAX_PROCESSES)
         if not previous_read:
             previous = store.previous_metrics(sample_id)
         metrics = metrics_from_capture(capture, previous)
+    except CaptureLimitError as exc:
+        why = f"{exc} (a camera runs 50-300): refused, {KEPT}"
+        return _unusable(store, sample_id, why, refused=True)
     except CaptureFormatError as exc:
         return _unusable(store, sample_id, str(exc))
     except Exception as exc:  # a parser bug: the raw capture is already stored, a fix re-reads it
@@ -65,9 +68,13 @@ def parse_sample_metrics(
 
 def store_metrics(store: Store, sample_id: int, metrics: DeviceMetrics) -> Parsed:
     """Store a sample's metrics with every number in range (fleet.limits.bounded), or mark the
-    sample refused when the database cannot hold a value: either way the raw capture stays, and
-    no later pass reads the sample again."""
+    sample refused when they are over MAX_METRICS_BYTES or the database cannot hold a value:
+    either way the raw capture stays, and no later pass reads the sample again."""
     metrics = bounded(metrics)
+    size = len(metrics_to_json(metrics))
+    if size > MAX_METRICS_BYTES:
+        why = f"parsed metrics of {size} bytes, more than the {MAX_METRICS_BYTES} fleet keeps per sample"
+        return _unusable(store, sample_id, f"{why}: refused, {KEPT}", refused=True)
     try:
         store.set_metrics(sample_id, metrics)
     except value_errors() as exc:  # a value the database cannot hold: this sample's fault only

@@ -1,4 +1,5 @@
-"""The range of every number fleet stores, and what one sample may hold. Pure: no I/O.
+"""What one capture may hold and what one device may cost: the caps, and the range of every number
+fleet stores. Pure: no I/O.
 
 A device controls every byte of its capture, and one hostile or broken device must never cost the
 fleet its report. So the metrics of a sample are checked once, before they are stored:
@@ -8,9 +9,16 @@ fleet its report. So the metrics of a sample are checked once, before they are s
   of range becomes unknown (None) and a problem of that sample, the rest of the sample is kept. The
   parsers keep /proc's own numbers (an unlimited rsslim is 2^64 - 1 on every 64-bit process): the
   range is the stored metrics' concern, so it is checked here, on what is stored, not there.
-- device strings are cut at ``MAX_TEXT`` characters, and at most ``MAX_PROBLEMS`` problems are
-  listed per sample, the rest counted: they are messages, and a device whose every maps is odd
-  still has its memory counters.
+- a capture of more than ``MAX_PROCESSES`` processes, or whose metrics take more than
+  ``MAX_METRICS_BYTES``, is refused: kept raw, marked with the reason, never analysed, and the
+  device's attempt is a ``capture_error`` saying so. Real cameras and NVRs run 50-300 processes.
+- a slabinfo or maps of more lines than a kernel prints (``MAX_SLAB_CACHES``, ``MAX_MAPPINGS``)
+  is a problem of its sample, not parsed; a process keeps its ``MAX_THREAD_NAMES`` most common
+  thread names; device strings are cut at ``MAX_TEXT`` characters.
+- at most ``MAX_PROBLEMS`` problems are listed per sample, the rest counted: they are messages,
+  and a device whose every maps is odd still has its memory counters.
+
+Each cap is ten times or more what a busy device needs; README.md ("Captures and their caps").
 """
 
 from __future__ import annotations
@@ -23,10 +31,23 @@ from typing import Any
 from fleet.metrics import MAPS_FIELDS, DeviceMetrics, ProcessMetrics
 
 STORE_MAX = 2**63 - 1  # the largest integer SQLite (INTEGER) and PostgreSQL (BIGINT) hold
+# Processes one capture may hold (pids read, kernel threads of old formats included): a camera
+# runs 50-300, the kernel's default pid_max is 32,768. Beyond it the capture is refused.
+MAX_PROCESSES = 4096
+# Lines of one file parsed: slabinfo has 100-300 caches; a process has at most vm.max_map_count
+# (65,530 by default) mappings. A longer file is a problem of its sample, not parsed.
+MAX_SLAB_CACHES = 4096
+MAX_MAPPINGS = 131_072
+# Distinct thread names kept per process, the most common first: programs name threads by their job
+# (a leak is thousands of one name); 470,000 distinct names cost a 16 MiB capture's parse 2.4 s.
+MAX_THREAD_NAMES = 4096
 # Characters kept of a device string (comm, exe, cmdline, thread and cache names, boot id): PATH_MAX,
 # and what /proc/PID/cmdline printed at most before Linux 4.2 (one page). The raw capture has it all.
 MAX_TEXT = 4096
 MAX_PROBLEMS = 100  # problems listed per sample; the rest are counted in one last line
+# The parsed metrics of one sample as stored (JSON, before compression): ~0.7 KB a process (a
+# light camera ~20 KB, 229 processes 166 KB measured), 32,000 leaked threads' distinct names ~1 MB.
+MAX_METRICS_BYTES = 8 * 1024 * 1024
 
 _DEVICE_INTS = ("mem_total", "mem_free", "mem_available", "kernel_threads")
 _PROCESS_INTS = ("rss", "pss", "vm_size", "anon_private", "threads", "fds")

@@ -45,3 +45,25 @@ def fake_processes(count: int, first_pid: int = 10_000) -> bytes:
     return b"".join(
         f"{pid}/stat:{stat_line(pid)}\n\0".encode() for pid in range(first_pid, first_pid + count)
     )
+
+
+def process_records(
+    pid: int, maps_lines: int = 0, threads: int = 0, start: int = 100, cmdline: str = "/opt/fake"
+) -> bytes:
+    """One whole process as format 5 prints it: stat, statm, cmdline, thread names and a maps of
+    ``maps_lines`` anonymous mappings (~40 bytes each)."""
+    maps = "".join(
+        f"{0x10000 + i * 0x2000:08x}-{0x11000 + i * 0x2000:08x} rw-p 00000000 00:00 0 \n"
+        for i in range(maps_lines)
+    )
+    text = f"{pid}/stat:{stat_line(pid, threads=max(threads, 1), start=start)}\n\0"
+    text += f"{pid}/statm:100 50 20 1 0 30 0\n\0{pid}/cmdline:{cmdline}\0--flag\0"
+    text += "".join(f"{pid}/task/{pid + k}/comm:thread-{k}\n\0" for k in range(threads))
+    return (text + (f"{pid}/maps:{maps}\0" if maps_lines else "")).encode()
+
+
+def slabinfo_record(caches: int) -> bytes:
+    """A /proc/slabinfo record of ``caches`` caches (SLUB's format, ~70 bytes a line)."""
+    lines = ["slabinfo - version: 2.1"]
+    lines += [f"cache-{k:08d} 100 100 64 64 1 : tunables 0 0 0 : slabdata 1 1 0" for k in range(caches)]
+    return ("slabinfo:" + "\n".join(lines) + "\n\0").encode()
