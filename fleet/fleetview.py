@@ -17,6 +17,7 @@ from fleet.analysis import DeviceAssessment, FleetFinding, ProcessAssessment, an
 from fleet.capture import CaptureFormatError, decode, split_capture
 from fleet.ingest import METHOD_LOG
 from fleet.inventory import selected
+from fleet.limits import MAX_ANALYSED_BYTES
 from fleet.mapsview import maps_diff_report
 from fleet.methodlog import split_method_log
 from fleet.metrics import DeviceMetrics
@@ -113,7 +114,7 @@ def build_view(
     for row in store.devices():
         if wanted and not selected(wanted, row.name, row.groups, row.tags):
             continue
-        series = store.series(row.name)
+        series = store.series(row.name, MAX_ANALYSED_BYTES)
         if not series:
             views.append(DeviceView(row, None))
             continue

@@ -18,6 +18,7 @@ fleet its report. So the metrics of a sample are checked once, before they are s
 - at most ``MAX_PROBLEMS`` problems are listed per sample, the rest counted: they are messages,
   and a device whose every maps is odd still has its memory counters.
 
+The analysis reads at most ``MAX_ANALYSED_BYTES`` of one device's metrics, its newest samples.
 Each cap is ten times or more what a busy device needs; README.md ("Captures and their caps").
 """
 
@@ -48,6 +49,10 @@ MAX_PROBLEMS = 100  # problems listed per sample; the rest are counted in one la
 # The parsed metrics of one sample as stored (JSON, before compression): ~0.7 KB a process (a
 # light camera ~20 KB, 229 processes 166 KB measured), 32,000 leaked threads' distinct names ~1 MB.
 MAX_METRICS_BYTES = 8 * 1024 * 1024
+# Metrics (as JSON) the analysis reads per device, newest samples first: a light camera's whole
+# year of nightly sweeps (~20 KB a sample), ~400 samples of a 230-process device, 8 at the cap.
+# Bounds the memory (~2.5x this in Python objects) and time one device may cost rank and report.
+MAX_ANALYSED_BYTES = 64 * 1024 * 1024
 
 _DEVICE_INTS = ("mem_total", "mem_free", "mem_available", "kernel_threads")
 _PROCESS_INTS = ("rss", "pss", "vm_size", "anon_private", "threads", "fds")

@@ -219,7 +219,12 @@ def metrics_to_json(m: DeviceMetrics) -> bytes:
 
 def metrics_from_json(blob: bytes, dictionary: bytes | None = None) -> DeviceMetrics:
     """Metrics from their stored blob; ``dictionary``: the device's, when the blob was made with it."""
-    d: dict[str, Any] = json.loads(rawcodec.decompress(blob, dictionary))
+    return metrics_from_doc(rawcodec.decompress(blob, dictionary))
+
+
+def metrics_from_doc(doc: bytes) -> DeviceMetrics:
+    """Metrics from their JSON document (:func:`metrics_to_json`)."""
+    d: dict[str, Any] = json.loads(doc)
     procs = tuple(ProcessMetrics(**p) for p in d.pop("processes"))
     d["problems"] = tuple(d.get("problems", ()))
     return DeviceMetrics(processes=procs, **d)
@@ -816,15 +821,31 @@ class Store:
             for r in rows
         ]
 
-    def series(self, device: str) -> list[tuple[float, DeviceMetrics]]:
-        """The parsed samples of one device, oldest first: the analysis input."""
+    def series(self, device: str, max_bytes: int | None = None) -> list[tuple[float, DeviceMetrics]]:
+        """The parsed samples of one device, oldest first: the analysis input.
+
+        ``max_bytes``: only the newest samples whose metrics documents (JSON) add up to at most
+        this many bytes; one larger than that on its own is passed over. Bounds what one device
+        costs the analysis (fleet.limits.MAX_ANALYSED_BYTES).
+        """
         rows = self._x(
             "SELECT s.captured_at, s.metrics, s.metrics_dict FROM samples s JOIN devices d"
-            " ON d.id = s.device_id WHERE d.name = ? AND s.parsed = 1 ORDER BY s.captured_at",
+            " ON d.id = s.device_id WHERE d.name = ? AND s.parsed = 1 ORDER BY s.captured_at DESC",
             (device,),
         ).fetchall()
         cache: dict[int, bytes] = {}
-        return [(at, metrics_from_json(blob, self._dictionary(dict_id, cache))) for at, blob, dict_id in rows]
+        docs: list[tuple[float, bytes]] = []
+        used = 0
+        for at, blob, dict_id in rows:
+            doc = rawcodec.decompress(blob, self._dictionary(dict_id, cache))
+            if max_bytes is not None:
+                if len(doc) > max_bytes:
+                    continue  # over the budget on its own: stored before fleet capped samples
+                if used + len(doc) > max_bytes:
+                    break
+            used += len(doc)
+            docs.append((at, doc))
+        return [(at, metrics_from_doc(doc)) for at, doc in reversed(docs)]
 
     def previous_metrics(self, sample_id: int) -> DeviceMetrics | None:
         """The parsed sample of the same device just before this one (None without one)."""

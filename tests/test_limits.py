@@ -31,7 +31,7 @@ from fleet.limits import (
     bounded,
 )
 from fleet.metrics import DeviceMetrics, ProcessMetrics
-from fleet.store import Store, open_store
+from fleet.store import Store, metrics_to_json, open_store
 from tests.hostile import BIG, set_meminfo, set_stat_field
 from tests.postgres.server import pg_server, pg_url  # noqa: F401  (fixtures)
 from tests.test_capture_fuzz import TOKEN, real_capture
@@ -228,3 +228,53 @@ def test_the_writer_stays_fast_and_small_on_the_worst_captures(
     for shape, run in runs.items():
         assert run["seconds"] < 10, (shape, run)
         assert run["peak_growth_kib"] < 256 * 1024, (shape, run)
+
+
+def test_the_analysis_reads_the_newest_samples_within_its_budget(location: str) -> None:
+    """``Store.series(max_bytes)``: the newest samples whose metrics fit, oldest first; a sample
+    over the budget on its own (stored before the caps) is passed over, not a stop."""
+    with open_store(location, create=True) as st:
+        cam = st.device_id("cam")
+        sizes = {}
+        for i, n in enumerate([3, 3, 400, 3, 3, 3]):  # sample 2: far bigger than the others
+            m = DeviceMetrics(
+                processes=tuple(ProcessMetrics(pid=p, start_time=i, name="x") for p in range(n))
+            )
+            sid = st.add_raw_sample(cam, None, float(i), b"raw %d" % i, token=None)
+            st.set_metrics(sid, m)
+            sizes[float(i)] = len(metrics_to_json(m))
+        assert [at for at, _ in st.series("cam")] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+        three = sizes[5.0] + sizes[4.0] + sizes[3.0]
+        assert [at for at, _ in st.series("cam", max_bytes=three)] == [3.0, 4.0, 5.0]
+        assert sizes[2.0] > three + sizes[1.0] + sizes[0.0]
+        assert [at for at, _ in st.series("cam", max_bytes=three + sizes[1.0] + sizes[0.0])] == [
+            0.0,
+            1.0,
+            3.0,
+            4.0,
+            5.0,
+        ]
+
+
+def test_rank_on_samples_at_the_caps_takes_seconds(tmp_path: Path) -> None:
+    """A device that sends the most a capture may hold, sample after sample: 4,096 processes of one
+    name with new pids every time, 30 samples (50 MB of metrics). Chaining them into lineages was
+    quadratic in them: on 2 shared cores this rank took 44 s before, ~4 s now."""
+    store = tmp_path / "store"
+    now = time.time()
+    with Store(store) as st:
+        cam = st.device_id("busy")
+        for i in range(30):
+            procs = tuple(
+                ProcessMetrics(pid=i * 5000 + k, start_time=i, name="fake", rss=4096, threads=1)
+                for k in range(MAX_PROCESSES)
+            )
+            sid = st.add_raw_sample(cam, None, now - 3600 + 60 * i, b"raw %d" % i, token=None)
+            parsed = ingest.store_metrics(st, sid, DeviceMetrics(mem_available=10**8, processes=procs))
+            assert parsed.refused is None
+    started = time.monotonic()
+    rank = CliRunner().invoke(app, ["rank", "--store", str(store), "--json"])
+    assert rank.exit_code == 0, rank.output
+    assert time.monotonic() - started < 25
+    [device] = json.loads(rank.output)["devices"]
+    assert device["samples"] == 30 and len(device["processes"]) == MAX_PROCESSES
