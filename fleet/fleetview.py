@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fleet.analysis import DeviceAssessment, FleetFinding, ProcessAssessment, analyse_device, fleet_findings
-from fleet.capture import CaptureFormatError, decode, split_capture
+from fleet.capture import CaptureFormatError, decode, split_capture, visible
 from fleet.ingest import METHOD_LOG
 from fleet.inventory import selected
 from fleet.limits import MAX_ANALYSED_BYTES
@@ -23,7 +23,7 @@ from fleet.methodlog import split_method_log
 from fleet.metrics import DeviceMetrics
 from fleet.procfs import ParseError
 from fleet.procfs.maps import parse_maps
-from fleet.store import DeviceRow, RawSample, Store
+from fleet.store import DeviceRow, RawSample, Store, database_errors
 
 if TYPE_CHECKING:
     from fleet.changes import SweepChanges
@@ -46,9 +46,10 @@ class ProcessEvidence:
 @dataclass(frozen=True)
 class DeviceView:
     row: DeviceRow
-    assessment: DeviceAssessment | None  # None: no parsed sample yet
+    assessment: DeviceAssessment | None  # None: no parsed sample yet, or its analysis failed
     slab_growth: tuple[tuple[str, int, int], ...] = ()  # (cache, first bytes, last bytes)
     evidence: tuple[ProcessEvidence, ...] = ()
+    analysis_error: str | None = None  # why this device's analysis failed (the others' did not)
 
     @property
     def name(self) -> str:
@@ -78,6 +79,7 @@ class FleetView:
     meta: Mapping[str, Any] = field(default_factory=dict)
     only: tuple[str, ...] = ()  # the devices are those matching these names, groups or tags
     changes: SweepChanges | None = None  # since the last sweep (fleet.changes), for its report
+    fleet_findings_error: str | None = None  # why there are none, when finding them failed
 
     @property
     def reachable(self) -> int:
@@ -90,6 +92,10 @@ class FleetView:
     @property
     def failed(self) -> list[DeviceView]:
         return [d for d in self.devices if d.row.status not in ("ok", None)]
+
+    @property
+    def analysis_failed(self) -> list[DeviceView]:
+        return [d for d in self.devices if d.analysis_error]
 
     def worst_forecast(self) -> DeviceView | None:
         """The suspect device whose memory runs out first, if any is forecast to. A forecast on a
@@ -114,31 +120,54 @@ def build_view(
     for row in store.devices():
         if wanted and not selected(wanted, row.name, row.groups, row.tags):
             continue
-        series = store.series(row.name, MAX_ANALYSED_BYTES)
-        if not series:
-            views.append(DeviceView(row, None))
-            continue
-        assessment = analyse_device(row.name, series)
-        if details:
-            views.append(
-                DeviceView(
-                    row,
-                    assessment,
-                    slab_growth=_slab_growth([m for _, m in series if m.slab]),
-                    evidence=_process_evidence(store, row.name, assessment, series),
-                )
-            )
-        else:
-            views.append(DeviceView(row, assessment))
+        views.append(_isolated(store, row, details))
     views.sort(key=lambda v: (-v.score, v.row.status != "ok", v.name))
     groups = {v.name: v.row.groups for v in views}
     assessments = [v.assessment for v in views if v.assessment]
+    found: tuple[FleetFinding, ...] = ()
+    error = None
+    try:
+        found = tuple(fleet_findings(assessments, groups))
+    except Exception as exc:  # as for one device: the report goes out without them
+        error = _why(exc)
     return FleetView(
         generated_at=time.time() if now is None else now,
         devices=tuple(views),
-        fleet_findings=tuple(fleet_findings(assessments, groups)),
+        fleet_findings=found,
         store=str(store.directory),
         only=tuple(only or ()),
+        fleet_findings_error=error,
+    )
+
+
+def _isolated(store: Store, row: DeviceRow, details: bool) -> DeviceView:
+    """:func:`_device_view`, or the device with its analysis error: whatever one device's data
+    makes the analysis do, the others are analysed and the fleet's report goes out. The store's
+    own failures (a lost database connection) still stop the command: they are no device's."""
+    try:
+        return _device_view(store, row, details)
+    except database_errors():
+        raise
+    except Exception as exc:
+        return DeviceView(row, None, analysis_error=_why(exc))
+
+
+def _why(exc: Exception) -> str:
+    return visible(f"{type(exc).__name__}: {exc}"[:300])
+
+
+def _device_view(store: Store, row: DeviceRow, details: bool) -> DeviceView:
+    series = store.series(row.name, MAX_ANALYSED_BYTES)
+    if not series:
+        return DeviceView(row, None)
+    assessment = analyse_device(row.name, series)
+    if not details:
+        return DeviceView(row, assessment)
+    return DeviceView(
+        row,
+        assessment,
+        slab_growth=_slab_growth([m for _, m in series if m.slab]),
+        evidence=_process_evidence(store, row.name, assessment, series),
     )
 
 

@@ -24,6 +24,7 @@ def _device_entry(view: DeviceView) -> dict[str, Any]:
         "last_attempt": iso(row.last_attempt),
         "flags": list(row.flags),  # legacy_algorithms, algorithm_overrides, host_key_checking_off
         "collector": row.collector,  # which collector made that attempt (many sites, one store)
+        "analysis_error": view.analysis_error,  # why this device was not analysed (the others were)
         "score": 0.0,
         "memory_exhausted_in_s": None,
         "forecast_uncertainty_s": None,
@@ -48,6 +49,8 @@ def rank_json(view: FleetView) -> dict[str, Any]:
 
 def top_finding(d: dict[str, Any]) -> str:
     """The one line that says most about a device entry of :func:`rank_json`."""
+    if d["analysis_error"]:
+        return f"analysis error: {d['analysis_error']}"
     if d["status"] not in ("ok", "unknown") and d["error"]:
         return str(d["error"])
     candidates = [*d["findings"], *(f for p in d["processes"][:1] for f in p["findings"])]
@@ -115,6 +118,8 @@ def device_text(d: dict[str, Any]) -> str:
     ]
     if d["error"]:
         lines.append(f"  last error: {d['error']}")
+    if d["analysis_error"]:
+        lines.append(f"  analysis error: {d['analysis_error']} (its samples are kept, not analysed)")
     if d["groups"] or d["tags"]:
         lines.append(f"  groups: {', '.join(d['groups']) or '-'}  tags: {', '.join(d['tags']) or '-'}")
     if d["memory_exhausted_in_s"] is not None:
@@ -136,7 +141,7 @@ def device_text(d: dict[str, Any]) -> str:
         lines.append(f"{p['name']} (pid {p['pid']})  score {p['score']:.2f}  {command}".rstrip())
         findings(p["findings"], "  ")
     quiet = len(d["processes"]) - len(suspects)
-    if d["samples"] and not d["findings"] and not suspects:
+    if d["samples"] and not d["findings"] and not suspects and not d["analysis_error"]:
         lines.append("no finding: nothing grows in this window")
     if quiet:
         lines.append(f"{quiet} more processes without a finding")

@@ -139,6 +139,9 @@ def subject_line(view: FleetView) -> str:
     failed = len(view.failed)
     if failed:
         text += f"; {failed} unreachable or failed"
+    if view.analysis_failed:
+        n = len(view.analysis_failed)
+        text += f"; {n} analysis error{'s' if n != 1 else ''}"
     return text
 
 

@@ -208,6 +208,18 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
             extra={"event": "pruned", "fields": {"bytes_before": before, "bytes_after": after}},
         )
     view = with_changes(build_view(store), plan.report_dir)
+    for d in view.analysis_failed:  # shown in the report and the email too; the others are analysed
+        fields = {"device": d.name, "error": d.analysis_error}
+        log.warning(
+            "%s: analysis failed: %s",
+            d.name,
+            d.analysis_error,
+            extra={"event": "analysis_failed", "fields": fields},
+        )
+    if view.fleet_findings_error:
+        log.warning(
+            "fleet findings failed: %s", view.fleet_findings_error, extra={"event": "analysis_failed"}
+        )
     reports_pruned = 0
     if plan.keep_reports_days is not None:
         reports_pruned = prune_reports(plan.report_dir, view.generated_at - plan.keep_reports_days * 86400)
