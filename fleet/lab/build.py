@@ -68,6 +68,15 @@ REFUSESH = """#!/bin/sh
 echo "restricted shell: '$2' is not allowed" >&2
 exit 126
 """
+# Hostile captures (issue 22): the real capture, edited on its way out by workloads/capmangle.c.
+BIGNUMSH = """#!/bin/sh
+# numbers no store holds: a 20-digit MemAvailable, a process with a 20-digit thread count and start time
+/bin/sh -c "$2" | /opt/capmangle bignum
+"""
+PROCFLOODSH = """#!/bin/sh
+# a capture claiming 100,000 more processes than the device runs
+/bin/sh -c "$2" | /opt/capmangle procflood
+"""
 FIRMWARE_SCRIPTS = {
     "respawn": RESPAWN,
     "hangsh": HANGSH,
@@ -78,6 +87,8 @@ FIRMWARE_SCRIPTS = {
     "slowsh": SLOWSH,
     "refusesh": REFUSESH,
     "buffersh": BUFFERSH,
+    "bignumsh": BIGNUMSH,
+    "procfloodsh": PROCFLOODSH,
 }
 SHELLS = {
     "sh": "/bin/sh",
@@ -89,8 +100,10 @@ SHELLS = {
     "slow": "/opt/slowsh",
     "refuse": "/opt/refusesh",
     "buffered": "/opt/buffersh",
+    "bignum": "/opt/bignumsh",
+    "procflood": "/opt/procfloodsh",
 }
-HELPER_PROGRAMS = ("trickle", "blockbuf")  # installed in /opt under their own names
+HELPER_PROGRAMS = ("trickle", "blockbuf", "capmangle")  # installed in /opt under their own names
 
 
 class BuildError(RuntimeError):

@@ -12,7 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 PROFILES = ("mixed", "light")
-EXTRAS = ("hang", "banner", "hostile", "flood", "garbage", "drop", "slow", "refuse", "buffered")
+EXTRAS = (
+    *("hang", "banner", "hostile", "flood", "garbage", "drop", "slow", "refuse", "buffered"),
+    *("bignum", "procflood"),
+)
 # Normal devices use .1-.200 of each /24; extras use .201 and up of the first one; .250 is left
 # free on purpose so inventories can name an address where nothing listens.
 _PER_OCTET = 200
