@@ -40,11 +40,16 @@ def stat_line(pid: int, comm: str = "fake", threads: int | str = 1, start: int |
     return f"{pid} ({comm}) S 1 1 1 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 {threads} 0 {start} 4096 10 0"
 
 
-def fake_processes(count: int, first_pid: int = 10_000) -> bytes:
-    """``count`` processes that exist only in the capture: a stat record each (~75 bytes)."""
-    return b"".join(
-        f"{pid}/stat:{stat_line(pid)}\n\0".encode() for pid in range(first_pid, first_pid + count)
-    )
+def fake_processes(count: int, first_pid: int = 10_000, section: str = "a", token: str = "") -> bytes:
+    """``count`` processes that exist only in the capture, a stat each (~86 bytes), printed as the
+    capture's ``section`` prints files: ``a`` (grep -zH), ``g`` (grep -H), ``cat`` (``token`` headers)."""
+    pids = range(first_pid, first_pid + count)
+    if section == "cat":
+        return b"".join(
+            f"{token} p {pid}\n{token} f /proc/{pid}/stat\n{stat_line(pid)}\n".encode() for pid in pids
+        )
+    end = "\n\0" if section == "a" else "\n"
+    return b"".join(f"{pid}/stat:{stat_line(pid)}{end}".encode() for pid in pids)
 
 
 def process_records(
