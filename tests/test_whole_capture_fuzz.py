@@ -15,7 +15,9 @@ bytes with and without a capture header. Whatever the input:
   metrics size, every number in the store's range), and the report stays small;
 - the process's peak RSS grows by less than 300 MiB per example (VmHWM, reset before each).
 
-Default: 120 examples (~25 s). ``--run-slow``: 1,500 more, with larger floods.
+Default: 120 examples (~15 s on 2 shared cores). ``--run-slow``: 1,500 more, with floods up to
+180,000 processes (~8 min; last run: 27 % of examples had a sample refused at the process cap, 17 %
+numbers out of range, 0 failures).
 """
 
 from __future__ import annotations
