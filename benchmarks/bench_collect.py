@@ -64,7 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from capture_variants import script
 
-from fleet.capture import new_token
+from fleet.capture.script import new_token
 
 TOOLS = (
     "asyncssh-noop",
@@ -237,8 +237,8 @@ def worker(tool: str, lab_dir: Path, concurrency: int, device_cpu: str | None) -
 def _without_writer_work(*, parse_only: bool) -> None:
     """Benchmark-only patches of this worker process: the parse (``parse_only``), or everything
     the writer thread does, become no-ops, so the rows tell fleet's SSH side, store and parse apart."""
-    from fleet import collector
-    from fleet.ingest import Parsed
+    from fleet.collect import collector
+    from fleet.store.ingest import Parsed
 
     if parse_only:
         collector.parse_sample_metrics = lambda *_args, **_kwargs: Parsed([], None)  # type: ignore[assignment]
@@ -280,9 +280,9 @@ def _worker_fleet(
     interval: float = 0.0,
     max_connected: int | None = None,
 ) -> dict[str, Any]:
-    from fleet.collector import CollectOptions, collect
-    from fleet.inventory import load_inventory
-    from fleet.store import Store
+    from fleet.collect.collector import CollectOptions, collect
+    from fleet.inventory.load import load_inventory
+    from fleet.store.store import Store
 
     devices = load_inventory(lab.inventory).devices
     with tempfile.TemporaryDirectory(prefix="fleet-bench-store-") as tmp, Store(Path(tmp)) as store:
@@ -333,9 +333,9 @@ def _worker_fleet_repeat(
     close: what each further sample of a night costs), round 3 the last sample with the
     connection's close (each device closes right after its own last sample, so a 2-sample run
     cannot keep the close out of its repeat round)."""
-    from fleet.collector import CollectOptions, DeviceOutcome, collect
-    from fleet.inventory import load_inventory
-    from fleet.store import Store
+    from fleet.collect.collector import CollectOptions, DeviceOutcome, collect
+    from fleet.inventory.load import load_inventory
+    from fleet.store.store import Store
 
     devices = load_inventory(lab.inventory).devices
     interval = 2.0 + 0.04 * len(devices)  # ~2x the first round at the lab's ~50 devices/s

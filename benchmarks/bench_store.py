@@ -36,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_parse import local_capture
 
 from fleet.analysis.synthetic import device_series, schedule
-from fleet.capture import split_capture
-from fleet.extract import metrics_from_capture
-from fleet.fleetview import build_view
-from fleet.ingest import parse_sample
-from fleet.store import Store
+from fleet.capture.split import split_capture
+from fleet.metrics.from_capture import metrics_from_capture
+from fleet.store.ingest import parse_sample
+from fleet.store.store import Store
+from fleet.view.fleet import build_view
 
 DEVICES_PER_WRITER = 25
 

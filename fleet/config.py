@@ -42,8 +42,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from fleet.errors import UsageError
 
-class ConfigError(Exception):
+
+class ConfigError(UsageError):
     """A broken config file or setting: names the file and key."""
 
 

@@ -19,9 +19,9 @@ from packaging.requirements import Requirement
 from typer.testing import CliRunner
 
 import fleet
-from fleet import cli
-from fleet.reportdir import write_atomically
-from fleet.store import Store
+from fleet.cli import app as cli
+from fleet.store.store import Store
+from fleet.sweep.reportdir import write_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_MAPS = ROOT / "tests" / "data" / "seed_maps.txt"
@@ -57,7 +57,7 @@ READING_COMMANDS = {
 }
 LOADED = """
 import sys
-from fleet.cli import main
+from fleet.cli.app import main
 sys.argv = ["fleet", *sys.argv[1:]]
 try:
     main()
@@ -90,7 +90,7 @@ def test_the_ssh_libraries_import_quietly_with_the_installed_cryptography() -> N
             "-W",
             "default",
             "-c",
-            "import fleet.transport, fleet.transport_paramiko, fleet.lab",
+            "import fleet.ssh.transport, fleet.ssh.paramiko_transport, fleet.lab",
         ],
         capture_output=True,
         text=True,

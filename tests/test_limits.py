@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from fleet import ingest
-from fleet.cli import app
-from fleet.limits import (
+from fleet.cli.app import app
+from fleet.metrics.limits import (
     MAX_MAPPINGS,
     MAX_METRICS_BYTES,
     MAX_PROBLEMS,
@@ -30,8 +29,9 @@ from fleet.limits import (
     STORE_MAX,
     bounded,
 )
-from fleet.metrics import DeviceMetrics, ProcessMetrics
-from fleet.store import Store, metrics_to_json, open_store
+from fleet.metrics.model import DeviceMetrics, ProcessMetrics
+from fleet.store import ingest
+from fleet.store.store import Store, metrics_to_json, open_store
 from tests.hostile import BIG, set_meminfo, set_stat_field
 from tests.postgres.server import pg_server, pg_url  # noqa: F401  (fixtures)
 from tests.test_capture_fuzz import TOKEN, real_capture

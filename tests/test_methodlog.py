@@ -7,8 +7,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from fleet.cli import app
-from fleet.methodlog import metrics_from_block, split_method_log
+from fleet.capture.methodlog import metrics_from_block, split_method_log
+from fleet.cli.app import app
 
 CORPUS = Path(__file__).parent / "data" / "proc"
 SEED_MAPS = (Path(__file__).parent / "data" / "seed_maps.txt").read_text()

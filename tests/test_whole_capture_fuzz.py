@@ -38,16 +38,16 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from fleet import rawcodec
-from fleet.collector import CollectOptions, _Capture, _keep, _Writer
-from fleet.fleetview import build_view
-from fleet.ingest import parse_pending
-from fleet.inventory import Device
-from fleet.limits import MAX_METRICS_BYTES, MAX_PROBLEMS, MAX_PROCESSES, STORE_MAX
-from fleet.rank import device_text, rank_json, rank_text
-from fleet.report import render_email, render_report
-from fleet.store import Store
-from fleet.transport import CommandResult
+from fleet.collect.collector import CollectOptions, _Capture, _keep, _Writer
+from fleet.inventory.native import Device
+from fleet.metrics.limits import MAX_METRICS_BYTES, MAX_PROBLEMS, MAX_PROCESSES, STORE_MAX
+from fleet.render.rank import device_text, rank_json, rank_text
+from fleet.render.report import render_email, render_report
+from fleet.ssh.transport import CommandResult
+from fleet.store import rawcodec
+from fleet.store.ingest import parse_pending
+from fleet.store.store import Store
+from fleet.view.fleet import build_view
 from tests.hostile import fake_processes, with_records
 from tests.test_capture_fuzz import KINDS, SALT, TOKEN, real_capture
 

@@ -18,7 +18,7 @@ from fleet.analysis.model import Evidence, Finding, ProcessAssessment
 from fleet.analysis.score import combine, finding_score
 from fleet.analysis.series import Lineage
 from fleet.analysis.stats import SEVERITY_ORDER, Segment, Trend, detect_rise
-from fleet.metrics import ProcessMetrics
+from fleet.metrics.model import ProcessMetrics
 
 KiB = 1024
 MiB = 1024 * KiB

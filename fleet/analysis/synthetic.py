@@ -14,7 +14,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from fleet.metrics import DeviceMetrics, ProcessMetrics
+from fleet.metrics.model import DeviceMetrics, ProcessMetrics
 
 KiB = 1024
 MiB = 1024 * KiB

@@ -21,16 +21,16 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from fleet import collector
-from fleet.cli import app
-from fleet.collector import CollectOptions, DeviceOutcome, collect
+from fleet.cli.app import app
+from fleet.collect import collector
+from fleet.collect.collector import CollectOptions, DeviceOutcome, collect
 from fleet.config import SweepSettings
-from fleet.fleetview import build_view
-from fleet.inventory import load_inventory
+from fleet.inventory.load import load_inventory
 from fleet.lab import Lab
-from fleet.rank import rank_json
-from fleet.store import Store
-from fleet.transport import CommandResult
+from fleet.render.rank import rank_json
+from fleet.ssh.transport import CommandResult
+from fleet.store.store import Store
+from fleet.view.fleet import build_view
 from tests.helpers import assert_lab_leaks_found
 
 pytestmark = pytest.mark.lab

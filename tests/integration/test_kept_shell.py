@@ -16,12 +16,13 @@ from typing import TypeVar
 
 import pytest
 
-from fleet.collector import ONE_SHOT_SHELL_DAYS, CollectOptions, collect
-from fleet.inventory import Device, load_inventory
+from fleet.collect.collector import ONE_SHOT_SHELL_DAYS, CollectOptions, collect
+from fleet.inventory.load import load_inventory
+from fleet.inventory.native import Device
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab
-from fleet.store import Store
-from fleet.transport import AsyncsshTransport, CaptureError, CommandResult, Session, Transport
-from fleet.transport_paramiko import ParamikoTransport
+from fleet.ssh.paramiko_transport import ParamikoTransport
+from fleet.ssh.transport import AsyncsshTransport, CaptureError, CommandResult, Session, Transport
+from fleet.store.store import Store
 
 END = b"@@fleet-0123456789abcdef end\n"
 T = TypeVar("T")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from fleet.mapsview import human_bytes, maps_diff_report, maps_report, render_maps_text
 from fleet.procfs.mapclass import CLASSES
+from fleet.view.maps import human_bytes, maps_diff_report, maps_report, render_maps_text
 
 from ._corpus import DATA, T0, corpus
 

@@ -17,9 +17,9 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from fleet.capture import CaptureFormatError, split_capture
-    from fleet.extract import metrics_from_capture
-    from fleet.methodlog import metrics_from_block, split_method_log
+    from fleet.capture.methodlog import metrics_from_block, split_method_log
+    from fleet.capture.split import CaptureFormatError, split_capture
+    from fleet.metrics.from_capture import metrics_from_capture
 
 TOKEN = "@@fleet-0123456789abcdef"
 SEED = (

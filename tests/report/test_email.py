@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet.cli import Exit, app
-from fleet.mail import DEFAULT_SIZE_LIMIT, size_limit
+from fleet.cli.app import Exit, app
+from fleet.sweep.mail import DEFAULT_SIZE_LIMIT, size_limit
 from tests.report.conftest import Inbox, synthetic_store
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet import fleetview, rawcodec
 from fleet.analysis import analyse_device
-from fleet.cli import app
-from fleet.ingest import parse_sample
-from fleet.store import Store, open_store
+from fleet.cli.app import app
+from fleet.store import rawcodec
+from fleet.store.ingest import parse_sample
+from fleet.store.store import Store, open_store
+from fleet.view import fleet as fleetview
 from tests.report.conftest import Inbox
 from tests.test_capture_fuzz import TOKEN, real_capture
 

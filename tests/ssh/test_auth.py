@@ -22,14 +22,15 @@ import asyncssh
 import pytest
 from typer.testing import CliRunner
 
-from fleet import transport as transport_mod
-from fleet.cli import app
-from fleet.collector import CollectOptions, collect
-from fleet.inventory import Device, load_inventory
+from fleet.cli.app import app
+from fleet.collect.collector import CollectOptions, collect
+from fleet.inventory.load import load_inventory
+from fleet.inventory.native import Device
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab
-from fleet.store import Store
-from fleet.transport import AsyncsshTransport, AuthFailed, DeviceError, Unreachable
-from fleet.transport_paramiko import ParamikoTransport
+from fleet.ssh import transport as transport_mod
+from fleet.ssh.paramiko_transport import ParamikoTransport
+from fleet.ssh.transport import AsyncsshTransport, AuthFailed, DeviceError, Unreachable
+from fleet.store.store import Store
 from tests.conftest import lab_unavailable
 from tests.ssh.conftest import PASSPHRASE, Keys, Sshd, StartSshd
 from tests.ssh.test_legacy import device, echo

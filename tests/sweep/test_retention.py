@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet import rawcodec
-from fleet.capture import split_capture
-from fleet.cli import app
-from fleet.collector import CollectOptions, collect
-from fleet.extract import metrics_from_capture
-from fleet.inventory import load_inventory
+from fleet.capture.split import split_capture
+from fleet.cli.app import app
+from fleet.collect.collector import CollectOptions, collect
+from fleet.inventory.load import load_inventory
 from fleet.lab import Lab, LabError, check_host
-from fleet.metrics import DeviceMetrics
-from fleet.store import DB_NAME, Store
+from fleet.metrics.from_capture import metrics_from_capture
+from fleet.metrics.model import DeviceMetrics
+from fleet.store import rawcodec
+from fleet.store.store import DB_NAME, Store
 
 from .conftest import LocalCapture, local_capture
 

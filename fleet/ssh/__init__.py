@@ -1,0 +1,1 @@
+"""SSH to devices: the Transport contract and outcomes, and its asyncssh and paramiko implementations."""
