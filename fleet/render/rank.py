@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleet.analysis.model import iso
+from fleet.analysis.model import SEVERITY_ORDER, iso
 from fleet.text import visible
 from fleet.view.fleet import DeviceView, FleetView
 
@@ -54,8 +54,7 @@ def top_finding(d: dict[str, Any]) -> str:
     if d["status"] not in ("ok", "unknown") and d["error"]:
         return str(d["error"])
     candidates = [*d["findings"], *(f for p in d["processes"][:1] for f in p["findings"])]
-    order = {"high": 0, "medium": 1, "low": 2, "info": 3}
-    candidates.sort(key=lambda f: order.get(f["severity"], 4))
+    candidates.sort(key=lambda f: -SEVERITY_ORDER.get(f["severity"], -1))  # most severe first
     return str(candidates[0]["summary"]) if candidates else ""
 
 

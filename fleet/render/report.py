@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from fleet.analysis.model import ProcessAssessment, iso
+from fleet.analysis.model import SEVERITIES, ProcessAssessment, iso
 from fleet.render.charts import REPORT_KEEPS, human, line_chart, sparkline
 from fleet.render.rank import duration_text, evidence_text, rank_json, top_finding
 from fleet.text import visible
@@ -112,7 +112,7 @@ def environment() -> jinja2.Environment:
 
 def severity_counts(view: FleetView) -> dict[str, int]:
     """Findings of each severity over every device and process: the summary's second number."""
-    counts = {"high": 0, "medium": 0, "low": 0, "info": 0}
+    counts = dict.fromkeys(reversed(SEVERITIES), 0)  # most severe first
     for d in view.devices:
         if d.assessment is None:
             continue
