@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
-from fleet.analysis import text
+from fleet import text
 from fleet.analysis.model import SEVERITY_ORDER, Evidence, Finding, ProcessAssessment
 from fleet.analysis.score import combine, finding_score
 from fleet.analysis.series import Lineage
