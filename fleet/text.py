@@ -85,6 +85,13 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def iso(ts: float | None) -> str | None:
+    """Unix seconds as ``2026-11-26T03:00:00Z`` (the timestamp style of interface.md)."""
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_time(text: str) -> float:
     """An ISO 8601 time as Unix seconds; UTC unless it says otherwise (``Z``, ``z``, ``+01:00``).
     Raises ValueError."""

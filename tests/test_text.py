@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.text import duration, parse_time, size
+from fleet.text import duration, iso, parse_time, size
 
 MIB = 1024 * 1024
 
@@ -43,3 +43,8 @@ def test_parse_time(text: str) -> None:
 def test_parse_time_refuses(text: str) -> None:
     with pytest.raises(ValueError):
         parse_time(text)
+
+
+def test_iso_is_what_parse_time_reads() -> None:
+    assert iso(1795748400.0) == "2026-11-27T03:00:00Z" and iso(None) is None
+    assert parse_time(iso(1795748400.0) or "") == 1795748400.0

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
+
+from fleet.text import iso
 
 Evidence = dict[str, float | int | str | None]
 
@@ -162,13 +163,6 @@ class FleetFinding:
             "group": self.group,
             "total": self.total,
         }
-
-
-def iso(ts: float | None) -> str | None:
-    """Unix seconds as ``2026-11-26T03:00:00Z`` (the timestamp style of interface.md)."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _round_or_none(x: float | None) -> int | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleet.analysis.model import SEVERITY_ORDER, iso
-from fleet.text import duration, visible
+from fleet.analysis.model import SEVERITY_ORDER
+from fleet.text import duration, iso, visible
 from fleet.view.fleet import DeviceView, FleetView
 
 

@@ -18,10 +18,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from fleet.analysis.model import SEVERITIES, ProcessAssessment, iso
+from fleet.analysis.model import SEVERITIES, ProcessAssessment
 from fleet.render.charts import REPORT_KEEPS, line_chart, sparkline
 from fleet.render.rank import evidence_text, rank_json, top_finding
-from fleet.text import duration, size, visible
+from fleet.text import duration, iso, size, visible
 from fleet.view.fleet import DeviceView, FleetView
 
 SORT_SCRIPT = """

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from fleet.analysis.model import iso
-from fleet.text import parse_time
+from fleet.text import iso, parse_time
 from fleet.view.fleet import FleetView, SweepChanges
 
 SUMMARY_FORMAT = 1
