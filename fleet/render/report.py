@@ -111,11 +111,8 @@ def environment() -> jinja2.Environment:
 def severity_counts(view: FleetView) -> dict[str, int]:
     """Findings of each severity over every device and process: the summary's second number."""
     counts = dict.fromkeys(reversed(SEVERITIES), 0)  # most severe first
-    for d in view.devices:
-        if d.assessment is None:
-            continue
-        for f in d.assessment.all_findings:
-            counts[f.severity] = counts.get(f.severity, 0) + 1
+    for f in view.findings():
+        counts[f.severity] = counts.get(f.severity, 0) + 1
     return counts
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from fleet.analysis import DeviceAssessment, FleetFinding, ProcessAssessment, analyse_device, fleet_findings
-from fleet.analysis.model import SEVERITY_ORDER
+from fleet.analysis.model import SEVERITY_ORDER, Finding
 from fleet.capture.methodlog import split_method_log
 from fleet.capture.split import CaptureFormatError, split_capture
 from fleet.inventory.native import selected
@@ -113,6 +113,12 @@ class FleetView:
     @property
     def analysis_failed(self) -> list[DeviceView]:
         return [d for d in self.devices if d.analysis_error]
+
+    def findings(self) -> Iterator[Finding]:
+        """Every finding of every analysed device: its own, then its processes'."""
+        for d in self.devices:
+            if d.assessment is not None:
+                yield from d.assessment.all_findings
 
     def worst_forecast(self) -> DeviceView | None:
         """The suspect device whose memory runs out first, if any is forecast to. A forecast on a
@@ -262,12 +268,9 @@ def _maps_text(sample: RawSample | None, pid: int) -> str | None:
 def worst_severity(view: FleetView) -> str | None:
     """The most severe finding anywhere in the view (device, process or fleet level)."""
     worst: str | None = None
-    for d in view.devices:
-        if d.assessment is None:
-            continue
-        for f in d.assessment.all_findings:
-            if worst is None or SEVERITY_ORDER[f.severity] > SEVERITY_ORDER[worst]:
-                worst = f.severity
+    for f in view.findings():
+        if worst is None or SEVERITY_ORDER[f.severity] > SEVERITY_ORDER[worst]:
+            worst = f.severity
     return worst
 
 
