@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from fleet.analysis import text
+from fleet import text
 from fleet.analysis.model import DeviceAssessment, Evidence, Finding
 from fleet.analysis.process import KiB, MiB, analyse_lineage, trend_evidence
 from fleet.analysis.score import combine, finding_score

@@ -5,17 +5,13 @@
 Every line is recognised by its shape (a meminfo ``Key: value`` line, a maps address range, the
 slabinfo header and cache lines). A new dump starts when a kind of section that the current dump
 already finished comes round again (``MemTotal:`` again, or maps addresses going back down).
-Pure: text in, blocks and metrics out.
+Pure: text in, blocks out; fleet.metrics.from_methodlog turns a block into metrics.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
-
-from fleet.metrics.model import DeviceMetrics, ProcessMetrics
-from fleet.procfs import ParseError, classify_maps, parse_maps, parse_meminfo, parse_slabinfo
 
 _MEMINFO = re.compile(r"^[A-Za-z][A-Za-z0-9_()]*:\s+\d+(?: kB)?\s*$")
 _MAPS = re.compile(r"^([0-9a-fA-F]+)-[0-9a-fA-F]+ [r-][w-][x-][ps-] ")
@@ -83,60 +79,6 @@ def split_method_log(text: str) -> tuple[list[MethodBlock], int]:
     if not current.empty():
         blocks.append(current)
     return blocks, skipped
-
-
-def metrics_from_block(block: MethodBlock, *, pid: int = 0, name: str | None = None) -> DeviceMetrics:
-    """Metrics of one round. The loop records no thread count, stat or fds: those stay unknown.
-
-    The process identity is (``pid``, start time 0): the log cannot tell a restart apart.
-    """
-    problems: list[str] = []
-    meminfo = slab = None
-    try:
-        meminfo = parse_meminfo(block.meminfo) if block.meminfo else None
-    except ParseError as exc:
-        problems.append(str(exc))
-    try:
-        slab = parse_slabinfo(block.slabinfo) if block.slabinfo else None
-    except ParseError as exc:
-        problems.append(str(exc))
-    processes: tuple[ProcessMetrics, ...] = ()
-    if block.maps:
-        try:
-            cls = classify_maps(parse_maps(block.maps))
-        except ParseError as exc:
-            problems.append(f"maps: {exc}")
-        else:
-            exe = cls.exe
-            proc_name = name or (exe.rsplit("/", 1)[-1][:15] if exe else f"pid {pid}")
-            vm_size = sum(t.bytes for t in cls.totals.values())
-            counts = Counter({k: v.count for k, v in cls.totals.items()})
-            processes = (
-                ProcessMetrics(
-                    pid=pid,
-                    start_time=0,
-                    name=proc_name,
-                    exe=exe,
-                    vm_size=vm_size,
-                    stack_count=cls.total("thread_stack").count,
-                    stack_bytes=cls.total("thread_stack").bytes,
-                    stack_size=cls.stack_size,
-                    shm_count=cls.sysv_count,
-                    shm_bytes=cls.sysv_bytes,
-                    class_counts=dict(counts),
-                    class_bytes={k: v.bytes for k, v in cls.totals.items()},
-                    address_bits=cls.address_bits,
-                ),
-            )
-    return DeviceMetrics(
-        mem_total=meminfo.mem_total if meminfo else None,
-        mem_free=meminfo.mem_free if meminfo else None,
-        mem_available=meminfo.mem_available if meminfo else None,
-        mem_available_estimated=meminfo.mem_available_estimated if meminfo else False,
-        slab=dict(slab.bytes_by_cache()) if slab else {},
-        processes=processes,
-        problems=tuple(problems),
-    )
 
 
 def render_block(block: MethodBlock) -> bytes:

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 FORMAT_VERSION = 5
 READABLE_VERSIONS = ("1", "2", "3", "4", "5")  # the splitter reads every format fleet ever wrote
+TOKEN_PATTERN = "@@fleet-[0-9a-f]{16}"  # a capture token, as new_token makes them
 
 DEVICE_FILES = (
     "/proc/sys/kernel/random/boot_id",
@@ -93,7 +94,7 @@ def capture_script(token: str, skip: Iterable[int] = (), *, slabinfo: bool = Tru
     /proc/slabinfo out (a third of a light capture's device CPU and half its bytes; slab caches
     grow slowly, so a sample in N is enough): the capture says so with an ``o`` header.
     """
-    if not re.fullmatch(r"@@fleet-[0-9a-f]{16}", token):
+    if not re.fullmatch(TOKEN_PATTERN, token):
         raise ValueError(f"bad capture token {token!r}")
     return _SCRIPT.format(
         token=token,

@@ -31,7 +31,7 @@ from fleet.store.importer import LogImportError, import_log
 from fleet.store.ingest import parse_pending
 from fleet.store.store import Store, database_errors, store_location, sweep_lock
 from fleet.sweep.reportdir import prune_reports, with_changes, write_atomically
-from fleet.text import decode, visible
+from fleet.text import decode, parse_time, visible
 from fleet.view.fleet import FleetView, build_view, fails
 from fleet.view.maps import maps_diff_report, maps_report, render_maps_text
 
@@ -544,7 +544,7 @@ def import_cmd(
     if not _safe_device_name(device):
         raise _fail(Exit.USAGE, f"--device {device!r}: no '/', control characters, '.' or '..'")
     try:
-        first = _parse_time(start) if start else None
+        first = parse_time(start) if start else None
     except ValueError:
         raise _fail(Exit.USAGE, f"--start {start!r}: not an ISO 8601 time") from None
     with _open_store(store, create=True) as st:
@@ -777,13 +777,6 @@ def prune_cmd(
         f"pruned {pruned.raw_dropped} raw captures and {pruned.samples_dropped} samples;"
         f" store {before} -> {after} bytes; {reports} old report files deleted"
     )
-
-
-def _parse_time(text: str) -> float:
-    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.timestamp()
 
 
 def main() -> None:

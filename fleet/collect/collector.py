@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import math
 import re
@@ -37,7 +36,7 @@ from fleet.ssh.transport import (
 )
 from fleet.store.ingest import parse_sample_metrics
 from fleet.store.store import Store
-from fleet.text import decode, visible
+from fleet.text import decode, parse_time, visible
 
 # Far above any real capture (32,000 leaked threads print ~8 MiB); a device printing more is broken.
 # The collector holds at most concurrency x this much capture data at once.
@@ -411,10 +410,7 @@ def parse_until(text: str, now: float) -> float:
     spec = text.strip().lower()
     if spec and _DURATION.sub("", spec) == "":
         return now + sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(spec))
-    when = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.timestamp()
+    return parse_time(text)
 
 
 def make_transports(kinds: set[str]) -> dict[str, Transport]:

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 from fleet.capture.split import Capture, ProcessCapture
+from fleet.metrics.fields import maps_fields, memory_fields, try_parse
 from fleet.metrics.limits import MAX_MAPPINGS, MAX_SLAB_CACHES, MAX_THREAD_NAMES
 from fleet.metrics.model import MAPS_FIELDS, DeviceMetrics, ProcessMetrics
 from fleet.procfs import (
     MapsClassification,
-    ParseError,
     SmapsRollup,
     Stat,
     Statm,
@@ -33,20 +31,6 @@ from fleet.procfs import (
     parse_uptime,
     slab_bytes,
 )
-
-T = TypeVar("T")
-
-
-def _try(parse: Callable[[str], T], text: str | None, problems: list[str], prefix: str) -> T | None:
-    """Parse ``text`` when present; on ParseError record "<prefix><error>" and return None."""
-    if text is None:
-        return None
-    try:
-        return parse(text)
-    except ParseError as exc:
-        problems.append(f"{prefix}{exc}")
-        return None
-
 
 # Part of every maps digest: bump it when parse_maps or classify_maps change what they find, so
 # figures stored by an older fleet are never copied as if this one had computed them.
@@ -95,14 +79,14 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
         else {}
     )
     files = capture.files
-    uptime = _try(parse_uptime, files.get("/proc/uptime"), problems, "")
-    loadavg = _try(parse_loadavg, files.get("/proc/loadavg"), problems, "")
-    meminfo = _try(parse_meminfo, files.get("/proc/meminfo"), problems, "")
+    uptime = try_parse(parse_uptime, files.get("/proc/uptime"), problems, "")
+    loadavg = try_parse(parse_loadavg, files.get("/proc/loadavg"), problems, "")
+    meminfo = try_parse(parse_meminfo, files.get("/proc/meminfo"), problems, "")
     # /proc/slabinfo is root-only (0400 since 2.6.x) and absent without CONFIG_SLUB_DEBUG/SLAB.
     slab_text = files.get("/proc/slabinfo")
     if _too_long(slab_text, MAX_SLAB_CACHES, "slabinfo", problems):
         slab_text = None
-    slab = _try(slab_bytes, slab_text, problems, "")
+    slab = try_parse(slab_bytes, slab_text, problems, "")
     kernel_threads = capture.without_program or 0  # not even read (format 4)
     read: list[tuple[ProcessCapture, Stat, Statm | None]] = []
     for pid in sorted(capture.processes):
@@ -113,7 +97,7 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
         if stat.kernel_thread:
             kernel_threads += 1
             continue
-        read.append((pc, stat, _try(parse_statm, pc.files.get("statm"), problems, f"pid {pid} ")))
+        read.append((pc, stat, try_parse(parse_statm, pc.files.get("statm"), problems, f"pid {pid} ")))
     page = page_size([(stat, statm) for _, stat, statm in read if statm is not None])
     if page is None and any(statm is not None and statm.size for _, _, statm in read):
         problems.append("statm: page size unknown (no process's stat vsize is a whole number of its pages)")
@@ -127,10 +111,7 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
         kernel=_first_line(files.get("/proc/sys/kernel/osrelease")),
         uptime=uptime.uptime if uptime else None,
         load1=loadavg.load1 if loadavg else None,
-        mem_total=meminfo.mem_total if meminfo else None,
-        mem_free=meminfo.mem_free if meminfo else None,
-        mem_available=meminfo.mem_available if meminfo else None,
-        mem_available_estimated=meminfo.mem_available_estimated if meminfo else False,
+        **memory_fields(meminfo),
         slab=slab or {},
         kernel_threads=kernel_threads,
         processes=tuple(processes),
@@ -144,7 +125,7 @@ def _stat(pc: ProcessCapture, problems: list[str]) -> Stat | None:
     stat_text = pc.files.get("stat")
     if stat_text is None:
         return None
-    stat: Stat | None = _try(parse_stat, stat_text, problems, f"pid {pc.pid} ")
+    stat: Stat | None = try_parse(parse_stat, stat_text, problems, f"pid {pc.pid} ")
     if stat is None:
         problems.append(f"pid {pc.pid}: dropped, no start time without a readable stat")
     return stat
@@ -177,7 +158,7 @@ def _process(
     skipped: bool,
 ) -> ProcessMetrics | None:
     prefix = f"pid {pc.pid} "
-    status: Status | None = _try(parse_status, pc.files.get("status"), problems, prefix)
+    status: Status | None = try_parse(parse_status, pc.files.get("status"), problems, prefix)
     maps_text = pc.files.get("maps")
     digest = maps_digest(maps_text) if maps_text else None
     same = known.get(digest) if digest is not None else None
@@ -187,14 +168,14 @@ def _process(
             return None  # its pid now names another process: the next full sample has it
         same, digest = prior, prior.maps_digest
     if same is not None:
-        maps_fields = {name: getattr(same, name) for name in MAPS_FIELDS}
+        from_maps = {name: getattr(same, name) for name in MAPS_FIELDS}
     else:
         too_long = _too_long(maps_text, MAX_MAPPINGS, f"{prefix}maps", problems)
-        cls = None if too_long else _try(_classified_maps, maps_text, problems, prefix)
-        maps_fields = _maps_fields(cls)
+        cls = None if too_long else try_parse(_classified_maps, maps_text, problems, prefix)
+        from_maps = maps_fields(cls)
         if cls is None:
             digest = None  # nothing worth copying: the next sample parses it again and says why
-    rollup: SmapsRollup | None = _try(parse_smaps_rollup, pc.files.get("smaps_rollup"), problems, prefix)
+    rollup: SmapsRollup | None = try_parse(parse_smaps_rollup, pc.files.get("smaps_rollup"), problems, prefix)
 
     # Memory counters: from statm (format 5) in pages, else from status (formats 1 to 4).
     rss = vm_size = anon_private = None
@@ -252,7 +233,7 @@ def _process(
         fds=pc.fd_count,
         kernel_thread=kernel_thread,
         maps_digest=digest,
-        **maps_fields,
+        **from_maps,
     )
 
 
@@ -269,21 +250,3 @@ def steady_maps(before: DeviceMetrics, after: DeviceMetrics) -> frozenset[int]:
         and p.vm_size is not None
         and was.get((p.pid, p.start_time)) == (p.vm_size, p.threads)
     )
-
-
-def _maps_fields(cls: MapsClassification | None) -> dict[str, Any]:
-    """The ProcessMetrics fields that come from maps (``MAPS_FIELDS``)."""
-    if cls is None:
-        return {}
-    return {
-        "exe": cls.exe,
-        "stack_count": cls.total("thread_stack").count,
-        "stack_bytes": cls.total("thread_stack").bytes,
-        "stack_size": cls.stack_size,
-        # SYSV attachments only, as the shm_leak finding means; POSIX shm/memfd/ashmem are in class_*.
-        "shm_count": cls.sysv_count,
-        "shm_bytes": cls.sysv_bytes,
-        "class_counts": {k: v.count for k, v in cls.totals.items()},
-        "class_bytes": {k: v.bytes for k, v in cls.totals.items()},
-        "address_bits": cls.address_bits,
-    }

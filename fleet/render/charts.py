@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
 
-from fleet.text import visible
+from fleet.text import size, visible
 
 Point = tuple[float, float]
 REPORT_KEEPS = "\n\t"  # the report shows device text with these as they are; see capture.visible
@@ -86,7 +86,7 @@ def line_chart(
     base = height - pad[2]
     area = f"{xy[0][0]:.1f},{base:.1f} {path} {xy[-1][0]:.1f},{base:.1f}"
     vs = [p[1] for p in points]
-    fmt: Callable[[float, int], str] = human if unit == "bytes" else _plain
+    fmt: Callable[[float, int], str] = _bytes if unit == "bytes" else _plain
     lo, hi = _labels(min(vs), max(vs), fmt)
     start, end = _clock(points[0][0], points[-1][0])
     grey = 'font-size="11" fill="#475569"'
@@ -108,11 +108,5 @@ def _plain(value: float, digits: int = 1) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.{digits}f}"
 
 
-def human(n: float, digits: int = 1) -> str:
-    """Bytes as ``12.5 MiB``."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.{digits}f} {unit}"
-        value /= 1024
-    return f"{value:.{digits}f} TiB"
+def _bytes(value: float, digits: int) -> str:
+    return size(value, digits, precise=True)

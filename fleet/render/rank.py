@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleet.analysis.model import iso
-from fleet.text import visible
+from fleet.analysis.model import SEVERITY_ORDER
+from fleet.text import duration, iso, visible
 from fleet.view.fleet import DeviceView, FleetView
 
 
@@ -54,8 +54,7 @@ def top_finding(d: dict[str, Any]) -> str:
     if d["status"] not in ("ok", "unknown") and d["error"]:
         return str(d["error"])
     candidates = [*d["findings"], *(f for p in d["processes"][:1] for f in p["findings"])]
-    order = {"high": 0, "medium": 1, "low": 2, "info": 3}
-    candidates.sort(key=lambda f: order.get(f["severity"], 4))
+    candidates.sort(key=lambda f: -SEVERITY_ORDER.get(f["severity"], -1))  # most severe first
     return str(candidates[0]["summary"]) if candidates else ""
 
 
@@ -73,17 +72,6 @@ def evidence_text(evidence: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def duration_text(seconds: float | None) -> str:
-    """``3.2 d``, ``5 h``, ``12 min``; ``-`` when unknown."""
-    if seconds is None:
-        return "-"
-    if seconds >= 2 * 86400:
-        return f"{seconds / 86400:.1f} d"
-    if seconds >= 2 * 3600:
-        return f"{seconds / 3600:.0f} h"
-    return f"{max(seconds, 0) / 60:.0f} min"
-
-
 def rank_text(doc: dict[str, Any]) -> str:
     """A readable ranked table for a terminal."""
     header = ("#", "device", "score", "status", "samples", "memory out in", "top finding / error")
@@ -94,7 +82,7 @@ def rank_text(doc: dict[str, Any]) -> str:
             f"{d['score']:.2f}",
             d["status"],
             str(d["samples"]),
-            duration_text(d["memory_exhausted_in_s"]),
+            duration(d["memory_exhausted_in_s"], fixed=True),
             top_finding(d),
         )
         for i, d in enumerate(doc["devices"], 1)
@@ -123,7 +111,7 @@ def device_text(d: dict[str, Any]) -> str:
     if d["groups"] or d["tags"]:
         lines.append(f"  groups: {', '.join(d['groups']) or '-'}  tags: {', '.join(d['tags']) or '-'}")
     if d["memory_exhausted_in_s"] is not None:
-        lines.append(f"  memory runs out in ~{duration_text(d['memory_exhausted_in_s'])}")
+        lines.append(f"  memory runs out in ~{duration(d['memory_exhausted_in_s'], fixed=True)}")
 
     def findings(items: list[dict[str, Any]], indent: str) -> None:
         for f in items:

@@ -18,10 +18,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from fleet.analysis.model import ProcessAssessment, iso
-from fleet.render.charts import REPORT_KEEPS, human, line_chart, sparkline
-from fleet.render.rank import duration_text, evidence_text, rank_json, top_finding
-from fleet.text import visible
+from fleet.analysis.model import SEVERITIES, ProcessAssessment
+from fleet.render.charts import REPORT_KEEPS, line_chart, sparkline
+from fleet.render.rank import evidence_text, rank_json, top_finding
+from fleet.text import duration, iso, size, visible
 from fleet.view.fleet import DeviceView, FleetView
 
 SORT_SCRIPT = """
@@ -53,13 +53,6 @@ def _visible(value: Any) -> Any:
     if isinstance(value, str) and not isinstance(value, Markup):
         return visible(value, keep=REPORT_KEEPS)
     return value
-
-
-def span(seconds: float | None) -> str:
-    """A duration short or long: ``14 s``, ``12 min``, ``5 h``, ``3.2 d`` (``-`` when unknown)."""
-    if seconds is not None and 0 <= seconds < 120:
-        return f"{seconds:.0f} s"
-    return duration_text(seconds)
 
 
 # Series a finding of each kind is about: its process gets one chart per series (RSS always).
@@ -103,7 +96,12 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(human=human, duration=span, iso=iso, evidence=evidence_text)
+    env.filters.update(
+        human=functools.partial(size, precise=True),
+        duration=functools.partial(duration, fixed=True),
+        iso=iso,
+        evidence=evidence_text,
+    )
     env.globals.update(
         sparkline=sparkline, line_chart=line_chart, chart_series=chart_series, series_titles=SERIES_TITLES
     )
@@ -112,12 +110,9 @@ def environment() -> jinja2.Environment:
 
 def severity_counts(view: FleetView) -> dict[str, int]:
     """Findings of each severity over every device and process: the summary's second number."""
-    counts = {"high": 0, "medium": 0, "low": 0, "info": 0}
-    for d in view.devices:
-        if d.assessment is None:
-            continue
-        for f in d.assessment.all_findings:
-            counts[f.severity] = counts.get(f.severity, 0) + 1
+    counts = dict.fromkeys(reversed(SEVERITIES), 0)  # most severe first
+    for f in view.findings():
+        counts[f.severity] = counts.get(f.severity, 0) + 1
     return counts
 
 
@@ -135,9 +130,8 @@ def subject_line(view: FleetView) -> str:
             text += f" ({len(view.changes.new_suspects)} new)"
         worst = view.worst_forecast()
         if worst is not None and worst.assessment and worst.assessment.memory_exhausted_in_s is not None:
-            text += (
-                f", {worst.name} out of memory in ~{duration_text(worst.assessment.memory_exhausted_in_s)}"
-            )
+            eta = duration(worst.assessment.memory_exhausted_in_s, fixed=True)
+            text += f", {worst.name} out of memory in ~{eta}"
         else:
             text += f", worst {suspects[0].name}"
     failed = len(view.failed)

@@ -11,12 +11,13 @@ import re
 from dataclasses import dataclass
 
 from fleet.capture.methodlog import render_block, split_method_log
+from fleet.capture.script import TOKEN_PATTERN
 from fleet.errors import UsageError
 from fleet.store.ingest import METHOD_LOG, SSH, parse_method_log, parse_sample
 from fleet.store.store import Store
 from fleet.text import decode
 
-_TOKEN = re.compile(rb"(@@fleet-[0-9a-f]{16}) v \d+\n")
+_TOKEN = re.compile(b"(" + TOKEN_PATTERN.encode() + rb") v \d+\n")  # a capture's first line
 
 
 class LogImportError(UsageError):

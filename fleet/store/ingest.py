@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from fleet.capture.methodlog import metrics_from_block, split_method_log
+from fleet.capture.methodlog import split_method_log
 from fleet.capture.split import CaptureFormatError, CaptureLimitError, split_capture
 from fleet.metrics.from_capture import metrics_from_capture
+from fleet.metrics.from_methodlog import metrics_from_block
 from fleet.metrics.limits import MAX_METRICS_BYTES, MAX_PROCESSES, bounded
 from fleet.metrics.model import DeviceMetrics
 from fleet.store.store import Store, metrics_to_json, value_errors

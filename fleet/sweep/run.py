@@ -21,8 +21,6 @@ from typing import TYPE_CHECKING, Any
 from fleet.config import SmtpSettings
 from fleet.errors import MailError
 from fleet.inventory.native import Device
-from fleet.render.charts import human
-from fleet.render.rank import duration_text
 from fleet.render.report import email_renderer, render_report
 from fleet.store.ingest import parse_pending
 from fleet.store.store import Pruned, Store
@@ -34,6 +32,7 @@ from fleet.sweep.reportdir import (
     write_atomically,
     write_summary,
 )
+from fleet.text import duration, size
 from fleet.view.fleet import FleetView, build_view, worst_severity
 
 if TYPE_CHECKING:  # asyncssh loads only when a sweep collects: `fleet report` sends mail without it
@@ -84,7 +83,7 @@ class SweepResult:
         parts.append(f"{len(v.suspects)} of {len(v.devices)} devices suspected of leaking{new}")
         worst = v.worst_forecast()
         if worst is not None and worst.assessment is not None:
-            eta = duration_text(worst.assessment.memory_exhausted_in_s)
+            eta = duration(worst.assessment.memory_exhausted_in_s, fixed=True)
             parts.append(f"{worst.name} out of memory in ~{eta}")
         parts.append(f"report {self.report}")
         if self.emailed:
@@ -132,7 +131,8 @@ def email_report(view: FleetView, report: Path, smtp: SmtpSettings, to: tuple[st
 
     def ways(limit: int) -> Iterator[tuple[str, bytes | None, str, tuple[str, str]]]:
         yield f"Full report attached: {report.name}.", data, report.name, ("text", "html")
-        over = f"{human(len(data))} of HTML, over the {human(limit)} this mail server takes"
+        html, most = size(len(data), precise=True), size(limit, precise=True)
+        over = f"{html} of HTML, over the {most} this mail server takes"
         zipped, name = _zipped(report.name, data), report.stem + ".zip"
         yield f"Full report attached, zipped ({over}): {name}.", zipped, name, ("application", "zip")
         where = f"{report.resolve()} on {socket.gethostname()}"

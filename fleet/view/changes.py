@@ -8,11 +8,10 @@ Pure: fleet.reportdir reads and writes the files.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from fleet.analysis.model import iso
+from fleet.text import iso, parse_time
 from fleet.view.fleet import FleetView, SweepChanges
 
 SUMMARY_FORMAT = 1
@@ -74,7 +73,7 @@ def history(docs: Iterable[dict[str, Any]]) -> tuple[tuple[float, int, int], ...
     points = []
     for d in docs:
         try:
-            at = dt.datetime.fromisoformat(d["generated_at"].replace("Z", "+00:00")).timestamp()
+            at = parse_time(d["generated_at"])
         except ValueError:
             continue
         points.append((at, len(d["suspects"]), len(d["failed"])))

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from fleet.analysis import DeviceAssessment, FleetFinding, ProcessAssessment, analyse_device, fleet_findings
+from fleet.analysis.model import SEVERITY_ORDER, Finding
 from fleet.capture.methodlog import split_method_log
 from fleet.capture.split import CaptureFormatError, split_capture
 from fleet.inventory.native import selected
@@ -26,7 +27,6 @@ from fleet.store.store import DeviceRow, RawSample, Store, database_errors
 from fleet.text import decode, visible
 from fleet.view.maps import maps_diff_report
 
-SUSPECT_SCORE = 0.5  # a device or process at or above this is called a suspect
 DETAIL_PROCESSES = 3  # suspect processes per device that get maps and thread-name evidence
 
 
@@ -78,13 +78,13 @@ class DeviceView:
 
     @property
     def suspect(self) -> bool:
-        return self.score >= SUSPECT_SCORE
+        return self.assessment is not None and self.assessment.suspect
 
     @property
     def suspects(self) -> list[ProcessAssessment]:
         if not self.assessment:
             return []
-        return [p for p in self.assessment.processes if p.score >= SUSPECT_SCORE or p.leaking]
+        return [p for p in self.assessment.processes if p.suspect]
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,12 @@ class FleetView:
     @property
     def analysis_failed(self) -> list[DeviceView]:
         return [d for d in self.devices if d.analysis_error]
+
+    def findings(self) -> Iterator[Finding]:
+        """Every finding of every analysed device: its own, then its processes'."""
+        for d in self.devices:
+            if d.assessment is not None:
+                yield from d.assessment.all_findings
 
     def worst_forecast(self) -> DeviceView | None:
         """The suspect device whose memory runs out first, if any is forecast to. A forecast on a
@@ -205,7 +211,7 @@ def _process_evidence(
     store: Store, device: str, assessment: DeviceAssessment, series: list[tuple[float, DeviceMetrics]]
 ) -> tuple[ProcessEvidence, ...]:
     out = []
-    suspects = [p for p in assessment.processes if p.score >= SUSPECT_SCORE or p.leaking]
+    suspects = [p for p in assessment.processes if p.suspect]
     for proc in suspects[:DETAIL_PROCESSES]:
         seen = [(t, p) for t, m in series for p in m.processes if p.name == proc.name]
         if not seen:
@@ -259,18 +265,12 @@ def _maps_text(sample: RawSample | None, pid: int) -> str | None:
     return proc.files.get("maps") if proc else None
 
 
-SEVERITY_RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
-
-
 def worst_severity(view: FleetView) -> str | None:
     """The most severe finding anywhere in the view (device, process or fleet level)."""
     worst: str | None = None
-    for d in view.devices:
-        if d.assessment is None:
-            continue
-        for f in d.assessment.all_findings:
-            if worst is None or SEVERITY_RANK[f.severity] > SEVERITY_RANK[worst]:
-                worst = f.severity
+    for f in view.findings():
+        if worst is None or SEVERITY_ORDER[f.severity] > SEVERITY_ORDER[worst]:
+            worst = f.severity
     return worst
 
 
@@ -279,4 +279,4 @@ def fails(view: FleetView, fail_on: str | None) -> bool:
     if fail_on is None:
         return False
     worst = worst_severity(view)
-    return worst is not None and SEVERITY_RANK[worst] >= SEVERITY_RANK[fail_on]
+    return worst is not None and SEVERITY_ORDER[worst] >= SEVERITY_ORDER[fail_on]

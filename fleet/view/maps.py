@@ -13,7 +13,7 @@ from typing import Any
 
 from fleet.procfs.mapclass import CLASSES, MapsClassification, classify_maps
 from fleet.procfs.maps import Maps, Vma, parse_maps
-from fleet.text import visible
+from fleet.text import size, visible
 
 # Singular and plural words for the one-line summary ("+64 thread stacks of 8 MiB").
 _WORDS = {
@@ -31,18 +31,6 @@ _WORDS = {
 }
 
 _Key = tuple[int, int, str, int, str, int, str | None]
-
-
-def human_bytes(n: int) -> str:
-    """1536 -> '1.5 KiB', 8384512 -> '8 MiB' (one decimal at most; good enough to read a diff)."""
-    sign = "-" if n < 0 else ""
-    value = float(abs(n))
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            text = f"{value:.1f}".rstrip("0").rstrip(".") if unit != "B" else str(int(value))
-            return f"{sign}{text} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _classes_dict(vmas: Iterable[tuple[Vma, str]]) -> dict[str, dict[str, int]]:
@@ -70,10 +58,10 @@ def _phrase(sign: str, cls: str, sizes: list[int], note: str = "") -> str:
     one, many = _WORDS[cls]
     word = one if len(sizes) == 1 else many
     if len(sizes) == 1:
-        return f"{sign}1 {word} {human_bytes(sizes[0])}{note}"
+        return f"{sign}1 {word} {size(sizes[0], precise=True)}{note}"
     if len(set(sizes)) == 1:
-        return f"{sign}{len(sizes)} {word} of {human_bytes(sizes[0])}{note}"
-    return f"{sign}{len(sizes)} {word}, {human_bytes(sum(sizes))} in all{note}"
+        return f"{sign}{len(sizes)} {word} of {size(sizes[0], precise=True)}{note}"
+    return f"{sign}{len(sizes)} {word}, {size(sum(sizes), precise=True)} in all{note}"
 
 
 def summarize(maps: Maps, cls: MapsClassification) -> str:
@@ -118,8 +106,8 @@ def _diff_summary(
         if old is not None and (vma.start, c) not in paired:
             paired.add((vma.start, c))
             resized.append(
-                f"{_WORDS[c][0]} {human_bytes(old.size)} -> {human_bytes(vma.size)}"
-                f" ({'+' if vma.size >= old.size else ''}{human_bytes(vma.size - old.size)})"
+                f"{_WORDS[c][0]} {size(old.size, precise=True)} -> {size(vma.size, precise=True)}"
+                f" ({'+' if vma.size >= old.size else ''}{size(vma.size - old.size, precise=True)})"
             )
     added = [(v, c) for v, c in added if (v.start, c) not in paired]
     removed = [(v, c) for v, c in removed if (v.start, c) not in paired]
@@ -199,7 +187,7 @@ def render_maps_text(report: Mapping[str, Any]) -> str:
     if report.get("exe"):
         head.append(f"executable {report['exe']}")
     if report.get("stack_size"):
-        head.append(f"thread stack size {human_bytes(report['stack_size'])}")
+        head.append(f"thread stack size {size(report['stack_size'], precise=True)}")
     out = [", ".join(head)]
     if report.get("elided"):
         out.append(f"note: {report['elided']} elided '...' lines; totals are a lower bound")
@@ -217,11 +205,11 @@ def render_maps_text(report: Mapping[str, Any]) -> str:
     ]
     for c in names:
         total = classes.get(c, {"count": 0, "bytes": 0})
-        row = f"{c:<14}{total['count']:>7}{human_bytes(total['bytes']):>12}"
+        row = f"{c:<14}{total['count']:>7}{size(total['bytes'], precise=True):>12}"
         if diff:
             for side, sign in (("added", "+"), ("removed", "-")):
                 d = report[side].get(c)
-                cell = f"{sign}{d['count']} {human_bytes(d['bytes'])}" if d else ""
+                cell = f"{sign}{d['count']} {size(d['bytes'], precise=True)}" if d else ""
                 row += f"{cell:>16}"
         out.append(row)
     if not diff and report.get("summary"):

@@ -341,8 +341,8 @@ def synthetic_store(directory: Path, devices: int = 3, *, unreachable: int = 1, 
     """
     import random
 
-    from fleet.analysis.synthetic import device_series, schedule
     from fleet.store.store import Store
+    from tests.support.synthetic import device_series, schedule
 
     rng = random.Random(7)
     with Store(directory, create=True) as st:
