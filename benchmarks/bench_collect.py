@@ -280,7 +280,8 @@ def _worker_fleet(
     interval: float = 0.0,
     max_connected: int | None = None,
 ) -> dict[str, Any]:
-    from fleet.collect.collector import CollectOptions, collect
+    from fleet.collect.collector import collect
+    from fleet.collect.options import CollectOptions
     from fleet.inventory.load import load_inventory
     from fleet.store.store import Store
 
@@ -333,7 +334,8 @@ def _worker_fleet_repeat(
     close: what each further sample of a night costs), round 3 the last sample with the
     connection's close (each device closes right after its own last sample, so a 2-sample run
     cannot keep the close out of its repeat round)."""
-    from fleet.collect.collector import CollectOptions, DeviceOutcome, collect
+    from fleet.collect.collector import DeviceOutcome, collect
+    from fleet.collect.options import CollectOptions
     from fleet.inventory.load import load_inventory
     from fleet.store.store import Store
 

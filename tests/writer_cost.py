@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fleet.collect.collector import MAX_CAPTURE_BYTES, CollectOptions, _Capture, _keep, _Writer
+from fleet.collect.collector import _Capture, _keep, _Writer
+from fleet.collect.options import MAX_CAPTURE_BYTES, CollectOptions
 from fleet.inventory.native import Device
 from fleet.metrics.limits import MAX_MAPPINGS, MAX_PROCESSES
 from fleet.ssh.transport import CommandResult

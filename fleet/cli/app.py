@@ -353,7 +353,7 @@ MapsEveryOpt = Annotated[
 ]
 
 
-MAX_CONNECTED = SweepSettings().max_connected  # = fleet.collector.MAX_CONNECTED (a test checks)
+MAX_CONNECTED = SweepSettings().max_connected  # = fleet.collect.options.MAX_CONNECTED (a test checks)
 MaxConnectedOpt = Annotated[
     int | None,
     typer.Option(
@@ -402,7 +402,8 @@ def collect_cmd(
     ] = None,
 ) -> None:
     """Capture /proc from every device in the inventory into the store."""
-    from fleet.collect.collector import CollectOptions, collect, parse_until
+    from fleet.collect.collector import collect, parse_until
+    from fleet.collect.options import CollectOptions
 
     try:
         inv = load_inventory(inventory)
@@ -661,7 +662,7 @@ def sweep_cmd(
     Prints one summary line. Exit 0 ok, 1 failed, 2 usage, 3 --fail-on finding, 4 another sweep holds
     the store, 5 email failed (report kept), 130 interrupted.
     """
-    from fleet.collect.collector import CollectOptions
+    from fleet.collect.options import CollectOptions
     from fleet.sweep.run import SweepPlan, run_sweep
 
     json_lines = _want_json(log_json)

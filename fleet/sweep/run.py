@@ -37,7 +37,8 @@ from fleet.sweep.reportdir import (
 from fleet.view.fleet import FleetView, build_view, worst_severity
 
 if TYPE_CHECKING:  # asyncssh loads only when a sweep collects: `fleet report` sends mail without it
-    from fleet.collect.collector import CollectOptions, DeviceOutcome, Progress
+    from fleet.collect.collector import DeviceOutcome, Progress
+    from fleet.collect.options import CollectOptions
 
 log = logging.getLogger("fleet.sweep")
 
