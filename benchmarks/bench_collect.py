@@ -237,11 +237,11 @@ def worker(tool: str, lab_dir: Path, concurrency: int, device_cpu: str | None) -
 def _without_writer_work(*, parse_only: bool) -> None:
     """Benchmark-only patches of this worker process: the parse (``parse_only``), or everything
     the writer thread does, become no-ops, so the rows tell fleet's SSH side, store and parse apart."""
-    from fleet.collect import collector
+    from fleet.collect import writer
     from fleet.store.ingest import Parsed
 
     if parse_only:
-        collector.parse_sample_metrics = lambda *_args, **_kwargs: Parsed([], None)  # type: ignore[assignment]
+        writer.parse_sample_metrics = lambda *_args, **_kwargs: Parsed([], None)  # type: ignore[assignment]
         return
 
     async def register(self: Any, devices: Any) -> None:
@@ -253,8 +253,8 @@ def _without_writer_work(*, parse_only: bool) -> None:
     async def attempt(self: Any, *_args: Any) -> None:
         return None
 
-    writer: Any = collector._Writer
-    writer.register, writer.sample, writer.attempt = register, sample, attempt
+    store_writer: Any = writer.StoreWriter
+    store_writer.register, store_writer.sample, store_writer.attempt = register, sample, attempt
 
 
 def _result(started: float, cpu0: float, rss0: int, ok: int, bytes_in: int, **extra: Any) -> dict[str, Any]:

@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fleet.collect.collector import _Capture, _keep, _Writer
+from fleet.collect.collector import _Capture, _keep
 from fleet.collect.options import MAX_CAPTURE_BYTES, CollectOptions
+from fleet.collect.writer import StoreWriter as _Writer
 from fleet.inventory.native import Device
 from fleet.metrics.limits import MAX_MAPPINGS, MAX_PROCESSES
 from fleet.ssh.transport import CommandResult
