@@ -6,7 +6,7 @@
 For each fleet size it starts a "light" lab (fleet.lab), then runs every tool once, each in its own
 worker process (so CPU time and peak RSS belong to that tool alone), same devices, same concurrency:
 
-  fleet          fleet.collector.collect + Store in a temp dir: capture, parse, store (one sweep)
+  fleet          fleet.collect.collector.collect + Store in a temp dir: capture, parse, store (one sweep)
   fleet-x2       the same with two samples on one kept connection (repeat-sample cost = x2 - x1)
   fleet-warm     the same as fleet, timed on a store that already holds one sample of every
                  device (collected first, untimed): a nightly sweep's first sample, which finds
@@ -334,8 +334,9 @@ def _worker_fleet_repeat(
     close: what each further sample of a night costs), round 3 the last sample with the
     connection's close (each device closes right after its own last sample, so a 2-sample run
     cannot keep the close out of its repeat round)."""
-    from fleet.collect.collector import DeviceOutcome, collect
+    from fleet.collect.collector import collect
     from fleet.collect.options import CollectOptions
+    from fleet.collect.sampler import DeviceOutcome
     from fleet.inventory.load import load_inventory
     from fleet.store.store import Store
 

@@ -36,7 +36,7 @@ from fleet.view.fleet import FleetView, build_view, fails
 from fleet.view.maps import maps_diff_report, maps_report, render_maps_text
 
 if TYPE_CHECKING:  # the SSH side (asyncssh) is imported only by the commands that connect
-    from fleet.collect.collector import DeviceOutcome
+    from fleet.collect.sampler import DeviceOutcome
 
 
 class Exit(IntEnum):
@@ -313,7 +313,7 @@ SHOWN_PER_STATUS = 10
 def summarize(outcomes: list[DeviceOutcome], seconds: float) -> str:
     """The end-of-run summary: counts by status, then a line per failed or partial device, at most
     SHOWN_PER_STATUS of each status, and how many more."""
-    from fleet.collect.collector import status_counts
+    from fleet.collect.sampler import status_counts
 
     by_status = status_counts(outcomes)
     samples = sum(o.samples for o in outcomes)

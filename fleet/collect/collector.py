@@ -1,9 +1,10 @@
 """The orchestrator: sample every device over SSH with bounded concurrency, store as it goes.
 
-Every device outcome is data. Each device runs in its own coroutine that catches its own errors,
-so a dead, hanging or hostile device costs only its own timeout and never cancels the others. Store
-writes (raw capture first, then its parse) run on one writer thread, so parsing never stalls the
-event loop and SQLite sees a single writer.
+Every device outcome is data. Each device runs in its own coroutine (a DeviceSampler, from
+fleet.collect.sampler) that catches its own errors, so a dead, hanging or hostile device costs only
+its own timeout and never cancels the others. Store writes (raw capture first, then its parse) run
+on one writer thread (fleet.collect.writer), so parsing never stalls the event loop and SQLite sees
+a single writer.
 """
 
 from __future__ import annotations
@@ -12,125 +13,22 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import math
 import re
 import resource
-import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import NamedTuple
 
-from fleet.capture.script import capture_script, end_marker, new_token
-from fleet.collect.options import (
-    KEEP_CONNECTION_MAX_INTERVAL,
-    CollectOptions,
-)
+from fleet.collect.options import KEEP_CONNECTION_MAX_INTERVAL, CollectOptions
+from fleet.collect.sampler import DeviceOutcome, DeviceSampler, Progress
 from fleet.collect.writer import StoreWriter
 from fleet.inventory.native import Device
-from fleet.ssh.transport import (
-    CAPTURE_ERROR,
-    OK,
-    TIMEOUT,
-    AsyncsshTransport,
-    CommandResult,
-    DeviceError,
-    Session,
-    Transport,
-)
+from fleet.ssh.transport import AsyncsshTransport, Transport
 from fleet.store.store import Store
-from fleet.text import decode, visible
 
 # File descriptors kept for the collector itself (SQLite, its WAL, pipes, the event loop, logs),
 # at most half the limit; each connected device needs one socket, counted twice for a margin.
 FD_RESERVE = 256
 
-
-@dataclass
-class DeviceOutcome:
-    """What happened to one device during a run: its last status and how many samples landed."""
-
-    name: str
-    status: str = "pending"
-    error: str | None = None
-    samples: int = 0
-    attempts: int = 0
-    seconds: float = 0.0
-    problems: list[str] = field(default_factory=list)
-
-
-Progress = Callable[[DeviceOutcome], None]
-
-
-def status_counts(outcomes: Sequence[DeviceOutcome]) -> dict[str, int]:
-    """How many devices ended in each status (for summaries)."""
-    counts: dict[str, int] = {}
-    for o in outcomes:
-        counts[o.status] = counts.get(o.status, 0) + 1
-    return counts
-
-
 log = logging.getLogger("fleet")
-
-
-class _Sampled(NamedTuple):
-    status: str
-    error: str | None
-    problems: list[str]
-    stored: bool  # a sample was stored, and the attempt recorded with it
-    steady: frozenset[int]  # pids whose maps the next sample on this session may skip (if complete)
-
-
-class _Capture(NamedTuple):
-    token: str
-    at: float  # epoch seconds when the capture began
-    seconds: float  # how long the device took to answer
-    result: CommandResult
-
-
-async def _capture(
-    session: Session, opts: CollectOptions, skip: frozenset[int], slabinfo: bool, keep_shell: bool
-) -> _Capture:
-    token = new_token()
-    at = time.time()
-    began = time.monotonic()
-    script = capture_script(token, skip, slabinfo=slabinfo).encode()
-    result = await session.capture(script, end_marker(token), opts.max_capture_bytes, keep=keep_shell)
-    return _Capture(token, at, time.monotonic() - began, result)
-
-
-async def _keep(
-    capture: _Capture, device: Device, writer: StoreWriter, opts: CollectOptions, started: float
-) -> _Sampled:
-    """Judge and store one capture (``started``: when the attempt began, connect included).
-
-    A capture is stored whenever its header arrived, even cut short (its raw bytes are evidence);
-    output over the cap or without any capture header (binary garbage) is refused, not stored.
-    """
-    token, result = capture.token, capture.result
-    if result.truncated:
-        why = f"output larger than {opts.max_capture_bytes} bytes: capture stopped"
-        return _Sampled(CAPTURE_ERROR, why, [], False, frozenset())
-    if (token + " v ").encode() not in result.stdout:
-        head = visible(decode(result.stdout[:60]))
-        why = f"no capture in {len(result.stdout)} bytes of output ({_exit(result)})"
-        return _Sampled(CAPTURE_ERROR, why + (f", starting '{head}'" if head else ""), [], False, frozenset())
-    complete = (token + " end").encode() in result.stdout[-200:]
-    status, error = OK, None
-    if not complete:
-        status, error = CAPTURE_ERROR, f"capture did not finish ({_exit(result)})"
-    attempt = (status, error, time.monotonic() - started)
-    problems, refused, steady = await writer.sample(
-        device, capture.at, result.stdout, token, capture.seconds, complete, attempt
-    )
-    if refused is not None:
-        status, error = CAPTURE_ERROR, refused
-    return _Sampled(status, error, problems, True, steady)
-
-
-def _exit(result: CommandResult) -> str:
-    """Why a device printed no (whole) capture: its exit status and the end of its stderr."""
-    err = visible(decode(result.stderr).strip()[-300:])
-    return f"exit status {result.exit_status}" + (f": {err}" if err else "")
 
 
 async def _run_device(
@@ -141,85 +39,23 @@ async def _run_device(
     opts: CollectOptions,
     progress: Progress | None,
 ) -> DeviceOutcome:
-    """Every sample of one device, ``opts.interval`` apart from when it starts."""
-    outcome = DeviceOutcome(device.name)
-    t0 = time.monotonic()
-    keep = opts.interval <= KEEP_CONNECTION_MAX_INTERVAL
-    session: Session | None = None
-    steady: frozenset[int] = frozenset()  # pids whose maps the next sample on this session may skip
-    # Captures run in one kept shell when another sample follows on the session (Session.capture),
-    # until one times out: behind a login wrapper that buffers output, a kept shell's end marker
-    # only comes when the shell exits, so this device gets one-shot shells for the rest of the run.
-    # When a one-shot capture then answers, the store remembers it and later runs start that way.
-    shell_ok = device.name not in writer.one_shot
-    kept_shell_timed_out = False
-    k = 0
+    """Every sample of one device, at most ``concurrency`` attempts at once across the run."""
+    sampler = DeviceSampler(device, transport, writer, opts)
     try:
-        while opts.samples == 0 or k < opts.samples:
-            delay = t0 + k * opts.interval - time.monotonic()
-            if opts.until is not None and time.time() + max(delay, 0.0) >= opts.until:
-                break
-            if delay > 0:
-                await asyncio.sleep(delay)
-            k += 1
+        while await sampler.next_sample():
             async with sem:
-                started = time.monotonic()
-                status: str
-                error: str | None = None
-                stored = False
-                capture: _Capture | None = None
-                kept_shell = False
-                try:
-                    async with asyncio.timeout(device.timeout):
-                        if session is None:
-                            session, steady = await transport.connect(device), frozenset()
-                        light = keep and (k - 1) % opts.maps_every != 0
-                        skip = steady if light else frozenset()
-                        more = opts.samples == 0 or k < opts.samples
-                        kept_shell = keep and more and shell_ok
-                        capture = await _capture(session, opts, skip, not light, kept_shell)
-                except TimeoutError:
-                    status, error = TIMEOUT, f"no answer within {device.timeout:g} s (connect + capture)"
-                    kept_shell_timed_out = kept_shell_timed_out or kept_shell
-                    shell_ok = False
-                except DeviceError as exc:
-                    status, error = exc.status, str(exc)
-                if capture is not None:  # stored outside the timeout: a busy writer is not the device's fault
-                    status, error, outcome.problems, stored, steady = await _keep(
-                        capture, device, writer, opts, started
-                    )
-                    capture = None  # done with: never hold raw bytes while this task sleeps
-                    if status == OK and kept_shell_timed_out:
-                        await writer.one_shot_shell(device)
-                        kept_shell_timed_out = False
-                if status != OK or not keep:
-                    if session is not None:
-                        await _close_quietly(session)
-                    session = None
-                seconds = time.monotonic() - started
-                outcome.attempts += 1
-                outcome.seconds += seconds
-                outcome.status, outcome.error = status, error
-                if stored:
-                    outcome.samples += 1
-                else:
-                    await writer.attempt(device, status, error, seconds)
-            if status != OK and opts.interval > 0:
-                # A failing device skips the rounds its failure overran, so a hanging device adds
-                # at most one timeout to the run instead of one per sample.
-                k = max(k, math.ceil((time.monotonic() - t0) / opts.interval))
+                ok = await sampler.sample()
+            if not ok:
+                sampler.skip_missed_rounds()
             if progress is not None:
-                progress(outcome)
+                progress(sampler.outcome)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a bug must cost one device, never the run
-        outcome.status, outcome.error = CAPTURE_ERROR, f"internal error: {type(exc).__name__}: {exc}"
-        with contextlib.suppress(Exception):
-            await writer.attempt(device, outcome.status, outcome.error, 0.0)
+        await sampler.failed(exc)
     finally:
-        if session is not None:
-            await _close_quietly(session)
-    return outcome
+        await sampler.close()
+    return sampler.outcome
 
 
 async def _in_turn(
@@ -239,11 +75,6 @@ async def _in_turn(
     done = [o for o in outcomes if o is not None]
     assert len(done) == len(devices)  # every worker ran to the end, or gather raised
     return done
-
-
-async def _close_quietly(session: Session) -> None:
-    with contextlib.suppress(Exception):
-        await session.close()
 
 
 async def collect(

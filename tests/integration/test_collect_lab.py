@@ -23,8 +23,9 @@ from typer.testing import CliRunner
 
 from fleet.cli.app import app
 from fleet.collect import collector, options
-from fleet.collect.collector import DeviceOutcome, collect
+from fleet.collect.collector import collect
 from fleet.collect.options import CollectOptions
+from fleet.collect.sampler import DeviceOutcome
 from fleet.config import SweepSettings
 from fleet.inventory.load import load_inventory
 from fleet.lab import Lab
