@@ -94,23 +94,7 @@ async def collect(
     devices holds 2,000 connections, not 10,000. Soak runs (``samples`` 0, ``until``) and
     intervals beyond KEEP_CONNECTION_MAX_INTERVAL sample every device side by side throughout.
     """
-    series = opts.samples > 1 and opts.until is None and opts.interval <= KEEP_CONNECTION_MAX_INTERVAL
-    in_turn = opts.samples == 1 or series  # else every device is sampled throughout the run
-    wanted = len(devices)
-    if in_turn:
-        wanted = opts.concurrency if opts.samples == 1 else opts.max_connected
-    at_once = min(len(devices), max(1, wanted))
-    allowed = _raise_fd_limit(at_once)
-    if allowed < at_once:
-        log.warning(
-            "the open-file limit allows ~%d connections at once, not %d: %s;"
-            " raise it (ulimit -n, LimitNOFILE=) or split the inventory (--shard)",
-            allowed,
-            at_once,
-            "the run takes longer" if in_turn else "some devices may fail with 'Too many open files'",
-        )
-        if in_turn:
-            at_once = allowed
+    in_turn, at_once = _devices_at_once(len(devices), opts)
     run_id = store.begin_run(inventory)
     writer = StoreWriter(store, run_id)
     sem = asyncio.Semaphore(max(1, opts.concurrency))
@@ -130,8 +114,7 @@ async def collect(
             if close is not None:
                 with contextlib.suppress(Exception):
                     await close()
-        await writer.call(lambda: store.end_run(run_id))
-        writer.pool.shutdown(wait=True)
+        await writer.end_run()
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -161,6 +144,30 @@ def make_transports(kinds: set[str]) -> dict[str, Transport]:
         else:
             out[kind] = AsyncsshTransport()
     return out
+
+
+def _devices_at_once(devices: int, opts: CollectOptions) -> tuple[bool, int]:
+    """Whether the devices take their samples in turn (else all side by side throughout the run),
+    and how many at once: ``concurrency`` for one sample each, ``max_connected`` for several on kept
+    connections, fewer if the open-file limit (raised as far as it goes) leaves room for fewer."""
+    series = opts.samples > 1 and opts.until is None and opts.interval <= KEEP_CONNECTION_MAX_INTERVAL
+    in_turn = opts.samples == 1 or series  # else every device is sampled throughout the run
+    wanted = devices
+    if in_turn:
+        wanted = opts.concurrency if opts.samples == 1 else opts.max_connected
+    at_once = min(devices, max(1, wanted))
+    allowed = _raise_fd_limit(at_once)
+    if allowed < at_once:
+        log.warning(
+            "the open-file limit allows ~%d connections at once, not %d: %s;"
+            " raise it (ulimit -n, LimitNOFILE=) or split the inventory (--shard)",
+            allowed,
+            at_once,
+            "the run takes longer" if in_turn else "some devices may fail with 'Too many open files'",
+        )
+        if in_turn:
+            at_once = allowed
+    return in_turn, at_once
 
 
 def _raise_fd_limit(devices: int) -> int:

@@ -90,3 +90,8 @@ class StoreWriter:
         await self.call(
             lambda: self.store.record_attempt(self.ids[device.name], self.run_id, status, error, seconds)
         )
+
+    async def end_run(self) -> None:
+        """The run's end in the store, then the writer thread's."""
+        await self.call(lambda: self.store.end_run(self.run_id))
+        self.pool.shutdown(wait=True)
