@@ -38,7 +38,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from fleet.collect.collector import CollectOptions, _Capture, _keep, _Writer
+from fleet.collect.options import CollectOptions
+from fleet.collect.sampler import _Capture, _keep
+from fleet.collect.writer import StoreWriter as _Writer
 from fleet.inventory.native import Device
 from fleet.metrics.limits import MAX_METRICS_BYTES, MAX_PROBLEMS, MAX_PROCESSES, STORE_MAX
 from fleet.render.rank import device_text, rank_json, rank_text

@@ -36,7 +36,7 @@ from fleet.view.fleet import FleetView, build_view, fails
 from fleet.view.maps import maps_diff_report, maps_report, render_maps_text
 
 if TYPE_CHECKING:  # the SSH side (asyncssh) is imported only by the commands that connect
-    from fleet.collect.collector import DeviceOutcome
+    from fleet.collect.sampler import DeviceOutcome
 
 
 class Exit(IntEnum):
@@ -313,7 +313,7 @@ SHOWN_PER_STATUS = 10
 def summarize(outcomes: list[DeviceOutcome], seconds: float) -> str:
     """The end-of-run summary: counts by status, then a line per failed or partial device, at most
     SHOWN_PER_STATUS of each status, and how many more."""
-    from fleet.collect.collector import status_counts
+    from fleet.collect.sampler import status_counts
 
     by_status = status_counts(outcomes)
     samples = sum(o.samples for o in outcomes)
@@ -353,7 +353,7 @@ MapsEveryOpt = Annotated[
 ]
 
 
-MAX_CONNECTED = SweepSettings().max_connected  # = fleet.collector.MAX_CONNECTED (a test checks)
+MAX_CONNECTED = SweepSettings().max_connected  # = fleet.collect.options.MAX_CONNECTED (a test checks)
 MaxConnectedOpt = Annotated[
     int | None,
     typer.Option(
@@ -402,7 +402,8 @@ def collect_cmd(
     ] = None,
 ) -> None:
     """Capture /proc from every device in the inventory into the store."""
-    from fleet.collect.collector import CollectOptions, collect, parse_until
+    from fleet.collect.collector import collect, parse_until
+    from fleet.collect.options import CollectOptions
 
     try:
         inv = load_inventory(inventory)
@@ -661,7 +662,7 @@ def sweep_cmd(
     Prints one summary line. Exit 0 ok, 1 failed, 2 usage, 3 --fail-on finding, 4 another sweep holds
     the store, 5 email failed (report kept), 130 interrupted.
     """
-    from fleet.collect.collector import CollectOptions
+    from fleet.collect.options import CollectOptions
     from fleet.sweep.run import SweepPlan, run_sweep
 
     json_lines = _want_json(log_json)

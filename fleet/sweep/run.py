@@ -36,7 +36,8 @@ from fleet.text import duration, size
 from fleet.view.fleet import FleetView, build_view, worst_severity
 
 if TYPE_CHECKING:  # asyncssh loads only when a sweep collects: `fleet report` sends mail without it
-    from fleet.collect.collector import CollectOptions, DeviceOutcome, Progress
+    from fleet.collect.options import CollectOptions
+    from fleet.collect.sampler import DeviceOutcome, Progress
 
 log = logging.getLogger("fleet.sweep")
 
@@ -161,7 +162,7 @@ def _zipped(name: str, data: bytes) -> bytes:
 
 
 def _status_counts(outcomes: Sequence[DeviceOutcome]) -> dict[str, int]:
-    from fleet.collect.collector import status_counts
+    from fleet.collect.sampler import status_counts
 
     return status_counts(outcomes)
 

@@ -22,8 +22,10 @@ import yaml
 from typer.testing import CliRunner
 
 from fleet.cli.app import app
-from fleet.collect import collector
-from fleet.collect.collector import CollectOptions, DeviceOutcome, collect
+from fleet.collect import collector, options
+from fleet.collect.collector import collect
+from fleet.collect.options import CollectOptions
+from fleet.collect.sampler import DeviceOutcome
 from fleet.config import SweepSettings
 from fleet.inventory.load import load_inventory
 from fleet.lab import Lab
@@ -217,7 +219,7 @@ def test_max_connected_from_the_command_line_and_the_config(lab: Lab, tmp_path: 
     inventory.write_text(yaml.safe_dump(doc))
     runner = CliRunner()
     every = ["--samples", "2", "--interval", "1"]
-    assert SweepSettings().max_connected == collector.MAX_CONNECTED
+    assert SweepSettings().max_connected == options.MAX_CONNECTED
     res = runner.invoke(
         app, ["collect", str(inventory), "--store", str(tmp_path / "a"), *every, "--max-connected", "1"]
     )

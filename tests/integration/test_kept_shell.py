@@ -16,7 +16,8 @@ from typing import TypeVar
 
 import pytest
 
-from fleet.collect.collector import ONE_SHOT_SHELL_DAYS, CollectOptions, collect
+from fleet.collect.collector import collect
+from fleet.collect.options import ONE_SHOT_SHELL_DAYS, CollectOptions
 from fleet.inventory.load import load_inventory
 from fleet.inventory.native import Device
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab

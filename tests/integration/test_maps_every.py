@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from fleet.capture.split import split_capture
-from fleet.collect.collector import CollectOptions, collect
+from fleet.collect.collector import collect
+from fleet.collect.options import CollectOptions
 from fleet.inventory.load import load_inventory
 from fleet.lab import Lab
 from fleet.metrics.from_capture import steady_maps

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fleet.collect.collector import CollectOptions, collect
+from fleet.collect.collector import collect
+from fleet.collect.options import CollectOptions
 from fleet.inventory.ansible import detect_format
 from fleet.inventory.load import load_inventory
 from fleet.inventory.native import InventoryError

@@ -23,7 +23,8 @@ import pytest
 from typer.testing import CliRunner
 
 from fleet.cli.app import app
-from fleet.collect.collector import CollectOptions, collect
+from fleet.collect.collector import collect
+from fleet.collect.options import CollectOptions
 from fleet.inventory.load import load_inventory
 from fleet.inventory.native import Device
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab

@@ -10,7 +10,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from fleet.collect.collector import CollectOptions, collect
+from fleet.collect.collector import collect
+from fleet.collect.options import CollectOptions
 from fleet.inventory.load import load_inventory
 from fleet.inventory.native import Device
 from fleet.lab import Lab

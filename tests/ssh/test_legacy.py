@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet.collect.collector import CollectOptions, collect
+from fleet.collect.collector import collect
+from fleet.collect.options import CollectOptions
 from fleet.inventory.native import MAX_ALGORITHMS, Device, InventoryError, parse_inventory
 from fleet.ssh.paramiko_transport import ParamikoTransport
 from fleet.ssh.transport import (

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fleet.cli.app import Exit, app
-from fleet.collect.collector import DeviceOutcome
+from fleet.collect.sampler import DeviceOutcome
 from fleet.metrics.model import ProcessMetrics
 from fleet.render.report import render_email
 from fleet.store.store import Store

@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from fleet.capture.split import split_capture
 from fleet.cli.app import app
-from fleet.collect.collector import CollectOptions, collect
+from fleet.collect.collector import collect
+from fleet.collect.options import CollectOptions
 from fleet.inventory.load import load_inventory
 from fleet.lab import Lab, LabError, check_host
 from fleet.metrics.from_capture import metrics_from_capture
