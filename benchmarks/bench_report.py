@@ -18,7 +18,7 @@ import time
 from fleet.analysis import analyse_device, fleet_findings
 from fleet.analysis.synthetic import device_series, schedule
 from fleet.render.report import render_email, render_report
-from fleet.store.store import DeviceRow
+from fleet.store.schema import DeviceRow
 from fleet.view.fleet import DeviceView, FleetView
 
 MIX = ["steady"] * 80 + ["steady_threads"] * 8 + ["noisy"] * 5 + ["warmup"] * 4 + ["heap_leak", "thread_leak"]

@@ -22,7 +22,8 @@ from fleet.errors import StoreError
 from fleet.metrics.model import DeviceMetrics, ProcessMetrics
 from fleet.store import rawcodec
 from fleet.store.lock import store_lock
-from fleet.store.store import MIGRATIONS, Store, open_store, store_dir, store_location
+from fleet.store.schema import MIGRATIONS, Pruned
+from fleet.store.store import Store, open_store, store_dir, store_location
 from tests.postgres.server import pg_server, pg_url  # noqa: F401  (fixtures)
 
 ROOT = str(Path(__file__).parent.parent)
@@ -264,7 +265,7 @@ def test_prune_in_a_loop_against_a_collector_never_damages_a_capture(location: s
     captures = {1000.0 + i: capture_like(5, changed=i % 40) for i in range(120)}
     latest = [999.0]
     stop = threading.Event()
-    pruned: list[fleet.store.store.Pruned] = []
+    pruned: list[Pruned] = []
     prune_errors: list[BaseException] = []
 
     def pruner() -> None:

@@ -22,7 +22,8 @@ from fleet.metrics.model import DeviceMetrics
 from fleet.procfs import ParseError
 from fleet.procfs.maps import parse_maps
 from fleet.store.ingest import METHOD_LOG
-from fleet.store.store import DeviceRow, RawSample, Store, database_errors
+from fleet.store.schema import DeviceRow, RawSample
+from fleet.store.store import Store, database_errors
 from fleet.text import decode, visible
 from fleet.view.maps import maps_diff_report
 
