@@ -21,9 +21,10 @@ import fleet.store.store
 from fleet.errors import StoreError
 from fleet.metrics.model import DeviceMetrics, ProcessMetrics
 from fleet.store import rawcodec
+from fleet.store.location import default_collector, store_dir, store_location
 from fleet.store.lock import store_lock
 from fleet.store.schema import MIGRATIONS, Pruned
-from fleet.store.store import Store, open_store, store_dir, store_location
+from fleet.store.store import Store, open_store
 from tests.postgres.server import pg_server, pg_url  # noqa: F401  (fixtures)
 
 ROOT = str(Path(__file__).parent.parent)
@@ -162,7 +163,7 @@ def test_collector_is_recorded_on_runs_samples_and_devices(location: str) -> Non
         assert st.devices()[0].collector == "site-b"
     with open_store(location) as st:  # without a name: the hostname
         st.record_attempt(dev, None, "timeout", "slow", 1.0)
-        assert st.devices()[0].collector == fleet.store.store.default_collector()
+        assert st.devices()[0].collector == default_collector()
 
 
 def test_prune_and_size(location: str) -> None:

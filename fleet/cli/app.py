@@ -29,7 +29,8 @@ from fleet.render.rank import device_text, rank_json, rank_text
 from fleet.render.report import render_report
 from fleet.store.importer import LogImportError, import_log
 from fleet.store.ingest import parse_pending
-from fleet.store.store import Store, database_errors, store_location, sweep_lock
+from fleet.store.location import store_location
+from fleet.store.store import Store, database_errors, sweep_lock
 from fleet.sweep.reportdir import prune_reports, with_changes, write_atomically
 from fleet.text import decode, visible
 from fleet.view.fleet import FleetView, build_view, fails

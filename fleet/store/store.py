@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
-import socket
 import sqlite3
 import sys
 import time
@@ -28,11 +26,10 @@ from typing import Any, Protocol
 from fleet.errors import StoreError
 from fleet.metrics.model import DeviceMetrics, ProcessMetrics
 from fleet.store import rawcodec
+from fleet.store.location import CONNINFO_SECRET, DB_NAME, default_collector, is_url
 from fleet.store.lock import store_lock
 from fleet.store.schema import MIGRATIONS, DeviceRow, Pruned, RawSample
 
-DEFAULT_STORE = "fleet-data"
-DB_NAME = "fleet.db"
 # A store is its operator's alone, whatever the umask: raw captures keep device command lines,
 # which on many cameras carry credentials. SQLite gives -wal and -shm the database file's mode.
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
@@ -43,30 +40,6 @@ log = logging.getLogger("fleet.store")
 # A base capture serves at most this many later captures of its device; then the next one stored
 # becomes a base. Bounds how stale a base gets (more changed bytes) and what a prune re-encodes.
 MAX_DELTAS_PER_BASE = 32
-
-URL_SCHEMES = ("postgresql://", "postgres://")
-CONNINFO_SECRET = re.compile(r"(?:^|\s)(?:ssl)?password\s*=", re.IGNORECASE)  # libpq key=value form
-
-
-def is_url(location: str | os.PathLike[str]) -> bool:
-    """A PostgreSQL URL rather than a store directory."""
-    return isinstance(location, str) and location.startswith(URL_SCHEMES)
-
-
-def store_dir(explicit: str | os.PathLike[str] | None) -> Path:
-    """``--store``, else ``$FLEET_STORE``, else ``./fleet-data`` (directory stores only)."""
-    return Path(explicit or os.environ.get("FLEET_STORE") or DEFAULT_STORE)
-
-
-def store_location(explicit: str | os.PathLike[str] | None) -> Path | str:
-    """Like :func:`store_dir`, but a ``postgresql://`` URL stays a string (a Path would mangle ``//``)."""
-    value = explicit or os.environ.get("FLEET_STORE") or DEFAULT_STORE
-    return value if isinstance(value, str) and is_url(value) else Path(value)
-
-
-def default_collector() -> str:
-    """What a collector is called unless ``--collector`` says otherwise: its hostname."""
-    return socket.gethostname() or "collector"
 
 
 def database_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:

@@ -23,7 +23,8 @@ from fleet.lab import Lab, LabError, check_host
 from fleet.metrics.from_capture import metrics_from_capture
 from fleet.metrics.model import DeviceMetrics
 from fleet.store import rawcodec
-from fleet.store.store import DB_NAME, Store
+from fleet.store.location import DB_NAME
+from fleet.store.store import Store
 
 from .conftest import LocalCapture, local_capture
 
