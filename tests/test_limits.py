@@ -31,7 +31,8 @@ from fleet.metrics.limits import (
 )
 from fleet.metrics.model import DeviceMetrics, ProcessMetrics
 from fleet.store import ingest
-from fleet.store.store import Store, metrics_to_json, open_store
+from fleet.store.codec import metrics_to_json
+from fleet.store.store import Store, open_store
 from tests.hostile import BIG, set_meminfo, set_stat_field
 from tests.postgres.server import pg_server, pg_url  # noqa: F401  (fixtures)
 from tests.test_capture_fuzz import TOKEN, real_capture

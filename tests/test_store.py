@@ -20,7 +20,7 @@ import pytest
 import fleet.store.store
 from fleet.errors import StoreError
 from fleet.metrics.model import DeviceMetrics, ProcessMetrics
-from fleet.store import rawcodec
+from fleet.store import codec
 from fleet.store.location import default_collector, store_dir, store_location
 from fleet.store.lock import store_lock
 from fleet.store.schema import MIGRATIONS, Pruned
@@ -110,7 +110,7 @@ def test_raw_is_kept_compressed_and_metrics_round_trip(location: str) -> None:
         (stored,) = st.raw_samples(only_unparsed=True)
         assert stored.raw == raw and stored.device == "cam-1"
         [(blob,)] = st.sql("SELECT raw FROM samples WHERE id = ?", (sid,))
-        assert len(blob) < len(raw) / 10 and rawcodec.decompress(blob) == raw
+        assert len(blob) < len(raw) / 10 and codec.decompress(blob) == raw
         m = sample_metrics()
         st.set_metrics(sid, m)
         assert list(st.raw_samples(only_unparsed=True)) == []
@@ -530,10 +530,10 @@ def test_metrics_are_compressed_with_their_devices_first_document(location: str)
         assert {d for d, _ in sizes} == {dict_id}
         assert all(n < size / 4 for _, n in sizes)  # mostly references into the dictionary
         # a sample stored before dictionaries existed (no metrics_dict) still reads
-        alone = fleet.store.store.metrics_to_json(written[0])
+        alone = codec.metrics_to_json(written[0])
         st.sql(
             "UPDATE samples SET metrics = ?, metrics_dict = NULL WHERE captured_at = 1000.0",
-            (rawcodec.compress(alone),),
+            (codec.compress(alone),),
         )
         assert [m for _, m in st.series("cam")] == written
 
@@ -544,10 +544,8 @@ def test_kernel_thread_count_round_trips_and_old_metrics_read_as_not_counted(loc
         sid = st.add_raw_sample(dev, None, 1.0, b"x", token=None)
         st.set_metrics(sid, DeviceMetrics(kernel_threads=57, processes=sample_metrics(1).processes))
         old = st.add_raw_sample(dev, None, 2.0, b"y", token=None)
-        doc = json.loads(
-            fleet.store.store.metrics_to_json(DeviceMetrics(processes=sample_metrics(1).processes))
-        )
+        doc = json.loads(codec.metrics_to_json(DeviceMetrics(processes=sample_metrics(1).processes)))
         del doc["kernel_threads"]  # written by a fleet that held kernel threads as processes
-        blob = rawcodec.compress(json.dumps(doc).encode())
+        blob = codec.compress(json.dumps(doc).encode())
         st.sql("UPDATE samples SET parsed = 1, metrics = ?, metrics_dict = NULL WHERE id = ?", (blob, old))
         assert [m.kernel_threads for _, m in st.series("cam")] == [57, None]

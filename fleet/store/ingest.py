@@ -10,7 +10,8 @@ from fleet.capture.split import CaptureFormatError, CaptureLimitError, split_cap
 from fleet.metrics.from_capture import metrics_from_capture
 from fleet.metrics.limits import MAX_METRICS_BYTES, MAX_PROCESSES, bounded
 from fleet.metrics.model import DeviceMetrics
-from fleet.store.store import Store, metrics_to_json, value_errors
+from fleet.store.codec import metrics_to_json
+from fleet.store.store import Store, value_errors
 from fleet.text import decode
 
 SSH = "ssh"  # a capture made by fleet's own script

@@ -4,10 +4,10 @@ Both backends run the same schema, migrations and queries: SQL is written once i
 understand (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``) and a backend translates the few
 differences (placeholders, column types, pragmas) in one place (``_Sqlite`` here, ``fleet.store_pg``).
 
-Order of writes is the contract: the raw capture (zstd, see ``fleet.rawcodec``) is committed first, in its own
-transaction, then parsed; parsed metrics land in a second transaction. A collector killed between
-the two leaves a whole raw sample marked unparsed, which the next open parses. Nothing captured is
-ever lost to a parser bug, and a better parser can re-read every old capture (``reparse``).
+Order of writes is the contract: the raw capture (zstd, see ``fleet.store.codec``) is committed
+first, in its own transaction, then parsed; parsed metrics land in a second transaction. A collector
+killed between the two leaves a whole raw sample marked unparsed, which the next open parses. Nothing
+captured is ever lost to a parser bug, and a better parser can re-read every old capture (``reparse``).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fleet.errors import StoreError
-from fleet.metrics.model import DeviceMetrics, ProcessMetrics
-from fleet.store import rawcodec
+from fleet.metrics.model import DeviceMetrics
+from fleet.store import codec
+from fleet.store.codec import metrics_from_doc, metrics_from_json, metrics_to_json
 from fleet.store.location import CONNINFO_SECRET, DB_NAME, default_collector, is_url
 from fleet.store.lock import store_lock
 from fleet.store.schema import MIGRATIONS, DeviceRow, Pruned, RawSample
@@ -60,26 +61,6 @@ def value_errors() -> tuple[type[Exception], ...]:
     if psycopg is not None:
         errors.append(psycopg.DataError)
     return tuple(errors)
-
-
-def metrics_to_json(m: DeviceMetrics) -> bytes:
-    # The records are flat (numbers, strings, mappings of them): their __dict__ serialises as is,
-    # several times faster than dataclasses.asdict, which deep-copies every value first.
-    doc = dict(m.__dict__, processes=[p.__dict__ for p in m.processes])
-    return json.dumps(doc, separators=(",", ":"), default=dict).encode()
-
-
-def metrics_from_json(blob: bytes, dictionary: bytes | None = None) -> DeviceMetrics:
-    """Metrics from their stored blob; ``dictionary``: the device's, when the blob was made with it."""
-    return metrics_from_doc(rawcodec.decompress(blob, dictionary))
-
-
-def metrics_from_doc(doc: bytes) -> DeviceMetrics:
-    """Metrics from their JSON document (:func:`metrics_to_json`)."""
-    d: dict[str, Any] = json.loads(doc)
-    procs = tuple(ProcessMetrics(**p) for p in d.pop("processes"))
-    d["problems"] = tuple(d.get("problems", ()))
-    return DeviceMetrics(processes=procs, **d)
 
 
 class Cursor(Protocol):
@@ -437,7 +418,7 @@ class Store:
         blob, base_id = self._compress_raw(device_id, source, raw)
         with self.transaction():
             if base_id is not None and not self._still_a_base(base_id):
-                blob, base_id = rawcodec.compress(raw), None  # pruned meanwhile: it stands alone
+                blob, base_id = codec.compress(raw), None  # pruned meanwhile: it stands alone
             sid = self._returning(
                 "INSERT INTO samples (device_id, run_id, captured_at, duration, source, token,"
                 " raw, raw_size, complete, meta_json, collector, raw_base) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -488,23 +469,23 @@ class Store:
         if base is not None:
             (uses,) = self._x("SELECT count(*) FROM samples WHERE raw_base = ?", (base[0],)).fetchone()
             if uses < MAX_DELTAS_PER_BASE:
-                delta = rawcodec.compress(raw, rawcodec.decompress(base[1]))
+                delta = codec.compress(raw, codec.decompress(base[1]))
                 if len(delta) < len(base[1]) // 2:
                     return delta, int(base[0])
-        return rawcodec.compress(raw), None
+        return codec.compress(raw), None
 
     def _raw_bytes(self, sid: int, blob: bytes, base_id: int | None, cache: dict[int, bytes]) -> bytes | None:
         """The capture a stored blob holds (None: pruned meanwhile); ``cache`` keeps decoded bases."""
         if base_id is None:
-            return rawcodec.decompress(blob)
+            return codec.decompress(blob)
         if base_id not in cache:
             row = self._x("SELECT raw FROM samples WHERE id = ?", (base_id,)).fetchone()
             if row is None or row[0] is None:
                 # A prune since the capture was read re-encoded it on another base (or dropped it).
                 return self._raw_now(sid)
             cache.clear()  # captures come in id order: one base at a time is enough
-            cache[base_id] = rawcodec.decompress(row[0])
-        return rawcodec.decompress(blob, cache[base_id])
+            cache[base_id] = codec.decompress(row[0])
+        return codec.decompress(blob, cache[base_id])
 
     def _raw_now(self, sid: int) -> bytes | None:
         """One capture read with its base in one statement (one snapshot: no prune in between)."""
@@ -517,10 +498,10 @@ class Store:
             return None
         blob, base_id, base = row
         if base_id is None:
-            return rawcodec.decompress(blob)
+            return codec.decompress(blob)
         if base is None:
             raise StoreError(f"store damaged: capture base {base_id} is missing")
-        return rawcodec.decompress(blob, rawcodec.decompress(base))
+        return codec.decompress(blob, codec.decompress(base))
 
     def _rebase_dependents(self, doomed: set[int], bases: Sequence[int]) -> None:
         """Before the raw of the ``doomed`` samples goes, re-encode the captures that were
@@ -537,14 +518,12 @@ class Store:
             ]
             if not kept:
                 continue
-            base = rawcodec.decompress(
-                self._x("SELECT raw FROM samples WHERE id = ?", (base_id,)).fetchone()[0]
-            )
-            first_id, first = kept[0][0], rawcodec.decompress(kept[0][1], base)
-            alone = rawcodec.compress(first)
+            base = codec.decompress(self._x("SELECT raw FROM samples WHERE id = ?", (base_id,)).fetchone()[0])
+            first_id, first = kept[0][0], codec.decompress(kept[0][1], base)
+            alone = codec.compress(first)
             self._x("UPDATE samples SET raw = ?, raw_base = NULL WHERE id = ?", (alone, first_id))
             for sid, blob in kept[1:]:
-                data = rawcodec.compress(rawcodec.decompress(blob, base), first)
+                data = codec.compress(codec.decompress(blob, base), first)
                 self._x("UPDATE samples SET raw = ?, raw_base = ? WHERE id = ?", (data, first_id, sid))
 
     def set_metrics(self, sample_id: int, metrics: DeviceMetrics) -> None:
@@ -556,7 +535,7 @@ class Store:
         doc = metrics_to_json(metrics)
         with self.transaction():
             dict_id, dictionary = self._metrics_dictionary(sample_id, doc)
-            blob = rawcodec.compress(doc, dictionary)
+            blob = codec.compress(doc, dictionary)
             self._x(
                 "UPDATE samples SET parsed = 1, problems_json = ?, boot_id = ?, uptime = ?,"
                 " mem_available = ?, metrics = ?, metrics_dict = ? WHERE id = ?",
@@ -601,10 +580,10 @@ class Store:
             self._x(
                 "INSERT INTO dictionaries (device_id, data) SELECT device_id, ? FROM samples WHERE id = ?"
                 " ON CONFLICT (device_id) DO NOTHING",
-                (rawcodec.compress(doc), sample_id),
+                (codec.compress(doc), sample_id),
             )
             row = self._x(select, (sample_id,)).fetchone()
-        return int(row[0]), rawcodec.decompress(row[1])
+        return int(row[0]), codec.decompress(row[1])
 
     def _dictionary(self, dict_id: int | None, cache: dict[int, bytes]) -> bytes | None:
         if dict_id is None:
@@ -613,7 +592,7 @@ class Store:
             row = self._x("SELECT data FROM dictionaries WHERE id = ?", (dict_id,)).fetchone()
             if row is None:
                 raise StoreError(f"store damaged: metrics dictionary {dict_id} is missing")
-            cache[dict_id] = rawcodec.decompress(row[0])
+            cache[dict_id] = codec.decompress(row[0])
         return cache[dict_id]
 
     def mark_unparsable(self, sample_id: int, reason: str) -> None:
@@ -689,7 +668,7 @@ class Store:
         docs: list[tuple[float, bytes]] = []
         used = 0
         for at, blob, dict_id in rows:
-            doc = rawcodec.decompress(blob, self._dictionary(dict_id, cache))
+            doc = codec.decompress(blob, self._dictionary(dict_id, cache))
             if max_bytes is not None:
                 if len(doc) > max_bytes:
                     continue  # over the budget on its own: stored before fleet capped samples
