@@ -2,7 +2,8 @@
 
 Both backends run the same schema, migrations and queries: SQL is written once in the dialect both
 understand (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``) and a backend translates the few
-differences (placeholders, column types, pragmas) in one place (``_Sqlite`` here, ``fleet.store_pg``).
+differences (placeholders, column types, pragmas) in one place (``fleet.store.sqlite``,
+``fleet.store.postgres``).
 
 Order of writes is the contract: the raw capture (zstd, see ``fleet.store.codec``) is committed
 first, in its own transaction, then parsed; parsed metrics land in a second transaction. A collector
@@ -13,30 +14,23 @@ captured is ever lost to a parser bug, and a better parser can re-read every old
 from __future__ import annotations
 
 import json
-import logging
-import os
 import sqlite3
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from fleet.errors import StoreError
 from fleet.metrics.model import DeviceMetrics
 from fleet.store import codec
+from fleet.store.backend import Backend, Cursor
 from fleet.store.codec import metrics_from_doc, metrics_from_json, metrics_to_json
-from fleet.store.location import CONNINFO_SECRET, DB_NAME, default_collector, is_url
+from fleet.store.location import CONNINFO_SECRET, default_collector, is_url
 from fleet.store.lock import store_lock
 from fleet.store.schema import MIGRATIONS, DeviceRow, Pruned, RawSample
-
-# A store is its operator's alone, whatever the umask: raw captures keep device command lines,
-# which on many cameras carry credentials. SQLite gives -wal and -shm the database file's mode.
-PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
-
-log = logging.getLogger("fleet.store")
-
+from fleet.store.sqlite import SqliteBackend
 
 # A base capture serves at most this many later captures of its device; then the next one stored
 # becomes a base. Bounds how stale a base gets (more changed bytes) and what a prune re-encodes.
@@ -61,157 +55,6 @@ def value_errors() -> tuple[type[Exception], ...]:
     if psycopg is not None:
         errors.append(psycopg.DataError)
     return tuple(errors)
-
-
-class Cursor(Protocol):
-    """The part of a DB-API cursor the store uses (sqlite3 and psycopg both fit)."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> Any: ...
-
-
-class Backend(Protocol):
-    """One database connection and its dialect: everything that differs between SQLite and PostgreSQL."""
-
-    kind: str
-
-    @property
-    def location(self) -> Path | str:
-        """The directory, or the URL without its password."""
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
-
-    def transaction(self) -> AbstractContextManager[Any]: ...
-
-    def ddl(self, sql: str) -> str: ...
-
-    def lock_schema(self) -> None: ...
-
-    def row_lock(self, mode: str) -> str: ...
-
-    def after_prune(self) -> None: ...
-
-    def size_bytes(self) -> int: ...
-
-    def advisory_lock(self, name: str) -> AbstractContextManager[None]: ...
-
-    def close(self) -> None: ...
-
-
-class _Sqlite:
-    """The embedded default: one file in WAL mode; concurrent writers queue on SQLite's lock."""
-
-    kind = "sqlite"
-
-    def __init__(self, directory: Path, *, create: bool) -> None:
-        # check_same_thread=False: the collector hands the store to its single writer thread.
-        self.location = directory
-        if create:
-            _create_private(directory)
-        elif not (directory / DB_NAME).exists():
-            raise StoreError(f"{directory}: no fleet store here (run `fleet collect` first)")
-        _warn_if_open(directory)
-        try:
-            self.db = sqlite3.connect(
-                directory / DB_NAME, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            # Must precede the first table: lets prune hand freed pages back to the filesystem.
-            self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{directory / DB_NAME}: {exc}") from exc
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        return self.db.execute(sql, params)
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.db.executemany(sql, rows)
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        # IMMEDIATE: take the write lock up front, so two writers queue instead of deadlocking.
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
-    def ddl(self, sql: str) -> str:
-        return sql
-
-    def lock_schema(self) -> None:
-        """BEGIN IMMEDIATE already serialises migrations."""
-
-    def row_lock(self, mode: str) -> str:
-        """No row locks in SQLite: a transaction's BEGIN IMMEDIATE holds the whole store's write lock."""
-        return ""
-
-    def after_prune(self) -> None:
-        # executescript steps the pragma to completion; execute() would free a single page.
-        self.db.executescript("PRAGMA incremental_vacuum;")
-        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-    def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.location.glob(DB_NAME + "*") if p.is_file())
-
-    def advisory_lock(self, name: str) -> AbstractContextManager[None]:
-        raise StoreError(f"{self.location}: advisory locks need a PostgreSQL store (use fleet.lock)")
-
-    def close(self) -> None:
-        self.db.close()
-
-
-def _create_private(directory: Path) -> None:
-    """The store directory (0700) and its database file (0600), exactly, if they do not exist yet;
-    an existing one keeps its modes (``_warn_if_open`` says so)."""
-    try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            directory.mkdir(PRIVATE_DIR)
-            os.chmod(directory, PRIVATE_DIR)  # mkdir's mode passes through the umask
-        except FileExistsError:
-            pass
-        fd = os.open(directory / DB_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-    except FileExistsError:
-        return
-    except OSError as exc:
-        raise StoreError(f"{directory}: cannot create the store: {exc.strerror}") from None
-    try:
-        os.fchmod(fd, PRIVATE_FILE)
-    finally:
-        os.close(fd)
-
-
-def _warn_if_open(directory: Path) -> None:
-    """One warning line when a database file grants group or others any access (a store made
-    before fleet set modes, or by hand): changing an operator's modes is theirs to decide."""
-    open_files = []
-    for path in sorted(directory.glob(DB_NAME + "*")):
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            continue  # a -wal or -shm that another process's close just removed
-        if mode & 0o077:
-            open_files.append(f"{path.name} {mode:04o}")
-    if open_files:
-        log.warning(
-            "%s: the store is open to group or others (%s), and raw captures keep device command"
-            " lines; chmod -R go= %s",
-            directory,
-            ", ".join(open_files),
-            directory,
-            extra={"event": "store_permissions"},
-        )
 
 
 class Store:
@@ -239,7 +82,7 @@ class Store:
                 " a store; fleet takes postgresql:// URLs (password in ~/.pgpass or PGPASSWORD)"
             )
         else:
-            self.backend = _Sqlite(Path(location), create=create)
+            self.backend = SqliteBackend(Path(location), create=create)
         self.directory: Path | str = self.backend.location
         try:
             self._migrate(create)
@@ -255,7 +98,7 @@ class Store:
     @property
     def db(self) -> sqlite3.Connection:
         """The SQLite connection, for SQLite-only checks (pragmas, integrity)."""
-        if not isinstance(self.backend, _Sqlite):
+        if not isinstance(self.backend, SqliteBackend):
             raise StoreError(f"{self.directory}: not a SQLite store")
         return self.backend.db
 
