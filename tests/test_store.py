@@ -459,7 +459,7 @@ def test_sqlite_users_never_load_psycopg(tmp_path: Path) -> None:
 
 def test_direct_store_constructor_still_opens_sqlite(tmp_path: Path) -> None:
     with Store(tmp_path) as st:
-        assert st.kind == "sqlite" and st.directory == tmp_path
+        assert st.kind == "sqlite" and st.location == tmp_path
         with pytest.raises(StoreError, match="PostgreSQL"):
             st.advisory_lock("sweep")
 

@@ -491,7 +491,7 @@ def show_cmd(
     with _open_store(store) as st:
         parse_pending(st)
         view = build_view(st, details=False, only=[device])
-        location = st.directory
+        location = st.location
     entries = [e for e in rank_json(view)["devices"] if e["name"] == device]
     if not entries:
         raise _fail(Exit.USAGE, f"{location}: no device named {visible(device)} (fleet rank lists them)")
@@ -567,7 +567,7 @@ def _view(st: Store, only: list[str] | None, *, details: bool = True) -> FleetVi
     """The fleet view of rank and report, of the devices ``--only`` names (by name, group or tag)."""
     view = build_view(st, details=details, only=only)
     if only and not view.devices:
-        raise _fail(Exit.USAGE, f"{st.directory}: --only {' '.join(only)} matches no device in the store")
+        raise _fail(Exit.USAGE, f"{st.location}: --only {' '.join(only)} matches no device in the store")
     return view
 
 

@@ -83,7 +83,7 @@ class Store:
             )
         else:
             self.backend = SqliteBackend(Path(location), create=create)
-        self.directory: Path | str = self.backend.location
+        self.location: Path | str = self.backend.location
         try:
             self._migrate(create)
         except BaseException:
@@ -99,7 +99,7 @@ class Store:
     def db(self) -> sqlite3.Connection:
         """The SQLite connection, for SQLite-only checks (pragmas, integrity)."""
         if not isinstance(self.backend, SqliteBackend):
-            raise StoreError(f"{self.directory}: not a SQLite store")
+            raise StoreError(f"{self.location}: not a SQLite store")
         return self.backend.db
 
     def __enter__(self) -> Store:
@@ -144,7 +144,7 @@ class Store:
         if version == len(MIGRATIONS):
             return
         if version is None and not create:
-            raise StoreError(f"{self.directory}: no fleet store here (run `fleet collect` first)")
+            raise StoreError(f"{self.location}: no fleet store here (run `fleet collect` first)")
         # Several collectors may open a new shared store at once: one migrates, the others wait
         # and then find the schema current.
         with self.transaction():
@@ -603,5 +603,5 @@ def sweep_lock(store: Store) -> AbstractContextManager[None]:
     shared PostgreSQL store, which other machines reach too, a session advisory lock that the server
     drops when its holder's connection dies (so kill -9 again leaves nothing to clean up)."""
     if store.kind == "sqlite":
-        return store_lock(Path(store.directory))
+        return store_lock(Path(store.location))
     return store.advisory_lock("sweep")

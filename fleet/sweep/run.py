@@ -182,7 +182,7 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
             len(plan.devices),
             plan.collect.samples,
             plan.collect.interval,
-            store.directory,
+            store.location,
             extra={"event": "collect_start", "fields": {"devices": len(plan.devices)}},
         )
         outcomes = asyncio.run(

@@ -152,7 +152,7 @@ def build_view(
         generated_at=time.time() if now is None else now,
         devices=tuple(views),
         fleet_findings=found,
-        store=str(store.directory),
+        store=str(store.location),
         only=tuple(only or ()),
         fleet_findings_error=error,
     )
