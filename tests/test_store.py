@@ -469,7 +469,7 @@ def test_a_parser_bug_keeps_the_raw_capture_and_the_run_going(
 ) -> None:
     """Fault injection (a parser that crashes cannot be produced by real input on demand)."""
     from fleet.capture.script import capture_script, new_token
-    from fleet.store import ingest
+    from fleet.store import parse
 
     token = new_token()
     raw = subprocess.run(["sh", "-s"], input=capture_script(token).encode(), capture_output=True).stdout
@@ -477,11 +477,11 @@ def test_a_parser_bug_keeps_the_raw_capture_and_the_run_going(
     def broken(_capture: object, _previous: object = None) -> object:
         raise KeyError("boom")
 
-    monkeypatch.setattr(ingest, "metrics_from_capture", broken)
+    monkeypatch.setattr(parse, "metrics_from_capture", broken)
     with Store(tmp_path / "s") as st:
         dev = st.device_id("cam")
         sid = st.add_raw_sample(dev, None, 1.0, raw, token=token)
-        problems = ingest.parse_sample(st, sid, raw, token)
+        problems = parse.parse_sample(st, sid, raw, token)
         assert problems and "parser bug" in problems[0] and "KeyError" in problems[0]
         (kept,) = st.raw_samples()
         assert kept.raw == raw  # nothing lost: a fixed parser can re-read it
@@ -492,22 +492,22 @@ def test_parse_reads_the_same_devices_previous_sample(
 ) -> None:
     from fleet.capture.script import capture_script, new_token
     from fleet.metrics import from_capture as extract
-    from fleet.store import ingest
+    from fleet.store import parse
 
     token = new_token()
     raw = subprocess.run(["sh", "-s"], input=capture_script(token).encode(), capture_output=True).stdout
     seen: list[object] = []
     real = extract.metrics_from_capture
     monkeypatch.setattr(
-        ingest, "metrics_from_capture", lambda c, previous=None: seen.append(previous) or real(c, previous)
+        parse, "metrics_from_capture", lambda c, previous=None: seen.append(previous) or real(c, previous)
     )
     with Store(tmp_path / "s") as st:
         cam, other = st.device_id("cam"), st.device_id("other")
         first = st.add_raw_sample(cam, None, 1.0, raw, token=token)
-        assert ingest.parse_sample(st, first, raw, token) == []
+        assert parse.parse_sample(st, first, raw, token) == []
         st.add_raw_sample(other, None, 2.0, raw, token=token)  # in between, but not cam's
         later = st.add_raw_sample(cam, None, 3.0, raw, token=token)
-        ingest.parse_sample(st, later, raw, token)
+        parse.parse_sample(st, later, raw, token)
         assert seen[0] is None and seen[1] == st.series("cam")[0][1]
         assert st.series("cam")[1][1] == st.series("cam")[0][1]
 

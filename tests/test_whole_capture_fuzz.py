@@ -45,7 +45,7 @@ from fleet.render.rank import device_text, rank_json, rank_text
 from fleet.render.report import render_email, render_report
 from fleet.ssh.transport import CommandResult
 from fleet.store import codec
-from fleet.store.ingest import parse_pending
+from fleet.store.parse import parse_pending
 from fleet.store.store import Store
 from fleet.view.fleet import build_view
 from tests.hostile import fake_processes, with_records

@@ -27,9 +27,9 @@ from fleet.lab.cli import lab_app
 from fleet.procfs import ParseError
 from fleet.render.rank import device_text, rank_json, rank_text
 from fleet.render.report import render_report
-from fleet.store.importer import LogImportError, import_log
-from fleet.store.ingest import parse_pending
 from fleet.store.location import store_location
+from fleet.store.log_import import LogImportError, import_log
+from fleet.store.parse import parse_pending
 from fleet.store.store import Store, database_errors, sweep_lock
 from fleet.sweep.reportdir import prune_reports, with_changes, write_atomically
 from fleet.text import decode, visible

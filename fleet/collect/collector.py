@@ -35,7 +35,7 @@ from fleet.ssh.transport import (
     Transport,
     device_flags,
 )
-from fleet.store.ingest import parse_sample_metrics
+from fleet.store.parse import parse_sample_metrics
 from fleet.store.store import Store
 from fleet.text import decode, visible
 

@@ -24,7 +24,7 @@ from fleet.inventory.native import Device
 from fleet.render.charts import human
 from fleet.render.rank import duration_text
 from fleet.render.report import email_renderer, render_report
-from fleet.store.ingest import parse_pending
+from fleet.store.parse import parse_pending
 from fleet.store.schema import Pruned
 from fleet.store.store import Store
 from fleet.sweep.mail import build_email, send_email, wire_size

@@ -21,7 +21,7 @@ from fleet.metrics.limits import MAX_ANALYSED_BYTES
 from fleet.metrics.model import DeviceMetrics
 from fleet.procfs import ParseError
 from fleet.procfs.maps import parse_maps
-from fleet.store.ingest import METHOD_LOG
+from fleet.store.parse import METHOD_LOG
 from fleet.store.schema import DeviceRow, RawSample
 from fleet.store.store import Store, database_errors
 from fleet.text import decode, visible

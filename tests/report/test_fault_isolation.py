@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from fleet.analysis import analyse_device
 from fleet.cli.app import app
 from fleet.store import codec
-from fleet.store.ingest import parse_sample
+from fleet.store.parse import parse_sample
 from fleet.store.store import Store, open_store
 from fleet.view import fleet as fleetview
 from tests.report.conftest import Inbox
