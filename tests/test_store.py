@@ -21,6 +21,7 @@ import fleet.store.store
 from fleet.errors import StoreError
 from fleet.metrics.model import DeviceMetrics, ProcessMetrics
 from fleet.store import codec
+from fleet.store.deltas import MAX_DELTAS_PER_BASE
 from fleet.store.location import default_collector, store_dir, store_location
 from fleet.store.lock import store_lock
 from fleet.store.schema import MIGRATIONS, Pruned
@@ -214,12 +215,12 @@ def test_captures_are_stored_as_deltas_of_their_device(location: str) -> None:
 def test_a_base_serves_a_bounded_number_and_a_changed_device_starts_anew(location: str) -> None:
     with open_store(location, create=True) as st:
         cam = st.device_id("cam-1")
-        n = fleet.store.store.MAX_DELTAS_PER_BASE + 2
+        n = MAX_DELTAS_PER_BASE + 2
         for i in range(n):
             st.add_raw_sample(cam, None, 1000.0 + i, capture_like(1, changed=i), token=None)
         st.add_raw_sample(cam, None, 5000.0, capture_like(99), token=None)  # rebooted: new content
         bases = [b for (b,) in st.sql("SELECT raw_base FROM samples ORDER BY captured_at")]
-        assert bases[0] is None and bases[fleet.store.store.MAX_DELTAS_PER_BASE + 1] is None
+        assert bases[0] is None and bases[MAX_DELTAS_PER_BASE + 1] is None
         assert bases.count(None) == 3 and bases[-1] is None
         assert [r.raw for r in st.raw_samples()][:n] == [capture_like(1, changed=i) for i in range(n)]
 

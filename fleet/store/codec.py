@@ -1,14 +1,8 @@
 """How the store encodes what it keeps: zstd blobs, and metrics as JSON documents.
 
-Two captures of one device a few minutes or a night apart are mostly the same bytes (unchanged
-maps, the same slab cache names, the same status lines), so a capture is compressed with an
-earlier one of the same device (its *base*, a capture stored on its own) as a zstd raw-content
-dictionary: a 72 KiB light-device capture takes ~10 KB alone and ~0.7-2 KB as such a delta. That is
-the content deduplication of unchanged maps, without cutting captures into pieces: the raw capture
-stays one exact, re-parseable byte string. Metrics documents are compressed the same way, against
-their device's first one (a per-device dictionary).
-
-Blobs written before zstd (zlib) are recognised by their first bytes and still read.
+A blob may be compressed against other bytes (a base capture, a metrics dictionary: see
+``fleet.store.deltas``); then only what differs from them costs bytes. Blobs written before zstd
+(zlib) are recognised by their first bytes and still read.
 """
 
 from __future__ import annotations

@@ -24,17 +24,13 @@ from typing import Any
 
 from fleet.errors import StoreError
 from fleet.metrics.model import DeviceMetrics
-from fleet.store import codec
+from fleet.store import codec, deltas
 from fleet.store.backend import Backend, Cursor
 from fleet.store.codec import metrics_from_doc, metrics_from_json, metrics_to_json
 from fleet.store.location import CONNINFO_SECRET, default_collector, is_url
 from fleet.store.lock import store_lock
 from fleet.store.schema import MIGRATIONS, DeviceRow, Pruned, RawSample
 from fleet.store.sqlite import SqliteBackend
-
-# A base capture serves at most this many later captures of its device; then the next one stored
-# becomes a base. Bounds how stale a base gets (more changed bytes) and what a prune re-encodes.
-MAX_DELTAS_PER_BASE = 32
 
 
 def database_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
@@ -258,9 +254,9 @@ class Store:
         inside it the base is checked again, under a share lock a prune must wait for, so a prune
         in between (``fleet prune`` during a collect) cannot leave this capture without its base.
         """
-        blob, base_id = self._compress_raw(device_id, source, raw)
+        blob, base_id = deltas.compress_raw(self.backend, device_id, source, raw)
         with self.transaction():
-            if base_id is not None and not self._still_a_base(base_id):
+            if base_id is not None and not deltas.still_a_base(self.backend, base_id):
                 blob, base_id = codec.compress(raw), None  # pruned meanwhile: it stands alone
             sid = self._returning(
                 "INSERT INTO samples (device_id, run_id, captured_at, duration, source, token,"
@@ -288,87 +284,6 @@ class Store:
                 sid = int(row[0])
         return sid
 
-    def _still_a_base(self, base_id: int) -> bool:
-        """The base still holds its raw; on PostgreSQL locked so a prune waits for this transaction."""
-        row = self._x(
-            "SELECT id FROM samples WHERE id = ? AND raw_base IS NULL AND raw IS NOT NULL"
-            + self.backend.row_lock("SHARE"),
-            (base_id,),
-        ).fetchone()
-        return row is not None
-
-    def _compress_raw(self, device_id: int, source: str, raw: bytes) -> tuple[bytes, int | None]:
-        """``raw`` compressed against the device's latest base capture: (blob, base id or None).
-
-        It stands alone (and becomes the next base) when there is no base yet, when the base has
-        served ``MAX_DELTAS_PER_BASE`` captures, or when the delta is no smaller than half the base
-        (the device changed a lot, e.g. rebooted with other processes).
-        """
-        base = self._x(
-            "SELECT id, raw FROM samples WHERE device_id = ? AND source = ? AND raw_base IS NULL"
-            " AND raw IS NOT NULL ORDER BY captured_at DESC LIMIT 1",
-            (device_id, source),
-        ).fetchone()
-        if base is not None:
-            (uses,) = self._x("SELECT count(*) FROM samples WHERE raw_base = ?", (base[0],)).fetchone()
-            if uses < MAX_DELTAS_PER_BASE:
-                delta = codec.compress(raw, codec.decompress(base[1]))
-                if len(delta) < len(base[1]) // 2:
-                    return delta, int(base[0])
-        return codec.compress(raw), None
-
-    def _raw_bytes(self, sid: int, blob: bytes, base_id: int | None, cache: dict[int, bytes]) -> bytes | None:
-        """The capture a stored blob holds (None: pruned meanwhile); ``cache`` keeps decoded bases."""
-        if base_id is None:
-            return codec.decompress(blob)
-        if base_id not in cache:
-            row = self._x("SELECT raw FROM samples WHERE id = ?", (base_id,)).fetchone()
-            if row is None or row[0] is None:
-                # A prune since the capture was read re-encoded it on another base (or dropped it).
-                return self._raw_now(sid)
-            cache.clear()  # captures come in id order: one base at a time is enough
-            cache[base_id] = codec.decompress(row[0])
-        return codec.decompress(blob, cache[base_id])
-
-    def _raw_now(self, sid: int) -> bytes | None:
-        """One capture read with its base in one statement (one snapshot: no prune in between)."""
-        row = self._x(
-            "SELECT s.raw, s.raw_base, b.raw FROM samples s LEFT JOIN samples b ON b.id = s.raw_base"
-            " WHERE s.id = ?",
-            (sid,),
-        ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        blob, base_id, base = row
-        if base_id is None:
-            return codec.decompress(blob)
-        if base is None:
-            raise StoreError(f"store damaged: capture base {base_id} is missing")
-        return codec.decompress(blob, codec.decompress(base))
-
-    def _rebase_dependents(self, doomed: set[int], bases: Sequence[int]) -> None:
-        """Before the raw of the ``doomed`` samples goes, re-encode the captures that were
-        compressed against one of their ``bases`` and stay: the oldest becomes a base of its own
-        and the others are compressed against it."""
-        for base_id in bases:
-            kept = [
-                (sid, blob)
-                for sid, blob in self._x(
-                    "SELECT id, raw FROM samples WHERE raw_base = ? AND raw IS NOT NULL ORDER BY captured_at",
-                    (base_id,),
-                ).fetchall()
-                if sid not in doomed
-            ]
-            if not kept:
-                continue
-            base = codec.decompress(self._x("SELECT raw FROM samples WHERE id = ?", (base_id,)).fetchone()[0])
-            first_id, first = kept[0][0], codec.decompress(kept[0][1], base)
-            alone = codec.compress(first)
-            self._x("UPDATE samples SET raw = ?, raw_base = NULL WHERE id = ?", (alone, first_id))
-            for sid, blob in kept[1:]:
-                data = codec.compress(codec.decompress(blob, base), first)
-                self._x("UPDATE samples SET raw = ?, raw_base = ? WHERE id = ?", (data, first_id, sid))
-
     def set_metrics(self, sample_id: int, metrics: DeviceMetrics) -> None:
         """Store the parsed form of a sample (replacing an older parse) in one transaction.
 
@@ -377,7 +292,7 @@ class Store:
         """
         doc = metrics_to_json(metrics)
         with self.transaction():
-            dict_id, dictionary = self._metrics_dictionary(sample_id, doc)
+            dict_id, dictionary = deltas.metrics_dictionary(self.backend, sample_id, doc)
             blob = codec.compress(doc, dictionary)
             self._x(
                 "UPDATE samples SET parsed = 1, problems_json = ?, boot_id = ?, uptime = ?,"
@@ -407,37 +322,6 @@ class Store:
                     rows,
                 )
 
-    def _metrics_dictionary(self, sample_id: int, doc: bytes) -> tuple[int, bytes]:
-        """The zstd dictionary of the sample's device: its first metrics document, kept as it was.
-
-        Two samples of one device share most of their metrics text (field names, slab cache names,
-        process names): compressed with it, a light device's metrics take ~0.4 KB instead of ~3.
-        Never changed once written, so no sample depends on another sample's row.
-        """
-        select = (
-            "SELECT d.id, d.data FROM dictionaries d"
-            " JOIN samples s ON s.device_id = d.device_id WHERE s.id = ?"
-        )
-        row = self._x(select, (sample_id,)).fetchone()
-        if row is None:
-            self._x(
-                "INSERT INTO dictionaries (device_id, data) SELECT device_id, ? FROM samples WHERE id = ?"
-                " ON CONFLICT (device_id) DO NOTHING",
-                (codec.compress(doc), sample_id),
-            )
-            row = self._x(select, (sample_id,)).fetchone()
-        return int(row[0]), codec.decompress(row[1])
-
-    def _dictionary(self, dict_id: int | None, cache: dict[int, bytes]) -> bytes | None:
-        if dict_id is None:
-            return None  # written before dictionaries (or by nothing else)
-        if dict_id not in cache:
-            row = self._x("SELECT data FROM dictionaries WHERE id = ?", (dict_id,)).fetchone()
-            if row is None:
-                raise StoreError(f"store damaged: metrics dictionary {dict_id} is missing")
-            cache[dict_id] = codec.decompress(row[0])
-        return cache[dict_id]
-
     def mark_unparsable(self, sample_id: int, reason: str) -> None:
         """The capture itself is unreadable; keep it (raw) and say why."""
         self._x(
@@ -455,7 +339,7 @@ class Store:
         ).fetchall()
         bases: dict[int, bytes] = {}
         for sid, name, at, token, raw, source, meta, base_id in rows:
-            data = (self._raw_bytes(sid, raw, base_id, bases) if raw else None) or b""
+            data = (deltas.raw_bytes(self.backend, sid, raw, base_id, bases) if raw else None) or b""
             yield RawSample(sid, name, at, token, data, source, json.loads(meta) if meta else {})
 
     def raw_at(self, device: str, captured_at: float) -> RawSample | None:
@@ -465,7 +349,7 @@ class Store:
             " FROM samples s JOIN devices d ON d.id = s.device_id WHERE d.name = ? AND s.captured_at = ?",
             (device, captured_at),
         ).fetchone()
-        data = self._raw_now(row[0]) if row is not None else None
+        data = deltas.raw_now(self.backend, row[0]) if row is not None else None
         if row is None or data is None:
             return None
         sid, name, at, token, source, meta = row
@@ -511,7 +395,7 @@ class Store:
         docs: list[tuple[float, bytes]] = []
         used = 0
         for at, blob, dict_id in rows:
-            doc = codec.decompress(blob, self._dictionary(dict_id, cache))
+            doc = codec.decompress(blob, deltas.dictionary(self.backend, dict_id, cache))
             if max_bytes is not None:
                 if len(doc) > max_bytes:
                     continue  # over the budget on its own: stored before fleet capped samples
@@ -531,7 +415,7 @@ class Store:
         ).fetchone()
         if row is None or row[0] is None:
             return None
-        return metrics_from_json(row[0], self._dictionary(row[1], {}))
+        return metrics_from_json(row[0], deltas.dictionary(self.backend, row[1], {}))
 
     def prune(self, *, keep_raw_days: float | None, keep_metrics_days: float | None, now: float) -> Pruned:
         """Drop raw captures older than ``keep_raw_days`` (metrics stay), and whole samples older
@@ -570,7 +454,7 @@ class Store:
             (cutoff,),
         ).fetchall()
         doomed = {int(sid) for sid, _ in rows}
-        self._rebase_dependents(doomed, [int(sid) for sid, is_base in rows if is_base])
+        deltas.rebase_dependents(self.backend, doomed, [int(sid) for sid, is_base in rows if is_base])
         return doomed
 
     def size_bytes(self) -> int:
