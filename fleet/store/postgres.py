@@ -75,7 +75,7 @@ class PostgresBackend:
         self.conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_NAMESPACE,))
 
     def row_lock(self, mode: str) -> str:
-        """``FOR SHARE`` / ``FOR UPDATE``: held to the end of the transaction (fleet.store.prune)."""
+        """``FOR SHARE`` / ``FOR UPDATE``: held to the end of the transaction (Store.prune)."""
         return f" FOR {mode}"
 
     def after_prune(self) -> None:

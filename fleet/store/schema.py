@@ -81,7 +81,7 @@ MIGRATIONS: tuple[str, ...] = (
     # 6: a zstd dictionary per device for its metrics (its first parsed sample, never changed)
     "CREATE TABLE dictionaries (id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL UNIQUE"
     " REFERENCES devices(id), data BLOB NOT NULL); ALTER TABLE samples ADD COLUMN metrics_dict INTEGER",
-    # 7: when the device's kept shell was found not to answer (fleet.collector: a shell per capture)
+    # 7: when the device's kept shell was found not to answer (fleet.collect: a shell per capture)
     "ALTER TABLE devices ADD COLUMN one_shot_shell REAL",
 )
 
@@ -101,7 +101,7 @@ class DeviceRow:
     first_sample: float | None
     last_sample: float | None
     # How the last collect reached it, worth a warning: "legacy_algorithms" (old key exchange,
-    # ciphers or host keys), "algorithm_overrides", "host_key_checking_off" (fleet.transport.FLAG_*).
+    # ciphers or host keys), "algorithm_overrides", "host_key_checking_off" (fleet.ssh, FLAG_*).
     flags: tuple[str, ...] = ()
     # The collector (``--collector``, default its hostname) that made the latest attempt: with many
     # sites, which one reaches (or fails to reach) this device.

@@ -203,7 +203,7 @@ class Store:
 
     def set_one_shot_shell(self, device_id: int, at: float) -> None:
         """The device's kept shell did not answer (a capture in it timed out) where a shell per
-        capture then did: later runs start it on a shell per capture (fleet.collector)."""
+        capture then did: later runs start it on a shell per capture (fleet.collect)."""
         self._x("UPDATE devices SET one_shot_shell = ? WHERE id = ?", (at, device_id))
 
     def one_shot_shell_devices(self, since: float) -> set[int]:
@@ -384,7 +384,7 @@ class Store:
 
         ``max_bytes``: only the newest samples whose metrics documents (JSON) add up to at most
         this many bytes; one larger than that on its own is passed over. Bounds what one device
-        costs the analysis (fleet.limits.MAX_ANALYSED_BYTES).
+        costs the analysis (fleet.metrics.limits.MAX_ANALYSED_BYTES).
         """
         rows = self._x(
             "SELECT s.captured_at, s.metrics, s.metrics_dict FROM samples s JOIN devices d"
@@ -466,8 +466,8 @@ class Store:
 
     def advisory_lock(self, name: str) -> AbstractContextManager[None]:
         """An exclusive lock every process on this shared store sees, dropped with the connection
-        (so a kill -9 leaves none); raises ``fleet.lock.Locked`` when held elsewhere. PostgreSQL
-        only: directory stores use the flock of ``fleet.lock.store_lock``."""
+        (so a kill -9 leaves none); raises ``fleet.errors.Locked`` when held elsewhere. PostgreSQL
+        only: directory stores use the flock of ``fleet.store.lock.store_lock``."""
         return self.backend.advisory_lock(name)
 
 
@@ -483,9 +483,10 @@ def open_store(location: Path | str, *, create: bool = False, collector: str | N
 
 
 def sweep_lock(store: Store) -> AbstractContextManager[None]:
-    """One sweep per store, whichever the backend: the flock above beside a SQLite store; for a
-    shared PostgreSQL store, which other machines reach too, a session advisory lock that the server
-    drops when its holder's connection dies (so kill -9 again leaves nothing to clean up)."""
+    """One sweep per store, whichever the backend: the flock of ``fleet.store.lock`` beside a SQLite
+    store; for a shared PostgreSQL store, which other machines reach too, a session advisory lock
+    that the server drops when its holder's connection dies (so kill -9 again leaves nothing to
+    clean up)."""
     if store.kind == "sqlite":
         return store_lock(Path(store.location))
     return store.advisory_lock("sweep")
