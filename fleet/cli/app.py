@@ -266,7 +266,7 @@ def _fail(code: Exit, message: str) -> typer.Exit:
 
 
 def _open_store(store: str | None, *, create: bool = False, collector: str | None = None) -> Store:
-    _setup_logging(_want_json(False), verbose=False)  # the store may warn (fleet.store._warn_if_open)
+    _setup_logging(_want_json(False), verbose=False)  # the store may warn (fleet.store.sqlite._warn_if_open)
     try:
         return Store(store_location(store), create=create, collector=collector)
     except StoreError as exc:

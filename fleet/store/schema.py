@@ -75,7 +75,7 @@ MIGRATIONS: tuple[str, ...] = (
     "ALTER TABLE devices ADD COLUMN flags_json TEXT NOT NULL DEFAULT '[]'",
     # 4: which collector wrote each sample, and made each device's latest attempt (many sites)
     "ALTER TABLE samples ADD COLUMN collector TEXT; ALTER TABLE devices ADD COLUMN collector TEXT",
-    # 5: the earlier capture of the same device a raw capture is compressed against (fleet.store.codec)
+    # 5: the earlier capture of the same device a raw capture is compressed against (fleet.store.deltas)
     "ALTER TABLE samples ADD COLUMN raw_base INTEGER;"
     " CREATE INDEX samples_raw_base ON samples(raw_base) WHERE raw_base IS NOT NULL",
     # 6: a zstd dictionary per device for its metrics (its first parsed sample, never changed)
