@@ -5,10 +5,11 @@ understand (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``) and a backend tr
 differences (placeholders, column types, pragmas) in one place (``fleet.store.sqlite``,
 ``fleet.store.postgres``).
 
-Order of writes is the contract: the raw capture (zstd, see ``fleet.store.codec``) is committed
-first, in its own transaction, then parsed; parsed metrics land in a second transaction. A collector
-killed between the two leaves a whole raw sample marked unparsed, which the next open parses. Nothing
-captured is ever lost to a parser bug, and a better parser can re-read every old capture (``reparse``).
+Order of writes is the contract: the raw capture (zstd, see ``fleet.store.deltas``) is committed
+first, in its own transaction, then parsed (``fleet.store.parse``); parsed metrics land in a second
+transaction. A collector killed between the two leaves a whole raw sample marked unparsed, which
+the next open parses. Nothing captured is ever lost to a parser bug, and a better parser can re-read
+every old capture (``reparse``).
 """
 
 from __future__ import annotations
