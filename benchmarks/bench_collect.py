@@ -238,7 +238,7 @@ def _without_writer_work(*, parse_only: bool) -> None:
     """Benchmark-only patches of this worker process: the parse (``parse_only``), or everything
     the writer thread does, become no-ops, so the rows tell fleet's SSH side, store and parse apart."""
     from fleet.collect import writer
-    from fleet.store.ingest import Parsed
+    from fleet.store.parse import Parsed
 
     if parse_only:
         writer.parse_sample_metrics = lambda *_args, **_kwargs: Parsed([], None)  # type: ignore[assignment]

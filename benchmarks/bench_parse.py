@@ -36,7 +36,7 @@ from fleet.capture.script import new_token
 from fleet.capture.split import split_capture
 from fleet.metrics.from_capture import metrics_from_capture
 from fleet.procfs import classify_maps, parse_maps
-from fleet.store.ingest import parse_sample
+from fleet.store.parse import parse_sample
 from fleet.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

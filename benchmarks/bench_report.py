@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support.sy
 
 from fleet.analysis import analyse_device, fleet_findings
 from fleet.render.report import render_email, render_report
-from fleet.store.store import DeviceRow
+from fleet.store.schema import DeviceRow
 from fleet.view.fleet import DeviceView, FleetView
 from tests.support.synthetic import device_series, schedule
 

@@ -37,7 +37,7 @@ from bench_parse import local_capture
 
 from fleet.capture.split import split_capture
 from fleet.metrics.from_capture import metrics_from_capture
-from fleet.store.ingest import parse_sample
+from fleet.store.parse import parse_sample
 from fleet.store.store import Store
 from fleet.view.fleet import build_view
 from tests.support.synthetic import device_series, schedule

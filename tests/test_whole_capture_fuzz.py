@@ -46,8 +46,8 @@ from fleet.metrics.limits import MAX_METRICS_BYTES, MAX_PROBLEMS, MAX_PROCESSES,
 from fleet.render.rank import device_text, rank_json, rank_text
 from fleet.render.report import render_email, render_report
 from fleet.ssh.transport import CommandResult
-from fleet.store import rawcodec
-from fleet.store.ingest import parse_pending
+from fleet.store import codec
+from fleet.store.parse import parse_pending
 from fleet.store.store import Store
 from fleet.view.fleet import build_view
 from tests.hostile import fake_processes, with_records
@@ -181,8 +181,8 @@ def _check_store(store: Store) -> None:
         dictionary = None
         if dict_id is not None:
             [(data,)] = store.sql("SELECT data FROM dictionaries WHERE id = ?", (dict_id,))
-            dictionary = rawcodec.decompress(data)
-        doc = rawcodec.decompress(blob, dictionary)
+            dictionary = codec.decompress(data)
+        doc = codec.decompress(blob, dictionary)
         assert len(doc) <= MAX_METRICS_BYTES
         metrics = json.loads(doc)
         assert len(metrics["processes"]) <= MAX_PROCESSES

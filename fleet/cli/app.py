@@ -27,9 +27,10 @@ from fleet.lab.cli import lab_app
 from fleet.procfs import ParseError
 from fleet.render.rank import device_text, rank_json, rank_text
 from fleet.render.report import render_report
-from fleet.store.importer import LogImportError, import_log
-from fleet.store.ingest import parse_pending
-from fleet.store.store import Store, database_errors, store_location, sweep_lock
+from fleet.store.location import store_location
+from fleet.store.log_import import LogImportError, import_log
+from fleet.store.parse import parse_pending
+from fleet.store.store import Store, database_errors, sweep_lock
 from fleet.sweep.reportdir import prune_reports, with_changes, write_atomically
 from fleet.text import decode, parse_time, visible
 from fleet.view.fleet import FleetView, build_view, fails
@@ -265,7 +266,7 @@ def _fail(code: Exit, message: str) -> typer.Exit:
 
 
 def _open_store(store: str | None, *, create: bool = False, collector: str | None = None) -> Store:
-    _setup_logging(_want_json(False), verbose=False)  # the store may warn (fleet.store._warn_if_open)
+    _setup_logging(_want_json(False), verbose=False)  # the store may warn (fleet.store.sqlite._warn_if_open)
     try:
         return Store(store_location(store), create=create, collector=collector)
     except StoreError as exc:
@@ -491,7 +492,7 @@ def show_cmd(
     with _open_store(store) as st:
         parse_pending(st)
         view = build_view(st, details=False, only=[device])
-        location = st.directory
+        location = st.location
     entries = [e for e in rank_json(view)["devices"] if e["name"] == device]
     if not entries:
         raise _fail(Exit.USAGE, f"{location}: no device named {visible(device)} (fleet rank lists them)")
@@ -567,7 +568,7 @@ def _view(st: Store, only: list[str] | None, *, details: bool = True) -> FleetVi
     """The fleet view of rank and report, of the devices ``--only`` names (by name, group or tag)."""
     view = build_view(st, details=details, only=only)
     if only and not view.devices:
-        raise _fail(Exit.USAGE, f"{st.directory}: --only {' '.join(only)} matches no device in the store")
+        raise _fail(Exit.USAGE, f"{st.location}: --only {' '.join(only)} matches no device in the store")
     return view
 
 

@@ -1,1 +1,1 @@
-"""The store: raw captures first, then parsed metrics; SQLite or PostgreSQL; locks, ingest and import."""
+"""The store: raw captures first, then parsed metrics; SQLite or PostgreSQL; locks, parsing, log import."""

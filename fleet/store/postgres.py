@@ -15,11 +15,11 @@ import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode
 
 import psycopg
 
 from fleet.errors import Locked, StoreError
+from fleet.store.location import redact, scrub
 
 # SQLite's column types in the migrations, as PostgreSQL spells them.
 _TYPES = (
@@ -30,52 +30,6 @@ _TYPES = (
 )
 LOCK_NAMESPACE = 0x666C74  # first key of fleet's two-key advisory locks ("flt")
 TABLES = ("devices", "runs", "attempts", "samples", "process_samples", "schema_version")
-SECRET_PARAMETERS = ("password", "sslpassword")  # libpq's connection parameters that hold secrets
-
-
-def _split(url: str) -> tuple[str, str | None, str, str]:
-    """(scheme://, the userinfo's password or None, the rest before the query, the query). As in
-    libpq, the userinfo ends before the first '/', not at '?' or '#' (urlsplit's cut would show
-    the rest of such a password); at its last '@' (libpq: the first), so all of an unencoded
-    'p@ss' is hidden, not only the 'p' libpq reads."""
-    scheme, sep, rest = url.partition("://")
-    authority = rest.split("/", 1)[0]
-    password = None
-    if "@" in authority:
-        userinfo, rest = rest[: authority.rindex("@")], rest[authority.rindex("@") + 1 :]
-        user, colon, secret = userinfo.partition(":")
-        password = secret if colon else None
-        rest = f"{user}@{rest}"
-    before, _, query = rest.partition("?")
-    return scheme + sep, password, before, query
-
-
-def redact(url: str) -> str:
-    """The URL without its passwords (userinfo, ``password``, ``sslpassword``), for messages,
-    reports and the sweep summaries that name the store."""
-    head, _, before, query = _split(url)
-    kept = [(k, v) for k, v in parse_qsl(query) if k.lower() not in SECRET_PARAMETERS]
-    return head + before + ("?" + urlencode(kept, safe="/") if kept else "")
-
-
-def secrets(url: str) -> list[str]:
-    """Every password in ``url`` as typed and percent-decoded, longest first: what an error
-    message (libpq quotes the token it could not parse) must not repeat."""
-    _, password, _, query = _split(url)
-    found = [password] if password else []
-    for pair in query.split("&"):
-        key, _, value = pair.partition("=")
-        if unquote(key).lower() in SECRET_PARAMETERS and value:
-            found.append(value)
-    forms = {form for raw in found for form in (raw, unquote(raw), *raw.split("@"))}
-    return sorted((f for f in forms if f), key=len, reverse=True)
-
-
-def scrub(text: str, url: str) -> str:
-    """``text`` with every form of ``url``'s passwords replaced by ``***``."""
-    for secret in secrets(url):
-        text = text.replace(secret, "***")
-    return text
 
 
 @functools.lru_cache(maxsize=256)
@@ -121,7 +75,7 @@ class PostgresBackend:
         self.conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_NAMESPACE,))
 
     def row_lock(self, mode: str) -> str:
-        """``FOR SHARE`` / ``FOR UPDATE``: held to the end of the transaction (fleet.store.prune)."""
+        """``FOR SHARE`` / ``FOR UPDATE``: held to the end of the transaction (Store.prune)."""
         return f" FOR {mode}"
 
     def after_prune(self) -> None:

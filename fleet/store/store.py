@@ -2,190 +2,36 @@
 
 Both backends run the same schema, migrations and queries: SQL is written once in the dialect both
 understand (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``) and a backend translates the few
-differences (placeholders, column types, pragmas) in one place (``_Sqlite`` here, ``fleet.store_pg``).
+differences (placeholders, column types, pragmas) in one place (``fleet.store.sqlite``,
+``fleet.store.postgres``).
 
-Order of writes is the contract: the raw capture (zstd, see ``fleet.rawcodec``) is committed first, in its own
-transaction, then parsed; parsed metrics land in a second transaction. A collector killed between
-the two leaves a whole raw sample marked unparsed, which the next open parses. Nothing captured is
-ever lost to a parser bug, and a better parser can re-read every old capture (``reparse``).
+Order of writes is the contract: the raw capture (zstd, see ``fleet.store.deltas``) is committed
+first, in its own transaction, then parsed (``fleet.store.parse``); parsed metrics land in a second
+transaction. A collector killed between the two leaves a whole raw sample marked unparsed, which
+the next open parses. Nothing captured is ever lost to a parser bug, and a better parser can re-read
+every old capture (``reparse``).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import os
-import re
-import socket
 import sqlite3
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from fleet.errors import StoreError
-from fleet.metrics.model import DeviceMetrics, ProcessMetrics
-from fleet.store import rawcodec
+from fleet.metrics.model import DeviceMetrics
+from fleet.store import codec, deltas
+from fleet.store.backend import Backend, Cursor
+from fleet.store.codec import metrics_from_doc, metrics_from_json, metrics_to_json
+from fleet.store.location import CONNINFO_SECRET, default_collector, is_url
 from fleet.store.lock import store_lock
-
-DEFAULT_STORE = "fleet-data"
-DB_NAME = "fleet.db"
-# A store is its operator's alone, whatever the umask: raw captures keep device command lines,
-# which on many cameras carry credentials. SQLite gives -wal and -shm the database file's mode.
-PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
-
-log = logging.getLogger("fleet.store")
-
-# Each migration moves the schema from version i to i+1. Never edit a shipped one: append.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE devices (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        host TEXT,
-        groups_json TEXT NOT NULL DEFAULT '[]',
-        tags_json TEXT NOT NULL DEFAULT '[]',
-        status TEXT,
-        error TEXT,
-        last_attempt REAL
-    );
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY,
-        started_at REAL NOT NULL,
-        finished_at REAL,
-        inventory TEXT,
-        collector TEXT
-    );
-    CREATE TABLE attempts (
-        id INTEGER PRIMARY KEY,
-        run_id INTEGER REFERENCES runs(id),
-        device_id INTEGER NOT NULL REFERENCES devices(id),
-        at REAL NOT NULL,
-        status TEXT NOT NULL,
-        error TEXT,
-        duration REAL
-    );
-    CREATE INDEX attempts_device ON attempts(device_id, at);
-    CREATE TABLE samples (
-        id INTEGER PRIMARY KEY,
-        device_id INTEGER NOT NULL REFERENCES devices(id),
-        run_id INTEGER REFERENCES runs(id),
-        captured_at REAL NOT NULL,
-        duration REAL,
-        source TEXT NOT NULL DEFAULT 'ssh',
-        token TEXT,
-        raw BLOB,
-        raw_size INTEGER,
-        complete INTEGER NOT NULL DEFAULT 1,
-        parsed INTEGER NOT NULL DEFAULT 0,
-        problems_json TEXT,
-        boot_id TEXT,
-        uptime REAL,
-        mem_available INTEGER,
-        metrics BLOB,
-        UNIQUE (device_id, captured_at)
-    );
-    CREATE INDEX samples_unparsed ON samples(parsed) WHERE parsed = 0;
-    CREATE TABLE process_samples (
-        sample_id INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE,
-        pid INTEGER NOT NULL,
-        start_time INTEGER NOT NULL,
-        name TEXT NOT NULL,
-        rss INTEGER,
-        vm_size INTEGER,
-        threads INTEGER,
-        stack_count INTEGER,
-        fds INTEGER,
-        PRIMARY KEY (sample_id, pid)
-    );
-    CREATE INDEX process_samples_name ON process_samples(name);
-    """,
-    # 2: options an imported sample was read with (pid, name), so a re-parse reads it the same way
-    "ALTER TABLE samples ADD COLUMN meta_json TEXT",
-    # 3: how a device is reached, for the report to flag (legacy_algorithms, host_key_checking_off, ...)
-    "ALTER TABLE devices ADD COLUMN flags_json TEXT NOT NULL DEFAULT '[]'",
-    # 4: which collector wrote each sample, and made each device's latest attempt (many sites)
-    "ALTER TABLE samples ADD COLUMN collector TEXT; ALTER TABLE devices ADD COLUMN collector TEXT",
-    # 5: the earlier capture of the same device a raw capture is compressed against (fleet.rawcodec)
-    "ALTER TABLE samples ADD COLUMN raw_base INTEGER;"
-    " CREATE INDEX samples_raw_base ON samples(raw_base) WHERE raw_base IS NOT NULL",
-    # 6: a zstd dictionary per device for its metrics (its first parsed sample, never changed)
-    "CREATE TABLE dictionaries (id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL UNIQUE"
-    " REFERENCES devices(id), data BLOB NOT NULL); ALTER TABLE samples ADD COLUMN metrics_dict INTEGER",
-    # 7: when the device's kept shell was found not to answer (fleet.collector: a shell per capture)
-    "ALTER TABLE devices ADD COLUMN one_shot_shell REAL",
-)
-
-# A base capture serves at most this many later captures of its device; then the next one stored
-# becomes a base. Bounds how stale a base gets (more changed bytes) and what a prune re-encodes.
-MAX_DELTAS_PER_BASE = 32
-
-
-@dataclass(frozen=True)
-class DeviceRow:
-    """What the store knows about a device, for rank and report."""
-
-    name: str
-    host: str | None
-    groups: tuple[str, ...]
-    tags: tuple[str, ...]
-    status: str | None
-    error: str | None
-    last_attempt: float | None
-    samples: int
-    first_sample: float | None
-    last_sample: float | None
-    # How the last collect reached it, worth a warning: "legacy_algorithms" (old key exchange,
-    # ciphers or host keys), "algorithm_overrides", "host_key_checking_off" (fleet.transport.FLAG_*).
-    flags: tuple[str, ...] = ()
-    # The collector (``--collector``, default its hostname) that made the latest attempt: with many
-    # sites, which one reaches (or fails to reach) this device.
-    collector: str | None = None
-
-
-@dataclass(frozen=True)
-class RawSample:
-    id: int
-    device: str
-    captured_at: float
-    token: str | None
-    raw: bytes
-    source: str
-    meta: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Pruned:
-    raw_dropped: int
-    samples_dropped: int
-
-
-URL_SCHEMES = ("postgresql://", "postgres://")
-CONNINFO_SECRET = re.compile(r"(?:^|\s)(?:ssl)?password\s*=", re.IGNORECASE)  # libpq key=value form
-
-
-def is_url(location: str | os.PathLike[str]) -> bool:
-    """A PostgreSQL URL rather than a store directory."""
-    return isinstance(location, str) and location.startswith(URL_SCHEMES)
-
-
-def store_dir(explicit: str | os.PathLike[str] | None) -> Path:
-    """``--store``, else ``$FLEET_STORE``, else ``./fleet-data`` (directory stores only)."""
-    return Path(explicit or os.environ.get("FLEET_STORE") or DEFAULT_STORE)
-
-
-def store_location(explicit: str | os.PathLike[str] | None) -> Path | str:
-    """Like :func:`store_dir`, but a ``postgresql://`` URL stays a string (a Path would mangle ``//``)."""
-    value = explicit or os.environ.get("FLEET_STORE") or DEFAULT_STORE
-    return value if isinstance(value, str) and is_url(value) else Path(value)
-
-
-def default_collector() -> str:
-    """What a collector is called unless ``--collector`` says otherwise: its hostname."""
-    return socket.gethostname() or "collector"
+from fleet.store.schema import MIGRATIONS, DeviceRow, Pruned, RawSample
+from fleet.store.sqlite import SqliteBackend
 
 
 def database_errors(*more: type[Exception]) -> tuple[type[Exception], ...]:
@@ -206,177 +52,6 @@ def value_errors() -> tuple[type[Exception], ...]:
     if psycopg is not None:
         errors.append(psycopg.DataError)
     return tuple(errors)
-
-
-def metrics_to_json(m: DeviceMetrics) -> bytes:
-    # The records are flat (numbers, strings, mappings of them): their __dict__ serialises as is,
-    # several times faster than dataclasses.asdict, which deep-copies every value first.
-    doc = dict(m.__dict__, processes=[p.__dict__ for p in m.processes])
-    return json.dumps(doc, separators=(",", ":"), default=dict).encode()
-
-
-def metrics_from_json(blob: bytes, dictionary: bytes | None = None) -> DeviceMetrics:
-    """Metrics from their stored blob; ``dictionary``: the device's, when the blob was made with it."""
-    return metrics_from_doc(rawcodec.decompress(blob, dictionary))
-
-
-def metrics_from_doc(doc: bytes) -> DeviceMetrics:
-    """Metrics from their JSON document (:func:`metrics_to_json`)."""
-    d: dict[str, Any] = json.loads(doc)
-    procs = tuple(ProcessMetrics(**p) for p in d.pop("processes"))
-    d["problems"] = tuple(d.get("problems", ()))
-    return DeviceMetrics(processes=procs, **d)
-
-
-class Cursor(Protocol):
-    """The part of a DB-API cursor the store uses (sqlite3 and psycopg both fit)."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> Any: ...
-
-
-class Backend(Protocol):
-    """One database connection and its dialect: everything that differs between SQLite and PostgreSQL."""
-
-    kind: str
-
-    @property
-    def location(self) -> Path | str:
-        """The directory, or the URL without its password."""
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
-
-    def transaction(self) -> AbstractContextManager[Any]: ...
-
-    def ddl(self, sql: str) -> str: ...
-
-    def lock_schema(self) -> None: ...
-
-    def row_lock(self, mode: str) -> str: ...
-
-    def after_prune(self) -> None: ...
-
-    def size_bytes(self) -> int: ...
-
-    def advisory_lock(self, name: str) -> AbstractContextManager[None]: ...
-
-    def close(self) -> None: ...
-
-
-class _Sqlite:
-    """The embedded default: one file in WAL mode; concurrent writers queue on SQLite's lock."""
-
-    kind = "sqlite"
-
-    def __init__(self, directory: Path, *, create: bool) -> None:
-        # check_same_thread=False: the collector hands the store to its single writer thread.
-        self.location = directory
-        if create:
-            _create_private(directory)
-        elif not (directory / DB_NAME).exists():
-            raise StoreError(f"{directory}: no fleet store here (run `fleet collect` first)")
-        _warn_if_open(directory)
-        try:
-            self.db = sqlite3.connect(
-                directory / DB_NAME, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            # Must precede the first table: lets prune hand freed pages back to the filesystem.
-            self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{directory / DB_NAME}: {exc}") from exc
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        return self.db.execute(sql, params)
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self.db.executemany(sql, rows)
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        # IMMEDIATE: take the write lock up front, so two writers queue instead of deadlocking.
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
-    def ddl(self, sql: str) -> str:
-        return sql
-
-    def lock_schema(self) -> None:
-        """BEGIN IMMEDIATE already serialises migrations."""
-
-    def row_lock(self, mode: str) -> str:
-        """No row locks in SQLite: a transaction's BEGIN IMMEDIATE holds the whole store's write lock."""
-        return ""
-
-    def after_prune(self) -> None:
-        # executescript steps the pragma to completion; execute() would free a single page.
-        self.db.executescript("PRAGMA incremental_vacuum;")
-        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-    def size_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.location.glob(DB_NAME + "*") if p.is_file())
-
-    def advisory_lock(self, name: str) -> AbstractContextManager[None]:
-        raise StoreError(f"{self.location}: advisory locks need a PostgreSQL store (use fleet.lock)")
-
-    def close(self) -> None:
-        self.db.close()
-
-
-def _create_private(directory: Path) -> None:
-    """The store directory (0700) and its database file (0600), exactly, if they do not exist yet;
-    an existing one keeps its modes (``_warn_if_open`` says so)."""
-    try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            directory.mkdir(PRIVATE_DIR)
-            os.chmod(directory, PRIVATE_DIR)  # mkdir's mode passes through the umask
-        except FileExistsError:
-            pass
-        fd = os.open(directory / DB_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-    except FileExistsError:
-        return
-    except OSError as exc:
-        raise StoreError(f"{directory}: cannot create the store: {exc.strerror}") from None
-    try:
-        os.fchmod(fd, PRIVATE_FILE)
-    finally:
-        os.close(fd)
-
-
-def _warn_if_open(directory: Path) -> None:
-    """One warning line when a database file grants group or others any access (a store made
-    before fleet set modes, or by hand): changing an operator's modes is theirs to decide."""
-    open_files = []
-    for path in sorted(directory.glob(DB_NAME + "*")):
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            continue  # a -wal or -shm that another process's close just removed
-        if mode & 0o077:
-            open_files.append(f"{path.name} {mode:04o}")
-    if open_files:
-        log.warning(
-            "%s: the store is open to group or others (%s), and raw captures keep device command"
-            " lines; chmod -R go= %s",
-            directory,
-            ", ".join(open_files),
-            directory,
-            extra={"event": "store_permissions"},
-        )
 
 
 class Store:
@@ -404,8 +79,8 @@ class Store:
                 " a store; fleet takes postgresql:// URLs (password in ~/.pgpass or PGPASSWORD)"
             )
         else:
-            self.backend = _Sqlite(Path(location), create=create)
-        self.directory: Path | str = self.backend.location
+            self.backend = SqliteBackend(Path(location), create=create)
+        self.location: Path | str = self.backend.location
         try:
             self._migrate(create)
         except BaseException:
@@ -420,8 +95,8 @@ class Store:
     @property
     def db(self) -> sqlite3.Connection:
         """The SQLite connection, for SQLite-only checks (pragmas, integrity)."""
-        if not isinstance(self.backend, _Sqlite):
-            raise StoreError(f"{self.directory}: not a SQLite store")
+        if not isinstance(self.backend, SqliteBackend):
+            raise StoreError(f"{self.location}: not a SQLite store")
         return self.backend.db
 
     def __enter__(self) -> Store:
@@ -466,7 +141,7 @@ class Store:
         if version == len(MIGRATIONS):
             return
         if version is None and not create:
-            raise StoreError(f"{self.directory}: no fleet store here (run `fleet collect` first)")
+            raise StoreError(f"{self.location}: no fleet store here (run `fleet collect` first)")
         # Several collectors may open a new shared store at once: one migrates, the others wait
         # and then find the schema current.
         with self.transaction():
@@ -529,7 +204,7 @@ class Store:
 
     def set_one_shot_shell(self, device_id: int, at: float) -> None:
         """The device's kept shell did not answer (a capture in it timed out) where a shell per
-        capture then did: later runs start it on a shell per capture (fleet.collector)."""
+        capture then did: later runs start it on a shell per capture (fleet.collect)."""
         self._x("UPDATE devices SET one_shot_shell = ? WHERE id = ?", (at, device_id))
 
     def one_shot_shell_devices(self, since: float) -> set[int]:
@@ -580,10 +255,10 @@ class Store:
         inside it the base is checked again, under a share lock a prune must wait for, so a prune
         in between (``fleet prune`` during a collect) cannot leave this capture without its base.
         """
-        blob, base_id = self._compress_raw(device_id, source, raw)
+        blob, base_id = deltas.compress_raw(self.backend, device_id, source, raw)
         with self.transaction():
-            if base_id is not None and not self._still_a_base(base_id):
-                blob, base_id = rawcodec.compress(raw), None  # pruned meanwhile: it stands alone
+            if base_id is not None and not deltas.still_a_base(self.backend, base_id):
+                blob, base_id = codec.compress(raw), None  # pruned meanwhile: it stands alone
             sid = self._returning(
                 "INSERT INTO samples (device_id, run_id, captured_at, duration, source, token,"
                 " raw, raw_size, complete, meta_json, collector, raw_base) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -610,89 +285,6 @@ class Store:
                 sid = int(row[0])
         return sid
 
-    def _still_a_base(self, base_id: int) -> bool:
-        """The base still holds its raw; on PostgreSQL locked so a prune waits for this transaction."""
-        row = self._x(
-            "SELECT id FROM samples WHERE id = ? AND raw_base IS NULL AND raw IS NOT NULL"
-            + self.backend.row_lock("SHARE"),
-            (base_id,),
-        ).fetchone()
-        return row is not None
-
-    def _compress_raw(self, device_id: int, source: str, raw: bytes) -> tuple[bytes, int | None]:
-        """``raw`` compressed against the device's latest base capture: (blob, base id or None).
-
-        It stands alone (and becomes the next base) when there is no base yet, when the base has
-        served ``MAX_DELTAS_PER_BASE`` captures, or when the delta is no smaller than half the base
-        (the device changed a lot, e.g. rebooted with other processes).
-        """
-        base = self._x(
-            "SELECT id, raw FROM samples WHERE device_id = ? AND source = ? AND raw_base IS NULL"
-            " AND raw IS NOT NULL ORDER BY captured_at DESC LIMIT 1",
-            (device_id, source),
-        ).fetchone()
-        if base is not None:
-            (uses,) = self._x("SELECT count(*) FROM samples WHERE raw_base = ?", (base[0],)).fetchone()
-            if uses < MAX_DELTAS_PER_BASE:
-                delta = rawcodec.compress(raw, rawcodec.decompress(base[1]))
-                if len(delta) < len(base[1]) // 2:
-                    return delta, int(base[0])
-        return rawcodec.compress(raw), None
-
-    def _raw_bytes(self, sid: int, blob: bytes, base_id: int | None, cache: dict[int, bytes]) -> bytes | None:
-        """The capture a stored blob holds (None: pruned meanwhile); ``cache`` keeps decoded bases."""
-        if base_id is None:
-            return rawcodec.decompress(blob)
-        if base_id not in cache:
-            row = self._x("SELECT raw FROM samples WHERE id = ?", (base_id,)).fetchone()
-            if row is None or row[0] is None:
-                # A prune since the capture was read re-encoded it on another base (or dropped it).
-                return self._raw_now(sid)
-            cache.clear()  # captures come in id order: one base at a time is enough
-            cache[base_id] = rawcodec.decompress(row[0])
-        return rawcodec.decompress(blob, cache[base_id])
-
-    def _raw_now(self, sid: int) -> bytes | None:
-        """One capture read with its base in one statement (one snapshot: no prune in between)."""
-        row = self._x(
-            "SELECT s.raw, s.raw_base, b.raw FROM samples s LEFT JOIN samples b ON b.id = s.raw_base"
-            " WHERE s.id = ?",
-            (sid,),
-        ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        blob, base_id, base = row
-        if base_id is None:
-            return rawcodec.decompress(blob)
-        if base is None:
-            raise StoreError(f"store damaged: capture base {base_id} is missing")
-        return rawcodec.decompress(blob, rawcodec.decompress(base))
-
-    def _rebase_dependents(self, doomed: set[int], bases: Sequence[int]) -> None:
-        """Before the raw of the ``doomed`` samples goes, re-encode the captures that were
-        compressed against one of their ``bases`` and stay: the oldest becomes a base of its own
-        and the others are compressed against it."""
-        for base_id in bases:
-            kept = [
-                (sid, blob)
-                for sid, blob in self._x(
-                    "SELECT id, raw FROM samples WHERE raw_base = ? AND raw IS NOT NULL ORDER BY captured_at",
-                    (base_id,),
-                ).fetchall()
-                if sid not in doomed
-            ]
-            if not kept:
-                continue
-            base = rawcodec.decompress(
-                self._x("SELECT raw FROM samples WHERE id = ?", (base_id,)).fetchone()[0]
-            )
-            first_id, first = kept[0][0], rawcodec.decompress(kept[0][1], base)
-            alone = rawcodec.compress(first)
-            self._x("UPDATE samples SET raw = ?, raw_base = NULL WHERE id = ?", (alone, first_id))
-            for sid, blob in kept[1:]:
-                data = rawcodec.compress(rawcodec.decompress(blob, base), first)
-                self._x("UPDATE samples SET raw = ?, raw_base = ? WHERE id = ?", (data, first_id, sid))
-
     def set_metrics(self, sample_id: int, metrics: DeviceMetrics) -> None:
         """Store the parsed form of a sample (replacing an older parse) in one transaction.
 
@@ -701,8 +293,8 @@ class Store:
         """
         doc = metrics_to_json(metrics)
         with self.transaction():
-            dict_id, dictionary = self._metrics_dictionary(sample_id, doc)
-            blob = rawcodec.compress(doc, dictionary)
+            dict_id, dictionary = deltas.metrics_dictionary(self.backend, sample_id, doc)
+            blob = codec.compress(doc, dictionary)
             self._x(
                 "UPDATE samples SET parsed = 1, problems_json = ?, boot_id = ?, uptime = ?,"
                 " mem_available = ?, metrics = ?, metrics_dict = ? WHERE id = ?",
@@ -731,37 +323,6 @@ class Store:
                     rows,
                 )
 
-    def _metrics_dictionary(self, sample_id: int, doc: bytes) -> tuple[int, bytes]:
-        """The zstd dictionary of the sample's device: its first metrics document, kept as it was.
-
-        Two samples of one device share most of their metrics text (field names, slab cache names,
-        process names): compressed with it, a light device's metrics take ~0.4 KB instead of ~3.
-        Never changed once written, so no sample depends on another sample's row.
-        """
-        select = (
-            "SELECT d.id, d.data FROM dictionaries d"
-            " JOIN samples s ON s.device_id = d.device_id WHERE s.id = ?"
-        )
-        row = self._x(select, (sample_id,)).fetchone()
-        if row is None:
-            self._x(
-                "INSERT INTO dictionaries (device_id, data) SELECT device_id, ? FROM samples WHERE id = ?"
-                " ON CONFLICT (device_id) DO NOTHING",
-                (rawcodec.compress(doc), sample_id),
-            )
-            row = self._x(select, (sample_id,)).fetchone()
-        return int(row[0]), rawcodec.decompress(row[1])
-
-    def _dictionary(self, dict_id: int | None, cache: dict[int, bytes]) -> bytes | None:
-        if dict_id is None:
-            return None  # written before dictionaries (or by nothing else)
-        if dict_id not in cache:
-            row = self._x("SELECT data FROM dictionaries WHERE id = ?", (dict_id,)).fetchone()
-            if row is None:
-                raise StoreError(f"store damaged: metrics dictionary {dict_id} is missing")
-            cache[dict_id] = rawcodec.decompress(row[0])
-        return cache[dict_id]
-
     def mark_unparsable(self, sample_id: int, reason: str) -> None:
         """The capture itself is unreadable; keep it (raw) and say why."""
         self._x(
@@ -779,7 +340,7 @@ class Store:
         ).fetchall()
         bases: dict[int, bytes] = {}
         for sid, name, at, token, raw, source, meta, base_id in rows:
-            data = (self._raw_bytes(sid, raw, base_id, bases) if raw else None) or b""
+            data = (deltas.raw_bytes(self.backend, sid, raw, base_id, bases) if raw else None) or b""
             yield RawSample(sid, name, at, token, data, source, json.loads(meta) if meta else {})
 
     def raw_at(self, device: str, captured_at: float) -> RawSample | None:
@@ -789,7 +350,7 @@ class Store:
             " FROM samples s JOIN devices d ON d.id = s.device_id WHERE d.name = ? AND s.captured_at = ?",
             (device, captured_at),
         ).fetchone()
-        data = self._raw_now(row[0]) if row is not None else None
+        data = deltas.raw_now(self.backend, row[0]) if row is not None else None
         if row is None or data is None:
             return None
         sid, name, at, token, source, meta = row
@@ -824,7 +385,7 @@ class Store:
 
         ``max_bytes``: only the newest samples whose metrics documents (JSON) add up to at most
         this many bytes; one larger than that on its own is passed over. Bounds what one device
-        costs the analysis (fleet.limits.MAX_ANALYSED_BYTES).
+        costs the analysis (fleet.metrics.limits.MAX_ANALYSED_BYTES).
         """
         rows = self._x(
             "SELECT s.captured_at, s.metrics, s.metrics_dict FROM samples s JOIN devices d"
@@ -835,7 +396,7 @@ class Store:
         docs: list[tuple[float, bytes]] = []
         used = 0
         for at, blob, dict_id in rows:
-            doc = rawcodec.decompress(blob, self._dictionary(dict_id, cache))
+            doc = codec.decompress(blob, deltas.dictionary(self.backend, dict_id, cache))
             if max_bytes is not None:
                 if len(doc) > max_bytes:
                     continue  # over the budget on its own: stored before fleet capped samples
@@ -855,7 +416,7 @@ class Store:
         ).fetchone()
         if row is None or row[0] is None:
             return None
-        return metrics_from_json(row[0], self._dictionary(row[1], {}))
+        return metrics_from_json(row[0], deltas.dictionary(self.backend, row[1], {}))
 
     def prune(self, *, keep_raw_days: float | None, keep_metrics_days: float | None, now: float) -> Pruned:
         """Drop raw captures older than ``keep_raw_days`` (metrics stay), and whole samples older
@@ -894,7 +455,7 @@ class Store:
             (cutoff,),
         ).fetchall()
         doomed = {int(sid) for sid, _ in rows}
-        self._rebase_dependents(doomed, [int(sid) for sid, is_base in rows if is_base])
+        deltas.rebase_dependents(self.backend, doomed, [int(sid) for sid, is_base in rows if is_base])
         return doomed
 
     def size_bytes(self) -> int:
@@ -906,8 +467,8 @@ class Store:
 
     def advisory_lock(self, name: str) -> AbstractContextManager[None]:
         """An exclusive lock every process on this shared store sees, dropped with the connection
-        (so a kill -9 leaves none); raises ``fleet.lock.Locked`` when held elsewhere. PostgreSQL
-        only: directory stores use the flock of ``fleet.lock.store_lock``."""
+        (so a kill -9 leaves none); raises ``fleet.errors.Locked`` when held elsewhere. PostgreSQL
+        only: directory stores use the flock of ``fleet.store.lock.store_lock``."""
         return self.backend.advisory_lock(name)
 
 
@@ -923,9 +484,10 @@ def open_store(location: Path | str, *, create: bool = False, collector: str | N
 
 
 def sweep_lock(store: Store) -> AbstractContextManager[None]:
-    """One sweep per store, whichever the backend: the flock above beside a SQLite store; for a
-    shared PostgreSQL store, which other machines reach too, a session advisory lock that the server
-    drops when its holder's connection dies (so kill -9 again leaves nothing to clean up)."""
+    """One sweep per store, whichever the backend: the flock of ``fleet.store.lock`` beside a SQLite
+    store; for a shared PostgreSQL store, which other machines reach too, a session advisory lock
+    that the server drops when its holder's connection dies (so kill -9 again leaves nothing to
+    clean up)."""
     if store.kind == "sqlite":
-        return store_lock(Path(store.directory))
+        return store_lock(Path(store.location))
     return store.advisory_lock("sweep")

@@ -22,8 +22,9 @@ from fleet.config import SmtpSettings
 from fleet.errors import MailError
 from fleet.inventory.native import Device
 from fleet.render.report import email_renderer, render_report
-from fleet.store.ingest import parse_pending
-from fleet.store.store import Pruned, Store
+from fleet.store.parse import parse_pending
+from fleet.store.schema import Pruned
+from fleet.store.store import Store
 from fleet.sweep.mail import build_email, send_email, wire_size
 from fleet.sweep.reportdir import (
     dated_report_path,
@@ -182,7 +183,7 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
             len(plan.devices),
             plan.collect.samples,
             plan.collect.interval,
-            store.directory,
+            store.location,
             extra={"event": "collect_start", "fields": {"devices": len(plan.devices)}},
         )
         outcomes = asyncio.run(

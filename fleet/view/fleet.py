@@ -22,8 +22,9 @@ from fleet.metrics.limits import MAX_ANALYSED_BYTES
 from fleet.metrics.model import DeviceMetrics
 from fleet.procfs import ParseError
 from fleet.procfs.maps import parse_maps
-from fleet.store.ingest import METHOD_LOG
-from fleet.store.store import DeviceRow, RawSample, Store, database_errors
+from fleet.store.parse import METHOD_LOG
+from fleet.store.schema import DeviceRow, RawSample
+from fleet.store.store import Store, database_errors
 from fleet.text import decode, visible
 from fleet.view.maps import maps_diff_report
 
@@ -157,7 +158,7 @@ def build_view(
         generated_at=time.time() if now is None else now,
         devices=tuple(views),
         fleet_findings=found,
-        store=str(store.directory),
+        store=str(store.location),
         only=tuple(only or ()),
         fleet_findings_error=error,
     )

@@ -23,7 +23,8 @@ from fleet.lab import Lab
 from fleet.metrics.from_capture import steady_maps
 from fleet.metrics.model import DeviceMetrics
 from fleet.render.rank import rank_json
-from fleet.store.store import RawSample, Store
+from fleet.store.schema import RawSample
+from fleet.store.store import Store
 from fleet.view.fleet import build_view
 from tests.helpers import assert_lab_leaks_found
 

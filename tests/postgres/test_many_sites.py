@@ -25,7 +25,7 @@ from fleet.cli.app import app
 from fleet.inventory.load import load_inventory
 from fleet.inventory.native import Device, shard
 from fleet.lab import Lab
-from fleet.store.postgres import redact
+from fleet.store.location import redact
 from fleet.store.store import Store, sweep_lock
 
 ROOT = Path(__file__).parent.parent.parent

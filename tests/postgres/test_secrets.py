@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fleet.cli.app import app
-from fleet.store.postgres import redact
+from fleet.store.location import redact
 from tests.postgres.server import PgServer
 
 SECRETS = ("us3r-s3cret-1", "qu3ry-s3cret-2", "ssl-s3cret-3")

@@ -16,7 +16,8 @@ from fleet.cli.app import app
 from fleet.config import SmtpSettings
 from fleet.render.charts import line_chart, sparkline
 from fleet.render.report import render_email, render_report, subject_line
-from fleet.store.store import DeviceRow, Store
+from fleet.store.schema import DeviceRow
+from fleet.store.store import Store
 from fleet.sweep.mail import build_email, header_safe
 from fleet.view.fleet import DeviceView, FleetView, build_view
 from tests.report.conftest import synthetic_store

@@ -15,7 +15,7 @@ import pytest
 
 from fleet.collect.collector import parse_until
 from fleet.lab import Lab
-from fleet.store.ingest import parse_pending
+from fleet.store.parse import parse_pending
 from fleet.store.store import Store
 from tests.helpers import raw_captures
 

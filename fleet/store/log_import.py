@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fleet.capture.methodlog import render_block, split_method_log
 from fleet.capture.script import TOKEN_PATTERN
 from fleet.errors import UsageError
-from fleet.store.ingest import METHOD_LOG, SSH, parse_method_log, parse_sample
+from fleet.store.parse import METHOD_LOG, SSH, parse_method_log, parse_sample
 from fleet.store.store import Store
 from fleet.text import decode
 

@@ -1,4 +1,4 @@
-"""Turn stored raw captures into parsed metrics. Runs after the raw bytes are safely committed."""
+"""Parse stored samples (captures, imported log rounds) into metrics: after their raw bytes are committed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from fleet.metrics.from_capture import metrics_from_capture
 from fleet.metrics.from_methodlog import metrics_from_block
 from fleet.metrics.limits import MAX_METRICS_BYTES, MAX_PROCESSES, bounded
 from fleet.metrics.model import DeviceMetrics
-from fleet.store.store import Store, metrics_to_json, value_errors
+from fleet.store.codec import metrics_to_json
+from fleet.store.store import Store, value_errors
 from fleet.text import decode
 
 SSH = "ssh"  # a capture made by fleet's own script
@@ -24,7 +25,7 @@ class Parsed(NamedTuple):
 
     problems: list[str]
     metrics: DeviceMetrics | None  # as stored; None when the sample is unreadable or refused
-    refused: str | None = None  # over a cap of fleet.limits, or not storable: why (a capture_error)
+    refused: str | None = None  # over a cap of fleet.metrics.limits, or not storable: why (a capture_error)
 
 
 def parse_sample(store: Store, sample_id: int, raw: bytes, token: str | None) -> list[str]:
@@ -69,7 +70,7 @@ def parse_sample_metrics(
 
 
 def store_metrics(store: Store, sample_id: int, metrics: DeviceMetrics) -> Parsed:
-    """Store a sample's metrics with every number in range (fleet.limits.bounded), or mark the
+    """Store a sample's metrics with every number in range (fleet.metrics.limits.bounded), or mark the
     sample refused when they are over MAX_METRICS_BYTES or the database cannot hold a value:
     either way the raw capture stays, and no later pass reads the sample again."""
     metrics = bounded(metrics)
