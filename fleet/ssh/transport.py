@@ -27,7 +27,7 @@ from asyncssh.mac import get_mac_algs
 from asyncssh.public_key import get_certificate_algs, get_default_public_key_algs, get_public_key_algs
 
 from fleet.errors import FleetError
-from fleet.inventory.native import Device
+from fleet.inventory.native import Device, split_hop
 
 # Outcome names (interface.md).
 OK = "ok"
@@ -65,7 +65,6 @@ LEGACY_MACS = ("hmac-sha2-256", "hmac-sha1", "hmac-md5")
 # with only an ed25519 key still offers rsa-sha2-256 and aborts when a client picks it.
 HOST_KEY_ALGS = ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-256", "rsa-sha2-512", "ssh-rsa")
 LEGACY_HOST_KEY_ALGS = (*HOST_KEY_ALGS, "ssh-dss")
-MAX_ALGORITHMS = 20  # Dropbear before 2020.81 ignores names past the 20th
 
 # Pre-banner resets (Dropbear drops connections beyond 5 unauthenticated per source address):
 # retried this many times with exponential backoff and jitter, inside the device's timeout.
@@ -302,30 +301,17 @@ def device_flags(device: Device) -> tuple[str, ...]:
     return tuple(flags)
 
 
-def parse_jump(spec: str, default_user: str) -> tuple[str, str, int]:
-    """One hop ``[user@]host[:port]`` -> (user, host, port); the inventory has validated the form.
-    A ``proxy_jump`` chain is several hops joined by commas."""
-    user, _, hostport = spec.rpartition("@")
-    host, port = hostport, 22
-    if hostport.startswith("["):  # [v6addr]:port
-        host, _, rest = hostport[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") else 22
-    elif hostport.count(":") == 1:
-        host, p = hostport.split(":")
-        port = int(p)
-    return user or default_user, host, port
-
-
 def jump_host(device: Device, hop: str) -> Device:
     """The device record a jump host is logged into with: the device's keys, known_hosts and
-    algorithms, never its password (a password is for the device alone)."""
-    user, host, port = parse_jump(hop, device.user)
+    algorithms, never its password (a password is for the device alone). ``hop`` is one hop of its
+    ``proxy_jump`` chain (hops joined by commas), as the inventory validated it."""
+    user, host, port = split_hop(hop)
     return replace(
         device,
         name=f"jump host {hop}",
         host=host,
-        port=port,
-        user=user,
+        port=22 if port is None else port,
+        user=user or device.user,
         proxy_jump=None,
         password_env=None,
         password_file=None,
@@ -506,7 +492,7 @@ class AsyncsshTransport:
         jump_device = jump_host(device, hop)
         host, port, user = jump_device.host, jump_device.port, jump_device.user
         key = (
-            tuple(parse_jump(h, device.user) for h in hops[:i]),  # the route to this hop
+            tuple((j.user, j.host, j.port) for j in (jump_host(device, h) for h in hops[:i])),  # the route
             host,
             port,
             user,
