@@ -24,17 +24,17 @@ from typing import NamedTuple, TypeVar
 from fleet.capture.script import capture_script, end_marker, new_token
 from fleet.inventory.native import Device
 from fleet.metrics.from_capture import steady_maps
-from fleet.ssh.transport import (
+from fleet.ssh.outcomes import (
     CAPTURE_ERROR,
     OK,
     TIMEOUT,
-    AsyncsshTransport,
     CommandResult,
     DeviceError,
     Session,
     Transport,
     device_flags,
 )
+from fleet.ssh.transport import AsyncsshTransport
 from fleet.store.ingest import parse_sample_metrics
 from fleet.store.store import Store
 from fleet.text import decode, visible

@@ -18,7 +18,7 @@ from pathlib import Path
 import paramiko
 
 from fleet.inventory.native import Device
-from fleet.ssh.transport import (
+from fleet.ssh.outcomes import (
     STDERR_KEPT,
     AuthFailed,
     CaptureError,
@@ -27,12 +27,8 @@ from fleet.ssh.transport import (
     HostKeyMismatch,
     Session,
     Unreachable,
-    _secret,
-    device_password,
-    jump_host,
-    known_hosts_path,
-    record_host_key,
 )
+from fleet.ssh.transport import _secret, device_password, jump_host, known_hosts_path, record_host_key
 
 
 class ParamikoSession:

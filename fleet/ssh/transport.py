@@ -1,8 +1,6 @@
-"""Reaching a device: the Transport contract and its asyncssh implementation.
+"""Reaching a device with asyncssh: the Transport contract (fleet.ssh.outcomes) implemented.
 
-Library errors are translated here, once, into :class:`DeviceError` subclasses whose ``status`` is
-one of the outcome names users see (``unreachable``, ``auth_failed``, ``host_key_mismatch``,
-``capture_error``). Timeouts are the orchestrator's business: it wraps connect + capture in one.
+Library errors are translated here, once, into :class:`DeviceError` subclasses.
 """
 
 from __future__ import annotations
@@ -16,9 +14,9 @@ import random
 import stat
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import asyncssh
 from asyncssh.encryption import get_encryption_algs
@@ -26,17 +24,18 @@ from asyncssh.kex import get_kex_algs
 from asyncssh.mac import get_mac_algs
 from asyncssh.public_key import get_certificate_algs, get_default_public_key_algs, get_public_key_algs
 
-from fleet.errors import FleetError
 from fleet.inventory.native import Device, split_hop
-
-# Outcome names (interface.md).
-OK = "ok"
-UNREACHABLE = "unreachable"
-AUTH_FAILED = "auth_failed"
-HOST_KEY_MISMATCH = "host_key_mismatch"
-TIMEOUT = "timeout"
-CAPTURE_ERROR = "capture_error"
-STATUSES = (OK, UNREACHABLE, AUTH_FAILED, HOST_KEY_MISMATCH, TIMEOUT, CAPTURE_ERROR)
+from fleet.ssh.outcomes import (
+    STDERR_KEPT,
+    AuthFailed,
+    CaptureError,
+    CommandResult,
+    DeviceError,
+    HostKeyMismatch,
+    Session,
+    Unreachable,
+    reason,
+)
 
 # The legacy profile (``legacy_algorithms: true``). Short lists on purpose: Dropbear before 2020.81
 # reads only the first 20 names of each list and drops lists longer than ~1,300 bytes
@@ -73,67 +72,9 @@ BANNER_BACKOFF = 0.5  # seconds before the first retry; doubles, times a jitter 
 HANDSHAKES_PER_HOST = 3  # never more simultaneous handshakes to one address
 KEEPALIVE_INTERVAL = 30  # seconds; keepalive@openssh.com works on every Dropbear tested
 
-# Flags recorded per device (store ``devices.flags_json``) so reports can point at weak settings.
-FLAG_LEGACY = "legacy_algorithms"
-FLAG_OVERRIDES = "algorithm_overrides"
-FLAG_HOST_KEY_OFF = "host_key_checking_off"
-
-
-class DeviceError(FleetError):
-    """A device could not be sampled; ``status`` is the outcome name, the message the reason."""
-
-    status = CAPTURE_ERROR
-
-
-class Unreachable(DeviceError):
-    """No SSH session could be set up (refused, no route, reset, handshake failure)."""
-
-    status = UNREACHABLE
-
-
-class AuthFailed(DeviceError):
-    """The device refused every credential offered."""
-
-    status = AUTH_FAILED
-
-
-class HostKeyMismatch(DeviceError):
-    """The host key is unknown (strict mode) or differs from the recorded one."""
-
-    status = HOST_KEY_MISMATCH
-
 
 class _BannerLost(Exception):
     """The device closed the connection before its SSH banner: busy, worth a retry."""
-
-
-class CaptureError(DeviceError):
-    """The session worked but the capture did not (non-zero exit, cut stream, too much output)."""
-
-    status = CAPTURE_ERROR
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    stdout: bytes
-    stderr: bytes
-    exit_status: int | None
-    truncated: bool  # stdout hit the size cap and the command was stopped
-
-
-class Session(Protocol):
-    async def run(self, command: str, stdin: bytes, limit: int) -> CommandResult: ...
-
-    async def capture(self, script: bytes, end: bytes, limit: int, *, keep: bool) -> CommandResult: ...
-
-    async def close(self) -> None: ...
-
-
-class Transport(Protocol):
-    async def connect(self, device: Device) -> Session: ...
-
-
-STDERR_KEPT = 64 * 1024  # of a command's stderr; the rest is read and dropped
 
 
 class AsyncsshSession:
@@ -170,7 +111,7 @@ class AsyncsshSession:
             await shell.proc.wait_closed()
             return CommandResult(out, await shell.stderr_at_exit(), shell.proc.exit_status, False)
         except (asyncssh.Error, OSError) as exc:
-            raise CaptureError(f"session failed during capture: {_reason(exc)}") from exc
+            raise CaptureError(f"session failed during capture: {reason(exc)}") from exc
         finally:
             if shell is not None:  # not kept: ended, cut, over the cap, or cancelled mid-capture
                 shell.stop()
@@ -198,7 +139,7 @@ class AsyncsshSession:
             finally:
                 err_task.cancel()
         except (asyncssh.Error, OSError) as exc:
-            raise CaptureError(f"session failed during capture: {_reason(exc)}") from exc
+            raise CaptureError(f"session failed during capture: {reason(exc)}") from exc
 
     async def close(self) -> None:
         if self._shell is not None:  # end the kept shell the way a one-shot capture ends: stdin's EOF
@@ -282,23 +223,6 @@ async def _read_capped(
             chunks.append(chunk[:room])
         if size > limit and not drain:
             return b"".join(chunks), True
-
-
-def _reason(exc: BaseException) -> str:
-    text = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
-    return str(text).strip() or type(exc).__name__
-
-
-def device_flags(device: Device) -> tuple[str, ...]:
-    """What a report should flag about how this device is reached (weak algorithms, no host keys)."""
-    flags = []
-    if device.legacy_algorithms:
-        flags.append(FLAG_LEGACY)
-    if device.kex_algorithms or device.ciphers or device.macs or device.host_key_algorithms:
-        flags.append(FLAG_OVERRIDES)
-    if device.host_key_checking == "off":
-        flags.append(FLAG_HOST_KEY_OFF)
-    return tuple(flags)
 
 
 def jump_host(device: Device, hop: str) -> Device:
@@ -393,14 +317,14 @@ class AsyncsshTransport:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise HostKeyMismatch(f"cannot read known_hosts {path}: {_reason(exc)}") from exc
+            raise HostKeyMismatch(f"cannot read known_hosts {path}: {reason(exc)}") from exc
         version = (st.st_mtime_ns, st.st_size)  # accept-new appends change both
         cached = self._known.get(path)
         if cached is None or cached[0] != version:
             try:
                 cached = (version, asyncssh.read_known_hosts(str(path)))
             except (OSError, ValueError) as exc:
-                raise HostKeyMismatch(f"cannot read known_hosts {path}: {_reason(exc)}") from exc
+                raise HostKeyMismatch(f"cannot read known_hosts {path}: {reason(exc)}") from exc
             self._known[path] = cached
         return cached[1]
 
@@ -415,7 +339,7 @@ class AsyncsshTransport:
                 try:
                     self._keys[cache_key] = asyncssh.read_private_key(path, passphrase)
                 except (OSError, asyncssh.KeyImportError, ValueError) as exc:
-                    raise AuthFailed(f"cannot use identity file {path}: {_reason(exc)}") from exc
+                    raise AuthFailed(f"cannot use identity file {path}: {reason(exc)}") from exc
             keys.append(self._keys[cache_key])
         return keys
 
@@ -562,7 +486,7 @@ class AsyncsshTransport:
                     )
                 except OSError as exc:
                     conn.abort()
-                    why = _reason(exc)
+                    why = reason(exc)
                     raise HostKeyMismatch(f"cannot record the host key in known_hosts: {why}") from exc
         return conn
 
@@ -592,10 +516,10 @@ class AsyncsshTransport:
             conn, _ = await asyncssh.create_connection(lambda: probe, device.host, device.port, **options)
             return conn
         except asyncssh.PermissionDenied as exc:
-            raise AuthFailed(f"authentication refused: {_reason(exc)}") from exc
+            raise AuthFailed(f"authentication refused: {reason(exc)}") from exc
         except asyncssh.HostKeyNotVerifiable as exc:
             if known:
-                why = _reason(exc)
+                why = reason(exc)
                 raise HostKeyMismatch(
                     f"host key of {device.host} differs from the one in known_hosts"
                     f" (possible impersonation, or the device was re-flashed): {why}"
@@ -604,7 +528,7 @@ class AsyncsshTransport:
                 f"host key of {device.host} is not in known_hosts (host_key_checking: strict)"
             ) from exc
         except asyncssh.KeyExchangeFailed as exc:
-            why = _reason(exc)
+            why = reason(exc)
             if known and "host key" in why.lower():
                 raise HostKeyMismatch(
                     f"the device offers no host key of the type recorded in known_hosts: {why}"
@@ -618,9 +542,9 @@ class AsyncsshTransport:
                 + _legacy_hint(device)
             ) from exc
         except asyncssh.Error as exc:
-            raise Unreachable(f"ssh: {_reason(exc)}") from exc
+            raise Unreachable(f"ssh: {reason(exc)}") from exc
         except OSError as exc:
-            raise Unreachable(_reason(exc)) from exc
+            raise Unreachable(reason(exc)) from exc
 
     async def close(self) -> None:
         """Close the shared jump-host connections."""
@@ -658,7 +582,7 @@ def read_password_file(path: str) -> str:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOCTTY)
     except OSError as exc:
-        raise AuthFailed(f"password_file {path} cannot be read: {_reason(exc)}") from exc
+        raise AuthFailed(f"password_file {path} cannot be read: {reason(exc)}") from exc
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -676,7 +600,7 @@ def read_password_file(path: str) -> str:
             )
         data = os.read(fd, MAX_PASSWORD_FILE + 1)
     except OSError as exc:
-        raise AuthFailed(f"password_file {path} cannot be read: {_reason(exc)}") from exc
+        raise AuthFailed(f"password_file {path} cannot be read: {reason(exc)}") from exc
     finally:
         os.close(fd)
     if len(data) > MAX_PASSWORD_FILE:

@@ -16,6 +16,7 @@ import pytest
 
 from fleet.collect.collector import CollectOptions, collect
 from fleet.inventory.native import MAX_ALGORITHMS, Device, InventoryError, parse_inventory
+from fleet.ssh.outcomes import DeviceError, Unreachable
 from fleet.ssh.paramiko_transport import ParamikoTransport
 from fleet.ssh.transport import (
     LEGACY_CIPHERS,
@@ -23,8 +24,6 @@ from fleet.ssh.transport import (
     LEGACY_KEX,
     LEGACY_MACS,
     AsyncsshTransport,
-    DeviceError,
-    Unreachable,
 )
 from fleet.store.store import Store
 from tests.ssh.conftest import LEGACY_A, LEGACY_B, MD5_ONLY, Keys, Sshd, StartSshd
