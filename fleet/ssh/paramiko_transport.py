@@ -18,6 +18,7 @@ from pathlib import Path
 import paramiko
 
 from fleet.inventory.native import Device
+from fleet.ssh.credentials import device_passphrase, device_password
 from fleet.ssh.outcomes import (
     STDERR_KEPT,
     AuthFailed,
@@ -28,7 +29,7 @@ from fleet.ssh.outcomes import (
     Session,
     Unreachable,
 )
-from fleet.ssh.transport import _secret, device_password, jump_host, known_hosts_path, record_host_key
+from fleet.ssh.transport import jump_host, known_hosts_path, record_host_key
 
 
 class ParamikoSession:
@@ -190,7 +191,7 @@ class ParamikoTransport:
         """Connect and authenticate; every paramiko error leaves as a DeviceError."""
         client = self._client(device)
         password = device_password(device)
-        passphrase = _secret(device.passphrase_env, "passphrase_env") if device.passphrase_env else None
+        passphrase = device_passphrase(device)
         try:
             client.connect(
                 device.host,

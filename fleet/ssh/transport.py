@@ -11,7 +11,6 @@ import copy
 import fcntl
 import os
 import random
-import stat
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
@@ -25,6 +24,7 @@ from asyncssh.mac import get_mac_algs
 from asyncssh.public_key import get_certificate_algs, get_default_public_key_algs, get_public_key_algs
 
 from fleet.inventory.native import Device, split_hop
+from fleet.ssh.credentials import device_passphrase, device_password
 from fleet.ssh.outcomes import (
     STDERR_KEPT,
     AuthFailed,
@@ -331,7 +331,7 @@ class AsyncsshTransport:
     def _client_keys(self, device: Device) -> list[asyncssh.SSHKey] | None:
         if not device.identity_files:
             return None  # asyncssh defaults: ~/.ssh keys and the agent
-        passphrase = _secret(device.passphrase_env, "passphrase_env") if device.passphrase_env else None
+        passphrase = device_passphrase(device)
         keys = []
         for path in device.identity_files:
             cache_key = (path, passphrase)
@@ -554,65 +554,6 @@ class AsyncsshTransport:
             with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
                 await asyncio.wait_for(conn.wait_closed(), 2)
         self._jumps.clear()
-
-
-def _secret(env: str, key: str) -> str:
-    """A password or passphrase from the environment; the error names the variable, never a value."""
-    value = os.environ.get(env)
-    if value is None:
-        raise AuthFailed(f"{key} {env} is not set in the environment")
-    return value
-
-
-def device_password(device: Device) -> str | None:
-    """The device's password, from password_env or password_file (None: no password login)."""
-    if device.password_env:
-        return _secret(device.password_env, "password_env")
-    if device.password_file:
-        return read_password_file(device.password_file)
-    return None
-
-
-MAX_PASSWORD_FILE = 4096
-
-
-def read_password_file(path: str) -> str:
-    """The first line of a file only its owner can read (like ssh refuses a loose private key):
-    a password readable by others is already leaked, so it is refused, never used."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY)
-    except OSError as exc:
-        raise AuthFailed(f"password_file {path} cannot be read: {reason(exc)}") from exc
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise AuthFailed(f"password_file {path} is not a regular file")
-        if st.st_uid != os.geteuid():
-            raise AuthFailed(
-                f"password_file {path} is owned by uid {st.st_uid}, not by the user running fleet"
-                f" (uid {os.geteuid()}): refused"
-            )
-        mode = stat.S_IMODE(st.st_mode)
-        if mode & 0o077:
-            raise AuthFailed(
-                f"password_file {path} has mode {mode:04o}, readable or writable by group or others:"
-                " refused (chmod 600 it)"
-            )
-        data = os.read(fd, MAX_PASSWORD_FILE + 1)
-    except OSError as exc:
-        raise AuthFailed(f"password_file {path} cannot be read: {reason(exc)}") from exc
-    finally:
-        os.close(fd)
-    if len(data) > MAX_PASSWORD_FILE:
-        raise AuthFailed(f"password_file {path} is larger than {MAX_PASSWORD_FILE} bytes: not a password")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise AuthFailed(f"password_file {path} is not UTF-8 text") from None
-    password = text.split("\n", 1)[0].removesuffix("\r")
-    if not password:
-        raise AuthFailed(f"password_file {path}: its first line is empty")
-    return password
 
 
 # What the installed asyncssh (and the cryptography under it) can do, per connect() option: a name
