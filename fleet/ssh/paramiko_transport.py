@@ -19,6 +19,8 @@ import paramiko
 
 from fleet.inventory.native import Device
 from fleet.ssh.credentials import device_passphrase, device_password
+from fleet.ssh.hostkeys import known_hosts_path, record_host_key
+from fleet.ssh.jumps import jump_chain, jump_host
 from fleet.ssh.outcomes import (
     STDERR_KEPT,
     AuthFailed,
@@ -29,7 +31,6 @@ from fleet.ssh.outcomes import (
     Session,
     Unreachable,
 )
-from fleet.ssh.transport import jump_host, known_hosts_path, record_host_key
 
 
 class ParamikoSession:
@@ -242,7 +243,7 @@ class ParamikoTransport:
         """Log into each jump host in turn through a direct-tcpip channel of the previous one."""
         jumps: list[paramiko.SSHClient] = []
         sock: paramiko.Channel | None = None
-        hops = device.proxy_jump.split(",") if device.proxy_jump else []
+        hops = jump_chain(device)
         try:
             for hop in hops:
                 jump_device = jump_host(device, hop)

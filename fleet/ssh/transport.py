@@ -8,12 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import fcntl
-import os
 import random
-import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +19,10 @@ from asyncssh.kex import get_kex_algs
 from asyncssh.mac import get_mac_algs
 from asyncssh.public_key import get_certificate_algs, get_default_public_key_algs, get_public_key_algs
 
-from fleet.inventory.native import Device, split_hop
+from fleet.inventory.native import Device
 from fleet.ssh.credentials import device_passphrase, device_password
+from fleet.ssh.hostkeys import known_hosts_path, record_host_key
+from fleet.ssh.jumps import jump_chain, jump_host
 from fleet.ssh.outcomes import (
     STDERR_KEPT,
     AuthFailed,
@@ -225,54 +223,6 @@ async def _read_capped(
             return b"".join(chunks), True
 
 
-def jump_host(device: Device, hop: str) -> Device:
-    """The device record a jump host is logged into with: the device's keys, known_hosts and
-    algorithms, never its password (a password is for the device alone). ``hop`` is one hop of its
-    ``proxy_jump`` chain (hops joined by commas), as the inventory validated it."""
-    user, host, port = split_hop(hop)
-    return replace(
-        device,
-        name=f"jump host {hop}",
-        host=host,
-        port=22 if port is None else port,
-        user=user or device.user,
-        proxy_jump=None,
-        password_env=None,
-        password_file=None,
-    )
-
-
-def known_hosts_path(device: Device) -> Path:
-    return Path(device.known_hosts or "~/.ssh/known_hosts").expanduser()
-
-
-_RECORD_LOCK = threading.Lock()
-
-
-def record_host_key(path: Path, host: str, port: int, public_line: str) -> None:
-    """Append one first-seen key to known_hosts, once.
-
-    Devices are recorded from many tasks, threads (paramiko) and even two collectors at once: a
-    process lock plus ``flock`` serialise the appends, and a line already present is not repeated,
-    so the file is never interleaved or rewritten.
-    """
-    name = host if port == 22 else f"[{host}]:{port}"
-    line = f"{name} {public_line.strip()}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _RECORD_LOCK, path.open("a+", encoding="utf-8") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            f.seek(0)
-            existing = f.read()
-            if line in existing.splitlines():
-                return
-            f.write(("\n" if existing and not existing.endswith("\n") else "") + line + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 class _Probe(asyncssh.SSHClient):
     """Keeps the connection object so a failure can tell "no banner" from "failed in kex"."""
 
@@ -398,7 +348,7 @@ class AsyncsshTransport:
 
     async def connect(self, device: Device) -> Session:
         tunnel = None
-        hops = device.proxy_jump.split(",") if device.proxy_jump else []
+        hops = jump_chain(device)
         for i in range(len(hops)):  # a,b: a directly, b through a, the device through b
             tunnel = await self._jump(device, hops, i, tunnel)
         return AsyncsshSession(await self._open(device, tunnel))
