@@ -20,6 +20,13 @@ from asyncssh.mac import get_mac_algs
 from asyncssh.public_key import get_certificate_algs, get_default_public_key_algs, get_public_key_algs
 
 from fleet.inventory.native import Device
+from fleet.ssh.algorithms import (
+    LEGACY_CIPHERS,
+    LEGACY_KEX,
+    LEGACY_MACS,
+    host_key_algs,
+    legacy_hint,
+)
 from fleet.ssh.credentials import device_passphrase, device_password
 from fleet.ssh.hostkeys import known_hosts_path, record_host_key
 from fleet.ssh.jumps import jump_chain, jump_host
@@ -34,34 +41,6 @@ from fleet.ssh.outcomes import (
     Unreachable,
     reason,
 )
-
-# The legacy profile (``legacy_algorithms: true``). Short lists on purpose: Dropbear before 2020.81
-# reads only the first 20 names of each list and drops lists longer than ~1,300 bytes
-# (docs/ssh-field-notes.md). Modern names first, legacy last, every legacy name well within reach.
-# Tested against OpenSSH 9.2 servers restricted to group1-sha1/group14-sha1, ssh-rsa/ssh-dss,
-# aes128-cbc/3des-cbc and hmac-sha1/hmac-md5, and against Dropbear 2022.83 (tests/ssh/).
-LEGACY_KEX = (
-    "curve25519-sha256",
-    "curve25519-sha256@libssh.org",
-    "ecdh-sha2-nistp256",
-    "diffie-hellman-group14-sha256",
-    "diffie-hellman-group14-sha1",
-    "diffie-hellman-group1-sha1",
-)
-LEGACY_CIPHERS = (
-    "aes128-ctr",
-    "aes256-ctr",
-    "aes128-gcm@openssh.com",
-    "chacha20-poly1305@openssh.com",
-    "aes128-cbc",
-    "aes256-cbc",
-    "3des-cbc",
-)
-LEGACY_MACS = ("hmac-sha2-256", "hmac-sha1", "hmac-md5")
-# Also used when no known_hosts entry restricts the choice: ed25519 first, because Dropbear 2022.83
-# with only an ed25519 key still offers rsa-sha2-256 and aborts when a client picks it.
-HOST_KEY_ALGS = ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-256", "rsa-sha2-512", "ssh-rsa")
-LEGACY_HOST_KEY_ALGS = (*HOST_KEY_ALGS, "ssh-dss")
 
 # Pre-banner resets (Dropbear drops connections beyond 5 unauthenticated per source address):
 # retried this many times with exponential backoff and jitter, inside the device's timeout.
@@ -295,7 +274,7 @@ class AsyncsshTransport:
 
     def _host_key_options(self, device: Device) -> tuple[dict[str, object], bool]:
         """asyncssh host-key options, and whether known_hosts already holds this host."""
-        algs = list(device.host_key_algorithms or _host_key_algs(device))
+        algs = list(device.host_key_algorithms or host_key_algs(device))
         if device.host_key_checking == "off":
             return {"known_hosts": None, "server_host_key_algs": algs}, False
         known = self._known_hosts(known_hosts_path(device))
@@ -483,13 +462,13 @@ class AsyncsshTransport:
                 raise HostKeyMismatch(
                     f"the device offers no host key of the type recorded in known_hosts: {why}"
                 ) from exc
-            raise Unreachable(f"no common algorithm: {why}{_legacy_hint(device)}") from exc
+            raise Unreachable(f"no common algorithm: {why}{legacy_hint(device)}") from exc
         except (asyncssh.ConnectionLost, ConnectionResetError, BrokenPipeError) as exc:
             if not probe.got_banner():
                 raise _BannerLost() from exc
             raise Unreachable(
                 "connection closed by the device during key exchange: no common algorithm"
-                + _legacy_hint(device)
+                + legacy_hint(device)
             ) from exc
         except asyncssh.Error as exc:
             raise Unreachable(f"ssh: {reason(exc)}") from exc
@@ -536,16 +515,6 @@ def usable_algorithms(options: Mapping[str, object]) -> dict[str, list[str]]:
                 f" asyncssh {asyncssh.__version__}: set other names in the inventory"
             )
     return usable
-
-
-def _legacy_hint(device: Device) -> str:
-    if device.legacy_algorithms:
-        return " (even with legacy_algorithms: set kex_algorithms, ciphers, macs or host_key_algorithms)"
-    return " (legacy_algorithms: true may help)"
-
-
-def _host_key_algs(device: Device) -> tuple[str, ...]:
-    return LEGACY_HOST_KEY_ALGS if device.legacy_algorithms else HOST_KEY_ALGS
 
 
 def _known_entries(known: asyncssh.SSHKnownHosts, device: Device) -> bool:

@@ -16,15 +16,10 @@ import pytest
 
 from fleet.collect.collector import CollectOptions, collect
 from fleet.inventory.native import MAX_ALGORITHMS, Device, InventoryError, parse_inventory
+from fleet.ssh.algorithms import LEGACY_CIPHERS, LEGACY_HOST_KEY_ALGS, LEGACY_KEX, LEGACY_MACS
 from fleet.ssh.outcomes import DeviceError, Unreachable
 from fleet.ssh.paramiko_transport import ParamikoTransport
-from fleet.ssh.transport import (
-    LEGACY_CIPHERS,
-    LEGACY_HOST_KEY_ALGS,
-    LEGACY_KEX,
-    LEGACY_MACS,
-    AsyncsshTransport,
-)
+from fleet.ssh.transport import AsyncsshTransport
 from fleet.store.store import Store
 from tests.ssh.conftest import LEGACY_A, LEGACY_B, MD5_ONLY, Keys, Sshd, StartSshd
 
