@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import random
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from fleet.ssh.algorithms import (
     legacy_hint,
 )
 from fleet.ssh.credentials import device_passphrase, device_password
+from fleet.ssh.handshakes import BannerLost, HandshakeSlots, retry_lost_banner
 from fleet.ssh.hostkeys import known_hosts_path, record_host_key
 from fleet.ssh.jumps import jump_chain, jump_host
 from fleet.ssh.outcomes import (
@@ -42,16 +42,7 @@ from fleet.ssh.outcomes import (
     reason,
 )
 
-# Pre-banner resets (Dropbear drops connections beyond 5 unauthenticated per source address):
-# retried this many times with exponential backoff and jitter, inside the device's timeout.
-BANNER_RETRIES = 4
-BANNER_BACKOFF = 0.5  # seconds before the first retry; doubles, times a jitter of 0.5-1.5
-HANDSHAKES_PER_HOST = 3  # never more simultaneous handshakes to one address
 KEEPALIVE_INTERVAL = 30  # seconds; keepalive@openssh.com works on every Dropbear tested
-
-
-class _BannerLost(Exception):
-    """The device closed the connection before its SSH banner: busy, worth a retry."""
 
 
 class AsyncsshSession:
@@ -215,15 +206,6 @@ class _Probe(asyncssh.SSHClient):
         return self.conn is not None and bool(self.conn.get_extra_info("server_version"))
 
 
-class _AddressSlots:
-    """The handshakes to one address: at most HANDSHAKES_PER_HOST at once, and how many connects
-    hold or wait for one (the address is forgotten when none does)."""
-
-    def __init__(self) -> None:
-        self.semaphore = asyncio.Semaphore(HANDSHAKES_PER_HOST)
-        self.users = 0
-
-
 class AsyncsshTransport:
     """One asyncssh connection per device; private keys are read once per file and reused.
 
@@ -233,7 +215,7 @@ class AsyncsshTransport:
 
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str | None], asyncssh.SSHKey] = {}
-        self._handshakes: dict[tuple[str, int], _AddressSlots] = {}  # addresses being connected to
+        self._handshakes = HandshakeSlots()  # addresses being connected to
         self._jumps: dict[tuple[Any, ...], asyncssh.SSHClientConnection] = {}
         self._jump_locks: dict[tuple[Any, ...], asyncio.Lock] = {}
         self._known: dict[Path, tuple[tuple[int, int], asyncssh.SSHKnownHosts]] = {}
@@ -391,20 +373,12 @@ class AsyncsshTransport:
         options.update(host_key_options)
         options.update(self._algorithm_options(device))
         options.update(usable_algorithms(options))
-        delay = BANNER_BACKOFF
-        for attempt in range(BANNER_RETRIES + 1):
-            try:
-                async with self._handshake_slot(device.host, device.port):
-                    conn = await self._handshake(device, options, known)
-                break
-            except _BannerLost:
-                if attempt == BANNER_RETRIES:
-                    raise Unreachable(
-                        f"connection closed before the SSH banner, {attempt + 1} tries"
-                        " (device busy: too many unauthenticated connections?)"
-                    ) from None
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay *= 2
+
+        async def handshake() -> asyncssh.SSHClientConnection:
+            async with self._handshakes.slot(device.host, device.port):
+                return await self._handshake(device, options, known)
+
+        conn = await retry_lost_banner(handshake)
         if device.host_key_checking == "accept-new" and not known:
             key = conn.get_server_host_key()
             if key is not None:
@@ -419,27 +393,10 @@ class AsyncsshTransport:
                     raise HostKeyMismatch(f"cannot record the host key in known_hosts: {why}") from exc
         return conn
 
-    @contextlib.asynccontextmanager
-    async def _handshake_slot(self, host: str, port: int) -> AsyncIterator[None]:
-        """One of the HANDSHAKES_PER_HOST handshakes to this address. The address is forgotten
-        once no connect uses it, so a sweep holds nothing for the devices it is done with."""
-        address = (host, port)
-        slots = self._handshakes.get(address)
-        if slots is None:
-            slots = self._handshakes[address] = _AddressSlots()
-        slots.users += 1
-        try:
-            async with slots.semaphore:
-                yield
-        finally:
-            slots.users -= 1
-            if slots.users == 0:
-                del self._handshakes[address]
-
     async def _handshake(
         self, device: Device, options: dict[str, object], known: bool
     ) -> asyncssh.SSHClientConnection:
-        """One connection attempt; every library error leaves here as a DeviceError (or _BannerLost)."""
+        """One connection attempt; every library error leaves here as a DeviceError (or BannerLost)."""
         probe = _Probe()
         try:
             conn, _ = await asyncssh.create_connection(lambda: probe, device.host, device.port, **options)
@@ -465,7 +422,7 @@ class AsyncsshTransport:
             raise Unreachable(f"no common algorithm: {why}{legacy_hint(device)}") from exc
         except (asyncssh.ConnectionLost, ConnectionResetError, BrokenPipeError) as exc:
             if not probe.got_banner():
-                raise _BannerLost() from exc
+                raise BannerLost() from exc
             raise Unreachable(
                 "connection closed by the device during key exchange: no common algorithm"
                 + legacy_hint(device)

@@ -27,7 +27,7 @@ from fleet.collect.collector import CollectOptions, collect
 from fleet.inventory.load import load_inventory
 from fleet.inventory.native import Device
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab
-from fleet.ssh import transport as transport_mod
+from fleet.ssh import handshakes as transport_mod
 from fleet.ssh.outcomes import AuthFailed, DeviceError, Unreachable
 from fleet.ssh.paramiko_transport import ParamikoTransport
 from fleet.ssh.transport import AsyncsshTransport
