@@ -41,6 +41,7 @@ from fleet.ssh.outcomes import (
     Unreachable,
     reason,
 )
+from fleet.ssh.streams import read_capped, read_until
 
 KEEPALIVE_INTERVAL = 30  # seconds; keepalive@openssh.com works on every Dropbear tested
 
@@ -69,7 +70,7 @@ class AsyncsshSession:
                 shell = _Shell(proc)
             with contextlib.suppress(BrokenPipeError):  # a shell that ended without reading its
                 shell.proc.stdin.write(script)  # input: its exit status and stderr say why
-            out, ended, truncated = await _read_until(shell.proc.stdout, end, limit)
+            out, ended, truncated = await read_until(shell.proc.stdout, end, limit)
             if ended:
                 kept, shell = shell, None
                 self._shell = kept
@@ -95,9 +96,9 @@ class AsyncsshSession:
                 # it): its exit status and stderr, read below, say why
             # stderr is drained beside stdout (unread data would stall the shared channel window),
             # but never awaited when stdout overflows: a flooding device's stderr never ends.
-            err_task = asyncio.ensure_future(_read_capped(proc.stderr, STDERR_KEPT, drain=True))
+            err_task = asyncio.ensure_future(read_capped(proc.stderr, STDERR_KEPT, drain=True))
             try:
-                out, truncated = await _read_capped(proc.stdout, limit)
+                out, truncated = await read_capped(proc.stdout, limit)
                 if truncated:
                     proc.close()
                     return CommandResult(b"", b"", None, True)  # never stored: free the 16 MiB now
@@ -154,43 +155,6 @@ class _Shell:
     def stop(self) -> None:
         self._drain.cancel()
         self.proc.close()
-
-
-async def _read_until(stream: asyncssh.SSHReader[bytes], end: bytes, limit: int) -> tuple[bytes, bool, bool]:
-    """Read up to and including ``end``: (data, ended, truncated). Stops at EOF (ended False) or
-    once more than ``limit`` bytes came without it (truncated True); a hostile device cannot fill
-    memory. Anything after ``end`` is dropped (a shell between two captures prints nothing)."""
-    buf = bytearray()
-    while chunk := await stream.read(65536):
-        start = max(0, len(buf) - len(end) + 1)
-        buf += chunk
-        at = buf.find(end, start)
-        if 0 <= at <= limit - len(end):
-            return bytes(buf[: at + len(end)]), True, False
-        if len(buf) > limit:
-            return b"", False, True
-    return bytes(buf), False, False
-
-
-async def _read_capped(
-    stream: asyncssh.SSHReader[bytes], limit: int, *, drain: bool = False
-) -> tuple[bytes, bool]:
-    """Read to EOF, never holding more than ``limit`` bytes: a hostile device cannot fill memory.
-
-    Stops at the limit (truncated=True), or with ``drain`` reads on and drops the excess.
-    """
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await stream.read(65536)
-        if not chunk:
-            return b"".join(chunks), size > limit
-        room = limit - min(size, limit)
-        size += len(chunk)
-        if room:
-            chunks.append(chunk[:room])
-        if size > limit and not drain:
-            return b"".join(chunks), True
 
 
 class _Probe(asyncssh.SSHClient):
