@@ -1,7 +1,9 @@
-"""Jump hosts: a device's ``proxy_jump`` chain and the record each hop is logged into with."""
+"""Jump hosts: a device's ``proxy_jump`` chain, the record each hop is logged into with, and which
+devices may share one connection to a hop."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from fleet.inventory.native import Device, split_hop
@@ -26,4 +28,26 @@ def jump_host(device: Device, hop: str) -> Device:
         proxy_jump=None,
         password_env=None,
         password_file=None,
+    )
+
+
+def shared_jump_key(device: Device, hops: Sequence[str], i: int) -> tuple[object, ...]:
+    """What a connection to hop ``i`` of ``hops`` (the device's :func:`jump_chain`) is shared by:
+    the route to it, its address and login, and every setting it is opened with. Devices whose
+    keys are equal share one connection to that jump host."""
+    jump = jump_host(device, hops[i])
+    return (
+        tuple((j.user, j.host, j.port) for j in (jump_host(device, h) for h in hops[:i])),  # the route
+        jump.host,
+        jump.port,
+        jump.user,
+        device.identity_files,
+        device.passphrase_env,
+        device.known_hosts,
+        device.host_key_checking,
+        device.legacy_algorithms,
+        device.kex_algorithms,
+        device.ciphers,
+        device.macs,
+        device.host_key_algorithms,
     )

@@ -29,7 +29,7 @@ from fleet.ssh.algorithms import (
 from fleet.ssh.credentials import device_passphrase, device_password
 from fleet.ssh.handshakes import BannerLost, HandshakeSlots, retry_lost_banner
 from fleet.ssh.hostkeys import known_hosts_path, record_host_key
-from fleet.ssh.jumps import jump_chain, jump_host
+from fleet.ssh.jumps import jump_chain, jump_host, shared_jump_key
 from fleet.ssh.outcomes import (
     STDERR_KEPT,
     AuthFailed,
@@ -289,22 +289,7 @@ class AsyncsshTransport:
         its failures name the jump host."""
         hop = hops[i]
         jump_device = jump_host(device, hop)
-        host, port, user = jump_device.host, jump_device.port, jump_device.user
-        key = (
-            tuple((j.user, j.host, j.port) for j in (jump_host(device, h) for h in hops[:i])),  # the route
-            host,
-            port,
-            user,
-            device.identity_files,
-            device.passphrase_env,
-            device.known_hosts,
-            device.host_key_checking,
-            device.legacy_algorithms,
-            device.kex_algorithms,
-            device.ciphers,
-            device.macs,
-            device.host_key_algorithms,
-        )
+        key = shared_jump_key(device, hops, i)
         async with self._jump_locks.setdefault(key, asyncio.Lock()):
             conn = self._jumps.get(key)
             if conn is not None and not conn.is_closed():
