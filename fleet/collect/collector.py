@@ -24,6 +24,7 @@ from typing import NamedTuple, TypeVar
 from fleet.capture.script import capture_script, end_marker, new_token
 from fleet.inventory.native import Device
 from fleet.metrics.from_capture import steady_maps
+from fleet.ssh.asyncssh_transport import AsyncsshTransport
 from fleet.ssh.outcomes import (
     CAPTURE_ERROR,
     OK,
@@ -34,7 +35,6 @@ from fleet.ssh.outcomes import (
     Transport,
     device_flags,
 )
-from fleet.ssh.transport import AsyncsshTransport
 from fleet.store.ingest import parse_sample_metrics
 from fleet.store.store import Store
 from fleet.text import decode, visible

@@ -44,7 +44,7 @@ class ParamikoSession:
         return await asyncio.to_thread(self._capture, script, end, limit, keep)
 
     def _capture(self, script: bytes, end: bytes, limit: int, keep: bool) -> CommandResult:
-        """One capture, in a kept ``sh -s`` or a one-shot one (fleet.transport.AsyncsshSession.capture)."""
+        """One capture, in a kept ``sh -s`` or a one-shot one (as AsyncsshSession.capture)."""
         chan, self._shell = self._shell, None  # kept again only after a whole capture
         if chan is not None and (chan.closed or chan.eof_received or chan.exit_status_ready()):
             chan.close()  # the shell was killed between two samples: start another

@@ -1,6 +1,6 @@
-"""Reaching a device with asyncssh: the Transport contract (fleet.ssh.outcomes) implemented.
-
-Library errors are translated here, once, into :class:`DeviceError` subclasses.
+"""The asyncssh transport (the default): sessions with a kept shell, connections through shared jump
+hosts, and what the installed asyncssh supports. The one fleet.ssh module that imports asyncssh;
+its errors are translated here, once, into fleet.ssh.outcomes' DeviceError subclasses.
 """
 
 from __future__ import annotations
