@@ -90,7 +90,7 @@ def test_the_ssh_libraries_import_quietly_with_the_installed_cryptography() -> N
             "-W",
             "default",
             "-c",
-            "import fleet.ssh.transport, fleet.ssh.paramiko_transport, fleet.lab",
+            "import fleet.ssh.asyncssh_transport, fleet.ssh.paramiko_transport, fleet.lab",
         ],
         capture_output=True,
         text=True,

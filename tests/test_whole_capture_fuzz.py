@@ -45,7 +45,7 @@ from fleet.inventory.native import Device
 from fleet.metrics.limits import MAX_METRICS_BYTES, MAX_PROBLEMS, MAX_PROCESSES, STORE_MAX
 from fleet.render.rank import device_text, rank_json, rank_text
 from fleet.render.report import render_email, render_report
-from fleet.ssh.transport import CommandResult
+from fleet.ssh.outcomes import CommandResult
 from fleet.store import codec
 from fleet.store.parse import parse_pending
 from fleet.store.store import Store

@@ -24,7 +24,7 @@ from fleet.collect.sampler import _Capture, _keep
 from fleet.collect.writer import StoreWriter as _Writer
 from fleet.inventory.native import Device
 from fleet.metrics.limits import MAX_MAPPINGS, MAX_PROCESSES
-from fleet.ssh.transport import CommandResult
+from fleet.ssh.outcomes import CommandResult
 from fleet.store.store import Store
 from tests.hostile import fake_processes, process_records, slabinfo_record, with_records
 from tests.test_capture_fuzz import TOKEN, real_capture

@@ -12,7 +12,7 @@ from typing import TypeVar
 from fleet.collect.options import ONE_SHOT_SHELL_DAYS
 from fleet.inventory.native import Device
 from fleet.metrics.from_capture import steady_maps
-from fleet.ssh.transport import CAPTURE_ERROR, device_flags
+from fleet.ssh.outcomes import CAPTURE_ERROR, device_flags
 from fleet.store.parse import parse_sample_metrics
 from fleet.store.store import Store
 

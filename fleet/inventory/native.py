@@ -189,26 +189,13 @@ def _algorithms(kind: str) -> Check:
 
 
 def split_hop(spec: str) -> tuple[str, str, int | None]:
-    """One validated hop ``[user@]host[:port]`` -> (user or "", host, port or None)."""
-    user, _, hostport = spec.rpartition("@")
-    port: int | None = None
-    if hostport.startswith("["):  # [v6addr]:port
-        host, _, rest = hostport[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") else None
-    elif hostport.count(":") == 1:
-        host, p = hostport.split(":")
-        port = int(p)
-    else:
-        host = hostport
-    return user, host, port
-
-
-def _hop(spec: str) -> str:
+    """One jump host ``[user@]host[:port]`` -> (user or "", host, port or None); ValueError naming
+    the hop when it is not of that form or its port is not 1-65535. The one parser of a hop."""
     user, _, hostport = spec.rpartition("@")
     if not spec or any(c.isspace() for c in spec) or not hostport or (user == "" and "@" in spec):
         raise ValueError(f"bad jump host {spec!r}: expected user@host:port")
-    port = None
-    if hostport.startswith("["):
+    port: str | None = None
+    if hostport.startswith("["):  # [v6addr]:port
         host, _, rest = hostport[1:].partition("]")
         port = rest[1:] if rest.startswith(":") else None if not rest else "?"
     elif hostport.count(":") == 1:
@@ -217,7 +204,7 @@ def _hop(spec: str) -> str:
         host = hostport
     if not host or (port is not None and (not port.isdigit() or not 1 <= int(port) <= 65535)):
         raise ValueError(f"bad jump host {spec!r}: expected user@host:port with a port 1-65535")
-    return spec
+    return user, host, int(port) if port is not None else None
 
 
 def _jump(v: Any) -> str:
@@ -226,7 +213,7 @@ def _jump(v: Any) -> str:
     spec = _str(v)
     for hop in spec.split(","):
         try:
-            _hop(hop)
+            split_hop(hop)
         except ValueError as exc:
             if "," not in spec:
                 raise

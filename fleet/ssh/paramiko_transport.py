@@ -18,7 +18,10 @@ from pathlib import Path
 import paramiko
 
 from fleet.inventory.native import Device
-from fleet.ssh.transport import (
+from fleet.ssh.credentials import device_passphrase, device_password
+from fleet.ssh.hostkeys import known_hosts_path, record_host_key
+from fleet.ssh.jumps import jump_chain, jump_host
+from fleet.ssh.outcomes import (
     STDERR_KEPT,
     AuthFailed,
     CaptureError,
@@ -27,11 +30,6 @@ from fleet.ssh.transport import (
     HostKeyMismatch,
     Session,
     Unreachable,
-    _secret,
-    device_password,
-    jump_host,
-    known_hosts_path,
-    record_host_key,
 )
 
 
@@ -46,7 +44,7 @@ class ParamikoSession:
         return await asyncio.to_thread(self._capture, script, end, limit, keep)
 
     def _capture(self, script: bytes, end: bytes, limit: int, keep: bool) -> CommandResult:
-        """One capture, in a kept ``sh -s`` or a one-shot one (fleet.transport.AsyncsshSession.capture)."""
+        """One capture, in a kept ``sh -s`` or a one-shot one (as AsyncsshSession.capture)."""
         chan, self._shell = self._shell, None  # kept again only after a whole capture
         if chan is not None and (chan.closed or chan.eof_received or chan.exit_status_ready()):
             chan.close()  # the shell was killed between two samples: start another
@@ -194,7 +192,7 @@ class ParamikoTransport:
         """Connect and authenticate; every paramiko error leaves as a DeviceError."""
         client = self._client(device)
         password = device_password(device)
-        passphrase = _secret(device.passphrase_env, "passphrase_env") if device.passphrase_env else None
+        passphrase = device_passphrase(device)
         try:
             client.connect(
                 device.host,
@@ -245,7 +243,7 @@ class ParamikoTransport:
         """Log into each jump host in turn through a direct-tcpip channel of the previous one."""
         jumps: list[paramiko.SSHClient] = []
         sock: paramiko.Channel | None = None
-        hops = device.proxy_jump.split(",") if device.proxy_jump else []
+        hops = jump_chain(device)
         try:
             for hop in hops:
                 jump_device = jump_host(device, hop)

@@ -30,7 +30,7 @@ from fleet.config import SweepSettings
 from fleet.inventory.load import load_inventory
 from fleet.lab import Lab
 from fleet.render.rank import rank_json
-from fleet.ssh.transport import CommandResult
+from fleet.ssh.outcomes import CommandResult
 from fleet.store.store import Store
 from fleet.view.fleet import build_view
 from tests.helpers import assert_lab_leaks_found

@@ -21,8 +21,9 @@ from fleet.collect.options import ONE_SHOT_SHELL_DAYS, CollectOptions
 from fleet.inventory.load import load_inventory
 from fleet.inventory.native import Device
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab
+from fleet.ssh.asyncssh_transport import AsyncsshTransport
+from fleet.ssh.outcomes import CaptureError, CommandResult, Session, Transport
 from fleet.ssh.paramiko_transport import ParamikoTransport
-from fleet.ssh.transport import AsyncsshTransport, CaptureError, CommandResult, Session, Transport
 from fleet.store.store import Store
 
 END = b"@@fleet-0123456789abcdef end\n"

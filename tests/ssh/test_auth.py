@@ -28,9 +28,10 @@ from fleet.collect.options import CollectOptions
 from fleet.inventory.load import load_inventory
 from fleet.inventory.native import Device
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab
-from fleet.ssh import transport as transport_mod
+from fleet.ssh import handshakes as transport_mod
+from fleet.ssh.asyncssh_transport import AsyncsshTransport
+from fleet.ssh.outcomes import AuthFailed, DeviceError, Unreachable
 from fleet.ssh.paramiko_transport import ParamikoTransport
-from fleet.ssh.transport import AsyncsshTransport, AuthFailed, DeviceError, Unreachable
 from fleet.store.store import Store
 from tests.conftest import lab_unavailable
 from tests.ssh.conftest import PASSPHRASE, Keys, Sshd, StartSshd

@@ -1,8 +1,6 @@
-"""Reaching a device: the Transport contract and its asyncssh implementation.
-
-Library errors are translated here, once, into :class:`DeviceError` subclasses whose ``status`` is
-one of the outcome names users see (``unreachable``, ``auth_failed``, ``host_key_mismatch``,
-``capture_error``). Timeouts are the orchestrator's business: it wraps connect + capture in one.
+"""The asyncssh transport (the default): sessions with a kept shell, connections through shared jump
+hosts, and what the installed asyncssh supports. The one fleet.ssh module that imports asyncssh;
+its errors are translated here, once, into fleet.ssh.outcomes' DeviceError subclasses.
 """
 
 from __future__ import annotations
@@ -10,15 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import fcntl
-import os
-import random
-import stat
-import threading
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import asyncssh
 from asyncssh.encryption import get_encryption_algs
@@ -26,115 +18,32 @@ from asyncssh.kex import get_kex_algs
 from asyncssh.mac import get_mac_algs
 from asyncssh.public_key import get_certificate_algs, get_default_public_key_algs, get_public_key_algs
 
-from fleet.errors import FleetError
 from fleet.inventory.native import Device
-
-# Outcome names (interface.md).
-OK = "ok"
-UNREACHABLE = "unreachable"
-AUTH_FAILED = "auth_failed"
-HOST_KEY_MISMATCH = "host_key_mismatch"
-TIMEOUT = "timeout"
-CAPTURE_ERROR = "capture_error"
-STATUSES = (OK, UNREACHABLE, AUTH_FAILED, HOST_KEY_MISMATCH, TIMEOUT, CAPTURE_ERROR)
-
-# The legacy profile (``legacy_algorithms: true``). Short lists on purpose: Dropbear before 2020.81
-# reads only the first 20 names of each list and drops lists longer than ~1,300 bytes
-# (docs/ssh-field-notes.md). Modern names first, legacy last, every legacy name well within reach.
-# Tested against OpenSSH 9.2 servers restricted to group1-sha1/group14-sha1, ssh-rsa/ssh-dss,
-# aes128-cbc/3des-cbc and hmac-sha1/hmac-md5, and against Dropbear 2022.83 (tests/ssh/).
-LEGACY_KEX = (
-    "curve25519-sha256",
-    "curve25519-sha256@libssh.org",
-    "ecdh-sha2-nistp256",
-    "diffie-hellman-group14-sha256",
-    "diffie-hellman-group14-sha1",
-    "diffie-hellman-group1-sha1",
+from fleet.ssh.algorithms import (
+    LEGACY_CIPHERS,
+    LEGACY_KEX,
+    LEGACY_MACS,
+    host_key_algs,
+    legacy_hint,
 )
-LEGACY_CIPHERS = (
-    "aes128-ctr",
-    "aes256-ctr",
-    "aes128-gcm@openssh.com",
-    "chacha20-poly1305@openssh.com",
-    "aes128-cbc",
-    "aes256-cbc",
-    "3des-cbc",
+from fleet.ssh.credentials import device_passphrase, device_password
+from fleet.ssh.handshakes import BannerLost, HandshakeSlots, retry_lost_banner
+from fleet.ssh.hostkeys import known_hosts_path, record_host_key
+from fleet.ssh.jumps import jump_chain, jump_host, shared_jump_key
+from fleet.ssh.outcomes import (
+    STDERR_KEPT,
+    AuthFailed,
+    CaptureError,
+    CommandResult,
+    DeviceError,
+    HostKeyMismatch,
+    Session,
+    Unreachable,
+    reason,
 )
-LEGACY_MACS = ("hmac-sha2-256", "hmac-sha1", "hmac-md5")
-# Also used when no known_hosts entry restricts the choice: ed25519 first, because Dropbear 2022.83
-# with only an ed25519 key still offers rsa-sha2-256 and aborts when a client picks it.
-HOST_KEY_ALGS = ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-256", "rsa-sha2-512", "ssh-rsa")
-LEGACY_HOST_KEY_ALGS = (*HOST_KEY_ALGS, "ssh-dss")
-MAX_ALGORITHMS = 20  # Dropbear before 2020.81 ignores names past the 20th
+from fleet.ssh.streams import read_capped, read_until
 
-# Pre-banner resets (Dropbear drops connections beyond 5 unauthenticated per source address):
-# retried this many times with exponential backoff and jitter, inside the device's timeout.
-BANNER_RETRIES = 4
-BANNER_BACKOFF = 0.5  # seconds before the first retry; doubles, times a jitter of 0.5-1.5
-HANDSHAKES_PER_HOST = 3  # never more simultaneous handshakes to one address
 KEEPALIVE_INTERVAL = 30  # seconds; keepalive@openssh.com works on every Dropbear tested
-
-# Flags recorded per device (store ``devices.flags_json``) so reports can point at weak settings.
-FLAG_LEGACY = "legacy_algorithms"
-FLAG_OVERRIDES = "algorithm_overrides"
-FLAG_HOST_KEY_OFF = "host_key_checking_off"
-
-
-class DeviceError(FleetError):
-    """A device could not be sampled; ``status`` is the outcome name, the message the reason."""
-
-    status = CAPTURE_ERROR
-
-
-class Unreachable(DeviceError):
-    """No SSH session could be set up (refused, no route, reset, handshake failure)."""
-
-    status = UNREACHABLE
-
-
-class AuthFailed(DeviceError):
-    """The device refused every credential offered."""
-
-    status = AUTH_FAILED
-
-
-class HostKeyMismatch(DeviceError):
-    """The host key is unknown (strict mode) or differs from the recorded one."""
-
-    status = HOST_KEY_MISMATCH
-
-
-class _BannerLost(Exception):
-    """The device closed the connection before its SSH banner: busy, worth a retry."""
-
-
-class CaptureError(DeviceError):
-    """The session worked but the capture did not (non-zero exit, cut stream, too much output)."""
-
-    status = CAPTURE_ERROR
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    stdout: bytes
-    stderr: bytes
-    exit_status: int | None
-    truncated: bool  # stdout hit the size cap and the command was stopped
-
-
-class Session(Protocol):
-    async def run(self, command: str, stdin: bytes, limit: int) -> CommandResult: ...
-
-    async def capture(self, script: bytes, end: bytes, limit: int, *, keep: bool) -> CommandResult: ...
-
-    async def close(self) -> None: ...
-
-
-class Transport(Protocol):
-    async def connect(self, device: Device) -> Session: ...
-
-
-STDERR_KEPT = 64 * 1024  # of a command's stderr; the rest is read and dropped
 
 
 class AsyncsshSession:
@@ -161,7 +70,7 @@ class AsyncsshSession:
                 shell = _Shell(proc)
             with contextlib.suppress(BrokenPipeError):  # a shell that ended without reading its
                 shell.proc.stdin.write(script)  # input: its exit status and stderr say why
-            out, ended, truncated = await _read_until(shell.proc.stdout, end, limit)
+            out, ended, truncated = await read_until(shell.proc.stdout, end, limit)
             if ended:
                 kept, shell = shell, None
                 self._shell = kept
@@ -171,7 +80,7 @@ class AsyncsshSession:
             await shell.proc.wait_closed()
             return CommandResult(out, await shell.stderr_at_exit(), shell.proc.exit_status, False)
         except (asyncssh.Error, OSError) as exc:
-            raise CaptureError(f"session failed during capture: {_reason(exc)}") from exc
+            raise CaptureError(f"session failed during capture: {reason(exc)}") from exc
         finally:
             if shell is not None:  # not kept: ended, cut, over the cap, or cancelled mid-capture
                 shell.stop()
@@ -187,9 +96,9 @@ class AsyncsshSession:
                 # it): its exit status and stderr, read below, say why
             # stderr is drained beside stdout (unread data would stall the shared channel window),
             # but never awaited when stdout overflows: a flooding device's stderr never ends.
-            err_task = asyncio.ensure_future(_read_capped(proc.stderr, STDERR_KEPT, drain=True))
+            err_task = asyncio.ensure_future(read_capped(proc.stderr, STDERR_KEPT, drain=True))
             try:
-                out, truncated = await _read_capped(proc.stdout, limit)
+                out, truncated = await read_capped(proc.stdout, limit)
                 if truncated:
                     proc.close()
                     return CommandResult(b"", b"", None, True)  # never stored: free the 16 MiB now
@@ -199,7 +108,7 @@ class AsyncsshSession:
             finally:
                 err_task.cancel()
         except (asyncssh.Error, OSError) as exc:
-            raise CaptureError(f"session failed during capture: {_reason(exc)}") from exc
+            raise CaptureError(f"session failed during capture: {reason(exc)}") from exc
 
     async def close(self) -> None:
         if self._shell is not None:  # end the kept shell the way a one-shot capture ends: stdin's EOF
@@ -248,121 +157,6 @@ class _Shell:
         self.proc.close()
 
 
-async def _read_until(stream: asyncssh.SSHReader[bytes], end: bytes, limit: int) -> tuple[bytes, bool, bool]:
-    """Read up to and including ``end``: (data, ended, truncated). Stops at EOF (ended False) or
-    once more than ``limit`` bytes came without it (truncated True); a hostile device cannot fill
-    memory. Anything after ``end`` is dropped (a shell between two captures prints nothing)."""
-    buf = bytearray()
-    while chunk := await stream.read(65536):
-        start = max(0, len(buf) - len(end) + 1)
-        buf += chunk
-        at = buf.find(end, start)
-        if 0 <= at <= limit - len(end):
-            return bytes(buf[: at + len(end)]), True, False
-        if len(buf) > limit:
-            return b"", False, True
-    return bytes(buf), False, False
-
-
-async def _read_capped(
-    stream: asyncssh.SSHReader[bytes], limit: int, *, drain: bool = False
-) -> tuple[bytes, bool]:
-    """Read to EOF, never holding more than ``limit`` bytes: a hostile device cannot fill memory.
-
-    Stops at the limit (truncated=True), or with ``drain`` reads on and drops the excess.
-    """
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await stream.read(65536)
-        if not chunk:
-            return b"".join(chunks), size > limit
-        room = limit - min(size, limit)
-        size += len(chunk)
-        if room:
-            chunks.append(chunk[:room])
-        if size > limit and not drain:
-            return b"".join(chunks), True
-
-
-def _reason(exc: BaseException) -> str:
-    text = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
-    return str(text).strip() or type(exc).__name__
-
-
-def device_flags(device: Device) -> tuple[str, ...]:
-    """What a report should flag about how this device is reached (weak algorithms, no host keys)."""
-    flags = []
-    if device.legacy_algorithms:
-        flags.append(FLAG_LEGACY)
-    if device.kex_algorithms or device.ciphers or device.macs or device.host_key_algorithms:
-        flags.append(FLAG_OVERRIDES)
-    if device.host_key_checking == "off":
-        flags.append(FLAG_HOST_KEY_OFF)
-    return tuple(flags)
-
-
-def parse_jump(spec: str, default_user: str) -> tuple[str, str, int]:
-    """One hop ``[user@]host[:port]`` -> (user, host, port); the inventory has validated the form.
-    A ``proxy_jump`` chain is several hops joined by commas."""
-    user, _, hostport = spec.rpartition("@")
-    host, port = hostport, 22
-    if hostport.startswith("["):  # [v6addr]:port
-        host, _, rest = hostport[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") else 22
-    elif hostport.count(":") == 1:
-        host, p = hostport.split(":")
-        port = int(p)
-    return user or default_user, host, port
-
-
-def jump_host(device: Device, hop: str) -> Device:
-    """The device record a jump host is logged into with: the device's keys, known_hosts and
-    algorithms, never its password (a password is for the device alone)."""
-    user, host, port = parse_jump(hop, device.user)
-    return replace(
-        device,
-        name=f"jump host {hop}",
-        host=host,
-        port=port,
-        user=user,
-        proxy_jump=None,
-        password_env=None,
-        password_file=None,
-    )
-
-
-def known_hosts_path(device: Device) -> Path:
-    return Path(device.known_hosts or "~/.ssh/known_hosts").expanduser()
-
-
-_RECORD_LOCK = threading.Lock()
-
-
-def record_host_key(path: Path, host: str, port: int, public_line: str) -> None:
-    """Append one first-seen key to known_hosts, once.
-
-    Devices are recorded from many tasks, threads (paramiko) and even two collectors at once: a
-    process lock plus ``flock`` serialise the appends, and a line already present is not repeated,
-    so the file is never interleaved or rewritten.
-    """
-    name = host if port == 22 else f"[{host}]:{port}"
-    line = f"{name} {public_line.strip()}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _RECORD_LOCK, path.open("a+", encoding="utf-8") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            f.seek(0)
-            existing = f.read()
-            if line in existing.splitlines():
-                return
-            f.write(("\n" if existing and not existing.endswith("\n") else "") + line + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 class _Probe(asyncssh.SSHClient):
     """Keeps the connection object so a failure can tell "no banner" from "failed in kex"."""
 
@@ -376,15 +170,6 @@ class _Probe(asyncssh.SSHClient):
         return self.conn is not None and bool(self.conn.get_extra_info("server_version"))
 
 
-class _AddressSlots:
-    """The handshakes to one address: at most HANDSHAKES_PER_HOST at once, and how many connects
-    hold or wait for one (the address is forgotten when none does)."""
-
-    def __init__(self) -> None:
-        self.semaphore = asyncio.Semaphore(HANDSHAKES_PER_HOST)
-        self.users = 0
-
-
 class AsyncsshTransport:
     """One asyncssh connection per device; private keys are read once per file and reused.
 
@@ -394,7 +179,7 @@ class AsyncsshTransport:
 
     def __init__(self) -> None:
         self._keys: dict[tuple[str, str | None], asyncssh.SSHKey] = {}
-        self._handshakes: dict[tuple[str, int], _AddressSlots] = {}  # addresses being connected to
+        self._handshakes = HandshakeSlots()  # addresses being connected to
         self._jumps: dict[tuple[Any, ...], asyncssh.SSHClientConnection] = {}
         self._jump_locks: dict[tuple[Any, ...], asyncio.Lock] = {}
         self._known: dict[Path, tuple[tuple[int, int], asyncssh.SSHKnownHosts]] = {}
@@ -407,21 +192,21 @@ class AsyncsshTransport:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise HostKeyMismatch(f"cannot read known_hosts {path}: {_reason(exc)}") from exc
+            raise HostKeyMismatch(f"cannot read known_hosts {path}: {reason(exc)}") from exc
         version = (st.st_mtime_ns, st.st_size)  # accept-new appends change both
         cached = self._known.get(path)
         if cached is None or cached[0] != version:
             try:
                 cached = (version, asyncssh.read_known_hosts(str(path)))
             except (OSError, ValueError) as exc:
-                raise HostKeyMismatch(f"cannot read known_hosts {path}: {_reason(exc)}") from exc
+                raise HostKeyMismatch(f"cannot read known_hosts {path}: {reason(exc)}") from exc
             self._known[path] = cached
         return cached[1]
 
     def _client_keys(self, device: Device) -> list[asyncssh.SSHKey] | None:
         if not device.identity_files:
             return None  # asyncssh defaults: ~/.ssh keys and the agent
-        passphrase = _secret(device.passphrase_env, "passphrase_env") if device.passphrase_env else None
+        passphrase = device_passphrase(device)
         keys = []
         for path in device.identity_files:
             cache_key = (path, passphrase)
@@ -429,13 +214,13 @@ class AsyncsshTransport:
                 try:
                     self._keys[cache_key] = asyncssh.read_private_key(path, passphrase)
                 except (OSError, asyncssh.KeyImportError, ValueError) as exc:
-                    raise AuthFailed(f"cannot use identity file {path}: {_reason(exc)}") from exc
+                    raise AuthFailed(f"cannot use identity file {path}: {reason(exc)}") from exc
             keys.append(self._keys[cache_key])
         return keys
 
     def _host_key_options(self, device: Device) -> tuple[dict[str, object], bool]:
         """asyncssh host-key options, and whether known_hosts already holds this host."""
-        algs = list(device.host_key_algorithms or _host_key_algs(device))
+        algs = list(device.host_key_algorithms or host_key_algs(device))
         if device.host_key_checking == "off":
             return {"known_hosts": None, "server_host_key_algs": algs}, False
         known = self._known_hosts(known_hosts_path(device))
@@ -488,7 +273,7 @@ class AsyncsshTransport:
 
     async def connect(self, device: Device) -> Session:
         tunnel = None
-        hops = device.proxy_jump.split(",") if device.proxy_jump else []
+        hops = jump_chain(device)
         for i in range(len(hops)):  # a,b: a directly, b through a, the device through b
             tunnel = await self._jump(device, hops, i, tunnel)
         return AsyncsshSession(await self._open(device, tunnel))
@@ -504,22 +289,7 @@ class AsyncsshTransport:
         its failures name the jump host."""
         hop = hops[i]
         jump_device = jump_host(device, hop)
-        host, port, user = jump_device.host, jump_device.port, jump_device.user
-        key = (
-            tuple(parse_jump(h, device.user) for h in hops[:i]),  # the route to this hop
-            host,
-            port,
-            user,
-            device.identity_files,
-            device.passphrase_env,
-            device.known_hosts,
-            device.host_key_checking,
-            device.legacy_algorithms,
-            device.kex_algorithms,
-            device.ciphers,
-            device.macs,
-            device.host_key_algorithms,
-        )
+        key = shared_jump_key(device, hops, i)
         async with self._jump_locks.setdefault(key, asyncio.Lock()):
             conn = self._jumps.get(key)
             if conn is not None and not conn.is_closed():
@@ -552,20 +322,12 @@ class AsyncsshTransport:
         options.update(host_key_options)
         options.update(self._algorithm_options(device))
         options.update(usable_algorithms(options))
-        delay = BANNER_BACKOFF
-        for attempt in range(BANNER_RETRIES + 1):
-            try:
-                async with self._handshake_slot(device.host, device.port):
-                    conn = await self._handshake(device, options, known)
-                break
-            except _BannerLost:
-                if attempt == BANNER_RETRIES:
-                    raise Unreachable(
-                        f"connection closed before the SSH banner, {attempt + 1} tries"
-                        " (device busy: too many unauthenticated connections?)"
-                    ) from None
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay *= 2
+
+        async def handshake() -> asyncssh.SSHClientConnection:
+            async with self._handshakes.slot(device.host, device.port):
+                return await self._handshake(device, options, known)
+
+        conn = await retry_lost_banner(handshake)
         if device.host_key_checking == "accept-new" and not known:
             key = conn.get_server_host_key()
             if key is not None:
@@ -576,40 +338,23 @@ class AsyncsshTransport:
                     )
                 except OSError as exc:
                     conn.abort()
-                    why = _reason(exc)
+                    why = reason(exc)
                     raise HostKeyMismatch(f"cannot record the host key in known_hosts: {why}") from exc
         return conn
-
-    @contextlib.asynccontextmanager
-    async def _handshake_slot(self, host: str, port: int) -> AsyncIterator[None]:
-        """One of the HANDSHAKES_PER_HOST handshakes to this address. The address is forgotten
-        once no connect uses it, so a sweep holds nothing for the devices it is done with."""
-        address = (host, port)
-        slots = self._handshakes.get(address)
-        if slots is None:
-            slots = self._handshakes[address] = _AddressSlots()
-        slots.users += 1
-        try:
-            async with slots.semaphore:
-                yield
-        finally:
-            slots.users -= 1
-            if slots.users == 0:
-                del self._handshakes[address]
 
     async def _handshake(
         self, device: Device, options: dict[str, object], known: bool
     ) -> asyncssh.SSHClientConnection:
-        """One connection attempt; every library error leaves here as a DeviceError (or _BannerLost)."""
+        """One connection attempt; every library error leaves here as a DeviceError (or BannerLost)."""
         probe = _Probe()
         try:
             conn, _ = await asyncssh.create_connection(lambda: probe, device.host, device.port, **options)
             return conn
         except asyncssh.PermissionDenied as exc:
-            raise AuthFailed(f"authentication refused: {_reason(exc)}") from exc
+            raise AuthFailed(f"authentication refused: {reason(exc)}") from exc
         except asyncssh.HostKeyNotVerifiable as exc:
             if known:
-                why = _reason(exc)
+                why = reason(exc)
                 raise HostKeyMismatch(
                     f"host key of {device.host} differs from the one in known_hosts"
                     f" (possible impersonation, or the device was re-flashed): {why}"
@@ -618,23 +363,23 @@ class AsyncsshTransport:
                 f"host key of {device.host} is not in known_hosts (host_key_checking: strict)"
             ) from exc
         except asyncssh.KeyExchangeFailed as exc:
-            why = _reason(exc)
+            why = reason(exc)
             if known and "host key" in why.lower():
                 raise HostKeyMismatch(
                     f"the device offers no host key of the type recorded in known_hosts: {why}"
                 ) from exc
-            raise Unreachable(f"no common algorithm: {why}{_legacy_hint(device)}") from exc
+            raise Unreachable(f"no common algorithm: {why}{legacy_hint(device)}") from exc
         except (asyncssh.ConnectionLost, ConnectionResetError, BrokenPipeError) as exc:
             if not probe.got_banner():
-                raise _BannerLost() from exc
+                raise BannerLost() from exc
             raise Unreachable(
                 "connection closed by the device during key exchange: no common algorithm"
-                + _legacy_hint(device)
+                + legacy_hint(device)
             ) from exc
         except asyncssh.Error as exc:
-            raise Unreachable(f"ssh: {_reason(exc)}") from exc
+            raise Unreachable(f"ssh: {reason(exc)}") from exc
         except OSError as exc:
-            raise Unreachable(_reason(exc)) from exc
+            raise Unreachable(reason(exc)) from exc
 
     async def close(self) -> None:
         """Close the shared jump-host connections."""
@@ -644,65 +389,6 @@ class AsyncsshTransport:
             with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
                 await asyncio.wait_for(conn.wait_closed(), 2)
         self._jumps.clear()
-
-
-def _secret(env: str, key: str) -> str:
-    """A password or passphrase from the environment; the error names the variable, never a value."""
-    value = os.environ.get(env)
-    if value is None:
-        raise AuthFailed(f"{key} {env} is not set in the environment")
-    return value
-
-
-def device_password(device: Device) -> str | None:
-    """The device's password, from password_env or password_file (None: no password login)."""
-    if device.password_env:
-        return _secret(device.password_env, "password_env")
-    if device.password_file:
-        return read_password_file(device.password_file)
-    return None
-
-
-MAX_PASSWORD_FILE = 4096
-
-
-def read_password_file(path: str) -> str:
-    """The first line of a file only its owner can read (like ssh refuses a loose private key):
-    a password readable by others is already leaked, so it is refused, never used."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOCTTY)
-    except OSError as exc:
-        raise AuthFailed(f"password_file {path} cannot be read: {_reason(exc)}") from exc
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise AuthFailed(f"password_file {path} is not a regular file")
-        if st.st_uid != os.geteuid():
-            raise AuthFailed(
-                f"password_file {path} is owned by uid {st.st_uid}, not by the user running fleet"
-                f" (uid {os.geteuid()}): refused"
-            )
-        mode = stat.S_IMODE(st.st_mode)
-        if mode & 0o077:
-            raise AuthFailed(
-                f"password_file {path} has mode {mode:04o}, readable or writable by group or others:"
-                " refused (chmod 600 it)"
-            )
-        data = os.read(fd, MAX_PASSWORD_FILE + 1)
-    except OSError as exc:
-        raise AuthFailed(f"password_file {path} cannot be read: {_reason(exc)}") from exc
-    finally:
-        os.close(fd)
-    if len(data) > MAX_PASSWORD_FILE:
-        raise AuthFailed(f"password_file {path} is larger than {MAX_PASSWORD_FILE} bytes: not a password")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise AuthFailed(f"password_file {path} is not UTF-8 text") from None
-    password = text.split("\n", 1)[0].removesuffix("\r")
-    if not password:
-        raise AuthFailed(f"password_file {path}: its first line is empty")
-    return password
 
 
 # What the installed asyncssh (and the cryptography under it) can do, per connect() option: a name
@@ -735,16 +421,6 @@ def usable_algorithms(options: Mapping[str, object]) -> dict[str, list[str]]:
                 f" asyncssh {asyncssh.__version__}: set other names in the inventory"
             )
     return usable
-
-
-def _legacy_hint(device: Device) -> str:
-    if device.legacy_algorithms:
-        return " (even with legacy_algorithms: set kex_algorithms, ciphers, macs or host_key_algorithms)"
-    return " (legacy_algorithms: true may help)"
-
-
-def _host_key_algs(device: Device) -> tuple[str, ...]:
-    return LEGACY_HOST_KEY_ALGS if device.legacy_algorithms else HOST_KEY_ALGS
 
 
 def _known_entries(known: asyncssh.SSHKnownHosts, device: Device) -> bool:
