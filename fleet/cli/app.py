@@ -27,6 +27,7 @@ from fleet.lab.cli import lab_app
 from fleet.procfs import ParseError
 from fleet.render.rank import device_text, rank_json, rank_text
 from fleet.render.report import render_report
+from fleet.ssh.outcomes import OK
 from fleet.store.location import store_location
 from fleet.store.log_import import LogImportError, import_log
 from fleet.store.parse import parse_pending
@@ -296,7 +297,7 @@ class _TerminalProgress:
         if outcome.name not in self.seen:
             self.seen.add(outcome.name)
             self.done += 1
-        if outcome.status != "ok":
+        if outcome.status != OK:
             self.failed += 1
         sys.stderr.write(f"\r{self.done}/{self.total} devices sampled, {self.failed} failures ")
         sys.stderr.flush()
@@ -318,15 +319,15 @@ def summarize(outcomes: list[DeviceOutcome], seconds: float) -> str:
 
     by_status = status_counts(outcomes)
     samples = sum(o.samples for o in outcomes)
-    ok = by_status.get("ok", 0)
-    counts = ", ".join(f"{s} {n}" for s, n in sorted(by_status.items()) if s != "ok")
+    ok = by_status.get(OK, 0)
+    counts = ", ".join(f"{s} {n}" for s, n in sorted(by_status.items()) if s != OK)
     lines = [
         f"collected {ok}/{len(outcomes)} devices, {samples} samples in {seconds:.1f} s"
         + (f" ({counts})" if counts else "")
     ]
     seen: Counter[str] = Counter()
     for o in outcomes:
-        if o.status != "ok":
+        if o.status != OK:
             kind, line = o.status, f"  {o.name}: {o.status}: {o.error}"
         elif o.problems:
             kind, line = "partial sample", f"  {o.name}: partial sample: {'; '.join(o.problems[:3])}"

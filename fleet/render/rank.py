@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fleet.analysis.model import SEVERITY_ORDER
+from fleet.ssh.outcomes import OK
 from fleet.text import duration, iso, visible
 from fleet.view.fleet import DeviceView, FleetView
 
@@ -51,7 +52,7 @@ def top_finding(d: dict[str, Any]) -> str:
     """The one line that says most about a device entry of :func:`rank_json`."""
     if d["analysis_error"]:
         return f"analysis error: {d['analysis_error']}"
-    if d["status"] not in ("ok", "unknown") and d["error"]:
+    if d["status"] not in (OK, "unknown") and d["error"]:
         return str(d["error"])
     candidates = [*d["findings"], *(f for p in d["processes"][:1] for f in p["findings"])]
     candidates.sort(key=lambda f: -SEVERITY_ORDER.get(f["severity"], -1))  # most severe first

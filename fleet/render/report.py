@@ -21,6 +21,7 @@ from markupsafe import Markup
 from fleet.analysis.model import SEVERITIES, ProcessAssessment
 from fleet.render.charts import REPORT_KEEPS, line_chart, sparkline
 from fleet.render.rank import evidence_text, rank_json, top_finding
+from fleet.ssh.outcomes import OK
 from fleet.text import duration, iso, size, visible
 from fleet.view.fleet import DeviceView, FleetView
 
@@ -167,7 +168,7 @@ def group_rows(view: FleetView) -> list[GroupRow]:
         GroupRow(
             name,
             len(ds),
-            sum(d.row.status == "ok" for d in ds),
+            sum(d.row.status == OK for d in ds),
             sum(d.suspect for d in ds),
             sum(d.suspect and _has_high(d) for d in ds),
         )

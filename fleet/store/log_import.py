@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fleet.capture.methodlog import render_block, split_method_log
 from fleet.capture.script import TOKEN_PATTERN
 from fleet.errors import UsageError
+from fleet.ssh.outcomes import OK
 from fleet.store.parse import METHOD_LOG, SSH, parse_method_log, parse_sample
 from fleet.store.store import Store
 from fleet.text import decode
@@ -63,7 +64,7 @@ def import_log(
             parse_method_log(store, sid, raw, meta or {})
         else:
             parse_sample(store, sid, raw, token)
-    store.record_attempt(dev_id, None, "ok", None, None, at=start + (len(rounds) - 1) * interval)
+    store.record_attempt(dev_id, None, OK, None, None, at=start + (len(rounds) - 1) * interval)
     return ImportResult(len(rounds), kind, skipped)
 
 

@@ -22,6 +22,7 @@ from fleet.config import SmtpSettings
 from fleet.errors import MailError
 from fleet.inventory.native import Device
 from fleet.render.report import email_renderer, render_report
+from fleet.ssh.outcomes import OK
 from fleet.store.parse import parse_pending
 from fleet.store.schema import Pruned
 from fleet.store.store import Store
@@ -74,7 +75,7 @@ class SweepResult:
         parts = []
         if self.outcomes:
             counts = _status_counts(self.outcomes)
-            failed = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()) if s != "ok")
+            failed = ", ".join(f"{s} {n}" for s, n in sorted(counts.items()) if s != OK)
             if v.changes and v.changes.newly_failed:
                 failed += f"; {len(v.changes.newly_failed)} newly failing"
             parts.append(
@@ -190,7 +191,7 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
             collect(plan.devices, store, plan.collect, inventory=plan.inventory, progress=progress)
         )
         for o in outcomes:
-            if o.status != "ok":
+            if o.status != OK:
                 log.info(
                     "%s: %s: %s",
                     o.name,

@@ -22,6 +22,7 @@ from fleet.metrics.limits import MAX_ANALYSED_BYTES
 from fleet.metrics.model import DeviceMetrics
 from fleet.procfs import ParseError
 from fleet.procfs.maps import parse_maps
+from fleet.ssh.outcomes import OK
 from fleet.store.parse import METHOD_LOG
 from fleet.store.schema import DeviceRow, RawSample
 from fleet.store.store import Store, database_errors
@@ -101,7 +102,7 @@ class FleetView:
 
     @property
     def reachable(self) -> int:
-        return sum(1 for d in self.devices if d.row.status == "ok")
+        return sum(1 for d in self.devices if d.row.status == OK)
 
     @property
     def suspects(self) -> list[DeviceView]:
@@ -109,7 +110,7 @@ class FleetView:
 
     @property
     def failed(self) -> list[DeviceView]:
-        return [d for d in self.devices if d.row.status not in ("ok", None)]
+        return [d for d in self.devices if d.row.status not in (OK, None)]
 
     @property
     def analysis_failed(self) -> list[DeviceView]:
@@ -145,7 +146,7 @@ def build_view(
         if wanted and not selected(wanted, row.name, row.groups, row.tags):
             continue
         views.append(_isolated(store, row, details))
-    views.sort(key=lambda v: (-v.score, v.row.status != "ok", v.name))
+    views.sort(key=lambda v: (-v.score, v.row.status != OK, v.name))
     groups = {v.name: v.row.groups for v in views}
     assessments = [v.assessment for v in views if v.assessment]
     found: tuple[FleetFinding, ...] = ()
