@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 import fleet
 from fleet.cli import app as cli
+from fleet.cli.logs import setup_logging
 from fleet.store.store import Store
 from fleet.sweep.reportdir import write_atomically
 
@@ -113,7 +114,7 @@ def test_only_asyncssh_cryptography_warnings_are_silenced() -> None:
 def test_other_warnings_become_log_lines_json_with_log_json(capsys: pytest.CaptureFixture[str]) -> None:
     logging.captureWarnings(False)  # an earlier in-process command may have left it half on
     try:
-        cli._setup_logging(json_lines=True, verbose=False)
+        setup_logging(json_lines=True, verbose=False)
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.warn("a dependency changed its mind", DeprecationWarning, stacklevel=1)

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet.cli.app import Exit, app
+from fleet.cli.app import app
+from fleet.cli.exits import Exit
 from fleet.collect.sampler import DeviceOutcome
 from fleet.metrics.model import ProcessMetrics
 from fleet.render.report import render_email

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet.cli.app import Exit, app
+from fleet.cli.app import app
+from fleet.cli.exits import Exit
 from fleet.store.store import Store
 from fleet.view.fleet import build_view, worst_severity
 
