@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from fleet.inventory.load import load_inventory
-from fleet.inventory.native import InventoryError, parse_inventory
+from fleet.inventory.model import InventoryError
+from fleet.inventory.native import parse_inventory
 
 GOOD = """\
 defaults:

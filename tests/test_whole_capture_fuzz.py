@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 from fleet.collect.options import CollectOptions
 from fleet.collect.sampler import _Capture, _keep
 from fleet.collect.writer import StoreWriter as _Writer
-from fleet.inventory.native import Device
+from fleet.inventory.model import Device
 from fleet.metrics.limits import MAX_METRICS_BYTES, MAX_PROBLEMS, MAX_PROCESSES, STORE_MAX
 from fleet.render.rank import device_text, rank_json, rank_text
 from fleet.render.report import render_email, render_report

@@ -22,7 +22,7 @@ from pathlib import Path
 from fleet.collect.options import MAX_CAPTURE_BYTES, CollectOptions
 from fleet.collect.sampler import _Capture, _keep
 from fleet.collect.writer import StoreWriter as _Writer
-from fleet.inventory.native import Device
+from fleet.inventory.model import Device
 from fleet.metrics.limits import MAX_MAPPINGS, MAX_PROCESSES
 from fleet.ssh.outcomes import CommandResult
 from fleet.store.store import Store

@@ -14,7 +14,7 @@ from fleet.cli.exits import Exit
 from fleet.cli.options import MAX_CONNECTED, MapsEveryOpt, MaxConnectedOpt, OnlyOpt, StoreOpt
 from fleet.cli.progress import TerminalProgress, summarize
 from fleet.errors import StoreError
-from fleet.inventory.native import shard
+from fleet.inventory.model import shard
 from fleet.store.store import database_errors
 from fleet.text import visible
 

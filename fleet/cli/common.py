@@ -15,7 +15,7 @@ from fleet.cli.options import SmtpFlags
 from fleet.config import Config, SmtpSettings
 from fleet.errors import FleetError, UsageError
 from fleet.inventory.load import load_inventory
-from fleet.inventory.native import Device, Inventory
+from fleet.inventory.model import Device, Inventory
 from fleet.store.location import store_location
 from fleet.store.store import Store
 from fleet.text import visible

@@ -11,7 +11,7 @@ import typer
 from fleet.cli.common import fail, open_store, select_devices
 from fleet.cli.exits import Exit
 from fleet.cli.options import OnlyOpt, StoreOpt
-from fleet.inventory.native import safe_device_name
+from fleet.inventory.model import safe_device_name
 from fleet.store.log_import import LogImportError, import_log
 from fleet.text import parse_time, visible
 

@@ -29,7 +29,7 @@ from fleet.cli.options import (
 from fleet.cli.progress import TerminalProgress
 from fleet.config import ConfigError, load_config
 from fleet.errors import Locked, StoreError, UsageError
-from fleet.inventory.native import Device
+from fleet.inventory.model import Device
 from fleet.store.location import store_location
 from fleet.store.store import Store, database_errors, sweep_lock
 from fleet.sweep.reportdir import prune_reports

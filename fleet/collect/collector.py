@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from fleet.collect.options import KEEP_CONNECTION_MAX_INTERVAL, CollectOptions
 from fleet.collect.sampler import DeviceOutcome, DeviceSampler, Progress
 from fleet.collect.writer import StoreWriter
-from fleet.inventory.native import Device
+from fleet.inventory.model import Device
 from fleet.ssh.asyncssh_transport import AsyncsshTransport
 from fleet.ssh.outcomes import Transport
 from fleet.store.store import Store

@@ -17,7 +17,7 @@ from typing import NamedTuple
 from fleet.capture.script import capture_script, end_marker, new_token
 from fleet.collect.options import KEEP_CONNECTION_MAX_INTERVAL, CollectOptions
 from fleet.collect.writer import StoreWriter
-from fleet.inventory.native import Device
+from fleet.inventory.model import Device
 from fleet.ssh.outcomes import (
     CAPTURE_ERROR,
     OK,

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from fleet.collect.options import ONE_SHOT_SHELL_DAYS
-from fleet.inventory.native import Device
+from fleet.inventory.model import Device
 from fleet.metrics.from_capture import steady_maps
 from fleet.ssh.outcomes import CAPTURE_ERROR, device_flags
 from fleet.store.parse import parse_sample_metrics

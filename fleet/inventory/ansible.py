@@ -25,19 +25,9 @@ from typing import Any
 
 import yaml
 
-from fleet.inventory.native import (
-    DEVICE_ONLY,
-    SETTINGS,
-    YAML_LOADER,
-    Inventory,
-    InventoryError,
-    SettingsConflict,
-    _Loader,
-    merge_level,
-    refuse_misread,
-    resolve_device,
-    safe_device_name,
-)
+from fleet.inventory.model import Inventory, InventoryError, safe_device_name
+from fleet.inventory.native import YAML_LOADER, _Loader, refuse_misread
+from fleet.inventory.settings import DEVICE_ONLY, SETTINGS, SettingsConflict, merge_level, resolve_device
 
 _SECTION = re.compile(r"^\[([^\]\s:]+)(?::(vars|children))?\]\s*(?:[#;].*)?$")
 _YAML_TOP = re.compile(r"^([A-Za-z_][\w.-]*):\s*(?:#.*)?$", re.MULTILINE)  # "devices:", "all:"

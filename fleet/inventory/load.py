@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fleet.inventory import ansible
-from fleet.inventory.native import Inventory, InventoryError, parse_inventory
+from fleet.inventory.model import Inventory, InventoryError
+from fleet.inventory.native import parse_inventory
 
 
 def load_inventory(path: Path | str) -> Inventory:

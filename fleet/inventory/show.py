@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fleet.inventory.native import Device, Inventory
+from fleet.inventory.model import Device, Inventory
 from fleet.text import visible
 
 BUILT_IN = "default"

@@ -4,7 +4,7 @@ caps explicit lists at MAX_ALGORITHMS (fleet.inventory.native)."""
 
 from __future__ import annotations
 
-from fleet.inventory.native import Device
+from fleet.inventory.model import Device
 
 # The legacy profile (``legacy_algorithms: true``). Short lists on purpose: Dropbear before 2020.81
 # reads only the first 20 names of each list and drops lists longer than ~1,300 bytes

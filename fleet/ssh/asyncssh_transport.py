@@ -18,7 +18,7 @@ from asyncssh.kex import get_kex_algs
 from asyncssh.mac import get_mac_algs
 from asyncssh.public_key import get_certificate_algs, get_default_public_key_algs, get_public_key_algs
 
-from fleet.inventory.native import Device
+from fleet.inventory.model import Device
 from fleet.ssh.algorithms import (
     LEGACY_CIPHERS,
     LEGACY_KEX,

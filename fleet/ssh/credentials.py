@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import stat
 
-from fleet.inventory.native import Device
+from fleet.inventory.model import Device
 from fleet.ssh.outcomes import AuthFailed, reason
 
 

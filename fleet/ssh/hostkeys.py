@@ -7,7 +7,7 @@ import os
 import threading
 from pathlib import Path
 
-from fleet.inventory.native import Device
+from fleet.inventory.model import Device
 
 
 def known_hosts_path(device: Device) -> Path:

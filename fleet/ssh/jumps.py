@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from fleet.inventory.native import Device, split_hop
+from fleet.inventory.model import Device, split_hop
 
 
 def jump_chain(device: Device) -> list[str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from fleet.errors import FleetError
-from fleet.inventory.native import Device
+from fleet.inventory.model import Device
 
 # Outcome names (interface.md).
 OK = "ok"

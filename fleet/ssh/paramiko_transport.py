@@ -17,7 +17,7 @@ from pathlib import Path
 
 import paramiko
 
-from fleet.inventory.native import Device
+from fleet.inventory.model import Device
 from fleet.ssh.credentials import device_passphrase, device_password
 from fleet.ssh.hostkeys import known_hosts_path, record_host_key
 from fleet.ssh.jumps import jump_chain, jump_host

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from fleet.config import SmtpSettings
 from fleet.errors import MailError
-from fleet.inventory.native import Device
+from fleet.inventory.model import Device
 from fleet.render.report import email_renderer, render_report
 from fleet.ssh.outcomes import OK
 from fleet.store.parse import parse_pending

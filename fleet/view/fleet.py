@@ -17,7 +17,7 @@ from fleet.analysis import DeviceAssessment, FleetFinding, ProcessAssessment, an
 from fleet.analysis.model import SEVERITY_ORDER, Finding
 from fleet.capture.methodlog import split_method_log
 from fleet.capture.split import CaptureFormatError, split_capture
-from fleet.inventory.native import selected
+from fleet.inventory.model import selected
 from fleet.metrics.limits import MAX_ANALYSED_BYTES
 from fleet.metrics.model import DeviceMetrics
 from fleet.procfs import ParseError

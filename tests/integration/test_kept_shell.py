@@ -19,7 +19,7 @@ import pytest
 from fleet.collect.collector import collect
 from fleet.collect.options import ONE_SHOT_SHELL_DAYS, CollectOptions
 from fleet.inventory.load import load_inventory
-from fleet.inventory.native import Device
+from fleet.inventory.model import Device
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab
 from fleet.ssh.asyncssh_transport import AsyncsshTransport
 from fleet.ssh.outcomes import CaptureError, CommandResult, Session, Transport

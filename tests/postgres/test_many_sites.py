@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from fleet.cli.app import app
 from fleet.inventory.load import load_inventory
-from fleet.inventory.native import Device, shard
+from fleet.inventory.model import Device, shard
 from fleet.lab import Lab
 from fleet.store.location import redact
 from fleet.store.store import Store, sweep_lock

@@ -13,7 +13,7 @@ from fleet.collect.collector import collect
 from fleet.collect.options import CollectOptions
 from fleet.inventory.ansible import detect_format
 from fleet.inventory.load import load_inventory
-from fleet.inventory.native import InventoryError
+from fleet.inventory.model import InventoryError
 from fleet.lab import Lab
 from fleet.store.store import Store
 

@@ -26,7 +26,7 @@ from fleet.cli.app import app
 from fleet.collect.collector import collect
 from fleet.collect.options import CollectOptions
 from fleet.inventory.load import load_inventory
-from fleet.inventory.native import Device
+from fleet.inventory.model import Device
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab
 from fleet.ssh import handshakes as transport_mod
 from fleet.ssh.asyncssh_transport import AsyncsshTransport

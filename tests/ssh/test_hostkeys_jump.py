@@ -13,7 +13,7 @@ import pytest
 from fleet.collect.collector import collect
 from fleet.collect.options import CollectOptions
 from fleet.inventory.load import load_inventory
-from fleet.inventory.native import Device
+from fleet.inventory.model import Device
 from fleet.lab import Lab
 from fleet.ssh.asyncssh_transport import AsyncsshTransport
 from fleet.ssh.hostkeys import record_host_key

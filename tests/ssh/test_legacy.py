@@ -16,7 +16,8 @@ import pytest
 
 from fleet.collect.collector import collect
 from fleet.collect.options import CollectOptions
-from fleet.inventory.native import MAX_ALGORITHMS, Device, InventoryError, parse_inventory
+from fleet.inventory.model import MAX_ALGORITHMS, Device, InventoryError
+from fleet.inventory.native import parse_inventory
 from fleet.ssh.algorithms import LEGACY_CIPHERS, LEGACY_HOST_KEY_ALGS, LEGACY_KEX, LEGACY_MACS
 from fleet.ssh.asyncssh_transport import AsyncsshTransport
 from fleet.ssh.outcomes import DeviceError, Unreachable
