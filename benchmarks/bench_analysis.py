@@ -13,9 +13,12 @@ import argparse
 import random
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support.synthetic
 
 from fleet.analysis import DeviceAssessment, analyse_device, fleet_findings
-from fleet.analysis.synthetic import device_series, schedule
+from tests.support.synthetic import device_series, schedule
 
 MIX = (
     ["steady"] * 70

@@ -39,8 +39,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fleet.capture import DEVICE_FILES, SLABINFO, capture_script, new_token, split_capture
-from fleet.extract import metrics_from_capture
+from fleet.capture.script import DEVICE_FILES, SLABINFO, capture_script, new_token
+from fleet.capture.split import split_capture
+from fleet.metrics.from_capture import metrics_from_capture
 
 sys.path.insert(0, str(Path(__file__).parent))
 import capture_variants

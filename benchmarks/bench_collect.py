@@ -6,7 +6,7 @@
 For each fleet size it starts a "light" lab (fleet.lab), then runs every tool once, each in its own
 worker process (so CPU time and peak RSS belong to that tool alone), same devices, same concurrency:
 
-  fleet          fleet.collector.collect + Store in a temp dir: capture, parse, store (one sweep)
+  fleet          fleet.collect.collector.collect + Store in a temp dir: capture, parse, store (one sweep)
   fleet-x2       the same with two samples on one kept connection (repeat-sample cost = x2 - x1)
   fleet-warm     the same as fleet, timed on a store that already holds one sample of every
                  device (collected first, untimed): a nightly sweep's first sample, which finds
@@ -64,7 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from capture_variants import script
 
-from fleet.capture import new_token
+from fleet.capture.script import new_token
 
 TOOLS = (
     "asyncssh-noop",
@@ -237,11 +237,11 @@ def worker(tool: str, lab_dir: Path, concurrency: int, device_cpu: str | None) -
 def _without_writer_work(*, parse_only: bool) -> None:
     """Benchmark-only patches of this worker process: the parse (``parse_only``), or everything
     the writer thread does, become no-ops, so the rows tell fleet's SSH side, store and parse apart."""
-    from fleet import collector
-    from fleet.ingest import Parsed
+    from fleet.collect import writer
+    from fleet.store.parse import Parsed
 
     if parse_only:
-        collector.parse_sample_metrics = lambda *_args, **_kwargs: Parsed([], None)  # type: ignore[assignment]
+        writer.parse_sample_metrics = lambda *_args, **_kwargs: Parsed([], None)  # type: ignore[assignment]
         return
 
     async def register(self: Any, devices: Any) -> None:
@@ -253,8 +253,8 @@ def _without_writer_work(*, parse_only: bool) -> None:
     async def attempt(self: Any, *_args: Any) -> None:
         return None
 
-    writer: Any = collector._Writer
-    writer.register, writer.sample, writer.attempt = register, sample, attempt
+    store_writer: Any = writer.StoreWriter
+    store_writer.register, store_writer.sample, store_writer.attempt = register, sample, attempt
 
 
 def _result(started: float, cpu0: float, rss0: int, ok: int, bytes_in: int, **extra: Any) -> dict[str, Any]:
@@ -280,9 +280,10 @@ def _worker_fleet(
     interval: float = 0.0,
     max_connected: int | None = None,
 ) -> dict[str, Any]:
-    from fleet.collector import CollectOptions, collect
-    from fleet.inventory import load_inventory
-    from fleet.store import Store
+    from fleet.collect.collector import collect
+    from fleet.collect.options import CollectOptions
+    from fleet.inventory.load import load_inventory
+    from fleet.store.store import Store
 
     devices = load_inventory(lab.inventory).devices
     with tempfile.TemporaryDirectory(prefix="fleet-bench-store-") as tmp, Store(Path(tmp)) as store:
@@ -333,9 +334,11 @@ def _worker_fleet_repeat(
     close: what each further sample of a night costs), round 3 the last sample with the
     connection's close (each device closes right after its own last sample, so a 2-sample run
     cannot keep the close out of its repeat round)."""
-    from fleet.collector import CollectOptions, DeviceOutcome, collect
-    from fleet.inventory import load_inventory
-    from fleet.store import Store
+    from fleet.collect.collector import collect
+    from fleet.collect.options import CollectOptions
+    from fleet.collect.sampler import DeviceOutcome
+    from fleet.inventory.load import load_inventory
+    from fleet.store.store import Store
 
     devices = load_inventory(lab.inventory).devices
     interval = 2.0 + 0.04 * len(devices)  # ~2x the first round at the lab's ~50 devices/s

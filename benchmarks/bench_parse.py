@@ -32,11 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from capture_variants import script
 
-from fleet.capture import new_token, split_capture
-from fleet.extract import metrics_from_capture
-from fleet.ingest import parse_sample
+from fleet.capture.script import new_token
+from fleet.capture.split import split_capture
+from fleet.metrics.from_capture import metrics_from_capture
 from fleet.procfs import classify_maps, parse_maps
-from fleet.store import Store
+from fleet.store.parse import parse_sample
+from fleet.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 ANDROID_MAPS = ROOT / "tests/data/proc/aosp-platform-system-core/libprocinfo/testdata/maps"

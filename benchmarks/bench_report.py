@@ -2,7 +2,7 @@
 
     python benchmarks/bench_report.py [--devices 1000] [--samples 30] [--processes 50]
 
-The fleet view is built from generated series (``fleet.analysis.synthetic``), so only rendering is
+The fleet view is built from generated series (``tests.support.synthetic``), so only rendering is
 timed: ``render_report`` and ``render_email``. Prints time, HTML size and the gzip size (what a
 mail attachment costs, before base64's 4/3). Target (issue 5): under 5 s for 1,000 devices.
 """
@@ -14,12 +14,15 @@ import gzip
 import random
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support.synthetic
 
 from fleet.analysis import analyse_device, fleet_findings
-from fleet.analysis.synthetic import device_series, schedule
-from fleet.fleetview import DeviceView, FleetView
-from fleet.report import render_email, render_report
-from fleet.store import DeviceRow
+from fleet.render.report import render_email, render_report
+from fleet.store.schema import DeviceRow
+from fleet.view.fleet import DeviceView, FleetView
+from tests.support.synthetic import device_series, schedule
 
 MIX = ["steady"] * 80 + ["steady_threads"] * 8 + ["noisy"] * 5 + ["warmup"] * 4 + ["heap_leak", "thread_leak"]
 

@@ -13,7 +13,7 @@ writes     W writer processes (1, 2, 4: sharded collectors) start together and e
            "store" = what the store adds per sample (raw capture committed, then its pre-parsed
            metrics); "store+parse" = the collector's whole writer job (raw, then parse_sample).
            Samples per second over the wall time from the common start to the last writer done.
-analysis   a store of --devices devices x --nights nightly samples (fleet.analysis.synthetic: every
+analysis   a store of --devices devices x --nights nightly samples (tests.support.synthetic: every
            fifth device leaks threads, 5 processes each), filled by 4 writers, then
            fleet.fleetview.build_view(store, details=False) -- the work of `fleet rank` -- best of 2.
 """
@@ -35,12 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_parse import local_capture
 
-from fleet.analysis.synthetic import device_series, schedule
-from fleet.capture import split_capture
-from fleet.extract import metrics_from_capture
-from fleet.fleetview import build_view
-from fleet.ingest import parse_sample
-from fleet.store import Store
+from fleet.capture.split import split_capture
+from fleet.metrics.from_capture import metrics_from_capture
+from fleet.store.parse import parse_sample
+from fleet.store.store import Store
+from fleet.view.fleet import build_view
+from tests.support.synthetic import device_series, schedule
 
 DEVICES_PER_WRITER = 25
 

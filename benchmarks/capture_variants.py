@@ -13,7 +13,7 @@ process's VmSize and threads did not change, or between slab checks) could save 
 
 from __future__ import annotations
 
-from fleet.capture import capture_script
+from fleet.capture.script import capture_script
 
 NAIVE = """\
 N='{token}'

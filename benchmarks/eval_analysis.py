@@ -3,7 +3,7 @@
     python benchmarks/eval_analysis.py [--seeds 10]
 
 Every scenario is one device: a process named ``target`` doing one pattern (see
-``fleet.analysis.synthetic.PATTERNS``) beside four steady daemons, sampled N times on a lab (3 s),
+``tests.support.synthetic.PATTERNS``) beside four steady daemons, sampled N times on a lab (3 s),
 regular (5 min), irregular (1-9 min) or nightly schedule. A process counts as "flagged" when it has
 a leak finding of medium or high severity.
 """
@@ -16,9 +16,12 @@ import statistics
 import sys
 import time
 from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support.synthetic
 
 from fleet.analysis import LEAK_KINDS, ProcessAssessment, analyse_device
-from fleet.analysis.synthetic import LEAKS, NON_LEAKS, PATTERNS, SCHEDULES, device_series, scenario, schedule
+from tests.support.synthetic import LEAKS, NON_LEAKS, PATTERNS, SCHEDULES, device_series, scenario, schedule
 
 SAMPLE_COUNTS = (3, 4, 5, 6, 8, 12, 20, 30)
 EVAL_FROM = 8  # precision/recall/p@10 are reported for windows of at least this many samples

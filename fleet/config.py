@@ -42,8 +42,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from fleet.errors import UsageError
 
-class ConfigError(Exception):
+
+class ConfigError(UsageError):
     """A broken config file or setting: names the file and key."""
 
 
@@ -77,7 +79,7 @@ class SweepSettings:
     interval: float = 60.0
     concurrency: int = 64
     maps_every: int = 3  # = samples: each night's first sample reads every maps
-    max_connected: int = 2000  # fleet.collector.MAX_CONNECTED
+    max_connected: int = 2000  # fleet.collect.options.MAX_CONNECTED
     report_dir: str = "reports"
     fail_on: str | None = None
     keep_raw_days: float | None = 14.0

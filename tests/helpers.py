@@ -89,7 +89,7 @@ def silent_listener(host: str) -> Iterator[str]:
 def raw_captures(location: Path | str) -> dict[int, bytes]:
     """Every stored raw capture by sample id, decoded the way fleet reads them (a capture may be
     compressed against an earlier one of its device): raises if any blob is cut or undecodable."""
-    from fleet.store import open_store
+    from fleet.store.store import open_store
 
     with open_store(location) as st:
         return {r.id: r.raw for r in st.raw_samples() if r.raw}

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet.capture import CaptureFormatError, capture_script, end_marker, new_token, split_capture
-from fleet.extract import metrics_from_capture
+from fleet.capture.script import capture_script, end_marker, new_token
+from fleet.capture.split import CaptureFormatError, split_capture
+from fleet.metrics.from_capture import metrics_from_capture
 from fleet.procfs import parse_statm
 
 SHELLS = [s for s in (["busybox", "sh"], ["dash"]) if shutil.which(s[0])]

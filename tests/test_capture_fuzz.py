@@ -21,18 +21,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fleet.capture import (
-    DEVICE_FILES,
-    FORMAT_VERSION,
-    Capture,
-    CaptureFormatError,
-    ProcessCapture,
-    capture_script,
-    new_token,
-    split_capture,
-)
-from fleet.extract import metrics_from_capture
-from fleet.metrics import DeviceMetrics
+from fleet.capture.script import DEVICE_FILES, FORMAT_VERSION, capture_script, new_token
+from fleet.capture.split import Capture, CaptureFormatError, ProcessCapture, split_capture
+from fleet.metrics.from_capture import metrics_from_capture
+from fleet.metrics.model import DeviceMetrics
 
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 TOKEN = new_token()

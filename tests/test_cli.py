@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet.cli import app
-from fleet.store import Store
+from fleet.cli.app import app
+from fleet.store.store import Store
 
 DATA = Path(__file__).parent / "data"
 

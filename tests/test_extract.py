@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from fleet.capture import Capture, ProcessCapture, capture_script, new_token, split_capture
-from fleet.extract import metrics_from_capture, page_size
-from fleet.metrics import DeviceMetrics
+from fleet.capture.script import capture_script, new_token
+from fleet.capture.split import Capture, ProcessCapture, split_capture
+from fleet.metrics.from_capture import metrics_from_capture, page_size
+from fleet.metrics.model import DeviceMetrics
 
 T0 = Path(__file__).resolve().parent / "data" / "proc" / "this-machine-linux-6" / "t0" / "proc"
 KB = 1024
@@ -244,7 +245,7 @@ def test_statm_figures_of_a_live_process_equal_its_status() -> None:
 def test_unchanged_maps_are_copied_from_the_previous_sample_not_parsed_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import fleet.extract
+    import fleet.metrics.from_capture
 
     capture = _local_capture()  # this machine: ~100-300 processes, most with maps
     first = metrics_from_capture(capture)
@@ -255,16 +256,16 @@ def test_unchanged_maps_are_copied_from_the_previous_sample_not_parsed_again(
     changed = next(pc for pc in capture.processes.values() if pc.files.get("maps"))
     changed.files["maps"] += "7f0000000000-7f0000100000 rw-p 00000000 00:00 0 \n"
     classified: list[str] = []
-    real = fleet.extract._classified_maps
+    real = fleet.metrics.from_capture._classified_maps
 
     def counting(text: str) -> object:
         classified.append(text)
         return real(text)
 
-    monkeypatch.setattr(fleet.extract, "_classified_maps", counting)
+    monkeypatch.setattr(fleet.metrics.from_capture, "_classified_maps", counting)
     again = metrics_from_capture(capture, previous=first)
     assert classified == [changed.files["maps"]]
-    monkeypatch.setattr(fleet.extract, "_classified_maps", real)
+    monkeypatch.setattr(fleet.metrics.from_capture, "_classified_maps", real)
     assert again == metrics_from_capture(capture)  # copying changes nothing but the time it takes
     grown = next(p for p in again.processes if p.pid == changed.pid)
     before = next(p for p in first.processes if p.pid == changed.pid)
@@ -273,14 +274,18 @@ def test_unchanged_maps_are_copied_from_the_previous_sample_not_parsed_again(
 
 
 def test_figures_of_another_classifier_are_not_copied(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fleet.extract
+    import fleet.metrics.from_capture
 
     capture = _local_capture()
     first = metrics_from_capture(capture)
-    monkeypatch.setattr(fleet.extract, "CLASSIFIER", b"mapclass 2\0")  # a fleet whose classes differ
+    monkeypatch.setattr(
+        fleet.metrics.from_capture, "CLASSIFIER", b"mapclass 2\0"
+    )  # a fleet whose classes differ
     classified: list[str] = []
-    real = fleet.extract._classified_maps
-    monkeypatch.setattr(fleet.extract, "_classified_maps", lambda t: classified.append(t) or real(t))
+    real = fleet.metrics.from_capture._classified_maps
+    monkeypatch.setattr(
+        fleet.metrics.from_capture, "_classified_maps", lambda t: classified.append(t) or real(t)
+    )
     second = metrics_from_capture(capture, previous=first)
     assert len(classified) == sum(1 for p in first.processes if p.maps_digest)
     assert {p.maps_digest for p in second.processes}.isdisjoint(

@@ -19,9 +19,10 @@ from packaging.requirements import Requirement
 from typer.testing import CliRunner
 
 import fleet
-from fleet import cli
-from fleet.reportdir import write_atomically
-from fleet.store import Store
+from fleet.cli import app as cli
+from fleet.cli.logs import setup_logging
+from fleet.store.store import Store
+from fleet.sweep.reportdir import write_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_MAPS = ROOT / "tests" / "data" / "seed_maps.txt"
@@ -57,7 +58,7 @@ READING_COMMANDS = {
 }
 LOADED = """
 import sys
-from fleet.cli import main
+from fleet.cli.app import main
 sys.argv = ["fleet", *sys.argv[1:]]
 try:
     main()
@@ -90,7 +91,7 @@ def test_the_ssh_libraries_import_quietly_with_the_installed_cryptography() -> N
             "-W",
             "default",
             "-c",
-            "import fleet.transport, fleet.transport_paramiko, fleet.lab",
+            "import fleet.ssh.asyncssh_transport, fleet.ssh.paramiko_transport, fleet.lab",
         ],
         capture_output=True,
         text=True,
@@ -113,7 +114,7 @@ def test_only_asyncssh_cryptography_warnings_are_silenced() -> None:
 def test_other_warnings_become_log_lines_json_with_log_json(capsys: pytest.CaptureFixture[str]) -> None:
     logging.captureWarnings(False)  # an earlier in-process command may have left it half on
     try:
-        cli._setup_logging(json_lines=True, verbose=False)
+        setup_logging(json_lines=True, verbose=False)
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.warn("a dependency changed its mind", DeprecationWarning, stacklevel=1)

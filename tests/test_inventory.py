@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fleet.inventory import InventoryError, load_inventory, parse_inventory
+from fleet.inventory.load import load_inventory
+from fleet.inventory.model import InventoryError
+from fleet.inventory.native import parse_inventory
 
 GOOD = """\
 defaults:
@@ -309,7 +311,7 @@ def test_password_file_and_env_override_each_other_by_level(tmp_path: Path) -> N
 def test_inventory_show_text_json_and_errors(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from fleet.cli import app
+    from fleet.cli.app import app
 
     path = _inv(tmp_path, "  a:\n    host: cam-1\n    password_file: pw\n    groups: [g]\n", "  timeout: 5\n")
     path.write_text(
@@ -335,7 +337,7 @@ def test_inventory_show_text_json_and_errors(tmp_path: Path) -> None:
 def test_inventory_show_ansible(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from fleet.cli import app
+    from fleet.cli.app import app
 
     (tmp_path / "ssh_config").write_text(SSH_CONFIG)
     path = tmp_path / "hosts.ini"

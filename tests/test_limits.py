@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from fleet import ingest
-from fleet.cli import app
-from fleet.limits import (
+from fleet.cli.app import app
+from fleet.metrics.limits import (
     MAX_MAPPINGS,
     MAX_METRICS_BYTES,
     MAX_PROBLEMS,
@@ -30,8 +29,10 @@ from fleet.limits import (
     STORE_MAX,
     bounded,
 )
-from fleet.metrics import DeviceMetrics, ProcessMetrics
-from fleet.store import Store, metrics_to_json, open_store
+from fleet.metrics.model import DeviceMetrics, ProcessMetrics
+from fleet.store import parse
+from fleet.store.codec import metrics_to_json
+from fleet.store.store import Store, open_store
 from tests.hostile import BIG, set_meminfo, set_stat_field
 from tests.postgres.server import pg_server, pg_url  # noqa: F401  (fixtures)
 from tests.test_capture_fuzz import TOKEN, real_capture
@@ -102,20 +103,20 @@ def test_a_value_the_database_cannot_hold_refuses_its_sample_only(
     since no real capture gets a value past it. Before, the OverflowError (SQLite) or
     NumericValueOutOfRange (PostgreSQL) escaped; now the sample is marked with the reason, kept raw,
     and never read again, and the store goes on working for the same device."""
-    monkeypatch.setattr(ingest, "bounded", lambda m: m)
+    monkeypatch.setattr(parse, "bounded", lambda m: m)
     evil = big_numbers()
     with open_store(location, create=True) as st:
         cam = st.device_id("cam")
         sid = st.add_raw_sample(cam, None, 1.0, evil, token=TOKEN)
-        problems, metrics, refused = ingest.parse_sample_metrics(st, sid, evil, TOKEN)
+        problems, metrics, refused = parse.parse_sample_metrics(st, sid, evil, TOKEN)
         assert metrics is None and refused is not None and problems == [refused]
         assert refused.startswith("cannot be stored (") and refused.endswith("refused, raw capture kept")
         assert st.sql("SELECT parsed, problems_json FROM samples WHERE id = ?", (sid,)) == [
             (2, json.dumps([refused]))
         ]
         later = st.add_raw_sample(cam, None, 2.0, real_capture("a"), token=TOKEN)
-        assert ingest.parse_sample(st, later, real_capture("a"), TOKEN) == []
-        assert ingest.parse_pending(st) == 0  # nothing left for a later pass
+        assert parse.parse_sample(st, later, real_capture("a"), TOKEN) == []
+        assert parse.parse_pending(st) == 0  # nothing left for a later pass
         assert [at for at, _ in st.series("cam")] == [2.0]
         assert {r.id: r.raw for r in st.raw_samples()}[sid] == evil
 
@@ -270,7 +271,7 @@ def test_rank_on_samples_at_the_caps_takes_seconds(tmp_path: Path) -> None:
                 for k in range(MAX_PROCESSES)
             )
             sid = st.add_raw_sample(cam, None, now - 3600 + 60 * i, b"raw %d" % i, token=None)
-            parsed = ingest.store_metrics(st, sid, DeviceMetrics(mem_available=10**8, processes=procs))
+            parsed = parse.store_metrics(st, sid, DeviceMetrics(mem_available=10**8, processes=procs))
             assert parsed.refused is None
     started = time.monotonic()
     rank = CliRunner().invoke(app, ["rank", "--store", str(store), "--json"])

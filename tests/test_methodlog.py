@@ -7,8 +7,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from fleet.cli import app
-from fleet.methodlog import metrics_from_block, split_method_log
+from fleet.capture.methodlog import split_method_log
+from fleet.cli.app import app
+from fleet.metrics.from_methodlog import metrics_from_block
 
 CORPUS = Path(__file__).parent / "data" / "proc"
 SEED_MAPS = (Path(__file__).parent / "data" / "seed_maps.txt").read_text()

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fleet.methodlog import MethodBlock, metrics_from_block, render_block, split_method_log
-from fleet.metrics import DeviceMetrics
+from fleet.capture.methodlog import MethodBlock, render_block, split_method_log
+from fleet.metrics.from_methodlog import metrics_from_block
+from fleet.metrics.model import DeviceMetrics
 
 CORPUS = Path(__file__).parent / "data" / "proc"
 SEED_MAPS = (Path(__file__).parent / "data" / "seed_maps.txt").read_text()

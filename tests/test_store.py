@@ -17,11 +17,15 @@ from pathlib import Path
 
 import pytest
 
-import fleet.store
-from fleet import rawcodec
-from fleet.lock import store_lock
-from fleet.metrics import DeviceMetrics, ProcessMetrics
-from fleet.store import MIGRATIONS, Store, StoreError, open_store, store_dir, store_location
+import fleet.store.store
+from fleet.errors import StoreError
+from fleet.metrics.model import DeviceMetrics, ProcessMetrics
+from fleet.store import codec
+from fleet.store.deltas import MAX_DELTAS_PER_BASE
+from fleet.store.location import default_collector, store_dir, store_location
+from fleet.store.lock import store_lock
+from fleet.store.schema import MIGRATIONS, Pruned
+from fleet.store.store import Store, open_store
 from tests.postgres.server import pg_server, pg_url  # noqa: F401  (fixtures)
 
 ROOT = str(Path(__file__).parent.parent)
@@ -64,7 +68,7 @@ def test_new_store_is_migrated(location: str) -> None:
 
 
 def test_old_store_is_upgraded_in_place(location: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fleet.store, "MIGRATIONS", MIGRATIONS[:3])
+    monkeypatch.setattr(fleet.store.store, "MIGRATIONS", MIGRATIONS[:3])
     with open_store(location, create=True) as st:
         st.device_id("old-cam", "h")
         assert st.schema_version == 3
@@ -107,7 +111,7 @@ def test_raw_is_kept_compressed_and_metrics_round_trip(location: str) -> None:
         (stored,) = st.raw_samples(only_unparsed=True)
         assert stored.raw == raw and stored.device == "cam-1"
         [(blob,)] = st.sql("SELECT raw FROM samples WHERE id = ?", (sid,))
-        assert len(blob) < len(raw) / 10 and rawcodec.decompress(blob) == raw
+        assert len(blob) < len(raw) / 10 and codec.decompress(blob) == raw
         m = sample_metrics()
         st.set_metrics(sid, m)
         assert list(st.raw_samples(only_unparsed=True)) == []
@@ -160,7 +164,7 @@ def test_collector_is_recorded_on_runs_samples_and_devices(location: str) -> Non
         assert st.devices()[0].collector == "site-b"
     with open_store(location) as st:  # without a name: the hostname
         st.record_attempt(dev, None, "timeout", "slow", 1.0)
-        assert st.devices()[0].collector == fleet.store.default_collector()
+        assert st.devices()[0].collector == default_collector()
 
 
 def test_prune_and_size(location: str) -> None:
@@ -211,12 +215,12 @@ def test_captures_are_stored_as_deltas_of_their_device(location: str) -> None:
 def test_a_base_serves_a_bounded_number_and_a_changed_device_starts_anew(location: str) -> None:
     with open_store(location, create=True) as st:
         cam = st.device_id("cam-1")
-        n = fleet.store.MAX_DELTAS_PER_BASE + 2
+        n = MAX_DELTAS_PER_BASE + 2
         for i in range(n):
             st.add_raw_sample(cam, None, 1000.0 + i, capture_like(1, changed=i), token=None)
         st.add_raw_sample(cam, None, 5000.0, capture_like(99), token=None)  # rebooted: new content
         bases = [b for (b,) in st.sql("SELECT raw_base FROM samples ORDER BY captured_at")]
-        assert bases[0] is None and bases[fleet.store.MAX_DELTAS_PER_BASE + 1] is None
+        assert bases[0] is None and bases[MAX_DELTAS_PER_BASE + 1] is None
         assert bases.count(None) == 3 and bases[-1] is None
         assert [r.raw for r in st.raw_samples()][:n] == [capture_like(1, changed=i) for i in range(n)]
 
@@ -263,7 +267,7 @@ def test_prune_in_a_loop_against_a_collector_never_damages_a_capture(location: s
     captures = {1000.0 + i: capture_like(5, changed=i % 40) for i in range(120)}
     latest = [999.0]
     stop = threading.Event()
-    pruned: list[fleet.store.Pruned] = []
+    pruned: list[Pruned] = []
     prune_errors: list[BaseException] = []
 
     def pruner() -> None:
@@ -324,7 +328,7 @@ CONCURRENT = """
 import sys
 sys.path.insert(0, {root!r})
 from tests.test_store import sample_metrics
-from fleet.store import open_store
+from fleet.store.store import open_store
 with open_store({location!r}, create=True, collector="w{k}") as st:
     for i in range(30):
         dev = st.device_id("cam-%d" % (i % 5), "h")
@@ -359,7 +363,7 @@ WRITER = """
 import sys, time
 sys.path.insert(0, {root!r})
 from tests.test_store import sample_metrics
-from fleet.store import open_store
+from fleet.store.store import open_store
 st = open_store({location!r}, create=True)
 dev = st.device_id("cam", "h")
 i = 0
@@ -447,7 +451,8 @@ def test_a_store_open_to_others_is_a_warning_not_a_chmod(tmp_path: Path) -> None
 
 def test_sqlite_users_never_load_psycopg(tmp_path: Path) -> None:
     code = (
-        f"import sys; sys.path.insert(0, {ROOT!r}); import fleet.cli; from fleet.store import Store\n"
+        f"import sys; sys.path.insert(0, {ROOT!r}); import fleet.cli.app\n"
+        "from fleet.store.store import Store\n"
         f"Store({str(tmp_path)!r}).close(); assert 'psycopg' not in sys.modules, 'psycopg loaded'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -455,7 +460,7 @@ def test_sqlite_users_never_load_psycopg(tmp_path: Path) -> None:
 
 def test_direct_store_constructor_still_opens_sqlite(tmp_path: Path) -> None:
     with Store(tmp_path) as st:
-        assert st.kind == "sqlite" and st.directory == tmp_path
+        assert st.kind == "sqlite" and st.location == tmp_path
         with pytest.raises(StoreError, match="PostgreSQL"):
             st.advisory_lock("sweep")
 
@@ -464,8 +469,8 @@ def test_a_parser_bug_keeps_the_raw_capture_and_the_run_going(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Fault injection (a parser that crashes cannot be produced by real input on demand)."""
-    from fleet import ingest
-    from fleet.capture import capture_script, new_token
+    from fleet.capture.script import capture_script, new_token
+    from fleet.store import parse
 
     token = new_token()
     raw = subprocess.run(["sh", "-s"], input=capture_script(token).encode(), capture_output=True).stdout
@@ -473,11 +478,11 @@ def test_a_parser_bug_keeps_the_raw_capture_and_the_run_going(
     def broken(_capture: object, _previous: object = None) -> object:
         raise KeyError("boom")
 
-    monkeypatch.setattr(ingest, "metrics_from_capture", broken)
+    monkeypatch.setattr(parse, "metrics_from_capture", broken)
     with Store(tmp_path / "s") as st:
         dev = st.device_id("cam")
         sid = st.add_raw_sample(dev, None, 1.0, raw, token=token)
-        problems = ingest.parse_sample(st, sid, raw, token)
+        problems = parse.parse_sample(st, sid, raw, token)
         assert problems and "parser bug" in problems[0] and "KeyError" in problems[0]
         (kept,) = st.raw_samples()
         assert kept.raw == raw  # nothing lost: a fixed parser can re-read it
@@ -486,23 +491,24 @@ def test_a_parser_bug_keeps_the_raw_capture_and_the_run_going(
 def test_parse_reads_the_same_devices_previous_sample(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from fleet import extract, ingest
-    from fleet.capture import capture_script, new_token
+    from fleet.capture.script import capture_script, new_token
+    from fleet.metrics import from_capture as extract
+    from fleet.store import parse
 
     token = new_token()
     raw = subprocess.run(["sh", "-s"], input=capture_script(token).encode(), capture_output=True).stdout
     seen: list[object] = []
     real = extract.metrics_from_capture
     monkeypatch.setattr(
-        ingest, "metrics_from_capture", lambda c, previous=None: seen.append(previous) or real(c, previous)
+        parse, "metrics_from_capture", lambda c, previous=None: seen.append(previous) or real(c, previous)
     )
     with Store(tmp_path / "s") as st:
         cam, other = st.device_id("cam"), st.device_id("other")
         first = st.add_raw_sample(cam, None, 1.0, raw, token=token)
-        assert ingest.parse_sample(st, first, raw, token) == []
+        assert parse.parse_sample(st, first, raw, token) == []
         st.add_raw_sample(other, None, 2.0, raw, token=token)  # in between, but not cam's
         later = st.add_raw_sample(cam, None, 3.0, raw, token=token)
-        ingest.parse_sample(st, later, raw, token)
+        parse.parse_sample(st, later, raw, token)
         assert seen[0] is None and seen[1] == st.series("cam")[0][1]
         assert st.series("cam")[1][1] == st.series("cam")[0][1]
 
@@ -525,10 +531,10 @@ def test_metrics_are_compressed_with_their_devices_first_document(location: str)
         assert {d for d, _ in sizes} == {dict_id}
         assert all(n < size / 4 for _, n in sizes)  # mostly references into the dictionary
         # a sample stored before dictionaries existed (no metrics_dict) still reads
-        alone = fleet.store.metrics_to_json(written[0])
+        alone = codec.metrics_to_json(written[0])
         st.sql(
             "UPDATE samples SET metrics = ?, metrics_dict = NULL WHERE captured_at = 1000.0",
-            (rawcodec.compress(alone),),
+            (codec.compress(alone),),
         )
         assert [m for _, m in st.series("cam")] == written
 
@@ -539,8 +545,8 @@ def test_kernel_thread_count_round_trips_and_old_metrics_read_as_not_counted(loc
         sid = st.add_raw_sample(dev, None, 1.0, b"x", token=None)
         st.set_metrics(sid, DeviceMetrics(kernel_threads=57, processes=sample_metrics(1).processes))
         old = st.add_raw_sample(dev, None, 2.0, b"y", token=None)
-        doc = json.loads(fleet.store.metrics_to_json(DeviceMetrics(processes=sample_metrics(1).processes)))
+        doc = json.loads(codec.metrics_to_json(DeviceMetrics(processes=sample_metrics(1).processes)))
         del doc["kernel_threads"]  # written by a fleet that held kernel threads as processes
-        blob = rawcodec.compress(json.dumps(doc).encode())
+        blob = codec.compress(json.dumps(doc).encode())
         st.sql("UPDATE samples SET parsed = 1, metrics = ?, metrics_dict = NULL WHERE id = ?", (blob, old))
         assert [m.kernel_threads for _, m in st.series("cam")] == [57, None]

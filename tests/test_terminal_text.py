@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet.capture import capture_script, new_token
+from fleet.capture.script import capture_script, new_token
 
 DATA = Path(__file__).parent / "data"
 # An OSC that retitles the terminal, then a C1 CSI that clears the screen and a C0 one that colours.

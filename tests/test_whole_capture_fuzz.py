@@ -38,16 +38,18 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from fleet import rawcodec
-from fleet.collector import CollectOptions, _Capture, _keep, _Writer
-from fleet.fleetview import build_view
-from fleet.ingest import parse_pending
-from fleet.inventory import Device
-from fleet.limits import MAX_METRICS_BYTES, MAX_PROBLEMS, MAX_PROCESSES, STORE_MAX
-from fleet.rank import device_text, rank_json, rank_text
-from fleet.report import render_email, render_report
-from fleet.store import Store
-from fleet.transport import CommandResult
+from fleet.collect.options import CollectOptions
+from fleet.collect.sampler import _Capture, _keep
+from fleet.collect.writer import StoreWriter as _Writer
+from fleet.inventory.model import Device
+from fleet.metrics.limits import MAX_METRICS_BYTES, MAX_PROBLEMS, MAX_PROCESSES, STORE_MAX
+from fleet.render.rank import device_text, rank_json, rank_text
+from fleet.render.report import render_email, render_report
+from fleet.ssh.outcomes import CommandResult
+from fleet.store import codec
+from fleet.store.parse import parse_pending
+from fleet.store.store import Store
+from fleet.view.fleet import build_view
 from tests.hostile import fake_processes, with_records
 from tests.test_capture_fuzz import KINDS, SALT, TOKEN, real_capture
 
@@ -179,8 +181,8 @@ def _check_store(store: Store) -> None:
         dictionary = None
         if dict_id is not None:
             [(data,)] = store.sql("SELECT data FROM dictionaries WHERE id = ?", (dict_id,))
-            dictionary = rawcodec.decompress(data)
-        doc = rawcodec.decompress(blob, dictionary)
+            dictionary = codec.decompress(data)
+        doc = codec.decompress(blob, dictionary)
         assert len(doc) <= MAX_METRICS_BYTES
         metrics = json.loads(doc)
         assert len(metrics["processes"]) <= MAX_PROCESSES

@@ -4,7 +4,7 @@
 
 Each shape is a real capture (tests.test_capture_fuzz) with hostile records added, under the
 collector's 16 MiB output cap; it goes through the collector's own judging and writer thread
-(``collector._keep``) into a real SQLite store. One JSON line per shape: its sha256, seconds, peak RSS growth
+(``sampler._keep``) into a real SQLite store. One JSON line per shape: its sha256, seconds, peak RSS growth
 (VmHWM, reset through /proc/self/clear_refs before each shape, minus VmRSS then) and the outcome.
 """
 
@@ -19,11 +19,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fleet.collector import MAX_CAPTURE_BYTES, CollectOptions, _Capture, _keep, _Writer
-from fleet.inventory import Device
-from fleet.limits import MAX_MAPPINGS, MAX_PROCESSES
-from fleet.store import Store
-from fleet.transport import CommandResult
+from fleet.collect.options import MAX_CAPTURE_BYTES, CollectOptions
+from fleet.collect.sampler import _Capture, _keep
+from fleet.collect.writer import StoreWriter as _Writer
+from fleet.inventory.model import Device
+from fleet.metrics.limits import MAX_MAPPINGS, MAX_PROCESSES
+from fleet.ssh.outcomes import CommandResult
+from fleet.store.store import Store
 from tests.hostile import fake_processes, process_records, slabinfo_record, with_records
 from tests.test_capture_fuzz import TOKEN, real_capture
 

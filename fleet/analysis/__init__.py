@@ -7,8 +7,8 @@
 Module map: ``stats`` (Theil-Sen, Mann-Kendall, the rise/decline decision), ``series`` (boots,
 process identity, lineages across restarts), ``process`` (per-process findings), ``device``
 (per-device findings and the MemAvailable forecast), ``score`` (0..1 scores), ``fleet`` (the same
-leak on many devices), ``model`` (result records and their JSON), ``synthetic`` (generated series
-for tests and benchmarks).
+leak on many devices), ``model`` (result records and their JSON). Generated series with known
+truth, for tests and benchmarks, are in tests/support/synthetic.py.
 """
 
 from fleet.analysis.device import analyse_device

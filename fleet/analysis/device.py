@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from fleet.analysis import text
+from fleet import text
 from fleet.analysis.model import DeviceAssessment, Evidence, Finding
 from fleet.analysis.process import KiB, MiB, analyse_lineage, trend_evidence
 from fleet.analysis.score import combine, finding_score
 from fleet.analysis.series import boot_runs, instances, lineages
 from fleet.analysis.stats import Segment, Trend, detect_decline, detect_rise
-from fleet.metrics import DeviceMetrics
+from fleet.metrics.model import DeviceMetrics
 
 MEM_AVAILABLE_MIN = (4 * MiB, 0.03)  # page cache alone moves MemAvailable by a few MiB
 SLAB_MIN = (512 * KiB, 0.10)

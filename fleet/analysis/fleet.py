@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from fleet.analysis.model import DeviceAssessment, FleetFinding
-from fleet.analysis.stats import SEVERITY_ORDER
+from fleet.analysis.model import SEVERITY_ORDER, DeviceAssessment, FleetFinding
 
 KIND_WORDS = {
     "thread_leak": "thread leak",

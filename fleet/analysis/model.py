@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
+
+from fleet.text import iso
 
 Evidence = dict[str, float | int | str | None]
 
@@ -22,6 +23,9 @@ PROCESS_KINDS = (
 )
 DEVICE_KINDS = ("mem_available_decline", "slab_growth", "reboot")
 LEAK_KINDS = frozenset(PROCESS_KINDS) - {"restart"}
+SEVERITIES = ("info", "low", "medium", "high")  # least severe first
+SEVERITY_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
+SUSPECT_SCORE = 0.5  # a device or process at or above this score is called a suspect
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,11 @@ class ProcessAssessment:
         """True when a leak finding of medium or high severity is present."""
         return any(f.kind in LEAK_KINDS and f.severity in ("medium", "high") for f in self.findings)
 
+    @property
+    def suspect(self) -> bool:
+        """Scored at least ``SUSPECT_SCORE``, or leaking."""
+        return self.score >= SUSPECT_SCORE or self.leaking
+
     def to_json(self) -> dict[str, Any]:
         """The process shape of interface.md, with exe and cmdline."""
         return {
@@ -103,6 +112,11 @@ class DeviceAssessment:
     last_sample: float | None = None
     boots: int = 1
     mem_available: tuple[tuple[float, int], ...] = ()
+
+    @property
+    def suspect(self) -> bool:
+        """Scored at least ``SUSPECT_SCORE``."""
+        return self.score >= SUSPECT_SCORE
 
     @property
     def all_findings(self) -> list[Finding]:
@@ -149,13 +163,6 @@ class FleetFinding:
             "group": self.group,
             "total": self.total,
         }
-
-
-def iso(ts: float | None) -> str | None:
-    """Unix seconds as ``2026-11-26T03:00:00Z`` (the timestamp style of interface.md)."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _round_or_none(x: float | None) -> int | None:

@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
-from fleet.analysis import text
-from fleet.analysis.model import Evidence, Finding, ProcessAssessment
+from fleet import text
+from fleet.analysis.model import SEVERITY_ORDER, Evidence, Finding, ProcessAssessment
 from fleet.analysis.score import combine, finding_score
 from fleet.analysis.series import Lineage
-from fleet.analysis.stats import SEVERITY_ORDER, Segment, Trend, detect_rise
-from fleet.metrics import ProcessMetrics
+from fleet.analysis.stats import Segment, Trend, detect_rise
+from fleet.metrics.model import ProcessMetrics
 
 KiB = 1024
 MiB = 1024 * KiB

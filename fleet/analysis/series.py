@@ -14,7 +14,7 @@ from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from fleet.metrics import DeviceMetrics, ProcessMetrics
+from fleet.metrics.model import DeviceMetrics, ProcessMetrics
 
 
 @dataclass

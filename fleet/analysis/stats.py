@@ -21,7 +21,6 @@ from dataclasses import dataclass
 Segment = tuple[Sequence[float], Sequence[float]]
 
 MAX_POINTS = 200  # above this many points a series is thinned before the pairwise statistics
-SEVERITY_ORDER = {"info": 0, "low": 1, "medium": 2, "high": 3}
 
 
 @dataclass(frozen=True)

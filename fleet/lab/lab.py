@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from fleet.errors import FleetError
 from fleet.lab import procs
 from fleet.lab.build import SHELLS, build_firmware, build_programs, build_usr_bin
 from fleet.lab.keys import known_hosts_line, write_client_key, write_dropbear_host_key
@@ -47,7 +48,7 @@ _MOUNT_POINTS = ("/usr/bin", "/opt", "/etc/passwd", "/etc/shells", "/proc")
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
-class LabError(RuntimeError):
+class LabError(FleetError, RuntimeError):
     """The lab could not be started or is not in the expected state."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from fleet.errors import FleetError
 
-class ParseError(ValueError):
+
+class ParseError(FleetError, ValueError):
     """A /proc file could not be parsed; names the file kind and (when known) the 1-based line.
 
     ``str(err)`` reads like ``maps: line 3: bad address range '7f-'`` so that a capture's

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fleet.metrics import DeviceMetrics, ProcessMetrics
+from fleet.metrics.model import DeviceMetrics, ProcessMetrics
 
 MiB = 1024 * 1024
 T0 = 1_767_225_600.0

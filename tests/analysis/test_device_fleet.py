@@ -8,7 +8,7 @@ import pytest
 from analysis_builder import MiB, device, proc
 
 from fleet.analysis import DeviceAssessment, analyse_device, fleet_findings
-from fleet.analysis.synthetic import LEAKS, NON_LEAKS, PATTERNS, device_series, scenario, schedule
+from tests.support.synthetic import LEAKS, NON_LEAKS, PATTERNS, device_series, scenario, schedule
 
 ORDER = ["info", "low", "medium", "high"]
 

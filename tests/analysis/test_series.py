@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fleet.analysis.series import Instance, lineages
-from fleet.metrics import ProcessMetrics
+from fleet.metrics.model import ProcessMetrics
 
 
 def plain_lineages(insts: list[Instance]) -> list[list[Instance]]:

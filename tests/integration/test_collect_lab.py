@@ -21,16 +21,18 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from fleet import collector
-from fleet.cli import app
-from fleet.collector import CollectOptions, DeviceOutcome, collect
+from fleet.cli.app import app
+from fleet.collect import collector, options
+from fleet.collect.collector import collect
+from fleet.collect.options import CollectOptions
+from fleet.collect.sampler import DeviceOutcome
 from fleet.config import SweepSettings
-from fleet.fleetview import build_view
-from fleet.inventory import load_inventory
+from fleet.inventory.load import load_inventory
 from fleet.lab import Lab
-from fleet.rank import rank_json
-from fleet.store import Store
-from fleet.transport import CommandResult
+from fleet.render.rank import rank_json
+from fleet.ssh.outcomes import CommandResult
+from fleet.store.store import Store
+from fleet.view.fleet import build_view
 from tests.helpers import assert_lab_leaks_found
 
 pytestmark = pytest.mark.lab
@@ -217,7 +219,7 @@ def test_max_connected_from_the_command_line_and_the_config(lab: Lab, tmp_path: 
     inventory.write_text(yaml.safe_dump(doc))
     runner = CliRunner()
     every = ["--samples", "2", "--interval", "1"]
-    assert SweepSettings().max_connected == collector.MAX_CONNECTED
+    assert SweepSettings().max_connected == options.MAX_CONNECTED
     res = runner.invoke(
         app, ["collect", str(inventory), "--store", str(tmp_path / "a"), *every, "--max-connected", "1"]
     )

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet.cli import app
+from fleet.cli.app import app
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab
-from fleet.limits import MAX_PROCESSES
-from fleet.store import open_store
+from fleet.metrics.limits import MAX_PROCESSES
+from fleet.store.store import open_store
 from tests.helpers import run_child
 
 pytestmark = pytest.mark.lab

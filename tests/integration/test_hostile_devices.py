@@ -143,10 +143,11 @@ def test_a_shell_that_refuses_at_once_reports_its_exit_and_stderr(
     import asyncssh
     import paramiko
 
-    from fleet.capture import capture_script, end_marker, new_token
-    from fleet.inventory import load_inventory
-    from fleet.transport import AsyncsshTransport, Transport
-    from fleet.transport_paramiko import ParamikoTransport
+    from fleet.capture.script import capture_script, end_marker, new_token
+    from fleet.inventory.load import load_inventory
+    from fleet.ssh.asyncssh_transport import AsyncsshTransport
+    from fleet.ssh.outcomes import Transport
+    from fleet.ssh.paramiko_transport import ParamikoTransport
 
     create_process = asyncssh.SSHClientConnection.create_process
 

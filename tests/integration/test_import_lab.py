@@ -10,7 +10,7 @@ import asyncssh
 import pytest
 from typer.testing import CliRunner
 
-from fleet.cli import app
+from fleet.cli.app import app
 from fleet.lab import Lab
 
 pytestmark = pytest.mark.lab

@@ -16,12 +16,15 @@ from typing import TypeVar
 
 import pytest
 
-from fleet.collector import ONE_SHOT_SHELL_DAYS, CollectOptions, collect
-from fleet.inventory import Device, load_inventory
+from fleet.collect.collector import collect
+from fleet.collect.options import ONE_SHOT_SHELL_DAYS, CollectOptions
+from fleet.inventory.load import load_inventory
+from fleet.inventory.model import Device
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab
-from fleet.store import Store
-from fleet.transport import AsyncsshTransport, CaptureError, CommandResult, Session, Transport
-from fleet.transport_paramiko import ParamikoTransport
+from fleet.ssh.asyncssh_transport import AsyncsshTransport
+from fleet.ssh.outcomes import CaptureError, CommandResult, Session, Transport
+from fleet.ssh.paramiko_transport import ParamikoTransport
+from fleet.store.store import Store
 
 END = b"@@fleet-0123456789abcdef end\n"
 T = TypeVar("T")

@@ -15,15 +15,17 @@ from typing import Any
 
 import pytest
 
-from fleet.capture import split_capture
-from fleet.collector import CollectOptions, collect
-from fleet.extract import steady_maps
-from fleet.fleetview import build_view
-from fleet.inventory import load_inventory
+from fleet.capture.split import split_capture
+from fleet.collect.collector import collect
+from fleet.collect.options import CollectOptions
+from fleet.inventory.load import load_inventory
 from fleet.lab import Lab
-from fleet.metrics import DeviceMetrics
-from fleet.rank import rank_json
-from fleet.store import RawSample, Store
+from fleet.metrics.from_capture import steady_maps
+from fleet.metrics.model import DeviceMetrics
+from fleet.render.rank import rank_json
+from fleet.store.schema import RawSample
+from fleet.store.store import Store
+from fleet.view.fleet import build_view
 from tests.helpers import assert_lab_leaks_found
 
 pytestmark = pytest.mark.lab
@@ -152,7 +154,7 @@ def test_every_leaking_workload_is_still_found(run: Run) -> None:
 def test_the_option_reaches_collect_and_sweep(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from fleet.cli import app
+    from fleet.cli.app import app
 
     res = CliRunner().invoke(app, ["collect", "--help"])
     assert "--maps-every" in res.output

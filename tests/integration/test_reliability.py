@@ -14,7 +14,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from fleet.cli import app
+from fleet.cli.app import app
 from fleet.lab import Lab
 from tests.helpers import raw_captures
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from fleet.capture import Capture, capture_script, new_token, split_capture
+from fleet.capture.script import capture_script, new_token
+from fleet.capture.split import Capture, split_capture
 from fleet.lab import (
     Lab,
     LabDevice,
@@ -227,7 +228,7 @@ def test_banner_device_and_stop_leaves_nothing(tmp_path: Path) -> None:
 
 def test_static_lab_inventory_matches_the_default_lab() -> None:
     """inventory/lab.yaml (README's main job) describes what `fleet lab start --dir .lab` starts."""
-    inventory = pytest.importorskip("fleet.inventory")
+    inventory = pytest.importorskip("fleet.inventory.load")
     path = Path(__file__).parents[2] / "inventory" / "lab.yaml"
     inv = inventory.load_inventory(path)
     devices = {d.name: d for d in inv.devices}
@@ -242,7 +243,7 @@ def test_static_lab_inventory_matches_the_default_lab() -> None:
 
 @pytest.mark.lab
 def test_generated_inventory_loads(lab: Lab) -> None:
-    inventory = pytest.importorskip("fleet.inventory")
+    inventory = pytest.importorskip("fleet.inventory.load")
     inv = inventory.load_inventory(lab.inventory)
     assert [d.name for d in inv.devices] == [d.name for d in lab.devices]
     assert {d.host_key_checking for d in inv.devices} == {"strict"}

@@ -21,12 +21,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from fleet.cli import app
-from fleet.inventory import Device, load_inventory, shard
+from fleet.cli.app import app
+from fleet.inventory.load import load_inventory
+from fleet.inventory.model import Device, shard
 from fleet.lab import Lab
-from fleet.lock import sweep_lock
-from fleet.store import Store
-from fleet.store_pg import redact
+from fleet.store.location import redact
+from fleet.store.store import Store, sweep_lock
 
 ROOT = Path(__file__).parent.parent.parent
 HANG_TIMEOUT = 4.0
@@ -73,8 +73,7 @@ def test_password_never_shows_in_store_locations() -> None:
 HOLDER = """
 import sys, time
 sys.path.insert(0, {root!r})
-from fleet.store import Store
-from fleet.lock import sweep_lock
+from fleet.store.store import Store, sweep_lock
 with Store({url!r}) as st, sweep_lock(st):
     print("locked", flush=True)
     time.sleep(600)

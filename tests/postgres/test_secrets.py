@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet.cli import app
-from fleet.store_pg import redact
+from fleet.cli.app import app
+from fleet.store.location import redact
 from tests.postgres.server import PgServer
 
 SECRETS = ("us3r-s3cret-1", "qu3ry-s3cret-2", "ssl-s3cret-3")

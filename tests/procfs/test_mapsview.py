@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from fleet.mapsview import human_bytes, maps_diff_report, maps_report, render_maps_text
 from fleet.procfs.mapclass import CLASSES
+from fleet.view.maps import maps_diff_report, maps_report, render_maps_text
 
 from ._corpus import DATA, T0, corpus
 
@@ -75,9 +75,3 @@ def test_seed_text_rendering() -> None:
     text = render_maps_text(maps_report((DATA / "seed_maps.txt").read_text()))
     assert "32-bit" in text and "thread stack size 8 MiB" in text and "elided" in text
     assert "15 thread stacks" in text
-
-
-def test_human_bytes() -> None:
-    assert [human_bytes(n) for n in (0, 1023, 1536, 8 * MIB - 4096, -MIB)] == [
-        "0 B", "1023 B", "1.5 KiB", "8 MiB", "-1 MiB",
-    ]  # fmt: skip

@@ -14,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fleet.mapsview import maps_diff_report, maps_report
 from fleet.procfs import (
     ParseError,
     classify_maps,
@@ -30,6 +29,7 @@ from fleet.procfs import (
     parse_uptime,
     slab_bytes,
 )
+from fleet.view.maps import maps_diff_report, maps_report
 
 from ._corpus import AOSP, ARM, GOPI, PCP, PROM, T0, corpus
 

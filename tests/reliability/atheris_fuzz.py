@@ -17,9 +17,10 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from fleet.capture import CaptureFormatError, split_capture
-    from fleet.extract import metrics_from_capture
-    from fleet.methodlog import metrics_from_block, split_method_log
+    from fleet.capture.methodlog import split_method_log
+    from fleet.capture.split import CaptureFormatError, split_capture
+    from fleet.metrics.from_capture import metrics_from_capture
+    from fleet.metrics.from_methodlog import metrics_from_block
 
 TOKEN = "@@fleet-0123456789abcdef"
 SEED = (

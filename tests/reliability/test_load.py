@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from fleet.lab import free_subnet, start_lab, stop_lab
-from fleet.transport import STATUSES
+from fleet.ssh.outcomes import STATUSES
 from tests.helpers import run_child, silent_listener
 
 pytestmark = pytest.mark.lab

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from fleet.cli import app
+from fleet.cli.app import app
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab
 from tests.conftest import LAB_SPEED, lab_unavailable
 
@@ -341,8 +341,8 @@ def synthetic_store(directory: Path, devices: int = 3, *, unreachable: int = 1, 
     """
     import random
 
-    from fleet.analysis.synthetic import device_series, schedule
-    from fleet.store import Store
+    from fleet.store.store import Store
+    from tests.support.synthetic import device_series, schedule
 
     rng = random.Random(7)
     with Store(directory, create=True) as st:

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet.cli import Exit, app
-from fleet.mail import DEFAULT_SIZE_LIMIT, size_limit
+from fleet.cli.app import app
+from fleet.cli.exits import Exit
+from fleet.sweep.mail import DEFAULT_SIZE_LIMIT, size_limit
 from tests.report.conftest import Inbox, synthetic_store
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet import fleetview, rawcodec
 from fleet.analysis import analyse_device
-from fleet.cli import app
-from fleet.ingest import parse_sample
-from fleet.store import Store, open_store
+from fleet.cli.app import app
+from fleet.store import codec
+from fleet.store.parse import parse_sample
+from fleet.store.store import Store, open_store
+from fleet.view import fleet as fleetview
 from tests.report.conftest import Inbox
 from tests.test_capture_fuzz import TOKEN, real_capture
 
@@ -51,10 +52,10 @@ def _newer_fleet(path: Path, _: pytest.MonkeyPatch) -> str:
             " WHERE d.name = 'cam-broken'"
         ):
             [(dictionary,)] = st.sql("SELECT data FROM dictionaries WHERE id = ?", (dict_id,))
-            doc = json.loads(rawcodec.decompress(blob, rawcodec.decompress(dictionary)))
+            doc = json.loads(codec.decompress(blob, codec.decompress(dictionary)))
             for p in doc["processes"]:
                 p["psi_some_avg10"] = 0.5
-            new = rawcodec.compress(json.dumps(doc).encode())
+            new = codec.compress(json.dumps(doc).encode())
             st.sql("UPDATE samples SET metrics = ?, metrics_dict = NULL WHERE id = ?", (new, sid))
     return "TypeError: ProcessMetrics.__init__() got an unexpected keyword argument 'psi_some_avg10'"
 
@@ -66,7 +67,7 @@ def _damaged(path: Path, _: pytest.MonkeyPatch) -> str:
             "SELECT s.id FROM samples s JOIN devices d ON d.id = s.device_id WHERE d.name = 'cam-broken'"
             " ORDER BY s.captured_at LIMIT 1"
         )
-        st.sql("UPDATE samples SET metrics = ? WHERE id = ?", (rawcodec.ZSTD_MAGIC + b"\x00" * 40, sid))
+        st.sql("UPDATE samples SET metrics = ? WHERE id = ?", (codec.ZSTD_MAGIC + b"\x00" * 40, sid))
     return "ZstdError: "
 
 

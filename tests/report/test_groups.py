@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from html import unescape
 from pathlib import Path
 
-from fleet.fleetview import build_view
-from fleet.report import GroupRow, group_rows, render_report
-from fleet.store import Store
+from fleet.render.report import GroupRow, group_rows, render_report
+from fleet.store.store import Store
+from fleet.view.fleet import build_view
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from analysis_builder import device, proc

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet.cli import app
+from fleet.cli.app import app
 from tests.report.conftest import MARKUP_NAME, PWN_IDS, Collected, Inbox, chromium
 
 pytestmark = pytest.mark.lab

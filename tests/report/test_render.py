@@ -12,13 +12,14 @@ from typing import Any
 from typer.testing import CliRunner
 
 from fleet.analysis.model import DeviceAssessment, Finding, ProcessAssessment
-from fleet.charts import line_chart, sparkline
-from fleet.cli import app
+from fleet.cli.app import app
 from fleet.config import SmtpSettings
-from fleet.fleetview import DeviceView, FleetView, build_view
-from fleet.mail import build_email, header_safe
-from fleet.report import render_email, render_report, subject_line
-from fleet.store import DeviceRow, Store
+from fleet.render.charts import line_chart, sparkline
+from fleet.render.report import render_email, render_report, subject_line
+from fleet.store.schema import DeviceRow
+from fleet.store.store import Store
+from fleet.sweep.mail import build_email, header_safe
+from fleet.view.fleet import DeviceView, FleetView, build_view
 from tests.report.conftest import synthetic_store
 
 HOSTILE = "<script>document.title='PWNED'</script>\r\nBcc: victim@example.net\x1b[31m\udcff\"'&"

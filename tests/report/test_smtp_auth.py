@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet.cli import Exit, app
+from fleet.cli.app import app
+from fleet.cli.exits import Exit
 from tests.report.conftest import Inbox, synthetic_store, wire_tap
 
 USER = "fleet"

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fleet.ansible import detect_format
-from fleet.collector import CollectOptions, collect
-from fleet.inventory import InventoryError, load_inventory
+from fleet.collect.collector import collect
+from fleet.collect.options import CollectOptions
+from fleet.inventory.ansible import detect_format
+from fleet.inventory.load import load_inventory
+from fleet.inventory.model import InventoryError
 from fleet.lab import Lab
-from fleet.store import Store
+from fleet.store.store import Store
 
 INI = """\
 # site inventory

@@ -22,14 +22,17 @@ import asyncssh
 import pytest
 from typer.testing import CliRunner
 
-from fleet import transport as transport_mod
-from fleet.cli import app
-from fleet.collector import CollectOptions, collect
-from fleet.inventory import Device, load_inventory
+from fleet.cli.app import app
+from fleet.collect.collector import collect
+from fleet.collect.options import CollectOptions
+from fleet.inventory.load import load_inventory
+from fleet.inventory.model import Device
 from fleet.lab import Lab, free_subnet, start_lab, stop_lab
-from fleet.store import Store
-from fleet.transport import AsyncsshTransport, AuthFailed, DeviceError, Unreachable
-from fleet.transport_paramiko import ParamikoTransport
+from fleet.ssh import handshakes as transport_mod
+from fleet.ssh.asyncssh_transport import AsyncsshTransport
+from fleet.ssh.outcomes import AuthFailed, DeviceError, Unreachable
+from fleet.ssh.paramiko_transport import ParamikoTransport
+from fleet.store.store import Store
 from tests.conftest import lab_unavailable
 from tests.ssh.conftest import PASSPHRASE, Keys, Sshd, StartSshd
 from tests.ssh.test_legacy import device, echo

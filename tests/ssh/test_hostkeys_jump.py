@@ -10,12 +10,16 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from fleet.collector import CollectOptions, collect
-from fleet.inventory import Device, load_inventory
+from fleet.collect.collector import collect
+from fleet.collect.options import CollectOptions
+from fleet.inventory.load import load_inventory
+from fleet.inventory.model import Device
 from fleet.lab import Lab
-from fleet.store import Store
-from fleet.transport import AsyncsshTransport, HostKeyMismatch, Unreachable, record_host_key
-from fleet.transport_paramiko import ParamikoTransport
+from fleet.ssh.asyncssh_transport import AsyncsshTransport
+from fleet.ssh.hostkeys import record_host_key
+from fleet.ssh.outcomes import HostKeyMismatch, Unreachable
+from fleet.ssh.paramiko_transport import ParamikoTransport
+from fleet.store.store import Store
 from tests.ssh.conftest import Keys, Sshd, StartSshd, free_port, keygen, public_line
 from tests.ssh.test_legacy import device, echo
 

@@ -14,19 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from fleet.collector import CollectOptions, collect
-from fleet.inventory import MAX_ALGORITHMS, Device, InventoryError, parse_inventory
-from fleet.store import Store
-from fleet.transport import (
-    LEGACY_CIPHERS,
-    LEGACY_HOST_KEY_ALGS,
-    LEGACY_KEX,
-    LEGACY_MACS,
-    AsyncsshTransport,
-    DeviceError,
-    Unreachable,
-)
-from fleet.transport_paramiko import ParamikoTransport
+from fleet.collect.collector import collect
+from fleet.collect.options import CollectOptions
+from fleet.inventory.model import MAX_ALGORITHMS, Device, InventoryError
+from fleet.inventory.native import parse_inventory
+from fleet.ssh.algorithms import LEGACY_CIPHERS, LEGACY_HOST_KEY_ALGS, LEGACY_KEX, LEGACY_MACS
+from fleet.ssh.asyncssh_transport import AsyncsshTransport
+from fleet.ssh.outcomes import DeviceError, Unreachable
+from fleet.ssh.paramiko_transport import ParamikoTransport
+from fleet.store.store import Store
 from tests.ssh.conftest import LEGACY_A, LEGACY_B, MD5_ONLY, Keys, Sshd, StartSshd
 
 pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
@@ -125,7 +121,7 @@ def test_the_legacy_profile_survives_an_asyncssh_that_dropped_some_names(
 ) -> None:
     """A fake for what no installed release does yet: an asyncssh without 3des-cbc and ssh-dss
     signatures. The profile's other names still reach the server that accepts them."""
-    from fleet import transport
+    from fleet.ssh import asyncssh_transport as transport
 
     real = dict(transport.SUPPORTED_ALGORITHMS)
     monkeypatch.setitem(

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fleet.capture import capture_script, new_token
+from fleet.capture.script import capture_script, new_token
 from fleet.lab import Lab
 
 REPO = Path(__file__).resolve().parents[2]

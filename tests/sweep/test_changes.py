@@ -18,15 +18,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet.changes import SUMMARY_FORMAT, changes_since, history, read_summary, summary_doc
-from fleet.cli import Exit, app
-from fleet.collector import DeviceOutcome
-from fleet.fleetview import build_view
-from fleet.metrics import ProcessMetrics
-from fleet.report import render_email
-from fleet.reportdir import last_summary, with_changes
-from fleet.store import Store
-from fleet.sweep import SweepResult
+from fleet.cli.app import app
+from fleet.cli.exits import Exit
+from fleet.collect.sampler import DeviceOutcome
+from fleet.metrics.model import ProcessMetrics
+from fleet.render.report import render_email
+from fleet.store.store import Store
+from fleet.sweep.reportdir import last_summary, with_changes
+from fleet.sweep.run import SweepResult
+from fleet.view.changes import SUMMARY_FORMAT, changes_since, history, read_summary, summary_doc
+from fleet.view.fleet import build_view
 
 from .conftest import Mailbox
 
@@ -317,16 +318,16 @@ def test_a_summary_that_cannot_be_written_is_a_warning_not_a_failed_sweep(
 ) -> None:
     """A fake, said so: the disk filling up between the report and its summary cannot be had on
     demand, so writing a summary raises ENOSPC here. The report stays and the sweep exits 0."""
-    import fleet.reportdir
+    import fleet.sweep.reportdir
 
-    real = fleet.reportdir.write_atomically
+    real = fleet.sweep.reportdir.write_atomically
 
     def full_disk(path: Path, text: str) -> None:
         if path.name.endswith(".summary.json"):
             raise OSError(28, "No space left on device")
         real(path, text)
 
-    monkeypatch.setattr(fleet.reportdir, "write_atomically", full_disk)
+    monkeypatch.setattr(fleet.sweep.reportdir, "write_atomically", full_disk)
     handler = Recorder(logging.WARNING)
     logging.getLogger("fleet.reportdir").addHandler(handler)
     try:

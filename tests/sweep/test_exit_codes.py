@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet.cli import Exit, app
-from fleet.fleetview import build_view, worst_severity
-from fleet.store import Store
+from fleet.cli.app import app
+from fleet.cli.exits import Exit
+from fleet.store.store import Store
+from fleet.view.fleet import build_view, worst_severity
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from analysis_builder import device, proc

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet.cli import Exit, app
-from fleet.store import Store
+from fleet.cli.app import app
+from fleet.cli.exits import Exit
+from fleet.store.store import Store
 
 NOW = time.time()  # one clock for the whole module: a name made twice must come out the same
 

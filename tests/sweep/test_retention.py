@@ -15,15 +15,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fleet import rawcodec
-from fleet.capture import split_capture
-from fleet.cli import app
-from fleet.collector import CollectOptions, collect
-from fleet.extract import metrics_from_capture
-from fleet.inventory import load_inventory
+from fleet.capture.split import split_capture
+from fleet.cli.app import app
+from fleet.collect.collector import collect
+from fleet.collect.options import CollectOptions
+from fleet.inventory.load import load_inventory
 from fleet.lab import Lab, LabError, check_host
-from fleet.metrics import DeviceMetrics
-from fleet.store import DB_NAME, Store
+from fleet.metrics.from_capture import metrics_from_capture
+from fleet.metrics.model import DeviceMetrics
+from fleet.store import codec
+from fleet.store.location import DB_NAME
+from fleet.store.store import Store
 
 from .conftest import LocalCapture, local_capture
 
@@ -117,7 +119,7 @@ def assert_bounded(n: Nights, first: int, captures: list[Parsed], keep_raw: int)
     everything else (metrics, attempts, indexes) stays flat, give or take the unused end of the
     last page of each raw capture."""
     held = n.devices * n.samples * keep_raw  # raw captures in the store once the raw window is full
-    standalone = max(len(rawcodec.compress(p.capture.raw)) for p in captures)
+    standalone = max(len(codec.compress(p.capture.raw)) for p in captures)
     assert max(n.raw[first:]) <= held * standalone, n.raw
     rest = [size - raw for size, raw in zip(n.sizes[first:], n.raw[first:], strict=True)]
     assert max(rest) - min(rest) <= max(min(rest) * 0.05, 16 * 4096) + held * 4096, rest

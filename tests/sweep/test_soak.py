@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from fleet.collector import parse_until
-from fleet.ingest import parse_pending
+from fleet.collect.collector import parse_until
 from fleet.lab import Lab
-from fleet.store import Store
+from fleet.store.parse import parse_pending
+from fleet.store.store import Store
 from tests.helpers import raw_captures
 
 from .conftest import lab_subset, run_fleet, spawn_fleet

@@ -1,0 +1,98 @@
+"""`fleet collect`: sample every device of an inventory into the store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fleet.cli.common import fail, open_store, parse_shard, select_devices
+from fleet.cli.exits import Exit
+from fleet.cli.options import MAX_CONNECTED, MapsEveryOpt, MaxConnectedOpt, OnlyOpt, StoreOpt
+from fleet.cli.progress import TerminalProgress, summarize
+from fleet.errors import StoreError
+from fleet.inventory.model import shard
+from fleet.store.store import database_errors
+from fleet.text import visible
+
+
+def collect_cmd(
+    inventory: Annotated[Path, typer.Argument(help="Inventory YAML (see inventory/example.yaml).")],
+    store: StoreOpt = None,
+    samples: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Samples per device; 0 keeps sampling until stopped. [default: 1, 0 with --until]"
+        ),
+    ] = None,
+    interval: Annotated[float, typer.Option(min=0.0, help="Seconds between samples.")] = 60.0,
+    concurrency: Annotated[int, typer.Option(min=1, help="Devices sampled at once.")] = 64,
+    maps_every: MapsEveryOpt = None,
+    max_connected: MaxConnectedOpt = None,
+    only: OnlyOpt = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Stop sampling at this time (ISO 8601, UTC unless stated) or after 8h, 90m, 1h30m.",
+        ),
+    ] = None,
+    shard_spec: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="K/N",
+            help="Take share K of N (by a hash of the device name): N collectors cover the fleet once.",
+        ),
+    ] = None,
+    collector: Annotated[
+        str | None,
+        typer.Option("--collector", help="Name recorded with every sample and attempt [default: hostname]."),
+    ] = None,
+) -> None:
+    """Capture /proc from every device in the inventory into the store."""
+    from fleet.collect.collector import collect, parse_until
+    from fleet.collect.options import CollectOptions
+
+    _, devices = select_devices(inventory, only)
+    if shard_spec is not None:
+        try:
+            devices = shard(devices, *parse_shard(shard_spec))
+        except ValueError:
+            raise fail(Exit.USAGE, f"--shard {shard_spec!r}: not K/N with 1 <= K <= N") from None
+        if not devices:  # a share of a small fleet may be empty: nothing to do is not an error
+            typer.echo(visible(f"shard {shard_spec}: no device of {inventory} falls in this share"))
+            return
+    try:
+        stop_at = parse_until(until, time.time()) if until is not None else None
+    except ValueError:
+        raise fail(Exit.USAGE, f"--until {until!r}: not an ISO 8601 time or a duration like 8h") from None
+    if stop_at is not None and stop_at <= time.time():
+        raise fail(Exit.USAGE, f"--until {until!r} is already past")
+    if samples is None:
+        samples = 0 if stop_at is not None else 1
+    opts = CollectOptions(
+        samples=samples,
+        interval=interval,
+        concurrency=concurrency,
+        until=stop_at,
+        maps_every=maps_every or 1,
+        max_connected=max_connected or MAX_CONNECTED,
+    )
+    progress = TerminalProgress(len(devices))
+    started = time.monotonic()
+    with open_store(store, create=True, collector=collector) as st:
+        try:
+            outcomes = asyncio.run(collect(devices, st, opts, inventory=str(inventory), progress=progress))
+        except KeyboardInterrupt:
+            progress.finish()
+            typer.echo("fleet: stopped; every sample captured so far is stored", err=True)
+            raise typer.Exit(130) from None
+        except database_errors(StoreError) as exc:  # evaluated late: psycopg's once loaded
+            progress.finish()
+            raise fail(Exit.ERROR, f"collect stopped, the store failed: {exc}") from None
+    progress.finish()
+    typer.echo(summarize(outcomes, time.monotonic() - started))

@@ -1,0 +1,87 @@
+"""What the commands share: failing with one line, opening the store, settings, the fleet view."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from fleet.cli.logs import setup_logging, want_json
+from fleet.cli.options import SmtpFlags
+from fleet.config import Config, SmtpSettings
+from fleet.errors import FleetError, UsageError
+from fleet.inventory.load import load_inventory
+from fleet.inventory.model import Device, Inventory
+from fleet.store.location import store_location
+from fleet.store.store import Store
+from fleet.text import visible
+from fleet.view.fleet import FleetView, build_view
+
+
+def smtp_settings(config: Config, flags: SmtpFlags) -> SmtpSettings:
+    """Flags over environment over config file."""
+    given: dict[str, Any] = {
+        "host": flags.smtp_host,
+        "port": flags.smtp_port,
+        "user": flags.smtp_user,
+        "password_env": flags.smtp_password_env,
+        "starttls": flags.smtp_starttls,
+        "ssl": flags.smtp_ssl,
+        "sender": flags.email_from,
+        "allow_plaintext_auth": flags.smtp_allow_plaintext_auth,
+    }
+    return replace(config.smtp, **{k: v for k, v in given.items() if v is not None})
+
+
+def fail(code: int, message: str) -> typer.Exit:
+    typer.echo(f"fleet: {visible(message)}", err=True)  # messages quote file names and device text
+    return typer.Exit(int(code))
+
+
+def exits_on_fleet_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """The one place a command's FleetError becomes its one-line message and its class's exit code
+    (fleet.errors), for the console and for tests driving the app in-process alike."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except FleetError as exc:
+            raise fail(exc.exit_code, str(exc)) from None
+
+    return run
+
+
+def select_devices(inventory: Path, only: list[str] | None) -> tuple[Inventory, tuple[Device, ...]]:
+    """The inventory and the devices of it that ``--only`` names (all without it); none is an error."""
+    inv = load_inventory(inventory)
+    devices = inv.select(only)
+    if not devices:
+        raise UsageError(f"{inventory}: --only {' '.join(only or [])} matches no device")
+    return inv, devices
+
+
+def open_store(store: str | None, *, create: bool = False, collector: str | None = None) -> Store:
+    setup_logging(want_json(False), verbose=False)  # the store may warn (fleet.store.sqlite._warn_if_open)
+    return Store(store_location(store), create=create, collector=collector)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` with 1 <= K <= N; raises ValueError."""
+    k, _, n = text.partition("/")
+    kn = int(k), int(n)
+    if not 1 <= kn[0] <= kn[1]:
+        raise ValueError(text)
+    return kn
+
+
+def fleet_view(st: Store, only: list[str] | None, *, details: bool = True) -> FleetView:
+    """The fleet view of rank and report, of the devices ``--only`` names (by name, group or tag)."""
+    view = build_view(st, details=details, only=only)
+    if only and not view.devices:
+        raise UsageError(f"{st.location}: --only {' '.join(only)} matches no device in the store")
+    return view

@@ -1,0 +1,1 @@
+"""Collection: many devices at once over SSH, each sample stored as it arrives."""

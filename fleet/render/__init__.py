@@ -1,0 +1,1 @@
+"""Rendering: the JSON interface, terminal text, the HTML report, charts and the email body."""

@@ -1,0 +1,1 @@
+"""The unattended nightly run: collect, analyse, report, email, prune; the report directory."""

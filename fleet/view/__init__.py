@@ -1,0 +1,1 @@
+"""Views: the store and the analysis put together for people (fleet view, changes, maps)."""
