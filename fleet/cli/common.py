@@ -59,19 +59,25 @@ def exits_on_fleet_errors(command: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
-def select_devices(inventory: Path, only: list[str] | None) -> tuple[Inventory, tuple[Device, ...]]:
+def select_devices(
+    inventory: Path, only: list[str] | None, *, logging_set_up: bool = False
+) -> tuple[Inventory, tuple[Device, ...]]:
     """The inventory and the devices of it that ``--only``'s host patterns select (all without it);
-    none is an error, a pattern or term that matches nothing a warning (as ``ansible --limit``)."""
+    none is an error, a pattern or term that matches nothing a warning line (as ``ansible --limit``),
+    logged plain (or as FLEET_LOG says) unless the command set up its logging (sweep's --log-json)."""
     inv = load_inventory(inventory)
     nothing = f"{inventory}: --only {' '.join(only or [])} matches no device"
-    return inv, _selected(inv.selection(only), nothing)
+    return inv, _selected(inv.selection(only), nothing, logging_set_up)
 
 
-def _selected(selection: Selection[T], nothing: str) -> tuple[T, ...]:
+def _selected(selection: Selection[T], nothing: str, logging_set_up: bool = False) -> tuple[T, ...]:
     if not selection.devices:
         raise UsageError(nothing)
-    for line in selection.warnings():
-        log.warning(line)
+    warnings = selection.warnings()
+    if warnings and not logging_set_up:
+        setup_logging(want_json(False), verbose=False)
+    for line in warnings:
+        log.warning(line, extra={"event": "only_matches_nothing"})
     return selection.devices
 
 
