@@ -252,3 +252,11 @@ def test_rank_and_report_with_limit_on_a_store(tmp_path: Path) -> None:
     html = out.read_text()
     assert "<title>fleet (cam-*:!cam-3): no leaks found on 2 devices" in html
     assert "cam-1" in html and "cam-2" in html and "nvr-1" not in html
+
+
+def test_show_takes_a_device_name_not_a_pattern(tmp_path: Path) -> None:
+    store = str(_store(tmp_path))
+    res = CliRunner().invoke(app, ["show", "cam-2", "--store", store, "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["name"] == "cam-2"
+    res = CliRunner().invoke(app, ["show", "cam-*", "--store", store])
+    assert res.exit_code == 2 and "no device named cam-*" in res.output
