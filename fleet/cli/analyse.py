@@ -59,7 +59,8 @@ def show_cmd(
     """Everything fleet found on one device: every finding with its evidence, process by process."""
     with open_store(store) as st:
         parse_pending(st)
-        view = build_view(st, details=False, only=[device])
+        rows = [r for r in st.devices() if r.name == device]  # the name itself, not a pattern
+        view = build_view(st, details=False, only=[device], rows=rows)
         location = st.location
     entries = [e for e in rank_json(view)["devices"] if e["name"] == device]
     if not entries:

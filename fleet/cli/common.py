@@ -6,20 +6,23 @@ import functools
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 
-from fleet.cli.logs import setup_logging, want_json
+from fleet.cli.logs import log, setup_logging, want_json
 from fleet.cli.options import SmtpFlags
 from fleet.config import Config, SmtpSettings
 from fleet.errors import FleetError, UsageError
 from fleet.inventory.load import load_inventory
 from fleet.inventory.model import Device, Inventory
+from fleet.inventory.patterns import Selectable, Selection, select
 from fleet.store.location import store_location
 from fleet.store.store import Store
 from fleet.text import visible
 from fleet.view.fleet import FleetView, build_view
+
+T = TypeVar("T", bound=Selectable)
 
 
 def smtp_settings(config: Config, flags: SmtpFlags) -> SmtpSettings:
@@ -56,13 +59,26 @@ def exits_on_fleet_errors(command: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
-def select_devices(inventory: Path, only: list[str] | None) -> tuple[Inventory, tuple[Device, ...]]:
-    """The inventory and the devices of it that ``--only`` names (all without it); none is an error."""
+def select_devices(
+    inventory: Path, only: list[str] | None, *, logging_set_up: bool = False
+) -> tuple[Inventory, tuple[Device, ...]]:
+    """The inventory and the devices of it that ``--only``'s host patterns select (all without it);
+    none is an error, a pattern or term that matches nothing a warning line (as ``ansible --limit``),
+    logged plain (or as FLEET_LOG says) unless the command set up its logging (sweep's --log-json)."""
     inv = load_inventory(inventory)
-    devices = inv.select(only)
-    if not devices:
-        raise UsageError(f"{inventory}: --only {' '.join(only or [])} matches no device")
-    return inv, devices
+    nothing = f"{inventory}: --only {' '.join(only or [])} matches no device"
+    return inv, _selected(inv.selection(only), nothing, logging_set_up)
+
+
+def _selected(selection: Selection[T], nothing: str, logging_set_up: bool = False) -> tuple[T, ...]:
+    if not selection.devices:
+        raise UsageError(nothing)
+    warnings = selection.warnings()
+    if warnings and not logging_set_up:
+        setup_logging(want_json(False), verbose=False)
+    for line in warnings:
+        log.warning(line, extra={"event": "only_matches_nothing"})
+    return selection.devices
 
 
 def open_store(store: str | None, *, create: bool = False, collector: str | None = None) -> Store:
@@ -80,8 +96,10 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def fleet_view(st: Store, only: list[str] | None, *, details: bool = True) -> FleetView:
-    """The fleet view of rank and report, of the devices ``--only`` names (by name, group or tag)."""
-    view = build_view(st, details=details, only=only)
-    if only and not view.devices:
-        raise UsageError(f"{st.location}: --only {' '.join(only)} matches no device in the store")
-    return view
+    """The fleet view of rank and report, of the devices ``--only``'s host patterns select (by
+    name, group or tag); as for :func:`select_devices`, none is an error."""
+    if not only:
+        return build_view(st, details=details)
+    nothing = f"{st.location}: --only {' '.join(only)} matches no device in the store"
+    rows = _selected(select(only, st.devices()), nothing)
+    return build_view(st, details=details, only=only, rows=rows)

@@ -28,7 +28,16 @@ LogJsonOpt = Annotated[
     bool, typer.Option("--log-json", help="Log JSON lines instead of plain text (also FLEET_LOG=json).")
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Also log each step, not only problems.")]
-OnlyOpt = Annotated[list[str] | None, typer.Option("--only", help="Device, group or tag names (repeatable).")]
+OnlyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--only",
+        "--limit",
+        metavar="PATTERN",
+        help="Devices by name, group or tag, as ansible --limit reads them (repeatable): globs"
+        " (cam-*), !exclude, &intersect, comma or colon separated ('cameras:&site-a:!cam-9').",
+    ),
+]
 
 
 # A string, not a Path: a Path would fold the // of a postgresql:// URL.

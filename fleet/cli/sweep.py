@@ -96,7 +96,7 @@ def sweep_cmd(
         if inventory is None:
             raise fail(Exit.USAGE, "sweep needs an INVENTORY (or --no-collect)")
         try:
-            _, devices = select_devices(inventory, only)
+            _, devices = select_devices(inventory, only, logging_set_up=True)
         except UsageError as exc:
             raise fail(Exit.USAGE, str(exc)) from None
     plan = SweepPlan(

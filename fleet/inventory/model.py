@@ -1,5 +1,5 @@
 """The inventory's records: Device and Inventory (frozen, resolved once), the errors naming
-file, line and key, --only selection, hop syntax and sharding."""
+file, line and key, --only selection (by fleet.inventory.patterns), hop syntax and sharding."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleet.errors import UsageError
+from fleet.inventory.patterns import Selection, select
 
 HOST_KEY_MODES = ("strict", "accept-new", "off")
 
@@ -61,17 +62,14 @@ class Inventory:
     # the OpenSSH config consulted ("none": none). For `fleet inventory show`.
     sources: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False)
 
-    def select(self, only: list[str] | None) -> tuple[Device, ...]:
-        """Devices matching any of ``only`` by name, group or tag (all devices when empty)."""
-        if not only:
-            return self.devices
-        wanted = set(only)
-        return tuple(d for d in self.devices if selected(wanted, d.name, d.groups, d.tags))
+    def select(self, only: Sequence[str] | None) -> tuple[Device, ...]:
+        """Devices ``only``'s host patterns select by name, group or tag (all devices when empty);
+        what ``--only`` means on every command (fleet.inventory.patterns)."""
+        return self.selection(only).devices
 
-
-def selected(wanted: set[str], name: str, groups: Sequence[str], tags: Sequence[str]) -> bool:
-    """What ``--only`` means on every command: the device's name, one of its groups or a tag."""
-    return name in wanted or not wanted.isdisjoint(groups) or not wanted.isdisjoint(tags)
+    def selection(self, only: Sequence[str] | None) -> Selection[Device]:
+        """:meth:`select`, with the patterns and terms that matched nothing."""
+        return select(only, self.devices)
 
 
 MAX_ALGORITHMS = 20  # Dropbear before 2020.81 ignores names past the 20th

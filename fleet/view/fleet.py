@@ -17,7 +17,7 @@ from fleet.analysis import DeviceAssessment, FleetFinding, ProcessAssessment, an
 from fleet.analysis.model import SEVERITY_ORDER, Finding
 from fleet.capture.methodlog import split_method_log
 from fleet.capture.split import CaptureFormatError, split_capture
-from fleet.inventory.model import selected
+from fleet.inventory.patterns import select
 from fleet.metrics.limits import MAX_ANALYSED_BYTES
 from fleet.metrics.model import DeviceMetrics
 from fleet.procfs import ParseError
@@ -96,7 +96,7 @@ class FleetView:
     fleet_findings: tuple[FleetFinding, ...] = ()
     store: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)
-    only: tuple[str, ...] = ()  # the devices are those matching these names, groups or tags
+    only: tuple[str, ...] = ()  # the devices are those these host patterns (--only) select
     changes: SweepChanges | None = None  # since the last sweep (fleet.changes), for its report
     fleet_findings_error: str | None = None  # why there are none, when finding them failed
 
@@ -136,16 +136,20 @@ class FleetView:
 
 
 def build_view(
-    store: Store, *, details: bool = True, now: float | None = None, only: Sequence[str] | None = None
+    store: Store,
+    *,
+    details: bool = True,
+    now: float | None = None,
+    only: Sequence[str] | None = None,
+    rows: Sequence[DeviceRow] | None = None,
 ) -> FleetView:
-    """Analyse every device in the store, or those ``only`` names by name, group or tag (one
-    product line of a big fleet); ``details`` also reads the evidence a report shows."""
-    wanted = set(only or ())
-    views: list[DeviceView] = []
-    for row in store.devices():
-        if wanted and not selected(wanted, row.name, row.groups, row.tags):
-            continue
-        views.append(_isolated(store, row, details))
+    """Analyse every device in the store, or those ``only``'s host patterns select by name, group
+    or tag (one product line of a big fleet; fleet.inventory.patterns); ``details`` also reads the
+    evidence a report shows. ``rows``: those devices, already selected by the caller (who read
+    them to say which patterns matched nothing), instead of reading and selecting them again."""
+    if rows is None:
+        rows = select(only, store.devices()).devices
+    views = [_isolated(store, row, details) for row in rows]
     views.sort(key=lambda v: (-v.score, v.row.status != OK, v.name))
     groups = {v.name: v.row.groups for v in views}
     assessments = [v.assessment for v in views if v.assessment]
