@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from fleet import DISTRIBUTION, __version__
-from fleet.cli import analyse, collect, inputs, sweep
+from fleet.cli import analyse, collect, export, inputs, sweep
 from fleet.cli.common import exits_on_fleet_errors
 from fleet.cli.logs import setup_logging, want_json
 from fleet.cli.options import TYPER_SETTINGS, smtp_options
@@ -50,6 +50,7 @@ app.command("import")(exits_on_fleet_errors(inputs.import_cmd))
 app.command("report")(exits_on_fleet_errors(smtp_options(analyse.report_cmd)))
 app.command("sweep")(exits_on_fleet_errors(smtp_options(sweep.sweep_cmd)))
 app.command("prune")(exits_on_fleet_errors(sweep.prune_cmd))
+app.command("export")(exits_on_fleet_errors(export.export_cmd))
 app.add_typer(lab_app, name="lab")
 inventory_app = typer.Typer(help="Check an inventory before collecting.", **TYPER_SETTINGS)
 inventory_app.command("show")(exits_on_fleet_errors(inputs.inventory_show_cmd))

@@ -18,6 +18,7 @@ from fleet.inventory.load import load_inventory
 from fleet.inventory.model import Device, Inventory
 from fleet.inventory.patterns import Selectable, Selection, select
 from fleet.store.location import store_location
+from fleet.store.schema import DeviceRow
 from fleet.store.store import Store
 from fleet.text import visible
 from fleet.view.fleet import FleetView, build_view
@@ -100,6 +101,12 @@ def fleet_view(st: Store, only: list[str] | None, *, details: bool = True) -> Fl
     name, group or tag); as for :func:`select_devices`, none is an error."""
     if not only:
         return build_view(st, details=details)
+    return build_view(st, details=details, only=only, rows=store_devices(st, only))
+
+
+def store_devices(st: Store, only: list[str] | None) -> tuple[DeviceRow, ...]:
+    """The store's devices that ``--only``'s host patterns select (all without it); none is an error."""
+    if not only:
+        return tuple(st.devices())
     nothing = f"{st.location}: --only {' '.join(only)} matches no device in the store"
-    rows = _selected(select(only, st.devices()), nothing)
-    return build_view(st, details=details, only=only, rows=rows)
+    return _selected(select(only, st.devices()), nothing)

@@ -65,6 +65,13 @@ def sweep_cmd(
         float | None, typer.Option(min=0.0, help="Drop whole samples older than this (config: 365).")
     ] = None,
     keep_reports_days: KeepReportsOpt = None,
+    textfile: Annotated[
+        Path | None,
+        typer.Option(
+            "--textfile",
+            help="Also write the OpenMetrics export here, atomically (node_exporter's textfile collector).",
+        ),
+    ] = None,
     email_to: EmailToOpt = None,
     smtp_flags: SmtpFlags = NO_SMTP_FLAGS,  # the --smtp-* and --email-from options (smtp_options)
     log_json: LogJsonOpt = False,
@@ -72,8 +79,8 @@ def sweep_cmd(
 ) -> None:
     """Collect, rank, write a dated report and email it: one unattended run for cron or systemd.
 
-    Prints one summary line. Exit 0 ok, 1 failed, 2 usage, 3 --fail-on finding, 4 another sweep holds
-    the store, 5 email failed (report kept), 130 interrupted.
+    Prints one summary line. Exit 0 ok, 1 failed (or --textfile not written), 2 usage, 3 --fail-on
+    finding, 4 another sweep holds the store, 5 email failed (report kept), 130 interrupted.
     """
     from fleet.collect.options import CollectOptions
     from fleet.sweep.run import SweepPlan, run_sweep
@@ -116,6 +123,7 @@ def sweep_cmd(
         inventory=str(inventory) if inventory else None,
         do_collect=not no_collect,
         keep_reports_days=sw.keep_reports_days if keep_reports_days is None else keep_reports_days,
+        textfile=textfile,
     )
     progress = TerminalProgress(len(devices))
     try:
@@ -133,6 +141,8 @@ def sweep_cmd(
     code = Exit.OK
     if result.mail_error:
         code = Exit.MAIL_FAILED
+    elif result.textfile_error:
+        code = Exit.ERROR
     elif fails(result.view, fail_on.value if fail_on else sw.fail_on):
         code = Exit.FINDINGS
     if json_lines:

@@ -406,6 +406,31 @@ class Store:
             docs.append((at, doc))
         return [(at, metrics_from_doc(doc)) for at, doc in reversed(docs)]
 
+    def iter_series(self, device: str, chunk: int = 200) -> Iterator[tuple[float, DeviceMetrics]]:
+        """Every parsed sample of one device, oldest first, read ``chunk`` samples at a time: for
+        exports of a whole history that need not fit in memory (the analysis uses :meth:`series`)."""
+        ids = [
+            int(r[0])
+            for r in self._x(
+                "SELECT s.id FROM samples s JOIN devices d ON d.id = s.device_id"
+                " WHERE d.name = ? AND s.parsed = 1 ORDER BY s.captured_at, s.id",
+                (device,),
+            ).fetchall()
+        ]
+        cache: dict[int, bytes] = {}
+        for part in _chunks(ids, chunk):
+            marks = ", ".join("?" * len(part))
+            rows = self._x(
+                "SELECT captured_at, metrics, metrics_dict FROM samples"
+                f" WHERE id IN ({marks}) AND parsed = 1 ORDER BY captured_at, id",
+                part,
+            ).fetchall()
+            for at, blob, dict_id in rows:
+                yield (
+                    at,
+                    metrics_from_doc(codec.decompress(blob, deltas.dictionary(self.backend, dict_id, cache))),
+                )
+
     def previous_metrics(self, sample_id: int) -> DeviceMetrics | None:
         """The parsed sample of the same device just before this one (None without one)."""
         row = self._x(

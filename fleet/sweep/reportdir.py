@@ -7,12 +7,14 @@ Nothing else in the directory is read or touched: it may hold the user's own fil
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,18 +33,28 @@ HISTORY = 60  # sweeps whose suspects the report charts
 SUMMARIES_SKIPPED = 40  # files read beyond those, for another store's or broken ones
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """A reader (or a mail attachment) never sees half a report.
+def write_atomically(path: Path, text: str | Iterable[str]) -> None:
+    """A reader (or a mail attachment, or node_exporter's textfile collector) never sees half a
+    file: ``text`` (a string, or pieces streamed one at a time) goes to a temporary file beside
+    ``path`` that then replaces it; on a failure the temporary file is removed.
 
     The file gets the mode any new file would (0666 less the umask), not mkstemp's 0600: a report
     directory is often served by a web server or read by a team's group.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".fleet-", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        os.fchmod(f.fileno(), 0o666 & ~_umask())
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
+            if isinstance(text, str):
+                f.write(text)
+            else:
+                f.writelines(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _umask() -> int:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from fleet.config import SmtpSettings
 from fleet.errors import MailError
 from fleet.inventory.model import Device
+from fleet.render.openmetrics import render_openmetrics
 from fleet.render.report import email_renderer, render_report
 from fleet.ssh.outcomes import OK
 from fleet.store.parse import parse_pending
@@ -56,6 +57,7 @@ class SweepPlan:
     inventory: str | None = None
     do_collect: bool = True
     keep_reports_days: float | None = None  # None: every dated report is kept
+    textfile: Path | None = None  # the OpenMetrics export, for node_exporter's textfile collector
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class SweepResult:
     pruned: Pruned | None
     seconds: float
     reports_pruned: int = 0
+    textfile_error: str | None = None  # why --textfile could not be written (the rest went on)
 
     def summary(self) -> str:
         """One line for cron mail and journald: what was collected, found, written and sent."""
@@ -89,6 +92,8 @@ class SweepResult:
             eta = duration(worst.assessment.memory_exhausted_in_s, fixed=True)
             parts.append(f"{worst.name} out of memory in ~{eta}")
         parts.append(f"report {self.report}")
+        if self.textfile_error:
+            parts.append(f"METRICS NOT WRITTEN: {self.textfile_error}")
         if self.emailed:
             parts.append("emailed")
         elif self.mail_error:
@@ -117,6 +122,7 @@ class SweepResult:
             "raw_pruned": self.pruned.raw_dropped if self.pruned else 0,
             "samples_pruned": self.pruned.samples_dropped if self.pruned else 0,
             "reports_pruned": self.reports_pruned,
+            "textfile_error": self.textfile_error,
             "seconds": round(self.seconds, 1),
         }
 
@@ -236,6 +242,7 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
     report = dated_report_path(plan.report_dir, view.generated_at)
     write_atomically(report, render_report(view))
     log.info("report written to %s", report, extra={"event": "report", "fields": {"path": str(report)}})
+    textfile_error = write_textfile(plan.textfile, view) if plan.textfile else None
     emailed, mail_error = False, None
     if plan.email_to:
         try:
@@ -253,4 +260,20 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
     if emailed or not plan.email_to:  # else tomorrow's email still says what this one would have
         write_summary(report, view)
     seconds = time.monotonic() - started
-    return SweepResult(view, report, outcomes, emailed, mail_error, pruned, seconds, reports_pruned)
+    return SweepResult(
+        view, report, outcomes, emailed, mail_error, pruned, seconds, reports_pruned, textfile_error
+    )
+
+
+def write_textfile(path: Path, view: FleetView) -> str | None:
+    """The OpenMetrics export of ``view`` at ``path``, atomically (node_exporter's textfile collector
+    reads ``*.prom`` files whenever it is scraped, never half of one). A failure is logged and
+    returned, not raised: the report and the email still go out, and the sweep exits 1."""
+    try:
+        write_atomically(path, render_openmetrics(view))
+    except OSError as exc:
+        why = f"{path}: {exc.strerror or exc}"
+        log.error("metrics not written: %s", why, extra={"event": "textfile_failed"})
+        return why
+    log.info("metrics written to %s", path, extra={"event": "textfile", "fields": {"path": str(path)}})
+    return None
