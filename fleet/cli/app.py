@@ -1,6 +1,6 @@
 """The command line: the typer app, its commands registered by name, and the entry point.
 
-Commands live in fleet.cli.collect, analyse, sweep and inputs and stay thin: parse flags, call the
+Commands live in fleet.cli.collect, analyse, sweep, inputs and config and stay thin: parse flags, call the
 package, map outcomes to exit codes (fleet.cli.exits); a fleet error none of them catches is caught
 once in :func:`main`.
 """
@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from fleet import DISTRIBUTION, __version__
-from fleet.cli import analyse, collect, export, inputs, sweep
+from fleet.cli import analyse, collect, config, export, inputs, sweep
 from fleet.cli.common import exits_on_fleet_errors
 from fleet.cli.logs import setup_logging, want_json
 from fleet.cli.options import TYPER_SETTINGS, smtp_options
@@ -55,6 +55,9 @@ app.add_typer(lab_app, name="lab")
 inventory_app = typer.Typer(help="Check an inventory before collecting.", **TYPER_SETTINGS)
 inventory_app.command("show")(exits_on_fleet_errors(inputs.inventory_show_cmd))
 app.add_typer(inventory_app, name="inventory")
+config_app = typer.Typer(help="Check the settings before a run.", **TYPER_SETTINGS)
+config_app.command("show")(exits_on_fleet_errors(config.config_show_cmd))
+app.add_typer(config_app, name="config")
 
 
 def main() -> None:

@@ -58,7 +58,12 @@ class FailOn(StrEnum):
 
 FailOnOpt = Annotated[FailOn | None, typer.Option("--fail-on", help="Exit 3 on a finding this severe.")]
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="TOML settings (default: $FLEET_CONFIG, else ./fleet.toml).")
+    Path | None,
+    typer.Option(
+        "--config",
+        help="TOML settings (default: $FLEET_CONFIG, else the first of ./fleet.toml,"
+        " $XDG_CONFIG_HOME/fleet/fleet.toml (~/.config/...), /etc/fleet/fleet.toml).",
+    ),
 ]
 EmailToOpt = Annotated[list[str] | None, typer.Option("--email-to", help="Recipient (repeatable).")]
 KeepReportsOpt = Annotated[
