@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +61,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         )
     finally:
         stop_lab(lab_dir)  # also after a failed start: stops whatever state.json recorded
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where a fresh store goes, for tests run on both backends: a directory, or a new PostgreSQL
+    database (the test module imports the ``pg_url`` fixture, tests/postgres/server.py)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "store")
+    else:
+        yield request.getfixturevalue("pg_url")

@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,15 +37,6 @@ from tests.postgres.server import pg_server, pg_url  # noqa: F401  (fixtures)
 from tests.test_capture_fuzz import TOKEN, real_capture
 
 ROOT = str(Path(__file__).parent.parent)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Where a fresh store goes: a directory, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "store")
-    else:
-        yield request.getfixturevalue("pg_url")
 
 
 def big_numbers() -> bytes:

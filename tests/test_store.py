@@ -31,15 +31,6 @@ from tests.postgres.server import pg_server, pg_url  # noqa: F401  (fixtures)
 ROOT = str(Path(__file__).parent.parent)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Where a fresh store goes: a directory, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "store")
-    else:
-        yield request.getfixturevalue("pg_url")
-
-
 def sample_metrics(n: int = 3) -> DeviceMetrics:
     procs = tuple(
         ProcessMetrics(

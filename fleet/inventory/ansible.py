@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from fleet.inventory.model import Inventory, InventoryError, safe_device_name
-from fleet.inventory.native import YAML_LOADER, _Loader, refuse_misread
+from fleet.inventory.native import YAML_LOADER, _Loader, compose_yaml, refuse_misread
 from fleet.inventory.settings import DEVICE_ONLY, SETTINGS, SettingsConflict, merge_level, resolve_device
 
 _SECTION = re.compile(r"^\[([^\]\s:]+)(?::(vars|children))?\]\s*(?:[#;].*)?$")
@@ -399,12 +399,7 @@ def _unquote(v: str) -> str:
 
 
 def _read_yaml(text: str, model: _Model) -> None:
-    try:
-        root = yaml.compose(text, Loader=YAML_LOADER)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or exc  # one line, without PyYAML's context lines
-        raise model.fail(mark.line + 1 if mark else None, "", f"invalid YAML: {problem}") from None
+    root = compose_yaml(text, model.path)
     if root is None:
         raise model.fail(None, "", "empty inventory: no hosts")
     ld = _Loader(model.path)

@@ -108,14 +108,21 @@ class _Loader:
         return out
 
 
-def parse_inventory(text: str, path: Path) -> Inventory:
-    """Validate inventory text; ``path`` names it in errors and anchors relative paths."""
+def compose_yaml(text: str, path: Path) -> yaml.Node | None:
+    """The YAML node tree (line numbers kept) of an inventory, fleet's or Ansible's; broken YAML is
+    an InventoryError naming its line and the problem in one line (without PyYAML's context)."""
     try:
-        root = yaml.compose(text, Loader=YAML_LOADER)
+        return yaml.compose(text, Loader=YAML_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise InventoryError(path, line, "", f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        problem = getattr(exc, "problem", None) or exc
+        raise InventoryError(path, line, "", f"invalid YAML: {problem}") from None
+
+
+def parse_inventory(text: str, path: Path) -> Inventory:
+    """Validate inventory text; ``path`` names it in errors and anchors relative paths."""
+    root = compose_yaml(text, path)
     if root is None:
         raise InventoryError(path, None, "", "empty inventory: no devices")
     ld = _Loader(path)
