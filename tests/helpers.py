@@ -18,6 +18,15 @@ from pathlib import Path
 from typing import Any
 
 
+def own_kib(key: str) -> int:
+    """A figure of this process's /proc/self/status in KiB (``VmRSS``, ``VmHWM``)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(key)
+
+
 @dataclass(frozen=True)
 class ChildRun:
     returncode: int

@@ -50,6 +50,7 @@ from fleet.store import codec
 from fleet.store.parse import parse_pending
 from fleet.store.store import Store
 from fleet.view.fleet import build_view
+from tests.helpers import own_kib
 from tests.hostile import fake_processes, with_records
 from tests.test_capture_fuzz import KINDS, SALT, TOKEN, real_capture
 
@@ -127,14 +128,6 @@ def scratch() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _kib(key: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(key)
-
-
 def _collect(store: Store, captures: dict[str, list[bytes]], now: float) -> dict[str, list[bool]]:
     """Each capture through the collector's judging and store writer; which ones it stored."""
 
@@ -203,7 +196,7 @@ def _outcome(parsed: int, problems: list[str]) -> str:
 def run_whole(scratch: Path, hostile: list[bytes]) -> None:
     gc.collect()
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS (Linux 4.0+)
-    base = _kib("VmRSS")
+    base = own_kib("VmRSS")
     location = Path(tempfile.mkdtemp(dir=scratch))
     try:
         with Store(location) as store:
@@ -236,7 +229,7 @@ def run_whole(scratch: Path, hostile: list[bytes]) -> None:
         assert text.startswith(subject) and "2 devices" in text
     finally:
         shutil.rmtree(location, ignore_errors=True)
-    growth = _kib("VmHWM") - base
+    growth = own_kib("VmHWM") - base
     assert growth < PEAK_GROWTH_KIB, growth
 
 

@@ -26,6 +26,7 @@ from fleet.inventory.model import Device
 from fleet.metrics.limits import MAX_MAPPINGS, MAX_PROCESSES
 from fleet.ssh.outcomes import CommandResult
 from fleet.store.store import Store
+from tests.helpers import own_kib
 from tests.hostile import fake_processes, process_records, slabinfo_record, with_records
 from tests.test_capture_fuzz import TOKEN, real_capture
 
@@ -53,14 +54,6 @@ def capture(shape: str) -> bytes:
     return raw
 
 
-def _kib(key: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(key)
-
-
 async def measure(store: Store, shape: str) -> dict[str, object]:
     raw = capture(shape)
     device = Device(name=shape, host="h")
@@ -69,7 +62,7 @@ async def measure(store: Store, shape: str) -> dict[str, object]:
     result = CommandResult(raw, b"", 0, truncated=False)
     gc.collect()
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS (Linux 4.0+)
-    base = _kib("VmRSS")
+    base = own_kib("VmRSS")
     started = time.monotonic()
     done = _Capture(TOKEN, time.time(), 1.0, result)
     sampled = await _keep(done, device, writer, CollectOptions(), started)
@@ -80,7 +73,7 @@ async def measure(store: Store, shape: str) -> dict[str, object]:
         "bytes": len(raw),
         "sha256": hashlib.sha256(raw).hexdigest(),
         "seconds": round(seconds, 3),
-        "peak_growth_kib": _kib("VmHWM") - base,
+        "peak_growth_kib": own_kib("VmHWM") - base,
         "status": sampled.status,
         "error": sampled.error,
         "problems": sampled.problems[:3],
