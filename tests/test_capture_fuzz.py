@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -179,27 +180,36 @@ SALT = st.sampled_from(
 )
 
 
-@st.composite
-def mutated(draw: st.DrawFn, kind: str) -> bytes:
-    """A real capture after 1-8 random byte flips, cuts, insertions, truncations and splices."""
-    data = bytearray(real_capture(kind))
-    for _ in range(draw(st.integers(1, 8))):
-        op = draw(st.sampled_from(["flip", "cut", "salt", "bytes", "truncate", "splice"]))
-        at = draw(st.integers(0, len(data)))
-        if op == "flip" and data:
-            data[min(at, len(data) - 1)] = draw(st.integers(0, 255))
+EDITS = ("flip", "cut", "salt", "bytes", "truncate", "splice")
+
+
+def edited(draw: st.DrawFn, data: bytes, rounds: st.SearchStrategy[int], ops: Sequence[str] = EDITS) -> bytes:
+    """``data`` after a drawn number of random byte flips, cuts, insertions, truncations and
+    splices with another real capture (``ops``: which of them)."""
+    out = bytearray(data)
+    for _ in range(draw(rounds)):
+        op = draw(st.sampled_from(ops))
+        at = draw(st.integers(0, len(out)))
+        if op == "flip" and out:
+            out[min(at, len(out) - 1)] = draw(st.integers(0, 255))
         elif op == "cut":
-            del data[at : at + draw(st.integers(1, 4096))]
+            del out[at : at + draw(st.integers(1, 4096))]
         elif op == "salt":
-            data[at:at] = draw(SALT)
+            out[at:at] = draw(SALT)
         elif op == "bytes":
-            data[at:at] = draw(st.binary(max_size=64))
+            out[at:at] = draw(st.binary(max_size=64))
         elif op == "truncate":
-            del data[at:]
+            del out[at:]
         elif op == "splice":
             other = real_capture(draw(st.sampled_from(KINDS)))
-            data[at:] = other[draw(st.integers(0, len(other))) :]
-    return bytes(data)
+            out[at:] = other[draw(st.integers(0, len(other))) :]
+    return bytes(out)
+
+
+@st.composite
+def mutated(draw: st.DrawFn, kind: str) -> bytes:
+    """A real capture after 1-8 random edits."""
+    return edited(draw, real_capture(kind), st.integers(1, 8))
 
 
 @settings(FUZZ, max_examples=1500)

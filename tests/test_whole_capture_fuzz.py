@@ -52,7 +52,7 @@ from fleet.store.store import Store
 from fleet.view.fleet import build_view
 from tests.helpers import own_kib
 from tests.hostile import fake_processes, with_records
-from tests.test_capture_fuzz import KINDS, SALT, TOKEN, real_capture
+from tests.test_capture_fuzz import KINDS, TOKEN, edited, real_capture
 
 FUZZ = settings(
     deadline=None,
@@ -102,21 +102,7 @@ def hostile_capture(draw: st.DrawFn, flood: tuple[int, ...]) -> bytes:
     count = draw(st.sampled_from(flood))
     if count and data.endswith(f"{TOKEN} end\n".encode()):
         data = with_records(data, TOKEN, fake_processes(count, section=kind, token=TOKEN))
-    edited = bytearray(data)
-    for _ in range(draw(st.integers(0, 3))):
-        op = draw(st.sampled_from(["flip", "cut", "salt", "bytes", "truncate"]))
-        at = draw(st.integers(0, len(edited)))
-        if op == "flip" and edited:
-            edited[min(at, len(edited) - 1)] = draw(st.integers(0, 255))
-        elif op == "cut":
-            del edited[at : at + draw(st.integers(1, 4096))]
-        elif op == "salt":
-            edited[at:at] = draw(SALT)
-        elif op == "bytes":
-            edited[at:at] = draw(st.binary(max_size=64))
-        else:
-            del edited[at:]
-    return bytes(edited)
+    return edited(draw, data, st.integers(0, 3), ops=("flip", "cut", "salt", "bytes", "truncate"))
 
 
 @pytest.fixture(scope="module")
