@@ -21,6 +21,18 @@ from dataclasses import dataclass
 Segment = tuple[Sequence[float], Sequence[float]]
 
 MAX_POINTS = 200  # above this many points a series is thinned before the pairwise statistics
+# One sweep's samples (three a minute apart, by default) are one look at the device: a leak of a few
+# MiB a day shows only from night to night, through noise no minute-apart repeat can average out.
+BURST_GAP = 3600.0  # samples closer than this belong to one sweep
+MAX_BURST = 6  # a longer run of samples is a session of its own, judged sample by sample
+SPARSE_GAP = 6 * 3600.0  # looks this far apart (typically) are nightly
+# A log buffer cleared every Sunday or a warm-up after a boot rises for days: on nightly looks only
+# pairs about a week apart or more count (6.5 days: a sweep's start time wanders by an hour or so).
+WEEK_LAG = 6.5 * 86400.0
+SPARSE_P = 0.1  # nightly trends are read again every night for a year: p-values 10x stricter
+WEEK_P = 0.05
+NOISE_FACTOR = 2.0
+SPARSE_NOISE = 2.0  # growth must exceed this many standard deviations of the scatter around the line
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,8 @@ class Trend:
     recent_slope: float  # slope of the recent part of the last segment
     sawtooth: bool  # True when the test ran on cycle minima
     severity: str  # "high" | "medium" | "low"
+    nights: int = 0  # nightly looks (sweeps) the trend rests on when it spans days; 0 within one session
+    noise: float = 0.0  # robust standard deviation of the points around the fitted line
 
     @property
     def per_hour(self) -> float:
@@ -70,23 +84,49 @@ def thin(ts: Sequence[float], ys: Sequence[float], limit: int) -> Segment:
     return [ts[i] for i in idx], [ys[i] for i in idx]
 
 
-def pair_slopes(ts: Sequence[float], ys: Sequence[float]) -> list[float]:
-    """All pairwise slopes (y_j - y_i) / (t_j - t_i) for i < j with distinct timestamps."""
+def looks(ts: Sequence[float], ys: Sequence[float]) -> Segment:
+    """One point per sweep (the median time and value of its samples) when a series is made of
+    several short sweeps; unchanged otherwise. Runs longer than ``MAX_BURST`` keep every sample."""
+    n = len(ts)
+    if n < 2 or ts[-1] - ts[0] <= BURST_GAP:
+        return ts, ys
+    out_t: list[float] = []
+    out_y: list[float] = []
+    a = 0
+    for i in range(1, n + 1):
+        if i == n or ts[i] - ts[i - 1] > BURST_GAP:
+            if i - a <= MAX_BURST:
+                out_t.append(median(ts[a:i]))
+                out_y.append(median(ys[a:i]))
+            else:
+                out_t.extend(ts[a:i])
+                out_y.extend(ys[a:i])
+            a = i
+    return out_t, out_y
+
+
+def sweeps(ts: Sequence[float]) -> int:
+    """How many separate sweeps (runs of samples less than ``BURST_GAP`` apart) ``ts`` holds."""
+    return sum(1 for i in range(len(ts)) if i == 0 or ts[i] - ts[i - 1] > BURST_GAP)
+
+
+def pair_slopes(ts: Sequence[float], ys: Sequence[float], lag: float = 0.0) -> list[float]:
+    """All pairwise slopes (y_j - y_i) / (t_j - t_i) for i < j, t_j - t_i > 0 and >= ``lag``."""
     out: list[float] = []
     n = len(ts)
     for i in range(n - 1):
         ti, yi = ts[i], ys[i]
         for j in range(i + 1, n):
             dt = ts[j] - ti
-            if dt > 0:
+            if dt > 0 and dt >= lag:
                 out.append((ys[j] - yi) / dt)
     return out
 
 
-def theil_sen(ts: Sequence[float], ys: Sequence[float]) -> float:
-    """Theil-Sen slope of one segment (0.0 when fewer than two distinct timestamps)."""
-    slopes = pair_slopes(*thin(ts, ys, MAX_POINTS))
-    return median(slopes) if slopes else 0.0
+def theil_sen(ts: Sequence[float], ys: Sequence[float], lag: float = 0.0, default: float = 0.0) -> float:
+    """Theil-Sen slope of one segment over pairs at least ``lag`` apart (``default`` without any)."""
+    slopes = pair_slopes(*thin(ts, ys, MAX_POINTS), lag)
+    return median(slopes) if slopes else default
 
 
 def kendall_s(ys: Sequence[float]) -> tuple[int, float, int]:
@@ -108,6 +148,32 @@ def kendall_s(ys: Sequence[float]) -> tuple[int, float, int]:
     ties = sum(c * (c - 1) * (2 * c + 5) for c in counts.values() if c > 1)
     var = (n * (n - 1) * (2 * n + 5) - ties) / 18.0
     return s, var, n * (n - 1) // 2
+
+
+def kendall_lagged(ts: Sequence[float], ys: Sequence[float], lag: float) -> tuple[int, float, int]:
+    """Mann-Kendall S over the pairs at least ``lag`` apart, its variance under "no trend", pairs.
+
+    The variance is exact for any set of pairs (no ties): each pair's sign has variance 1, two
+    pairs sharing their earlier or their later point covary by +1/3, two sharing a point that is
+    the earlier of one and the later of the other by -1/3. With every pair this is the usual
+    n(n-1)(2n+5)/18.
+    """
+    n = len(ts)
+    s = 0
+    first = [0] * n  # pairs in which point i is the earlier one
+    second = [0] * n  # ... the later one
+    for i in range(n - 1):
+        yi = ys[i]
+        for j in range(i + 1, n):
+            if ts[j] - ts[i] < lag:
+                continue
+            first[i] += 1
+            second[j] += 1
+            d = ys[j] - yi
+            s += (d > 0) - (d < 0)
+    m = sum(first)
+    shared = sum(a * (a - 1) + b * (b - 1) - 2 * a * b for a, b in zip(first, second, strict=True))
+    return s, m + shared / 3.0, m
 
 
 def one_sided_p(s: int, var: float) -> float:
@@ -146,7 +212,14 @@ def cycle_minima(ts: Sequence[float], ys: Sequence[float], drop: float) -> Segme
 
 
 def _severity(
-    n: int, p: float, tau: float, growth: float, threshold: float, persistent: bool, sawtooth: bool
+    n: int,
+    p: float,
+    tau: float,
+    growth: float,
+    threshold: float,
+    persistent: bool,
+    sawtooth: bool,
+    strict: float = 1.0,
 ) -> str | None:
     """Map evidence to a severity; more points, a smaller p and more growth never lower it.
 
@@ -163,9 +236,9 @@ def _severity(
         if n >= 3 and p < 0.2 and tau >= 0.5:
             return "low"
         return None
-    if n >= 8 and p < 0.001 and tau >= 0.6 and growth >= 2 * threshold and persistent:
+    if n >= 8 and p < 0.001 * strict and tau >= 0.6 and growth >= 2 * threshold and persistent:
         return "high"
-    if n >= 5 and p < 0.01 and tau >= 0.45:
+    if n >= 5 and p < 0.01 * strict and tau >= 0.45:
         return "medium"
     if n >= 3 and p < 0.2 and tau >= 0.5:
         return "low"
@@ -183,6 +256,10 @@ def detect_rise(
     ``min_abs`` and ``min_rel`` (fraction of the current level) set the least growth over the
     window that counts, so a few pages of noise are never a finding. A plateau is rejected by
     requiring the recent part of the last segment to rise at ``recent_ratio`` of the overall slope.
+
+    Nightly histories (sweeps hours apart) are read one point per sweep, and only from pairs of
+    nights at least ``WEEK_LAG`` apart: a log buffer cleared every Sunday, usage that differs by the
+    day of the week and a warm-up after a boot cancel out in such pairs, and a leak adds up in them.
     """
     segs = [(ts, ys) for ts, ys in segments if len(ts) >= 2]
     if not segs or sum(len(ts) for ts, _ in segs) < 3:
@@ -192,16 +269,27 @@ def detect_rise(
     # Cheap gate first (O(n)): most series on a healthy device barely move.
     if sum(max(ys) - min(ys) for _, ys in segs) < threshold:
         return None
+    nights = sum(sweeps(ts) for ts, _ in segs)
+    lag = 0.0
+    if nights >= 2:
+        segs = [looks(ts, ys) for ts, ys in segs]
+        segs = [(ts, ys) for ts, ys in segs if len(ts) >= 2]
+        gaps = [b - a for ts, _ in segs for a, b in itertools.pairwise(ts)]
+        if not gaps:
+            return None
+        if median(gaps) >= SPARSE_GAP:
+            lag = WEEK_LAG
 
     used: list[Segment] = []
     sawtooth = False
     for ts, ys in segs:
         ts, ys = thin(ts, ys, MAX_POINTS)
         # A drop of several typical ramp steps (and more than min_abs) is a free: an alloc/free
-        # sawtooth. Noise alone rarely drops by twice its own typical rise.
+        # sawtooth. Noise alone rarely drops by twice its own typical rise. Nightly looks land at
+        # any phase of such a cycle: there the week-apart pairs deal with it.
         steps = [b - a for a, b in itertools.pairwise(ys) if b > a]
         step = median(steps) if steps else 0.0
-        minima = cycle_minima(ts, ys, max(min_abs, 2.0 * step)) if len(ts) >= 4 else None
+        minima = cycle_minima(ts, ys, max(min_abs, 2.0 * step)) if len(ts) >= 4 and not lag else None
         if minima is not None:
             sawtooth = True
             # A sampled minimum lands anywhere within one ramp step of the true one (aliasing), so
@@ -237,13 +325,17 @@ def detect_rise(
 
     window = sum(ts[-1] - ts[0] for ts, _ in used)
     growth = slope * window
+    noise = _scatter(used, slope)
+    threshold = max(threshold, (SPARSE_NOISE if lag else NOISE_FACTOR) * noise)
     if growth < threshold:
         return None
 
     # Plateau check, in two parts. The recent third (at least three points) of the last segment
     # long enough to judge must still rise; and the later half of every segment must by itself add
     # at least half the growth threshold, so a warm-up repeated after each restart is not a leak.
-    lt, ly = next(((ts, ys) for ts, ys in reversed(used) if len(ts) >= 3), used[-1])
+    # Three nights after a reboot say little through a night's noise: judge the last boot that has six.
+    judge = 6 if lag else 3
+    lt, ly = next(((ts, ys) for ts, ys in reversed(used) if len(ts) >= judge), used[-1])
     k = max(3, math.ceil(len(lt) / 3))
     recent = theil_sen(lt[-k:], ly[-k:]) if len(lt) >= 3 else slope
     late: list[float] = []
@@ -262,9 +354,11 @@ def detect_rise(
     early = theil_sen(lt[:half], ly[:half]) if len(lt) >= 4 else slope
     persistent = early > 0 and recent > 0
 
-    severity = _severity(n, p, tau, growth, threshold, persistent, sawtooth)
+    severity = _severity(n, p, tau, growth, threshold, persistent, sawtooth, SPARSE_P if lag else 1.0)
     if severity is None:
         return None
+    if lag and severity != "low" and not _week_apart_rise(used, lag):
+        severity = "low"
 
     # Sen's confidence interval for the slope: ranks offset by z * sqrt(Var S) around the median.
     c = 1.96 * math.sqrt(max(var_total, 0.0))
@@ -289,7 +383,35 @@ def detect_rise(
         recent_slope=recent,
         sawtooth=sawtooth,
         severity=severity,
+        nights=nights if nights >= 2 else 0,
+        noise=noise,
     )
+
+
+def _week_apart_rise(used: Sequence[Segment], lag: float) -> bool:
+    """Nights at least ``lag`` apart rise too (Mann-Kendall over those pairs alone, p < 0.05).
+
+    A weekly cycle adds nothing from one week to the next and a warm-up only to the pairs that
+    start in it; a leak adds up in every such pair. Without such pairs (less than a week seen)
+    this is False: a week-long rise may be the week's own cycle.
+    """
+    s_total, var_total, pairs = 0, 0.0, 0
+    for ts, ys in used:
+        s, var, m = kendall_lagged(ts, ys, lag)
+        s_total, var_total, pairs = s_total + s, var_total + var, pairs + m
+    return pairs > 0 and one_sided_p(s_total, var_total) < WEEK_P
+
+
+def _scatter(used: Sequence[Segment], slope: float) -> float:
+    """Robust standard deviation (1.4826 x MAD) of the points around each segment's own line."""
+    resid: list[float] = []
+    for ts, ys in used:
+        if len(ts) < 3:
+            continue
+        r = [y - slope * t for t, y in zip(ts, ys, strict=True)]
+        mid = median(r)
+        resid.extend(abs(x - mid) for x in r)
+    return 1.4826 * median(resid) if resid else 0.0
 
 
 def detect_decline(segments: Sequence[Segment], min_abs: float, min_rel: float = 0.0) -> Trend | None:
@@ -315,4 +437,6 @@ def detect_decline(segments: Sequence[Segment], min_abs: float, min_rel: float =
         recent_slope=-t.recent_slope,
         sawtooth=t.sawtooth,
         severity=t.severity,
+        nights=t.nights,
+        noise=t.noise,
     )
