@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support.synthetic
 
 from fleet.analysis import LEAK_KINDS, DeviceAssessment, ProcessAssessment, analyse_device
+from fleet.analysis.history import condense
 from fleet.metrics.model import DeviceMetrics
 from tests.support.synthetic import (
     LEAKS,
@@ -202,8 +203,8 @@ def device_table(seeds: range) -> None:
 
 
 def prepare(samples: Samples) -> Samples:
-    """The samples as the view hands them to the analysis."""
-    return samples
+    """The samples as the view hands them to the analysis: condensed (fleet.analysis.history)."""
+    return condense(samples)
 
 
 def checkpoints(nights: int) -> list[int]:

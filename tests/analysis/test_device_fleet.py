@@ -159,3 +159,18 @@ def test_reclaimable_cache_growth_is_a_note_not_an_alarm() -> None:
     assert f.severity in ("info", "low") and f.evidence["reclaimable"] == "yes"
     assert "reclaimable" in f.summary and "alloc_calls" not in f.summary
     assert dev.score < 0.5
+
+
+def test_low_items_on_many_devices_are_a_watch_list_not_a_verdict() -> None:
+    """200 steady devices of 3 samples each whose shared kernel's slab cache creeps: a low item on
+    each device is listed once (severity low), never as "one firmware bug"."""
+    devices = []
+    for d in range(200):
+        slab = [{"kmalloc-cg-1k": 4 * MiB + i * (d % 4 + 1) * 300 * 1024} for i in range(3)]
+        devices.append(analyse_device(f"dev-{d:03d}", device([[proc(1, "init")]] * 3, slab=slab)))
+    assert all(f.severity == "low" for dev in devices for f in dev.findings)
+    found = fleet_findings(devices)
+    assert found and all(f.severity == "low" for f in found)
+    for f in found:
+        assert "firmware bug" not in f.summary and "watch list" in f.summary, f.summary
+    assert found[0].process == "slab:kmalloc-cg-1k" and len(found[0].devices) == 200
