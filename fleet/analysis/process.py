@@ -95,10 +95,27 @@ def trend_evidence(trend: Trend, metric: str, **extra: float | int | str | None)
         "samples": trend.samples,
         "segments": trend.segments,
         "window_s": round(trend.window_s, 1),
+        "nights": trend.nights or None,
         "sawtooth": "minima" if trend.sawtooth else None,
     }
     ev.update(extra)
     return ev
+
+
+def over(trend: Trend) -> str:
+    """How much history a trend rests on, for summaries: `` over 19 nights`` (nothing within one session)."""
+    return f" over {trend.nights} nights" if trend.nights >= 2 else ""
+
+
+# A forecast this many times longer than the window it comes from is an extrapolation: said so.
+FORECAST_REACH = 10.0
+
+
+def short_window(eta: float, trend: Trend) -> str:
+    """`` (from 40 min of samples)`` when ``eta`` reaches far beyond the trend's window, else ""."""
+    if trend.window_s > 0 and eta > FORECAST_REACH * trend.window_s:
+        return f" (from {text.duration(trend.window_s)}{over(trend)} of samples)"
+    return ""
 
 
 def _finding(kind: str, trend: Trend, summary: str, ev: Evidence, severity: str | None = None) -> Finding:
@@ -147,7 +164,8 @@ def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
         new = text.count(t_trend.growth)
         named = f" named {name}" if name else ""
         summary = (
-            f"{ctx.label}: {new} new threads{named} in {text.duration(t_trend.window_s)}{stack_text}"
+            f"{ctx.label}: {new} new threads{named} in {text.duration(t_trend.window_s)}{over(t_trend)}"
+            f"{stack_text}"
             f"{ctx.across()}; they never exit ({text.rate(t_trend.per_hour)}, now {last.threads} threads)."
         )
         ev = trend_evidence(
@@ -169,7 +187,7 @@ def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
             summary = (
                 f"{ctx.label}: {last.stack_count} thread stacks{each} "
                 f"stay mapped while only {live} threads are alive, +{text.count(excess)} in "
-                f"{text.duration(s_trend.window_s)}{ctx.across()}; exited threads are never "
+                f"{text.duration(s_trend.window_s)}{over(s_trend)}{ctx.across()}; exited threads are never "
                 f"pthread_join()ed (or detached)."
             )
             ev = trend_evidence(
@@ -180,7 +198,8 @@ def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
     elif s_trend is not None:
         summary = (
             f"{ctx.label}: thread-stack mappings grew from {s_trend.first:.0f} to {last.stack_count} in "
-            f"{text.duration(s_trend.window_s)}{stack_text}{ctx.across()} (thread count unknown); "
+            f"{text.duration(s_trend.window_s)}{over(s_trend)}{stack_text}{ctx.across()} "
+            f"(thread count unknown); "
             f"threads are created and never exit or never joined."
         )
         ev = trend_evidence(s_trend, "stack_count", stack_size=stack, stack_bytes=last.stack_bytes)
@@ -211,7 +230,8 @@ def _heap_finding(lineage: Lineage, ctx: _Ctx, thread_findings: Sequence[Finding
             return None
     pattern = " (the minima of its alloc/free cycles)" if trend.sawtooth else ""
     summary = (
-        f"{ctx.label}: {words}{pattern} grew {text.size(trend.growth)} in {text.duration(trend.window_s)}"
+        f"{ctx.label}: {words}{pattern} grew {text.size(trend.growth)} in "
+        f"{text.duration(trend.window_s)}{over(trend)}"
         f"{ctx.across()} ({text.rate(trend.per_hour, 'bytes')}) and is still rising, now "
         f"{text.size(trend.last)}; memory is allocated and never freed."
     )
@@ -233,7 +253,7 @@ def _count_finding(
         return None
     summary = (
         f"{ctx.label}: {what} grew from {trend.first:.0f} to {trend.last:.0f} in "
-        f"{text.duration(trend.window_s)}{ctx.across()} ({text.rate(trend.per_hour)}); {why}."
+        f"{text.duration(trend.window_s)}{over(trend)}{ctx.across()} ({text.rate(trend.per_hour)}); {why}."
     )
     return _finding(kind, trend, summary, trend_evidence(trend, metric))
 
@@ -253,7 +273,8 @@ def _address_space_findings(lineage: Lineage, ctx: _Ctx) -> tuple[list[Finding],
     is32 = last.address_bits == 32
     if unexplained >= max(16 * MiB, 4 * rss_growth):
         summary = (
-            f"{ctx.label}: virtual size grew {text.size(trend.growth)} in {text.duration(trend.window_s)}"
+            f"{ctx.label}: virtual size grew {text.size(trend.growth)} in "
+            f"{text.duration(trend.window_s)}{over(trend)}"
             f"{ctx.across()} while RSS grew {text.size(rss_growth)}; mappings are reserved and never "
             f"unmapped (mmap without munmap, arenas)."
         )
@@ -271,7 +292,7 @@ def _address_space_findings(lineage: Lineage, ctx: _Ctx) -> tuple[list[Finding],
         summary = (
             f"{ctx.label} is a 32-bit process: its virtual size ({text.size(trend.level)}) grows "
             f"{text.rate(trend.per_hour, 'bytes')} and reaches the ~3 GiB address-space limit in about "
-            f"{text.duration(eta)}; then mmap and pthread_create fail."
+            f"{text.duration(eta)}{short_window(eta, trend)}; then mmap and pthread_create fail."
         )
         ev = trend_evidence(
             trend,
@@ -280,6 +301,7 @@ def _address_space_findings(lineage: Lineage, ctx: _Ctx) -> tuple[list[Finding],
             exhausted_in_s=round(eta),
             exhausted_earliest_s=round(fast),
             exhausted_latest_s=None if slow is None else round(slow),
+            short_window="yes" if short_window(eta, trend) else "no",
         )
         out.append(_finding("address_space_exhaustion", trend, summary, ev, sev))
     return out, eta

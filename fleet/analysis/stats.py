@@ -55,7 +55,7 @@ class Trend:
     recent_slope: float  # slope of the recent part of the last segment
     sawtooth: bool  # True when the test ran on cycle minima
     severity: str  # "high" | "medium" | "low"
-    nights: int = 0  # nightly looks (sweeps) the trend rests on when it spans days; 0 within one session
+    nights: int = 0  # nights (days) the trend spans when it rests on several sweeps; 0 within one session
     noise: float = 0.0  # robust standard deviation of the points around the fitted line
 
     @property
@@ -383,7 +383,7 @@ def detect_rise(
         recent_slope=recent,
         sawtooth=sawtooth,
         severity=severity,
-        nights=nights if nights >= 2 else 0,
+        nights=round((used[-1][0][-1] - used[0][0][0]) / 86400.0) + 1 if nights >= 2 else 0,
         noise=noise,
     )
 
@@ -392,14 +392,17 @@ def _week_apart_rise(used: Sequence[Segment], lag: float) -> bool:
     """Nights at least ``lag`` apart rise too (Mann-Kendall over those pairs alone, p < 0.05).
 
     A weekly cycle adds nothing from one week to the next and a warm-up only to the pairs that
-    start in it; a leak adds up in every such pair. Without such pairs (less than a week seen)
-    this is False: a week-long rise may be the week's own cycle.
+    start in it; a leak adds up in every such pair. Without such pairs a week-long rise may be the
+    week's own cycle (False), unless it rose anew in three or more process instances or boots
+    each shorter than a week: a calendar cycle does not start over when a program restarts.
     """
     s_total, var_total, pairs = 0, 0.0, 0
     for ts, ys in used:
         s, var, m = kendall_lagged(ts, ys, lag)
         s_total, var_total, pairs = s_total + s, var_total + var, pairs + m
-    return pairs > 0 and one_sided_p(s_total, var_total) < WEEK_P
+    if pairs == 0:
+        return len(used) >= 3
+    return one_sided_p(s_total, var_total) < WEEK_P
 
 
 def _scatter(used: Sequence[Segment], slope: float) -> float:
