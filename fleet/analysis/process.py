@@ -67,8 +67,11 @@ def _segments(lineage: Lineage, get: Getter) -> list[Segment]:
     return out
 
 
-def _rise(lineage: Lineage, get: Getter, limits: tuple[float, float]) -> Trend | None:
-    return detect_rise(_segments(lineage, get), limits[0], limits[1])
+STAIR_STEPS = 3  # a count that climbed this many steps without a fall is a leak (stats._staircase)
+
+
+def _rise(lineage: Lineage, get: Getter, limits: tuple[float, float], stair: int = 0) -> Trend | None:
+    return detect_rise(_segments(lineage, get), limits[0], limits[1], stair=stair)
 
 
 def _net_growth(lineage: Lineage, get: Getter) -> float:
@@ -149,12 +152,24 @@ def _stack_size(rec: ProcessMetrics) -> int | None:
     return rec.stack_bytes // rec.stack_count if rec.stack_count else None
 
 
+def _consequence(trend: Trend, rec: ProcessMetrics, stack: int | None) -> tuple[str, Evidence]:
+    """For a 32-bit process: when the new stacks fill its address space, said beside the leak."""
+    if rec.address_bits != 32 or not stack or rec.vm_size is None or trend.slope <= 0:
+        return "", {}
+    eta = max(0.0, (ADDRESS_SPACE_32 - rec.vm_size) / (trend.slope * stack))
+    words = (
+        f"; as a 32-bit process it runs out of address space in about {text.duration(eta)}"
+        f"{short_window(eta, trend)}, then pthread_create fails"
+    )
+    return words, {"exhausted_in_s": round(eta), "short_window": "yes" if short_window(eta, trend) else "no"}
+
+
 def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
     """thread_leak, unjoined_threads and stack_growth, as method.md section 3 tells them apart."""
     last = lineage.latest.records[-1]
     threads_known = any(r.threads is not None for i in lineage.instances for r in i.records)
-    t_trend = _rise(lineage, attrgetter("threads"), THREADS_MIN) if threads_known else None
-    s_trend = _rise(lineage, attrgetter("stack_count"), STACKS_MIN)
+    t_trend = _rise(lineage, attrgetter("threads"), THREADS_MIN, STAIR_STEPS) if threads_known else None
+    s_trend = _rise(lineage, attrgetter("stack_count"), STACKS_MIN, STAIR_STEPS)
     stack = _stack_size(last)
     stack_text = f", each with its own {text.size(stack)} stack" if stack and s_trend else ""
     out: list[Finding] = []
@@ -166,8 +181,10 @@ def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
         summary = (
             f"{ctx.label}: {new} new threads{named} in {text.duration(t_trend.window_s)}{over(t_trend)}"
             f"{stack_text}"
-            f"{ctx.across()}; they never exit ({text.rate(t_trend.per_hour)}, now {last.threads} threads)."
+            f"{ctx.across()}; they never exit ({text.rate(t_trend.per_hour)}, now {last.threads} threads)"
         )
+        words, extra = _consequence(t_trend, last, stack)
+        summary += f"{words}."
         ev = trend_evidence(
             t_trend,
             "threads",
@@ -176,6 +193,7 @@ def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
             stack_count=last.stack_count,
             stack_size=stack,
         )
+        ev.update(extra)
         out.append(_finding("thread_leak", t_trend, summary, ev))
 
     if s_trend is not None and threads_known:
@@ -200,9 +218,12 @@ def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
             f"{ctx.label}: thread-stack mappings grew from {s_trend.first:.0f} to {last.stack_count} in "
             f"{text.duration(s_trend.window_s)}{over(s_trend)}{stack_text}{ctx.across()} "
             f"(thread count unknown); "
-            f"threads are created and never exit or never joined."
+            f"threads are created and never exit or never joined"
         )
+        words, extra = _consequence(s_trend, last, stack)
+        summary += f"{words}."
         ev = trend_evidence(s_trend, "stack_count", stack_size=stack, stack_bytes=last.stack_bytes)
+        ev.update(extra)
         out.append(_finding("stack_growth", s_trend, summary, ev))
     return out
 

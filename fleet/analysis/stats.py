@@ -250,12 +250,17 @@ def detect_rise(
     min_abs: float,
     min_rel: float = 0.0,
     recent_ratio: float = 0.3,
+    stair: int = 0,
 ) -> Trend | None:
     """Decide whether a (possibly restarted) series keeps rising; None when it does not.
 
     ``min_abs`` and ``min_rel`` (fraction of the current level) set the least growth over the
     window that counts, so a few pages of noise are never a finding. A plateau is rejected by
     requiring the recent part of the last segment to rise at ``recent_ratio`` of the overall slope.
+    With ``stair`` (counts: threads, stacks, fds), a series that never fell and climbed at least
+    that many steps, its last flat run no longer than its longest earlier one plus a sample, is a
+    rise (at least medium from five samples): one new thread every few samples is a staircase whose
+    recent third is often flat.
 
     Nightly histories (sweeps hours apart) are read one point per sweep, and only from pairs of
     nights at least ``WEEK_LAG`` apart: a log buffer cleared every Sunday, usage that differs by the
@@ -325,6 +330,9 @@ def detect_rise(
 
     window = sum(ts[-1] - ts[0] for ts, _ in used)
     growth = slope * window
+    climbing = bool(stair) and not lag and _staircase(used, stair)
+    if climbing:
+        growth = max(growth, sum(ys[-1] - ys[0] for _, ys in used))
     noise = _scatter(used, slope)
     threshold = max(threshold, (SPARSE_NOISE if lag else NOISE_FACTOR) * noise)
     if growth < threshold:
@@ -345,9 +353,9 @@ def detect_rise(
             h = len(ts) // 2
             late.extend(pair_slopes(ts[h:], ys[h:]))
             late_window += ts[-1] - ts[h]
-    if recent < recent_ratio * slope:
+    if recent < recent_ratio * slope and not climbing:
         return None
-    if late and median(late) * late_window < 0.5 * threshold:
+    if late and median(late) * late_window < 0.5 * threshold and not climbing:
         return None
     # Persistence: the first half of the last segment rose too (not a single step).
     half = max(2, len(lt) // 2)
@@ -355,6 +363,8 @@ def detect_rise(
     persistent = early > 0 and recent > 0
 
     severity = _severity(n, p, tau, growth, threshold, persistent, sawtooth, SPARSE_P if lag else 1.0)
+    if climbing and n >= 5 and severity in (None, "low"):
+        severity = "medium"
     if severity is None:
         return None
     if lag and severity != "low" and not _week_apart_rise(used, lag):
@@ -386,6 +396,24 @@ def detect_rise(
         nights=round((used[-1][0][-1] - used[0][0][0]) / 86400.0) + 1 if nights >= 2 else 0,
         noise=noise,
     )
+
+
+def _staircase(used: Sequence[Segment], steps: int) -> bool:
+    """Never falls, climbs at least ``steps`` times, and its last flat run is not the longest."""
+    ups = 0
+    for _, ys in used:
+        runs = [1]
+        for a, b in itertools.pairwise(ys):
+            if b < a:
+                return False
+            if b > a:
+                ups += 1
+                runs.append(1)
+            else:
+                runs[-1] += 1
+        if len(runs) > 1 and runs[-1] > max(runs[:-1]) + 1:
+            return False
+    return ups >= steps
 
 
 def _week_apart_rise(used: Sequence[Segment], lag: float) -> bool:
