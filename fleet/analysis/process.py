@@ -71,7 +71,8 @@ STAIR_STEPS = 3  # a count that climbed this many steps without a fall is a leak
 
 
 def _rise(lineage: Lineage, get: Getter, limits: tuple[float, float], stair: int = 0) -> Trend | None:
-    return detect_rise(_segments(lineage, get), limits[0], limits[1], stair=stair)
+    segments = _segments(lineage, get)
+    return detect_rise(segments, limits[0], limits[1], stair=stair, restarts=lineage.restarts)
 
 
 def _net_growth(lineage: Lineage, get: Getter) -> float:
@@ -279,8 +280,26 @@ def _count_finding(
     return _finding(kind, trend, summary, trend_evidence(trend, metric))
 
 
-def _address_space_findings(lineage: Lineage, ctx: _Ctx) -> tuple[list[Finding], float | None]:
-    """vm_growth (virtual size outrunning RSS) and, for 32-bit processes, time to exhaustion."""
+STACK_LEAKS = ("thread_leak", "unjoined_threads", "stack_growth")
+
+
+def _cause(findings: Sequence[Finding]) -> tuple[Finding, str] | None:
+    """The stack leak a 32-bit address space runs out from, and its words (``the rtsp_worker stack leak``)."""
+    leak = next((f for f in findings if f.kind in STACK_LEAKS and f.severity in ("medium", "high")), None)
+    if leak is None:
+        return None
+    name = leak.evidence.get("thread_name")
+    return leak, f"the {name} stack leak" if isinstance(name, str) and name else "the thread-stack leak"
+
+
+def _address_space_findings(
+    lineage: Lineage, ctx: _Ctx, leaks: Sequence[Finding] = ()
+) -> tuple[list[Finding], float | None]:
+    """vm_growth (virtual size outrunning RSS) and, for 32-bit processes, time to exhaustion.
+
+    Beside a thread-stack leak (``leaks``) the exhaustion is that leak's consequence: said so, and
+    never ranked above it (its severity capped at the leak's, its score below it).
+    """
     trend = _rise(lineage, attrgetter("vm_size"), VM_MIN)
     if trend is None:
         return [], None
@@ -324,7 +343,22 @@ def _address_space_findings(lineage: Lineage, ctx: _Ctx) -> tuple[list[Finding],
             exhausted_latest_s=None if slow is None else round(slow),
             short_window="yes" if short_window(eta, trend) else "no",
         )
-        out.append(_finding("address_space_exhaustion", trend, summary, ev, sev))
+        found = _finding("address_space_exhaustion", trend, summary, ev, sev)
+        cause = _cause(leaks) if explained >= 0.5 * trend.growth else None
+        if cause is not None:
+            leak, words = cause
+            sev = _min_severity(sev, leak.severity)
+            summary = (
+                f"{ctx.label}: address space runs out in about {text.duration(eta)}"
+                f"{short_window(eta, trend)}: a consequence of {words} (virtual size "
+                f"{text.size(trend.level)} of the ~3 GiB a 32-bit process has, growing "
+                f"{text.rate(trend.per_hour, 'bytes')}); then mmap and pthread_create fail."
+            )
+            ev["consequence_of"] = leak.kind
+            ratio = trend.growth / trend.threshold if trend.threshold > 0 else 1.0
+            score = 0.99 * min(finding_score(sev, trend.tau, ratio), leak.score)
+            found = Finding("address_space_exhaustion", sev, summary, ev, score)
+        out.append(found)
     return out, eta
 
 
@@ -363,7 +397,7 @@ def analyse_lineage(lineage: Lineage) -> ProcessAssessment:
         "segments are shmat()ed and never shmdt()ed",
     )  # fmt: skip
     findings.extend(f for f in (fd, shm) if f is not None)
-    vm, eta = _address_space_findings(lineage, ctx)
+    vm, eta = _address_space_findings(lineage, ctx, findings)
     findings.extend(vm)
     restart = _restart_finding(lineage, ctx)
     if restart:

@@ -26,13 +26,29 @@ MAX_POINTS = 200  # above this many points a series is thinned before the pairwi
 BURST_GAP = 3600.0  # samples closer than this belong to one sweep
 MAX_BURST = 6  # a longer run of samples is a session of its own, judged sample by sample
 SPARSE_GAP = 6 * 3600.0  # looks this far apart (typically) are nightly
-# A log buffer cleared every Sunday or a warm-up after a boot rises for days: on nightly looks only
-# pairs about a week apart or more count (6.5 days: a sweep's start time wanders by an hour or so).
-WEEK_LAG = 6.5 * 86400.0
-SPARSE_P = 0.1  # nightly trends are read again every night for a year: p-values 10x stricter
-WEEK_P = 0.05
+# A log buffer cleared every Sunday or a warm-up after a boot rises for days: nightly looks are
+# judged on pairs a whole number of weeks apart (_nightly_rise).
+WEEK = 7 * 86400.0
+# Nightly looks are compared with those a whole number of weeks later (within half a day: a sweep's
+# start time wanders): a weekly cycle, whatever its shape, cancels out in such pairs exactly.
+WEEKDAY_SLACK = 0.5 * 86400.0
+# A warm-up after a boot or a restart levels off within a day or two: only pairs whose earlier look
+# is at least this long after its segment's first one say whether the level still rises.
+SETTLE = 1.5 * 86400.0
+SETTLED_PAIRS = 3  # a nightly rise needs at least this many week-apart pairs of settled looks
+# A daemon restarted every few nights: its short instances, pooled (_renewed_rise).
+RENEWED = 3  # restarts at least
+RENEWED_P = 0.001
+RENEWED_LATE_P = 0.01
+ALL_P = 1e-4  # every pair of looks rising this clearly: a cycle that is not weekly may hide the pairs' rise
+PLATEAU = 0.3  # the later half of a nightly series rises at least this fraction of the slope
+WEEK_P = 0.05  # one-sided Mann-Kendall over the week-apart pairs
+# The median week-apart rise must exceed this many standard errors of such a median (the
+# standard deviation of a difference of two looks, 1.25 / sqrt(independent pairs)): a night's noise
+# or a usage peak on one night rarely does; a year of re-reading the same history every night must
+# not turn noise into a finding. With the 7 pairs of two weeks it is ~2.4 standard deviations.
+WEEK_Z = 5.0
 NOISE_FACTOR = 2.0
-SPARSE_NOISE = 2.0  # growth must exceed this many standard deviations of the scatter around the line
 
 
 @dataclass(frozen=True)
@@ -150,30 +166,38 @@ def kendall_s(ys: Sequence[float]) -> tuple[int, float, int]:
     return s, var, n * (n - 1) // 2
 
 
-def kendall_lagged(ts: Sequence[float], ys: Sequence[float], lag: float) -> tuple[int, float, int]:
-    """Mann-Kendall S over the pairs at least ``lag`` apart, its variance under "no trend", pairs.
+def weekday_pairs(ts: Sequence[float]) -> list[tuple[int, int]]:
+    """Index pairs (i, j), i < j, a whole number of weeks apart (within ``WEEKDAY_SLACK``)."""
+    out: list[tuple[int, int]] = []
+    n = len(ts)
+    for i in range(n - 1):
+        for j in range(i + 1, n):
+            dt = ts[j] - ts[i]
+            w = round(dt / WEEK)
+            if w >= 1 and abs(dt - w * WEEK) <= WEEKDAY_SLACK:
+                out.append((i, j))
+    return out
+
+
+def kendall_pairs(ys: Sequence[float], pairs: Sequence[tuple[int, int]]) -> tuple[int, float]:
+    """Mann-Kendall S over the given index pairs and its variance under "no trend".
 
     The variance is exact for any set of pairs (no ties): each pair's sign has variance 1, two
     pairs sharing their earlier or their later point covary by +1/3, two sharing a point that is
     the earlier of one and the later of the other by -1/3. With every pair this is the usual
     n(n-1)(2n+5)/18.
     """
-    n = len(ts)
+    n = len(ys)
     s = 0
     first = [0] * n  # pairs in which point i is the earlier one
     second = [0] * n  # ... the later one
-    for i in range(n - 1):
-        yi = ys[i]
-        for j in range(i + 1, n):
-            if ts[j] - ts[i] < lag:
-                continue
-            first[i] += 1
-            second[j] += 1
-            d = ys[j] - yi
-            s += (d > 0) - (d < 0)
-    m = sum(first)
+    for i, j in pairs:
+        first[i] += 1
+        second[j] += 1
+        d = ys[j] - ys[i]
+        s += (d > 0) - (d < 0)
     shared = sum(a * (a - 1) + b * (b - 1) - 2 * a * b for a, b in zip(first, second, strict=True))
-    return s, m + shared / 3.0, m
+    return s, len(pairs) + shared / 3.0
 
 
 def one_sided_p(s: int, var: float) -> float:
@@ -219,7 +243,6 @@ def _severity(
     threshold: float,
     persistent: bool,
     sawtooth: bool,
-    strict: float = 1.0,
 ) -> str | None:
     """Map evidence to a severity; more points, a smaller p and more growth never lower it.
 
@@ -236,9 +259,9 @@ def _severity(
         if n >= 3 and p < 0.2 and tau >= 0.5:
             return "low"
         return None
-    if n >= 8 and p < 0.001 * strict and tau >= 0.6 and growth >= 2 * threshold and persistent:
+    if n >= 8 and p < 0.001 and tau >= 0.6 and growth >= 2 * threshold and persistent:
         return "high"
-    if n >= 5 and p < 0.01 * strict and tau >= 0.45:
+    if n >= 5 and p < 0.01 and tau >= 0.45:
         return "medium"
     if n >= 3 and p < 0.2 and tau >= 0.5:
         return "low"
@@ -251,6 +274,7 @@ def detect_rise(
     min_rel: float = 0.0,
     recent_ratio: float = 0.3,
     stair: int = 0,
+    restarts: int = 0,
 ) -> Trend | None:
     """Decide whether a (possibly restarted) series keeps rising; None when it does not.
 
@@ -262,9 +286,11 @@ def detect_rise(
     rise (at least medium from five samples): one new thread every few samples is a staircase whose
     recent third is often flat.
 
-    Nightly histories (sweeps hours apart) are read one point per sweep, and only from pairs of
-    nights at least ``WEEK_LAG`` apart: a log buffer cleared every Sunday, usage that differs by the
-    day of the week and a warm-up after a boot cancel out in such pairs, and a leak adds up in them.
+    Nightly histories (sweeps hours apart) are read one point per sweep and judged on pairs of
+    nights a whole number of weeks apart (:func:`_nightly_rise`): a log buffer cleared every Sunday,
+    usage that differs by the day of the week and a warm-up after a boot cancel out in such pairs,
+    and a leak adds up in them. ``restarts`` (of the process, within a boot) lets a daemon restarted
+    every few nights be judged on its short instances pooled (:func:`_renewed_rise`).
     """
     segs = [(ts, ys) for ts, ys in segments if len(ts) >= 2]
     if not segs or sum(len(ts) for ts, _ in segs) < 3:
@@ -275,15 +301,16 @@ def detect_rise(
     if sum(max(ys) - min(ys) for _, ys in segs) < threshold:
         return None
     nights = sum(sweeps(ts) for ts, _ in segs)
-    lag = 0.0
+    nightly = False
     if nights >= 2:
         segs = [looks(ts, ys) for ts, ys in segs]
         segs = [(ts, ys) for ts, ys in segs if len(ts) >= 2]
         gaps = [b - a for ts, _ in segs for a, b in itertools.pairwise(ts)]
         if not gaps:
             return None
-        if median(gaps) >= SPARSE_GAP:
-            lag = WEEK_LAG
+        nightly = median(gaps) >= SPARSE_GAP
+        if nightly:  # a boot or instance seen in one sweep only is one look: no night-to-night change
+            segs = [(ts, ys) for ts, ys in segs if ts[-1] - ts[0] > BURST_GAP]
 
     used: list[Segment] = []
     sawtooth = False
@@ -291,10 +318,10 @@ def detect_rise(
         ts, ys = thin(ts, ys, MAX_POINTS)
         # A drop of several typical ramp steps (and more than min_abs) is a free: an alloc/free
         # sawtooth. Noise alone rarely drops by twice its own typical rise. Nightly looks land at
-        # any phase of such a cycle: there the week-apart pairs deal with it.
+        # any phase of such a cycle: there the week-apart pairs deal with it (_nightly_rise).
         steps = [b - a for a, b in itertools.pairwise(ys) if b > a]
         step = median(steps) if steps else 0.0
-        minima = cycle_minima(ts, ys, max(min_abs, 2.0 * step)) if len(ts) >= 4 and not lag else None
+        minima = cycle_minima(ts, ys, max(min_abs, 2.0 * step)) if len(ts) >= 4 and not nightly else None
         if minima is not None:
             sawtooth = True
             # A sampled minimum lands anywhere within one ramp step of the true one (aliasing), so
@@ -306,6 +333,9 @@ def detect_rise(
     n = sum(len(ts) for ts, _ in used)
     if n < 3:
         return None
+    if nightly:
+        renew = restarts >= RENEWED
+        return _nightly_rise(used, threshold, float(segs[0][1][0]), float(last_ys[-1]), nights, renew)
 
     slopes: list[float] = []
     s_total, var_total, pairs = 0, 0.0, 0
@@ -330,20 +360,18 @@ def detect_rise(
 
     window = sum(ts[-1] - ts[0] for ts, _ in used)
     growth = slope * window
-    climbing = bool(stair) and not lag and _staircase(used, stair)
+    climbing = bool(stair) and _staircase(used, stair)
     if climbing:
         growth = max(growth, sum(ys[-1] - ys[0] for _, ys in used))
     noise = _scatter(used, slope)
-    threshold = max(threshold, (SPARSE_NOISE if lag else NOISE_FACTOR) * noise)
+    threshold = max(threshold, NOISE_FACTOR * noise)
     if growth < threshold:
         return None
 
     # Plateau check, in two parts. The recent third (at least three points) of the last segment
     # long enough to judge must still rise; and the later half of every segment must by itself add
     # at least half the growth threshold, so a warm-up repeated after each restart is not a leak.
-    # Three nights after a reboot say little through a night's noise: judge the last boot that has six.
-    judge = 6 if lag else 3
-    lt, ly = next(((ts, ys) for ts, ys in reversed(used) if len(ts) >= judge), used[-1])
+    lt, ly = next(((ts, ys) for ts, ys in reversed(used) if len(ts) >= 3), used[-1])
     k = max(3, math.ceil(len(lt) / 3))
     recent = theil_sen(lt[-k:], ly[-k:]) if len(lt) >= 3 else slope
     late: list[float] = []
@@ -362,13 +390,11 @@ def detect_rise(
     early = theil_sen(lt[:half], ly[:half]) if len(lt) >= 4 else slope
     persistent = early > 0 and recent > 0
 
-    severity = _severity(n, p, tau, growth, threshold, persistent, sawtooth, SPARSE_P if lag else 1.0)
+    severity = _severity(n, p, tau, growth, threshold, persistent, sawtooth)
     if climbing and n >= 5 and severity in (None, "low"):
         severity = "medium"
     if severity is None:
         return None
-    if lag and severity != "low" and not _week_apart_rise(used, lag):
-        severity = "low"
 
     # Sen's confidence interval for the slope: ranks offset by z * sqrt(Var S) around the median.
     c = 1.96 * math.sqrt(max(var_total, 0.0))
@@ -416,21 +442,175 @@ def _staircase(used: Sequence[Segment], steps: int) -> bool:
     return ups >= steps
 
 
-def _week_apart_rise(used: Sequence[Segment], lag: float) -> bool:
-    """Nights at least ``lag`` apart rise too (Mann-Kendall over those pairs alone, p < 0.05).
+def _nightly_rise(
+    used: Sequence[Segment], threshold: float, first: float, last: float, nights: int, renew: bool
+) -> Trend | None:
+    """The rise of nightly looks, judged on pairs of looks a whole number of weeks apart.
 
-    A weekly cycle adds nothing from one week to the next and a warm-up only to the pairs that
-    start in it; a leak adds up in every such pair. Without such pairs a week-long rise may be the
-    week's own cycle (False), unless it rose anew in three or more process instances or boots
-    each shorter than a week: a calendar cycle does not start over when a program restarts.
+    A log buffer cleared every Sunday or usage that differs by the day of the week adds nothing to
+    such a pair, and a warm-up after a boot or restart only to pairs that start in it; a leak adds
+    up in every one. "medium" needs all of: the pairs rise together (Mann-Kendall, p < ``WEEK_P``),
+    at least ``SETTLED_PAIRS`` of them start after their segment's first ``SETTLE`` (past the
+    warm-up), and the median rise, of those and of all, exceeds ``WEEK_RISE`` standard deviations
+    of the difference of two looks (the looks' scatter around the line): a night's noise or one
+    busy night does not, re-read every night for a year.
     """
-    s_total, var_total, pairs = 0, 0.0, 0
+    diffs: list[float] = []
+    lags: list[float] = []
+    slopes: list[float] = []
+    settled: list[float] = []
+    settled_slopes: list[float] = []
+    s_total, var_total = 0, 0.0
+    late: list[float] = []  # slopes of the pairs in the later half of their segment
+    points: set[tuple[int, int]] = set()
+    settled_points: set[tuple[int, int]] = set()
+    for k, (ts, ys) in enumerate(used):
+        pairs = weekday_pairs(ts)
+        s, var = kendall_pairs(ys, pairs)
+        s_total, var_total = s_total + s, var_total + var
+        for i, j in pairs:
+            d, dt = ys[j] - ys[i], ts[j] - ts[i]
+            diffs.append(d)
+            lags.append(dt)
+            slopes.append(d / dt)
+            points.update(((k, i), (k, j)))
+            if ts[i] >= (ts[0] + ts[-1]) / 2.0:
+                late.append(d / dt)
+            if ts[i] - ts[0] >= SETTLE:
+                settled.append(d)
+                settled_slopes.append(d / dt)
+                settled_points.update(((k, i), (k, j)))
+    enough = len(settled) >= SETTLED_PAIRS
+    renewed = _renewed_rise(used) if renew and not enough else None
+    # Every pair of looks in a segment: what a cycle that is not weekly (or too few weeks) leaves.
+    all_slopes = [x for ts, ys in used for x in pair_slopes(ts, ys)]
+    scores = [kendall_s(ys) for _, ys in used]
+    s_all, var_all = sum(x[0] for x in scores), sum(x[1] for x in scores)
+    p_all, tau_all = one_sided_p(s_all, var_all), s_all / max(1, sum(x[2] for x in scores))
+    if renewed is not None:
+        slope, p, tau, s_total, var_total, slopes = renewed
+    elif enough:
+        slope, p, tau = median(settled_slopes), one_sided_p(s_total, var_total), s_total / len(diffs)
+    else:  # too few week-apart pairs: at most a watch item, on every pair of looks
+        slopes, s_total, var_total = all_slopes, s_all, var_all
+        slope, p, tau = median(all_slopes) if all_slopes else 0.0, p_all, tau_all
+    window = sum(ts[-1] - ts[0] for ts, _ in used)
+    growth = slope * window
+    if slope <= 0 or growth < threshold:
+        return None
+    if renewed is None and len(late) >= SETTLED_PAIRS and median(late) < PLATEAU * slope:
+        return None  # risen, then level for the later half of its segments: a warm-up or a cache filled
+    # The noise of a week-apart difference: its robust scatter around what the slope explains, and
+    # at least that of two looks around the line (a weekly cycle whose pairs agree is still noise).
+    noise = _scatter(used, slope)
+    pair_spread = (
+        1.4826 * median([abs(d - slope * dt) for d, dt in zip(diffs, lags, strict=True)]) if diffs else 0.0
+    )
+    spread = max(math.sqrt(2.0) * noise, pair_spread)
+    bar = _bar(spread, len(diffs), len(points))
+    if renewed is not None:
+        severity = "medium"
+    elif (
+        enough
+        and p < WEEK_P
+        and median(diffs) >= bar
+        and median(settled) >= _bar(spread, len(settled), len(settled_points))
+    ):
+        strong = p < 0.001 and tau >= 0.6 and growth >= 2 * threshold and len(settled) >= 8
+        severity = "high" if strong else "medium"
+    elif (
+        enough
+        and p_all < ALL_P
+        and tau_all >= 0.5
+        and p < WEEK_P
+        and median(settled) >= _bar(pair_spread, len(settled), len(settled_points))
+    ):
+        # A cycle of some other length than a week (alloc/free every few nights) is noise to the
+        # week-apart pairs but not to the rise of every pair: very clear there, clear in these.
+        severity = "medium"
+    elif p < 0.2 and tau >= 0.5:
+        severity = "low"
+    else:
+        return None
+
+    slopes.sort()
+    c = 1.96 * math.sqrt(max(var_total, 0.0))
+    m = len(slopes)
+    lo_i = max(0, min(m - 1, math.floor((m - c) / 2.0)))
+    hi_i = max(0, min(m - 1, math.ceil((m + c) / 2.0)))
+    lt, ly = used[-1]
+    intercept = median([y - slope * t for t, y in zip(lt, ly, strict=True)])
+    return Trend(
+        slope=slope,
+        slope_lo=slopes[lo_i],
+        slope_hi=slopes[hi_i],
+        tau=tau,
+        p_value=p,
+        samples=sum(len(ts) for ts, _ in used),
+        segments=len(used),
+        window_s=window,
+        first=first,
+        last=last,
+        level=intercept + slope * lt[-1],
+        growth=growth,
+        threshold=max(threshold, bar),
+        recent_slope=slope,
+        sawtooth=False,
+        severity=severity,
+        nights=round((used[-1][0][-1] - used[0][0][0]) / 86400.0) + 1 if nights >= 2 else 0,
+        noise=noise,
+    )
+
+
+def _bar(spread: float, pairs: int, points: int) -> float:
+    """The least median week-apart rise that is not noise (``WEEK_Z`` standard errors of it).
+
+    Pairs sharing looks are not independent: a series of n looks holds at most n/2 independent ones.
+    """
+    independent = max(1, min(pairs, points // 2))
+    return WEEK_Z * 1.2533 * spread / math.sqrt(independent)
+
+
+def _renewed_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, float, list[float]] | None:
+    """A daemon restarted every few nights, its leak rising anew in each short instance.
+
+    Instances shorter than two weeks hold too few week-apart pairs. Pooled over ``RENEWED`` or
+    more of them, their looks must rise (Mann-Kendall, p < ``RENEWED_P``), and keep rising past
+    each one's warm-up: the pairs starting ``SETTLE`` after an instance's first look rise too
+    (p < ``RENEWED_LATE_P``) at half the slope or more. A warm-up repeated after every restart flattens
+    after its first day or two; a leak does not.
+    Returns (slope, p, tau, S, Var S, pair slopes) or None.
+    """
+    slopes: list[float] = []
+    settled: list[float] = []
+    s_total, var_total, pairs, segments = 0, 0.0, 0, 0
+    s_late, var_late = 0, 0.0
     for ts, ys in used:
-        s, var, m = kendall_lagged(ts, ys, lag)
+        if len(ts) < 3:
+            continue
+        segments += 1
+        s, var, m = kendall_s(ys)
         s_total, var_total, pairs = s_total + s, var_total + var, pairs + m
-    if pairs == 0:
-        return len(used) >= 3
-    return one_sided_p(s_total, var_total) < WEEK_P
+        # Past the warm-up: a look SETTLE after the first, but at least two looks (then the first
+        # is left out: an instance restarted every two or three nights gives no more).
+        k0 = max(1, min(next((i for i, t in enumerate(ts) if t - ts[0] >= SETTLE), len(ts)), len(ts) - 2))
+        s, var, _ = kendall_s(ys[k0:])
+        s_late, var_late = s_late + s, var_late + var
+        for i in range(len(ts) - 1):
+            for j in range(i + 1, len(ts)):
+                slope = (ys[j] - ys[i]) / (ts[j] - ts[i])
+                slopes.append(slope)
+                if i >= k0:
+                    settled.append(slope)
+    if segments < RENEWED or len(settled) < SETTLED_PAIRS:
+        return None
+    p = one_sided_p(s_total, var_total)
+    slope = median(slopes)
+    if p >= RENEWED_P or slope <= 0 or one_sided_p(s_late, var_late) >= RENEWED_LATE_P:
+        return None
+    if median(settled) < 0.5 * slope:
+        return None
+    return slope, p, s_total / pairs, s_total, var_total, slopes
 
 
 def _scatter(used: Sequence[Segment], slope: float) -> float:

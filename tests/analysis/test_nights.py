@@ -50,7 +50,7 @@ def test_two_steps_are_not_a_staircase() -> None:
 
 
 def test_findings_say_how_many_nights_they_rest_on() -> None:
-    samples, _ = night_history("heap_leak", 30, 5, 2 * MiB)
+    samples, _ = night_history("heap_leak", 30, 2, 2 * MiB)
     p = next(p for p in analyse_device("cam", condense(samples)).processes if p.name == "target")
     f = next(f for f in p.findings if f.kind == "heap_growth")
     nights = f.evidence["nights"]
