@@ -200,12 +200,21 @@ def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
     if s_trend is not None and threads_known:
         thread_growth = t_trend.growth if t_trend else max(0.0, _net_growth(lineage, attrgetter("threads")))
         excess = s_trend.growth - thread_growth
-        live = last.threads or 0
-        if excess >= STACKS_MIN[0] and last.stack_count > live + STACKS_MIN[0] - 1:
+        # Stacks outnumbering live threads: now, or before the latest restart (a fresh instance
+        # has not piled up any yet).
+        seen = max(
+            (r for i in lineage.instances for r in i.records if r.threads is not None),
+            key=lambda r: (r.stack_count - (r.threads or 0), r is last),
+            default=last,
+        )
+        live = seen.threads or 0
+        if excess >= STACKS_MIN[0] and seen.stack_count > live + STACKS_MIN[0] - 1:
             each = f" ({text.size(stack)} each)" if stack else ""
+            were = "stay mapped while only" if seen is last else "stayed mapped while only"
+            alive = "are" if seen is last else "were"
             summary = (
-                f"{ctx.label}: {last.stack_count} thread stacks{each} "
-                f"stay mapped while only {live} threads are alive, +{text.count(excess)} in "
+                f"{ctx.label}: {seen.stack_count} thread stacks{each} "
+                f"{were} {live} threads {alive} alive, +{text.count(excess)} in "
                 f"{text.duration(s_trend.window_s)}{over(s_trend)}{ctx.across()}; exited threads are never "
                 f"pthread_join()ed (or detached)."
             )

@@ -28,6 +28,7 @@ MAX_BURST = 6  # a longer run of samples is a session of its own, judged sample 
 SPARSE_GAP = 6 * 3600.0  # looks this far apart (typically) are nightly
 # A log buffer cleared every Sunday or a warm-up after a boot rises for days: nightly looks are
 # judged on pairs a whole number of weeks apart (_nightly_rise).
+WEEK_LAG = 6.5 * 86400.0
 WEEK = 7 * 86400.0
 # Nightly looks are compared with those a whole number of weeks later (within half a day: a sweep's
 # start time wanders): a weekly cycle, whatever its shape, cancels out in such pairs exactly.
@@ -39,7 +40,7 @@ SETTLED_PAIRS = 3  # a nightly rise needs at least this many week-apart pairs of
 # A daemon restarted every few nights: its short instances, pooled (_renewed_rise).
 RENEWED = 3  # restarts at least
 RENEWED_P = 0.001
-RENEWED_LATE_P = 0.01
+RENEWED_LATE_P = 0.05
 ALL_P = 1e-4  # every pair of looks rising this clearly: a cycle that is not weekly may hide the pairs' rise
 PLATEAU = 0.3  # the later half of a nightly series rises at least this fraction of the slope
 WEEK_P = 0.05  # one-sided Mann-Kendall over the week-apart pairs
@@ -167,16 +168,26 @@ def kendall_s(ys: Sequence[float]) -> tuple[int, float, int]:
 
 
 def weekday_pairs(ts: Sequence[float]) -> list[tuple[int, int]]:
-    """Index pairs (i, j), i < j, a whole number of weeks apart (within ``WEEKDAY_SLACK``)."""
+    """Index pairs (i, j), i < j, a whole number of weeks apart (within ``WEEKDAY_SLACK``), or
+    between two condensed points (``lone``), whatever their distance."""
     out: list[tuple[int, int]] = []
     n = len(ts)
+    alone = [lone(ts, i) for i in range(n)]
     for i in range(n - 1):
         for j in range(i + 1, n):
             dt = ts[j] - ts[i]
             w = round(dt / WEEK)
-            if w >= 1 and abs(dt - w * WEEK) <= WEEKDAY_SLACK:
+            if (w >= 1 and abs(dt - w * WEEK) <= WEEKDAY_SLACK) or (alone[i] and alone[j]):
                 out.append((i, j))
     return out
+
+
+def lone(ts: Sequence[float], i: int) -> bool:
+    """A look at least a week from its neighbours: in a nightly history, a condensed point
+    (fleet.analysis.history), the median of a week or more of looks, no weekly cycle left in it."""
+    before = i == 0 or ts[i] - ts[i - 1] >= WEEK_LAG
+    after = i == len(ts) - 1 or ts[i + 1] - ts[i] >= WEEK_LAG
+    return before and after and len(ts) > 1
 
 
 def kendall_pairs(ys: Sequence[float], pairs: Sequence[tuple[int, int]]) -> tuple[int, float]:
@@ -476,7 +487,7 @@ def _nightly_rise(
             points.update(((k, i), (k, j)))
             if ts[i] >= (ts[0] + ts[-1]) / 2.0:
                 late.append(d / dt)
-            if ts[i] - ts[0] >= SETTLE:
+            if ts[i] - ts[0] >= SETTLE or lone(ts, i):  # a condensed week: its warm-up is outvoted
                 settled.append(d)
                 settled_slopes.append(d / dt)
                 settled_points.update(((k, i), (k, j)))
@@ -571,20 +582,26 @@ def _bar(spread: float, pairs: int, points: int) -> float:
     return WEEK_Z * 1.2533 * spread / math.sqrt(independent)
 
 
+def sign_p(k: int, m: int) -> float:
+    """P(at least k of m fair coin flips come up heads): the one-sided sign test."""
+    return sum(math.comb(m, i) for i in range(k, m + 1)) / 2.0**m if m else 1.0
+
+
 def _renewed_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, float, list[float]] | None:
     """A daemon restarted every few nights, its leak rising anew in each short instance.
 
     Instances shorter than two weeks hold too few week-apart pairs. Pooled over ``RENEWED`` or
     more of them, their looks must rise (Mann-Kendall, p < ``RENEWED_P``), and keep rising past
-    each one's warm-up: the pairs starting ``SETTLE`` after an instance's first look rise too
-    (p < ``RENEWED_LATE_P``) at half the slope or more. A warm-up repeated after every restart flattens
-    after its first day or two; a leak does not.
+    each one's warm-up (its looks from ``SETTLE`` after the first): at half the slope or more, and
+    in most instances (sign test, p < ``RENEWED_LATE_P``; a busy night at the end of a few
+    instances does not make it). A warm-up repeated after every restart flattens after its first
+    day or two; a leak does not.
     Returns (slope, p, tau, S, Var S, pair slopes) or None.
     """
     slopes: list[float] = []
     settled: list[float] = []
     s_total, var_total, pairs, segments = 0, 0.0, 0, 0
-    s_late, var_late = 0, 0.0
+    ups = votes = 0
     for ts, ys in used:
         if len(ts) < 3:
             continue
@@ -594,19 +611,16 @@ def _renewed_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, fl
         # Past the warm-up: a look SETTLE after the first, but at least two looks (then the first
         # is left out: an instance restarted every two or three nights gives no more).
         k0 = max(1, min(next((i for i, t in enumerate(ts) if t - ts[0] >= SETTLE), len(ts)), len(ts) - 2))
-        s, var, _ = kendall_s(ys[k0:])
-        s_late, var_late = s_late + s, var_late + var
-        for i in range(len(ts) - 1):
-            for j in range(i + 1, len(ts)):
-                slope = (ys[j] - ys[i]) / (ts[j] - ts[i])
-                slopes.append(slope)
-                if i >= k0:
-                    settled.append(slope)
+        own = pair_slopes(ts[k0:], ys[k0:])
+        rise = median(own) if own else 0.0
+        ups, votes = ups + (rise > 0), votes + (rise != 0)
+        settled.extend(own)
+        slopes.extend(pair_slopes(ts, ys))
     if segments < RENEWED or len(settled) < SETTLED_PAIRS:
         return None
     p = one_sided_p(s_total, var_total)
     slope = median(slopes)
-    if p >= RENEWED_P or slope <= 0 or one_sided_p(s_late, var_late) >= RENEWED_LATE_P:
+    if p >= RENEWED_P or slope <= 0 or sign_p(ups, votes) >= RENEWED_LATE_P:
         return None
     if median(settled) < 0.5 * slope:
         return None
