@@ -38,7 +38,7 @@ WEEKDAY_SLACK = 0.5 * 86400.0
 SETTLE = 1.5 * 86400.0
 SETTLED_PAIRS = 3  # a nightly rise needs at least this many week-apart pairs of settled looks
 # A daemon restarted every few nights: its short instances, pooled (_renewed_rise).
-RENEWED = 3  # restarts at least
+RENEWED = 2  # restarts at least
 RENEWED_P = 0.001
 RENEWED_LATE_P = 0.05
 ALL_P = 1e-4  # every pair of looks rising this clearly: a cycle that is not weekly may hide the pairs' rise
@@ -602,6 +602,7 @@ def _renewed_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, fl
     settled: list[float] = []
     s_total, var_total, pairs, segments = 0, 0.0, 0, 0
     ups = votes = 0
+    s_late, var_late = 0, 0.0
     for ts, ys in used:
         if len(ts) < 3:
             continue
@@ -612,6 +613,8 @@ def _renewed_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, fl
         # is left out: an instance restarted every two or three nights gives no more).
         k0 = max(1, min(next((i for i, t in enumerate(ts) if t - ts[0] >= SETTLE), len(ts)), len(ts) - 2))
         own = pair_slopes(ts[k0:], ys[k0:])
+        s, var, _ = kendall_s(ys[k0:])
+        s_late, var_late = s_late + s, var_late + var
         rise = median(own) if own else 0.0
         ups, votes = ups + (rise > 0), votes + (rise != 0)
         settled.extend(own)
@@ -620,7 +623,8 @@ def _renewed_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, fl
         return None
     p = one_sided_p(s_total, var_total)
     slope = median(slopes)
-    if p >= RENEWED_P or slope <= 0 or sign_p(ups, votes) >= RENEWED_LATE_P:
+    late = sign_p(ups, votes) < RENEWED_LATE_P or one_sided_p(s_late, var_late) < RENEWED_LATE_P / 10
+    if p >= RENEWED_P or slope <= 0 or not late:
         return None
     if median(settled) < 0.5 * slope:
         return None
