@@ -539,7 +539,7 @@ def _nightly_rise(
         # A cycle of some other length than a week (alloc/free every few nights) is noise to the
         # week-apart pairs but not to the rise of every pair: very clear there, clear in these.
         severity = "medium"
-    elif p < 0.2 and tau >= 0.5:
+    elif p < 0.2 and tau >= 0.5 and _still_rising(used[-1], slope):
         severity = "low"
     else:
         return None
@@ -580,6 +580,13 @@ def _bar(spread: float, pairs: int, points: int) -> float:
     """
     independent = max(1, min(pairs, points // 2))
     return WEEK_Z * 1.2533 * spread / math.sqrt(independent)
+
+
+def _still_rising(seg: Segment, slope: float) -> bool:
+    """The recent third of a segment (three looks at least) still rises at ``PLATEAU`` of ``slope``."""
+    ts, ys = seg
+    k = max(3, math.ceil(len(ts) / 3))
+    return len(ts) < 3 or theil_sen(ts[-k:], ys[-k:]) >= PLATEAU * slope
 
 
 def sign_p(k: int, m: int) -> float:
