@@ -42,6 +42,8 @@ RENEWED = 2  # restarts at least
 RENEWED_P = 0.001
 RENEWED_LATE_P = 0.05
 ALL_P = 1e-4  # every pair of looks rising this clearly: a cycle that is not weekly may hide the pairs' rise
+CYCLE_SPREAD = 2.5 * 86400.0  # the lengths of an alloc/free cycle's periods differ by at most this
+CYCLE_P = 0.01
 PLATEAU = 0.3  # the later half of a nightly series rises at least this fraction of the slope
 WEEK_P = 0.05  # one-sided Mann-Kendall over the week-apart pairs
 # The median week-apart rise must exceed this many standard errors of such a median (the
@@ -346,7 +348,10 @@ def detect_rise(
         return None
     if nightly:
         renew = restarts >= RENEWED
-        return _nightly_rise(used, threshold, float(segs[0][1][0]), float(last_ys[-1]), nights, renew)
+        trend = _nightly_rise(used, threshold, float(segs[0][1][0]), float(last_ys[-1]), nights, renew)
+        if trend is None or trend.severity == "low":
+            return _cycle_rise(used, threshold, float(segs[0][1][0]), float(last_ys[-1]), nights) or trend
+        return trend
 
     slopes: list[float] = []
     s_total, var_total, pairs = 0, 0.0, 0
@@ -580,6 +585,68 @@ def _bar(spread: float, pairs: int, points: int) -> float:
     """
     independent = max(1, min(pairs, points // 2))
     return WEEK_Z * 1.2533 * spread / math.sqrt(independent)
+
+
+def _cycle_rise(
+    used: Sequence[Segment], threshold: float, first: float, last: float, nights: int
+) -> Trend | None:
+    """An alloc/free cycle of a few nights that is not weekly, its minima rising: a leak ("medium").
+
+    Week-apart pairs read such a cycle as noise. Its drops (each more than twice the typical
+    night's rise) must come at a steady pace (cycle lengths within ``CYCLE_SPREAD``) and not weekly (a
+    log buffer cleared every Sunday: the week-apart pairs judge that), three cycles or more, and
+    the minima rise clearly (Mann-Kendall p < ``CYCLE_P``, tau >= 0.6) by more than ``threshold``.
+    """
+    used_min: list[Segment] = []
+    lengths: list[float] = []
+    for ts, ys in used:
+        if len(ts) < 6:
+            continue
+        steps = [b - a for a, b in itertools.pairwise(ys) if b > a]
+        drop = max(threshold, 2.0 * median(steps) if steps else 0.0)
+        starts = [i for i in range(1, len(ys)) if ys[i - 1] - ys[i] > drop]
+        minima = cycle_minima(ts, ys, drop)
+        if minima is None or len(starts) < 3:
+            continue
+        lengths.extend(ts[b] - ts[a] for a, b in itertools.pairwise(starts))
+        used_min.append(minima)
+        # A sampled minimum lands anywhere within a night's rise of the true one (aliasing).
+        threshold = max(threshold, 1.5 * median(steps))
+    if not lengths or sum(len(t) for t, _ in used_min) < 4:
+        return None
+    period = median(lengths)
+    if max(lengths) - min(lengths) > CYCLE_SPREAD or abs(period - WEEK) <= WEEKDAY_SLACK:
+        return None
+    slopes = [x for ts, ys in used_min for x in pair_slopes(ts, ys)]
+    scores = [kendall_s(ys) for _, ys in used_min]
+    s_total, var_total, pairs = (sum(x[k] for x in scores) for k in range(3))
+    slope, p, tau = median(slopes), one_sided_p(int(s_total), var_total), s_total / max(1, pairs)
+    if s_total == pairs:  # every minimum above every earlier one: exactly 1/n! per segment
+        p = math.prod(1.0 / math.factorial(len(ts)) for ts, _ in used_min)
+    window = sum(ts[-1] - ts[0] for ts, _ in used_min)
+    if p >= CYCLE_P or tau < 0.6 or slope * window < threshold:
+        return None
+    lt, ly = used_min[-1]
+    return Trend(
+        slope=slope,
+        slope_lo=min(slopes),
+        slope_hi=max(slopes),
+        tau=tau,
+        p_value=p,
+        samples=sum(len(ts) for ts, _ in used_min),
+        segments=len(used_min),
+        window_s=window,
+        first=first,
+        last=last,
+        level=median([y - slope * t for t, y in zip(lt, ly, strict=True)]) + slope * lt[-1],
+        growth=slope * window,
+        threshold=threshold,
+        recent_slope=slope,
+        sawtooth=True,
+        severity="medium",
+        nights=round((used[-1][0][-1] - used[0][0][0]) / 86400.0) + 1 if nights >= 2 else 0,
+        noise=0.0,
+    )
 
 
 def _still_rising(seg: Segment, slope: float) -> bool:
