@@ -235,6 +235,7 @@ class NightRow:
     flagged: int = 0  # target flagged at the end of the history
     right_kind: int = 0  # ... with the expected kind at medium/high
     detect: list[int | None] = field(default_factory=list)  # first night flagged with the right kind
+    into_boot: list[int] = field(default_factory=list)  # ... counted from the latest reboot or restart
     false_alarms: int = 0  # histories with a medium/high finding where nothing leaks (any checkpoint)
     other_loud: int = 0  # medium/high findings on other processes or the device (any checkpoint)
     watch: int = 0  # histories with a low finding on the target at the end
@@ -249,8 +250,13 @@ def evaluate_nights(nights: int, seeds: range, patterns: Sequence[str] | None = 
         for rate in spec.rates:
             row = NightRow(pattern, rate, spec.unit, spec.kind)
             for seed in seeds:
-                samples, _ = night_history(pattern, nights, 90_000 + 1000 * seed + len(rows), rate)
+                samples, truth = night_history(pattern, nights, 90_000 + 1000 * seed + len(rows), rate)
                 _night_run(row, samples, nights, f"seed {seed} ({90_000 + 1000 * seed + len(rows)})")
+                found = row.detect[-1] if row.detect else None
+                if found is not None:
+                    # nights k (0-based) < found were analysed; a reboot or restart on night e starts anew
+                    starts = [e for e in (*truth.reboots, *truth.restarts) if e < found]
+                    row.into_boot.append(found - max(starts, default=0))
             rows.append(row)
     return rows
 
@@ -321,9 +327,9 @@ def print_nights(rows: Sequence[NightRow]) -> None:
     print(f"# Multi-night evaluation ({n} histories per row; flagged = medium/high leak finding)\n")
     print(
         "| pattern | rate | histories | flagged at the end | right kind | nights to detection "
-        "(median / worst) | medium/high where nothing leaks | low at the end |"
+        "(median / worst) | ... of its boot or instance | medium/high where nothing leaks | low at the end |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if r.kind:
             got = [d for d in r.detect if d is not None]
@@ -331,11 +337,12 @@ def print_nights(rows: Sequence[NightRow]) -> None:
             det = f"{statistics.median(got):g} / {max(got)}" if got else "-"
             if missed:
                 det += f" ({missed} never)"
+            into = f"{statistics.median(r.into_boot):g} / {max(r.into_boot)}" if r.into_boot else "-"
         else:
-            det = "-"
+            det = into = "-"
         alarms = str(r.false_alarms) if not r.kind else str(r.other_loud)
         print(f"| {r.pattern} | {_rate_text(r)} | {r.histories} | {r.flagged} | {r.right_kind} | {det} "
-              f"| {alarms} | {r.watch} |")  # fmt: skip
+              f"| {into} | {alarms} | {r.watch} |")  # fmt: skip
     print(
         f"\nprecision {tot['precision']:.3f}, recall {tot['recall']:.3f}, right kind "
         f"{tot['right_kind']:.3f}; non-leak histories with a medium/high finding at any night: "
