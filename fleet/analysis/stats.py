@@ -467,9 +467,13 @@ def _nightly_rise(
     such a pair, and a warm-up after a boot or restart only to pairs that start in it; a leak adds
     up in every one. "medium" needs all of: the pairs rise together (Mann-Kendall, p < ``WEEK_P``),
     at least ``SETTLED_PAIRS`` of them start after their segment's first ``SETTLE`` (past the
-    warm-up), and the median rise, of those and of all, exceeds ``WEEK_RISE`` standard deviations
-    of the difference of two looks (the looks' scatter around the line): a night's noise or one
-    busy night does not, re-read every night for a year.
+    warm-up) or at a condensed point, and the median rise, of those and of all, exceeds ``_bar``
+    (``WEEK_Z`` standard errors, from the noise of a difference of two looks: their scatter around
+    the line, a weekly cycle's included): a night's noise or one busy night does not, re-read every
+    night for a year. A series level for the later half of its segments is a plateau (``PLATEAU``).
+    Too few such pairs: a daemon restarted every few nights (``renew``) is judged on its instances
+    pooled (:func:`_renewed_rise`), anything else is at most a watch item; a very clear rise of every
+    pair of looks with a clear week-apart rise is a cycle that is not weekly (``ALL_P``).
     """
     diffs: list[float] = []
     lags: list[float] = []
