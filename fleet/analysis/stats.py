@@ -41,6 +41,7 @@ SETTLED_PAIRS = 3  # a nightly rise needs at least this many week-apart pairs of
 RENEWED = 2  # restarts at least
 RENEWED_P = 0.001
 RENEWED_LATE_P = 0.05
+FALL = 4.0
 ALL_P = 1e-4  # every pair of looks rising this clearly: a cycle that is not weekly may hide the pairs' rise
 CYCLE_SPREAD = 2.5 * 86400.0  # the lengths of an alloc/free cycle's periods differ by at most this
 CYCLE_P = 0.01
@@ -704,9 +705,28 @@ def _renewed_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, fl
     late = sign_p(ups, votes) < RENEWED_LATE_P or one_sided_p(s_late, var_late) < RENEWED_LATE_P / 10
     if p >= RENEWED_P or slope <= 0 or not late:
         return None
-    if median(settled) < 0.5 * slope:
+    if median(settled) < 0.5 * slope or _falls(used, slope):
         return None
     return slope, p, s_total / pairs, s_total, var_total, slopes
+
+
+def _falls(used: Sequence[Segment], slope: float) -> bool:
+    """An instance fell from one look to the next by more than ``FALL`` standard deviations of such
+    a step and half of what an instance typically gains: a cycle that empties within an instance
+    (a buffer cleared every Sunday in a daemon restarted every few days), not a leak, which never
+    gives back."""
+    steps = [
+        (b - a) - slope * (tb - ta)
+        for ts, ys in used
+        for (ta, a), (tb, b) in itertools.pairwise(zip(ts, ys, strict=True))
+    ]
+    if len(steps) < 3:
+        return False
+    mid = median(steps)
+    sigma = 1.4826 * median([abs(x - mid) for x in steps])
+    gain = slope * median([ts[-1] - ts[0] for ts, _ in used])
+    bar = max(FALL * sigma, 0.5 * gain)
+    return any(a - b > bar for _, ys in used for a, b in itertools.pairwise(ys))
 
 
 def _scatter(used: Sequence[Segment], slope: float) -> float:
