@@ -127,6 +127,22 @@ def test_a_daemon_restarted_every_few_nights_leaks_in_every_instance() -> None:
     assert flat is None or flat.severity == "low"
 
 
+def test_a_weekly_buffer_in_a_daemon_restarted_every_few_nights_is_no_leak() -> None:
+    """Every instance fills its buffer from its restart: each rises anew like a leak. The one whose
+    Sunday came late gives back all it gained in one night, which a leak never does."""
+    days = [(0, 5), (6, 11), (12, 17), (18, 23), (24, 29), (30, 38)]  # the last one sees Sunday, night 36
+    segments = []
+    for a, b in days:
+        ts, _ = nightly([0.0] * (b - a + 1), T0 + a * DAY)
+        ys = [20 * MiB + 3 * MiB * (k if a + k < 36 else a + k - 36) for k in range(b - a + 1)]
+        segments.append((ts, [y + (i * 7919 % 9 - 4) * 64 * KIB for i, y in enumerate(ys)]))
+    t = stats.detect_rise(segments, 512 * KIB, 0.02, restarts=5)
+    assert t is None or t.severity == "low"
+    # Without that Sunday it is what a restarted leaking daemon looks like.
+    found = stats.detect_rise(segments[:-1], 512 * KIB, 0.02, restarts=4)
+    assert found is not None and found.severity == "medium"
+
+
 def test_address_space_beside_a_stack_leak_is_its_consequence() -> None:
     samples, _ = night_history("thread_leak_32", 60, 2, 1.0)
     p = next(p for p in analyse_device("cam", condense(samples)).processes if p.name == "target")
