@@ -28,8 +28,8 @@ MAX_BURST = 6  # a longer run of samples is a session of its own, judged sample 
 SPARSE_GAP = 6 * 3600.0  # looks this far apart (typically) are nightly
 # A log buffer cleared every Sunday or a warm-up after a boot rises for days: nightly looks are
 # judged on pairs a whole number of weeks apart (_nightly_rise).
-WEEK_LAG = 6.5 * 86400.0
 WEEK = 7 * 86400.0
+WEEK_LAG = 6.5 * 86400.0  # a look this far from both neighbours is a condensed point (lone)
 # Nightly looks are compared with those a whole number of weeks later (within half a day: a sweep's
 # start time wanders): a weekly cycle, whatever its shape, cancels out in such pairs exactly.
 WEEKDAY_SLACK = 0.5 * 86400.0
@@ -41,7 +41,7 @@ SETTLED_PAIRS = 3  # a nightly rise needs at least this many week-apart pairs of
 RENEWED = 2  # restarts at least
 RENEWED_P = 0.001
 RENEWED_LATE_P = 0.05
-FALL = 4.0
+FALL = 4.0  # standard deviations of a night's step: an instance falling this far gave back (_falls)
 ALL_P = 1e-4  # every pair of looks rising this clearly: a cycle that is not weekly may hide the pairs' rise
 CYCLE_SPREAD = 2.5 * 86400.0  # the lengths of an alloc/free cycle's periods differ by at most this
 CYCLE_P = 0.01
