@@ -74,8 +74,11 @@ def count(n: float) -> str:
 
 
 def rate(per_hour: float, unit: str = "") -> str:
-    """A signed hourly rate, ``+3.2 MiB/h`` when ``unit`` is "bytes", else ``+16/h``."""
+    """A signed hourly rate, ``+3.2 MiB/h`` when ``unit`` is "bytes", else ``+16/h``; a count
+    slower than one every ten hours per day instead (``+0.5/day``: one thread every two days)."""
     sign = "+" if per_hour >= 0 else "-"
+    if unit != "bytes" and 0 < abs(per_hour) < 0.1:
+        return f"{sign}{count(abs(per_hour) * 24)}/day"
     body = size(abs(per_hour)) if unit == "bytes" else count(abs(per_hour))
     return f"{sign}{body}/h"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fleet.text import duration, iso, parse_time, size
+from fleet.text import duration, iso, parse_time, rate, size
 
 MIB = 1024 * 1024
 
@@ -19,6 +19,14 @@ def test_size() -> None:
     assert [size(n) for n in (640, 1536, 9.5 * MIB, 15.7 * MIB, -1536)] == [
         "640 B", "1.5 KiB", "9.5 MiB", "16 MiB", "-1.5 KiB",
     ]  # fmt: skip
+
+
+def test_rate() -> None:
+    """Hourly, except counts slower than one every ten hours: a nightly thread leak is per day."""
+    assert [rate(16), rate(-0.5), rate(1.5 * MIB, "bytes"), rate(640, "bytes")] == [
+        "+16/h", "-0.5/h", "+1.5 MiB/h", "+640 B/h",
+    ]  # fmt: skip
+    assert [rate(0.5 / 24), rate(-2 / 24), rate(0.0)] == ["+0.5/day", "-2/day", "+0/h"]
 
 
 def test_duration() -> None:
