@@ -38,7 +38,7 @@ WEEKDAY_SLACK = 0.5 * 86400.0
 SETTLE = 1.5 * 86400.0
 SETTLED_PAIRS = 3  # a nightly rise needs at least this many week-apart pairs of settled looks
 # A daemon restarted every few nights: its short instances, pooled (_renewed_rise).
-RENEWED = 2  # restarts at least
+RENEWED = 1  # restarts (within a boot) at least
 RENEWED_P = 0.001
 RENEWED_LATE_P = 0.05
 FALL = 4.0  # standard deviations of a night's step: an instance falling this far gave back (_falls)
@@ -669,12 +669,13 @@ def sign_p(k: int, m: int) -> float:
 def _renewed_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, float, list[float]] | None:
     """A daemon restarted every few nights, its leak rising anew in each short instance.
 
-    Instances shorter than two weeks hold too few week-apart pairs. Pooled over ``RENEWED`` or
-    more of them, their looks must rise (Mann-Kendall, p < ``RENEWED_P``), and keep rising past
-    each one's warm-up (its looks from ``SETTLE`` after the first): at half the slope or more, and
-    in most instances (sign test, p < ``RENEWED_LATE_P``; a busy night at the end of a few
-    instances does not make it). A warm-up repeated after every restart flattens after its first
-    day or two; a leak does not.
+    Instances shorter than two weeks hold too few week-apart pairs. Pooled (those of three looks
+    or more), their looks must rise (Mann-Kendall, p < ``RENEWED_P``), and keep rising past each
+    one's warm-up (its looks from ``SETTLE`` after the first): at half the slope or more, and in
+    most instances (sign test, p < ``RENEWED_LATE_P``; a busy night at the end of a few instances
+    does not make it) or very clearly pooled; and no instance may give back what it gained
+    (:func:`_falls`). A warm-up repeated after every restart flattens after its first day or two,
+    a weekly buffer empties on Sunday; a leak does neither.
     Returns (slope, p, tau, S, Var S, pair slopes) or None.
     """
     slopes: list[float] = []
@@ -698,7 +699,7 @@ def _renewed_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, fl
         ups, votes = ups + (rise > 0), votes + (rise != 0)
         settled.extend(own)
         slopes.extend(pair_slopes(ts, ys))
-    if segments < RENEWED or len(settled) < SETTLED_PAIRS:
+    if segments < 2 or len(settled) < SETTLED_PAIRS:
         return None
     p = one_sided_p(s_total, var_total)
     slope = median(slopes)
