@@ -118,7 +118,11 @@ def test_host_vars_beat_child_groups_beat_parents(tmp_path: Path) -> None:
         ("[g:vars]\nfleet_timeout=-1\n[g]\nh\n", "hosts:2: g:vars.fleet_timeout: bad timeout -1.0"),
         ("[g]\nh ansible_connection=docker\n", "hosts:2: h.ansible_connection: connection 'docker'"),
         ("[a:children]\nb\n[b:children]\na\n[a]\nh\n", "hosts:1: a.children: groups contain each other"),
-        ("[g]\nh ansible_host={{ x }}\n", "hosts:2: h.ansible_host: Jinja templates are not evaluated"),
+        ('[g]\nh ansible_host="{{ x }}"\n', "hosts:2: h.ansible_host: Jinja templates are not evaluated"),
+        (
+            "[g]\nh ansible_host={{ x }}\n",
+            "hosts:2: g.h: expected key=value, not 'x'",
+        ),  # as Ansible splits it
         (
             "all:\n  hosts:\n    h:\n      ansible_port: 0\n",
             "hosts:4: all.hosts.h.ansible_port: bad port 0",
