@@ -229,7 +229,7 @@ def _read_ini(text: str, path: Path, model: Model) -> None:
             section, kind = m.group(1), m.group(2) or "hosts"
             model.group(section, path, n)
             continue
-        if line.startswith("["):
+        if line.startswith("[") and line.endswith("]"):  # "[2001:db8::5]:2222" is a host
             raise InventoryError(path, n, "", f"bad section header {line!r}")
         if kind == "children":
             model.add_child(section, line.split()[0], path, n)
