@@ -81,10 +81,11 @@ def _is_json_group(node: yaml.Node) -> bool:
     )
 
 
-def read_inventory(path: Path, files: Sequence[tuple[Path, str]]) -> Model:
+def read_inventory(path: Path, base: Path, files: Sequence[tuple[Path, str]]) -> Model:
     """The groups and hosts of an inventory: one file, or the files of an inventory directory
-    (``path``), read in the order given; group_vars/host_vars come after (:func:`add_vars_files`)."""
-    model = Model(path)
+    (``path``), read in the order given; group_vars/host_vars come after (:func:`add_vars_files`).
+    Relative paths in it are relative to ``base``: the file's directory, or the directory."""
+    model = Model(path, base)
     for file, text in files:
         kind = detect_format(text)
         if kind == "ansible-ini":

@@ -68,8 +68,9 @@ class Host:
 class Model:
     """Groups and hosts as read from any number of inventory files (an inventory directory)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, base: Path) -> None:
         self.path = path  # the inventory as given: a file or a directory
+        self.base = base  # relative paths in it are relative to this directory
         self.groups: dict[str, Group] = {}
         self.hosts: dict[str, Host] = {}
         self.group("all", path, None)
@@ -183,7 +184,7 @@ class Model:
             origins.setdefault("host", "host")
             settings["groups"] = tuple(g for g in groups if g != "ungrouped")
             try:
-                device, sources[name] = resolve_device(name, settings, host.path.parent, origins)
+                device, sources[name] = resolve_device(name, settings, self.base, origins)
             except SettingsConflict as exc:
                 raise InventoryError(host.path, host.line, f"{name}.{exc.key}", exc.message) from None
             except TypeError as exc:  # a setting at a level Device does not take

@@ -45,7 +45,7 @@ def load_inventory(path: Path | str) -> Inventory:
             if ansible.detect_format(text) == "fleet":
                 return parse_inventory(text, path)
             files, base = [(path, text)], path.parent
-        model = ansible.read_inventory(path, files)
+        model = ansible.read_inventory(path, base, files)
         for kind, names in (("group_vars", list(model.groups)), ("host_vars", list(model.hosts))):
             where = base / kind
             if not where.is_dir():

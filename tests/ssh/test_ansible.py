@@ -471,3 +471,15 @@ def test_fleet_collect_from_an_ansible_inventory_with_group_and_host_vars(lab: L
     assert {d["name"]: (d["status"], d["samples"]) for d in doc["devices"]} == {
         d.name: ("ok", 1) for d in devices
     }
+
+
+def test_relative_paths_are_relative_to_the_inventory_directory(tmp_path: Path) -> None:
+    _tree(
+        tmp_path,
+        {
+            "inv/site/hosts": "[g]\nh ansible_ssh_private_key_file=keys/h\n",
+            "inv/group_vars/g.yml": "fleet_known_hosts: kh\n",
+        },
+    )
+    (h,) = load_inventory(tmp_path / "inv").devices
+    assert (h.identity_files, h.known_hosts) == ((str(tmp_path / "inv/keys/h"),), str(tmp_path / "inv/kh"))
