@@ -195,6 +195,13 @@ class Model:
         return Inventory(path=self.path, devices=tuple(devices), sources=sources)
 
 
+# fleet variables that say where a secret is; Ansible's own secret variable is then not read
+_SECRET_SETTINGS = {
+    "password_env": {"fleet_password_env", "fleet_password_file"},
+    "passphrase_env": {"fleet_passphrase_env"},
+}
+
+
 def _settings(merged: Mapping[str, tuple[int, Var]]) -> tuple[dict[str, Any], dict[str, str]]:
     """A host's winning variables -> fleet settings and where each came from.
 
@@ -210,30 +217,19 @@ def _settings(merged: Mapping[str, tuple[int, Var]]) -> tuple[dict[str, Any], di
                 if key not in settings:
                     settings[key], origins[key] = value, found.origin
     losers = {name for names in ALIASES for name in _shadowed(names, merged)}
-    has_secret_setting = {
-        s for s in ("password_env", "password_file", "passphrase_env") if f"fleet_{s}" in merged
-    }
-    rest = sorted(
-        (rank, not name.startswith("ansible_"), name)
+    order = sorted(
+        (name.startswith("fleet_"), rank, name)
         for name, (rank, _) in merged.items()
         if name not in SSH_ARGS and name not in losers
     )
-    for fleet_pass in (False, True):
-        for _, is_fleet, name in rest:
-            if is_fleet != fleet_pass:
-                continue
-            var = merged[name][1]
-            if name in SECRETS and (
-                {"password_env", "password_file"} & has_secret_setting
-                if SECRETS[name] == "password_env"
-                else "passphrase_env" in has_secret_setting
-            ):
-                continue  # fleet_password_env / _file says where the secret is: Ansible's is not read
-            found = _used(var)
-            strict = found.settings.get("host_key_checking") == "strict"
-            if name in HOST_KEY_CHECKING and strict and "host_key_checking" in settings:
-                continue  # true adds no option: StrictHostKeyChecking in the ssh options stands
-            merge_level(settings, origins, found.settings, found.origin)
+    for _, _, name in order:
+        if name in SECRETS and _SECRET_SETTINGS[SECRETS[name]] & merged.keys():
+            continue  # fleet_password_env / _file says where the secret is: Ansible's is not read
+        found = _used(merged[name][1])
+        strict = found.settings.get("host_key_checking") == "strict"
+        if name in HOST_KEY_CHECKING and strict and "host_key_checking" in settings:
+            continue  # true adds no option: StrictHostKeyChecking in the ssh options stands
+        merge_level(settings, origins, found.settings, found.origin)
     return settings, origins
 
 

@@ -63,6 +63,9 @@ _UNSUPPORTED = {
 }
 
 
+_READ = frozenset([*_DIRECT, *_UNSUPPORTED, *HOST_KEY_CHECKING, *SSH_ARGS, "ansible_connection"])
+
+
 @dataclass(frozen=True)
 class Vault:
     """A value encrypted with ansible-vault (YAML ``!vault``, or ``{"__ansible_vault": ...}`` in
@@ -95,35 +98,34 @@ def convert(var: str, value: Any, ini: bool) -> dict[str, Any]:
                 " from files): write \"{{ lookup('env', 'VAR') }}\" or set fleet_" + SECRETS[var] + ": VAR"
             )
         return {SECRETS[var]: m.group(1)}
-    read = (_DIRECT, _UNSUPPORTED, HOST_KEY_CHECKING, SSH_ARGS, ("ansible_connection",))
-    if not var.startswith("fleet_") and not any(var in names for names in read):
+    if not var.startswith("fleet_") and var not in _READ:
         return {}  # playbook variables and options that change neither where nor as whom
     if isinstance(value, Vault):
         raise ValueError(_VAULT_SETTING)
-    if var in _DIRECT:
-        _no_template(value)
-        return _check(_DIRECT[var], value, ini)
-    if var in _UNSUPPORTED:
-        raise ValueError(_UNSUPPORTED[var])
-    if var == "ansible_connection":
-        if value in ("ssh", "smart"):
-            return {}
-        if value == "paramiko":
-            return {"transport": "paramiko"}
-        if value == "local":
-            return {SKIP: True}
-        raise ValueError(f"connection {value!r} is not SSH: fleet reaches devices over SSH only")
-    if var in HOST_KEY_CHECKING:
-        return {"host_key_checking": "strict" if _to_bool(refuse_misread(value)) else "off"}
-    if var in SSH_ARGS:
-        _no_template(value)
-        return ssh_options(value)
     if var.startswith("fleet_"):
         setting = var[len("fleet_") :]
         if setting not in SETTINGS and setting != "tags":
             raise ValueError("unknown fleet setting")
         return _check(setting, value, ini)
-    raise AssertionError(var)
+    if var in _DIRECT:
+        _no_template(value)
+        return _check(_DIRECT[var], value, ini)
+    if var in _UNSUPPORTED:
+        raise ValueError(_UNSUPPORTED[var])
+    if var in HOST_KEY_CHECKING:
+        return {"host_key_checking": "strict" if _to_bool(refuse_misread(value)) else "off"}
+    if var in SSH_ARGS:
+        _no_template(value)
+        return ssh_options(value)
+    # ansible_connection, by plugin name, alias or fully qualified name
+    name = value.removeprefix("ansible.builtin.") if isinstance(value, str) else value
+    if name in ("ssh", "smart"):
+        return {}
+    if name in ("paramiko", "paramiko_ssh"):
+        return {"transport": "paramiko"}
+    if name == "local":
+        return {SKIP: True}
+    raise ValueError(f"connection {value!r} is not SSH: fleet reaches devices over SSH only")
 
 
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")

@@ -118,6 +118,10 @@ def test_host_vars_beat_child_groups_beat_parents(tmp_path: Path) -> None:
         ("[g]\nh fleet_legacy=true\n", "hosts:2: h.fleet_legacy: unknown fleet setting"),
         ("[g:vars]\nfleet_timeout=-1\n[g]\nh\n", "hosts:2: g:vars.fleet_timeout: bad timeout -1.0"),
         ("[g]\nh ansible_connection=docker\n", "hosts:2: h.ansible_connection: connection 'docker'"),
+        (
+            "[g]\nh ansible_connection=ansible.builtin.paramiko_ssh fleet_legacy_algorithms=true\n",
+            "hosts:2: h.legacy_algorithms: not available with transport: paramiko",
+        ),
         ("[a:children]\nb\n[b:children]\na\n[a]\nh\n", "hosts:1: a.children: groups contain each other"),
         ('[g]\nh ansible_host="{{ x }}"\n', "hosts:2: h.ansible_host: Jinja templates are not evaluated"),
         (
