@@ -168,7 +168,8 @@ class Model:
         devices = []
         sources: dict[str, dict[str, str]] = {}
         for name, host in self.hosts.items():
-            groups = [g for g in order if name in members[g]]
+            # as Ansible: a host is in "ungrouped" exactly when it is in no other group
+            groups = [g for g in order if name in members[g] and g != "ungrouped"] or ["ungrouped"]
             layers = [self.groups["all"].vars]
             layers += [self.groups[g].vars for g in groups]
             layers += [self.group_files.get(g, {}) for g in ("all", *groups)]
