@@ -11,7 +11,7 @@ from fleet.inventory.model import Inventory, InventoryError
 from fleet.inventory.native import parse_inventory
 
 # What Ansible skips in an inventory directory: hidden files, its vars directories, and its default
-# ignored extensions (INVENTORY_IGNORE_EXTS).
+# ignored extensions (INVENTORY_IGNORE_EXTS of ansible-core 2.19; 2.18 and older skip .ini too).
 _SKIPPED_NAMES = ("group_vars", "host_vars", "vars_plugins")
 _SKIPPED_SUFFIXES = (
     ".pyc",
