@@ -11,7 +11,7 @@ import typer
 
 from fleet.cli.common import fail, open_store, parse_shard, select_devices
 from fleet.cli.exits import Exit
-from fleet.cli.options import MAX_CONNECTED, MapsEveryOpt, MaxConnectedOpt, OnlyOpt, StoreOpt
+from fleet.cli.options import INVENTORY_HELP, MAX_CONNECTED, MapsEveryOpt, MaxConnectedOpt, OnlyOpt, StoreOpt
 from fleet.cli.progress import TerminalProgress, summarize
 from fleet.errors import StoreError
 from fleet.inventory.model import shard
@@ -20,7 +20,7 @@ from fleet.text import visible
 
 
 def collect_cmd(
-    inventory: Annotated[Path, typer.Argument(help="Inventory YAML (see inventory/example.yaml).")],
+    inventory: Annotated[Path, typer.Argument(help=INVENTORY_HELP)],
     store: StoreOpt = None,
     samples: Annotated[
         int | None,

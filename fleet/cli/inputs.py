@@ -10,16 +10,14 @@ import typer
 
 from fleet.cli.common import fail, open_store, select_devices
 from fleet.cli.exits import Exit
-from fleet.cli.options import OnlyOpt, StoreOpt
+from fleet.cli.options import INVENTORY_HELP, OnlyOpt, StoreOpt
 from fleet.inventory.model import safe_device_name
 from fleet.store.log_import import LogImportError, import_log
 from fleet.text import parse_time, visible
 
 
 def inventory_show_cmd(
-    inventory: Annotated[
-        Path, typer.Argument(help="Inventory: fleet YAML or an Ansible INI/YAML inventory.")
-    ],
+    inventory: Annotated[Path, typer.Argument(help=INVENTORY_HELP)],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     only: OnlyOpt = None,
 ) -> None:

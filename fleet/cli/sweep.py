@@ -13,6 +13,7 @@ from fleet.cli.common import open_store, select_devices, smtp_settings
 from fleet.cli.exits import Exit
 from fleet.cli.logs import json_line, setup_logging, want_json
 from fleet.cli.options import (
+    INVENTORY_HELP,
     NO_SMTP_FLAGS,
     ConfigOpt,
     EmailToOpt,
@@ -40,7 +41,9 @@ log = logging.getLogger("fleet")
 
 
 def sweep_cmd(
-    inventory: Annotated[Path | None, typer.Argument(help="Inventory YAML (omit with --no-collect).")] = None,
+    inventory: Annotated[
+        Path | None, typer.Argument(help=INVENTORY_HELP + " Omit with --no-collect.")
+    ] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     samples: Annotated[int | None, typer.Option(min=1, help="Samples per device (config: 3).")] = None,
