@@ -50,7 +50,7 @@ def test_a_site_down_names_ten_devices_per_status_and_counts_the_rest(tmp_path: 
     store = tmp_path / "s"
     res = CliRunner().invoke(app, ["collect", str(inv), "--store", str(store)])
     assert res.exit_code == 0, res.output
-    lines = res.output.splitlines()
+    lines = res.stdout.splitlines()  # progress lines go to stderr
     assert lines[0].startswith("collected 0/23 devices, 0 samples in ")
     assert lines[0].endswith("(unreachable 23)")
     assert [line.split(":")[0].strip() for line in lines[1:11]] == names[:10]

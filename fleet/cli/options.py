@@ -27,6 +27,10 @@ TYPER_SETTINGS: dict[str, Any] = {
 LogJsonOpt = Annotated[
     bool, typer.Option("--log-json", help="Log JSON lines instead of plain text (also FLEET_LOG=json).")
 ]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress on stderr (problems and the summary still show).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Also log each step, not only problems.")]
 OnlyOpt = Annotated[
     list[str] | None,

@@ -16,8 +16,9 @@ import re
 import resource
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 
+from fleet.collect.events import DeviceFinished, Progress, RunStarted, SampleDone, SampleStarted
 from fleet.collect.options import KEEP_CONNECTION_MAX_INTERVAL, CollectOptions
-from fleet.collect.sampler import DeviceOutcome, DeviceSampler, Progress
+from fleet.collect.sampler import DeviceOutcome, DeviceSampler
 from fleet.collect.writer import StoreWriter
 from fleet.inventory.model import Device
 from fleet.ssh.asyncssh_transport import AsyncsshTransport
@@ -40,23 +41,32 @@ async def _run_device(
     opts: CollectOptions,
     progress: Progress | None,
 ) -> DeviceOutcome:
-    """Every sample of one device, at most ``concurrency`` attempts at once across the run."""
+    """Every sample of one device, at most ``concurrency`` attempts at once across the run; each
+    step told to ``progress`` (fleet.collect.events)."""
+    tell = progress or _ignore
     sampler = DeviceSampler(device, transport, writer, opts)
+    outcome = sampler.outcome
     try:
         while await sampler.next_sample():
+            k, stored = sampler.samples_begun, outcome.samples
             async with sem:
+                tell(SampleStarted(device.name, k))
                 ok = await sampler.sample()
+            tell(SampleDone(device.name, k, outcome.status, outcome.samples > stored))
             if not ok:
                 sampler.skip_missed_rounds()
-            if progress is not None:
-                progress(sampler.outcome)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a bug must cost one device, never the run
         await sampler.failed(exc)
     finally:
         await sampler.close()
-    return sampler.outcome
+    tell(DeviceFinished(device.name, outcome.status))
+    return outcome
+
+
+def _ignore(_: object) -> None:
+    """No one is watching the run."""
 
 
 async def _in_turn(
@@ -102,6 +112,8 @@ async def collect(
     transports = transports or make_transports({d.transport for d in devices})
     try:
         await writer.register(devices)
+        if progress is not None:
+            progress(RunStarted(len(devices), opts.samples, opts.interval, opts.until))
 
         def run(d: Device) -> Coroutine[None, None, DeviceOutcome]:
             return _run_device(d, transports[d.transport], writer, sem, opts, progress)
