@@ -185,7 +185,7 @@ class RunTracker:
             if len(self.covered) < self.devices:
                 lowest = 0
             open_ = None if lowest in (_ALL_ROUNDS, rounds) else lowest + 1
-            if open_ is not None and (open_ == 1 or open_ in self.began):
+            if open_ is not None and (open_ == 1 or max(self.began, default=0) >= open_):
                 round_ = open_  # under way (or the first, not begun yet)
             elif open_ is not None:
                 round_ = open_ - 1  # between rounds: the last one is complete
@@ -254,8 +254,8 @@ class ProgressView:
         with self.write_lock:
             step = (snap.round, snap.percent() // 10)
             now = self.tracker.clock()
-            moved = snap.attempts != self.last_attempts or snap.in_flight > 0
-            if snap.finished or not (step > self.last_line or (now - self.last_at >= self.every and moved)):
+            moved = not snap.finished and (snap.attempts != self.last_attempts or snap.in_flight > 0)
+            if not (step > self.last_line or (now - self.last_at >= self.every and moved)):
                 return
             self.last_line, self.last_at, self.last_attempts = max(step, self.last_line), now, snap.attempts
             if self.mode == "json":

@@ -145,7 +145,9 @@ def test_json_logs_for_journald(lab: Lab, tmp_path: Path) -> None:
     )
     assert res.returncode == 0, res.stderr
     events = [json.loads(line) for line in res.stderr.splitlines()]
-    assert [e["event"] for e in events] == ["collect_start", "pruned", "report"]
+    assert [e["event"] for e in events if e["event"] != "progress"] == ["collect_start", "pruned", "report"]
+    progress = [e for e in events if e["event"] == "progress"]  # -v: progress too, as JSON
+    assert progress and (progress[-1]["round"], progress[-1]["done"], progress[-1]["devices"]) == (2, 1, 1)
     assert all(e["level"] == "info" and e["ts"].endswith("Z") for e in events)
     (done,) = [json.loads(line) for line in res.stdout.splitlines()]
     assert done["event"] == "sweep_done" and done["exit"] == 0
