@@ -60,6 +60,17 @@ def _json_escape(c: str) -> str:
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
+class _Stderr:
+    """Whatever sys.stderr is when a line is written: the live progress display (rich) takes it
+    over while it runs, so log lines print above the display instead of through it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def setup_logging(json_lines: bool, verbose: bool) -> None:
     """Log lines go to stderr (journald keeps them); the one summary line goes to stdout.
 
@@ -68,7 +79,7 @@ def setup_logging(json_lines: bool, verbose: bool) -> None:
     """
     global _json_lines
     _json_lines = json_lines
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_Stderr())
     handler.setFormatter(_JsonFormatter() if json_lines else _PlainFormatter())
     logging.captureWarnings(True)
     for logger in (log, logging.getLogger("py.warnings")):

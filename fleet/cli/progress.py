@@ -121,6 +121,7 @@ class RunTracker:
     done_at: Counter[int] = field(init=False, default_factory=Counter)  # last round done -> devices
     began: dict[int, float] = field(init=False, default_factory=dict)  # round -> its first start
     last_done: dict[int, float] = field(init=False, default_factory=dict)  # round -> its latest end
+    latest: int = field(init=False, default=0)  # the latest round begun (a soak run has thousands)
     status: dict[str, str] = field(init=False, default_factory=dict)  # device -> latest status
     failing: Counter[str] = field(init=False, default_factory=Counter)  # status -> devices
     stored: int = field(init=False, default=0)
@@ -134,6 +135,7 @@ class RunTracker:
         with self.lock:
             if isinstance(event, SampleStarted):
                 self.began.setdefault(event.round, self.clock())
+                self.latest = max(self.latest, event.round)
                 self.in_flight += 1
                 self._cover(event.device, event.round - 1)  # rounds it skipped are behind it
             elif isinstance(event, SampleDone):
@@ -185,12 +187,12 @@ class RunTracker:
             if len(self.covered) < self.devices:
                 lowest = 0
             open_ = None if lowest in (_ALL_ROUNDS, rounds) else lowest + 1
-            if open_ is not None and (open_ == 1 or max(self.began, default=0) >= open_):
+            if open_ is not None and (open_ == 1 or self.latest >= open_):
                 round_ = open_  # under way (or the first, not begun yet)
             elif open_ is not None:
                 round_ = open_ - 1  # between rounds: the last one is complete
             else:
-                round_ = rounds or max(self.began, default=1)  # every device is done
+                round_ = rounds or max(self.latest, 1)  # every device is done
             done = min(self._done(round_), self.devices)
             began = self.began.get(round_)
             end = self.last_done.get(round_, now) if done >= self.devices else now
@@ -337,8 +339,8 @@ def _start_live(tracker: RunTracker, stream: TextIO) -> Any:
         console=console,
         refresh_per_second=4,
         transient=True,  # the summary follows on stdout
-        redirect_stdout=False,
-        redirect_stderr=False,
+        redirect_stdout=False,  # the summary comes after the display is gone
+        redirect_stderr=True,  # log lines (a warning) print above the display, not through it
     )
     live.start()
     return live
