@@ -108,7 +108,7 @@ def collect_cmd(
         maps_every=maps_every or 1,
         max_connected=max_connected or MAX_CONNECTED,
     )
-    progress = progress_view(len(devices), json_lines=json_lines, lines=not quiet)
+    progress = progress_view(len(devices), json_lines=json_lines, lines=not quiet, live=not quiet)
     started = time.monotonic()
     with open_store(store, create=True, collector=collector, logging_set_up=True) as st:
         try:

@@ -278,13 +278,16 @@ class ProgressView:
             self.live = None
 
 
-def progress_view(devices: int, *, json_lines: bool, lines: bool) -> ProgressView:
-    """How a run shows its progress on stderr: a live display on a terminal (never with
-    ``--log-json``); else, when ``lines``, plain lines or JSON ``progress`` events; else nothing."""
+def progress_view(devices: int, *, json_lines: bool, lines: bool, live: bool = True) -> ProgressView:
+    """How a run shows its progress on stderr: a live display on a terminal when ``live`` (never
+    with ``--log-json``); else, when ``lines``, plain lines or JSON ``progress`` events; else
+    nothing (and nothing for a run without devices: ``sweep --no-collect``)."""
+    if not devices:
+        return ProgressView(None, devices)
     if json_lines:
         return ProgressView("json" if lines else None, devices)
     if sys.stderr.isatty():
-        return ProgressView("live", devices)
+        return ProgressView("live" if live else None, devices)
     return ProgressView("plain" if lines else None, devices)
 
 

@@ -82,6 +82,8 @@ def test_a_terminal_shows_rounds_rate_and_failing_devices_live(lab: Lab, tmp_pat
     assert tty.rstrip(b"\r\n").endswith(b"\x1b[2K")  # the display is cleared: the summary follows
     assert b"\x1b[?25h" in tty  # and the cursor shown again
     assert out.decode().startswith("collected 2/3 devices, 6 samples in ")
+    code, tty, out = on_a_terminal(["collect", str(inv), "--store", "s", "--only", "lab-03", "-q"], tmp_path)
+    assert (code, tty) == (0, b"") and out.startswith(b"collected 1/1 devices")  # --quiet: nothing drawn
 
 
 def test_a_pipe_gets_a_plain_line_each_interval_and_each_tenth_of_a_round(lab: Lab, tmp_path: Path) -> None:
