@@ -196,3 +196,19 @@ def test_import_and_prune_print_json(tmp_path: Path) -> None:
     assert done["message"].startswith("pruned 0 raw captures and 4 samples;")
     bad = CliRunner().invoke(app, ["prune", "--store", str(tmp_path / "none"), "--log-json"])
     assert bad.exit_code == 1 and json.loads(bad.stderr)["event"] == "prune_failed"
+
+
+def test_a_collect_that_cannot_open_its_store_leaves_no_progress_thread(tmp_path: Path) -> None:
+    """The progress ticker (a thread writing lines off a terminal) starts only once the store is
+    open and stops however the run ends: none is left writing into a later command's output."""
+    import threading
+
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text("devices:\n  cam-7:\n    host: 127.0.0.1\n    port: 1\n    timeout: 1\n")
+    (tmp_path / "file").write_text("not a store")
+    res = CliRunner().invoke(app, ["collect", str(inv), "--store", str(tmp_path / "file")])
+    assert res.exit_code == 1, res.output
+    res = CliRunner().invoke(app, ["collect", str(inv), "--store", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output
+    assert "fleet: round 1/1: 1/1 devices (100 %)" in res.stderr
+    assert not [t for t in threading.enumerate() if t.name == "fleet-progress"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +141,40 @@ def test_json_lines_are_progress_events(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_nothing_is_written_without_a_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     assert run_lines("", monkeypatch) == []
+
+
+def test_a_failing_progress_display_costs_no_device(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A display that raises (a bug; here on purpose, a fault no real display produces on demand)
+    is warned about once and dropped: the devices keep their own outcomes, not an internal error."""
+    import asyncio
+    import socket
+
+    from fleet.collect.collector import collect
+    from fleet.collect.options import CollectOptions
+    from fleet.inventory.model import Device
+    from fleet.store.store import Store
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens once closed: every attempt is refused
+    devices = [Device(name=f"cam-{i}", host="127.0.0.1", port=port, timeout=5) for i in range(3)]
+    calls: list[object] = []
+
+    def broken(event: object) -> None:
+        calls.append(event)
+        if isinstance(event, SampleDone):
+            raise RuntimeError("display bug")
+
+    fleet_log = logging.getLogger("fleet")  # it may not propagate (fleet.cli.logs.setup_logging)
+    fleet_log.addHandler(caplog.handler)
+    try:
+        with Store(tmp_path / "store") as st:
+            opts = CollectOptions(samples=2, interval=0.1)
+            outcomes = asyncio.run(collect(devices, st, opts, progress=broken))
+    finally:
+        fleet_log.removeHandler(caplog.handler)
+    assert [o.status for o in outcomes] == ["unreachable"] * 3
+    assert [o.attempts for o in outcomes] == [2, 2, 2]
+    assert sum(isinstance(c, SampleDone) for c in calls) == 1  # dropped after its first failure
+    once = {id(r): r.getMessage() for r in caplog.records}  # a propagated record is seen twice
+    assert list(once.values()) == ["progress no longer shown: RuntimeError: display bug"]

@@ -108,9 +108,9 @@ def collect_cmd(
         maps_every=maps_every or 1,
         max_connected=max_connected or MAX_CONNECTED,
     )
-    progress = progress_view(len(devices), json_lines=json_lines, lines=not quiet, live=not quiet)
     started = time.monotonic()
     with open_store(store, create=True, collector=collector, logging_set_up=True) as st:
+        progress = progress_view(len(devices), json_lines=json_lines, lines=not quiet, live=not quiet)
         try:
             outcomes = asyncio.run(collect(devices, st, opts, inventory=str(inventory), progress=progress))
         except KeyboardInterrupt:
@@ -119,7 +119,8 @@ def collect_cmd(
         except database_errors(StoreError) as exc:  # evaluated late: psycopg's once loaded
             progress.finish()
             raise fail(Exit.ERROR, f"collect stopped, the store failed: {exc}") from None
-    progress.finish()
+        finally:
+            progress.finish()  # whatever ends the run (finish twice is nothing)
     seconds = time.monotonic() - started
     _done(json_lines, outcomes, seconds, summarize(outcomes, seconds))
 

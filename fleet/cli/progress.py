@@ -264,8 +264,11 @@ class ProgressView:
                 text = json_line("info", "progress", snap.line(), snap.fields(), time.time())
             else:
                 text = f"fleet: {snap.line()}"
-            self.stream.write(text + "\n")
-            self.stream.flush()
+            try:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+            except (OSError, ValueError):  # stderr closed (a pipe's reader gone): the run goes on
+                self.mode = None
 
     def finish(self) -> None:
         """Stop drawing (the live display is cleared: the summary follows) and stop the ticker."""

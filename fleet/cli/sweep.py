@@ -132,6 +132,7 @@ def sweep_cmd(
         with Store(store_location(store), create=True) as st, sweep_lock(st):
             result = run_sweep(st, plan, progress=progress)
     except Locked as exc:
+        progress.finish()
         raise fail(Exit.LOCKED, f"{exc}; not starting a second one") from None
     except KeyboardInterrupt:
         progress.finish()
@@ -139,7 +140,8 @@ def sweep_cmd(
     except database_errors(StoreError, OSError) as exc:  # evaluated late: psycopg's once loaded
         progress.finish()
         raise fail(Exit.ERROR, f"sweep failed: {exc}") from None
-    progress.finish()
+    finally:
+        progress.finish()  # whatever ends the run (finish twice is nothing)
     code = Exit.OK
     if result.mail_error:
         code = Exit.MAIL_FAILED
