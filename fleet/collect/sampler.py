@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -41,9 +41,6 @@ class DeviceOutcome:
     attempts: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
-
-
-Progress = Callable[[DeviceOutcome], None]
 
 
 def status_counts(outcomes: Sequence[DeviceOutcome]) -> dict[str, int]:

@@ -39,8 +39,9 @@ from fleet.text import duration, size
 from fleet.view.fleet import FleetView, build_view, worst_severity
 
 if TYPE_CHECKING:  # asyncssh loads only when a sweep collects: `fleet report` sends mail without it
+    from fleet.collect.events import Progress
     from fleet.collect.options import CollectOptions
-    from fleet.collect.sampler import DeviceOutcome, Progress
+    from fleet.collect.sampler import DeviceOutcome
 
 log = logging.getLogger("fleet.sweep")
 

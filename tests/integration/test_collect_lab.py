@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from fleet.cli.app import app
 from fleet.collect import collector, options
 from fleet.collect.collector import collect
+from fleet.collect.events import ProgressEvent, SampleDone
 from fleet.collect.options import CollectOptions
 from fleet.collect.sampler import DeviceOutcome
 from fleet.config import SweepSettings
@@ -93,8 +94,9 @@ def run(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Run:
     with Store(store) as st:
         opts = CollectOptions(samples=SAMPLES, interval=INTERVAL)
 
-        def progress(_: DeviceOutcome) -> None:
-            held.extend(_captures_held_while_asleep())
+        def progress(event: ProgressEvent) -> None:
+            if isinstance(event, SampleDone):
+                held.extend(_captures_held_while_asleep())
 
         outcomes = asyncio.run(collect(devices, st, opts, progress=progress))
         seconds = time.monotonic() - started
@@ -132,8 +134,9 @@ def test_a_one_sample_run_holds_no_task_per_device(lab: Lab, tmp_path: Path) -> 
     devices = load_inventory(lab_inventory(lab, tmp_path / "inventory.yaml")).devices
     in_hand: list[int] = []
 
-    def progress(_: DeviceOutcome) -> None:
-        in_hand.append(_devices_in_hand())
+    def progress(event: ProgressEvent) -> None:
+        if isinstance(event, SampleDone):
+            in_hand.append(_devices_in_hand())
 
     with Store(tmp_path / "store") as st:
         opts = CollectOptions(samples=1, concurrency=2)
@@ -152,8 +155,9 @@ def test_a_multi_sample_run_holds_at_most_max_connected_devices(lab: Lab, tmp_pa
     devices = load_inventory(lab_inventory(lab, tmp_path / "inventory.yaml")).devices
     in_hand: list[int] = []
 
-    def progress(_: DeviceOutcome) -> None:
-        in_hand.append(_devices_in_hand())
+    def progress(event: ProgressEvent) -> None:
+        if isinstance(event, SampleDone):
+            in_hand.append(_devices_in_hand())
 
     with Store(tmp_path / "store") as st:
         opts = CollectOptions(samples=2, interval=2.0, max_connected=3)
