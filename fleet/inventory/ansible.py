@@ -215,6 +215,12 @@ def _to_bool(v: Any) -> bool:
     raise ValueError(f"must be true or false, not {v!r}")
 
 
+# Settings whose INI value is a comma-separated list.
+_LISTS = frozenset(
+    ("identity_file", "kex_algorithms", "ciphers", "macs", "host_key_algorithms", "tags", "firmware_files")
+)
+
+
 def _ini_value(setting: str, v: Any) -> Any:
     """INI values are text: give a setting the type its YAML spelling would have had."""
     if not isinstance(v, str):
@@ -230,7 +236,7 @@ def _ini_value(setting: str, v: Any) -> Any:
         return _to_bool(v)
     if setting == "ssh_config" and v.lower() in ("false", "no", "off"):
         return False
-    if setting in ("identity_file", "kex_algorithms", "ciphers", "macs", "host_key_algorithms", "tags"):
+    if setting in _LISTS:
         return [x.strip() for x in v.split(",") if x.strip()]
     return v
 
