@@ -20,7 +20,7 @@ import jinja2
 from markupsafe import Markup
 
 from fleet.analysis.fleet import version_key
-from fleet.analysis.model import SEVERITIES, ProcessAssessment
+from fleet.analysis.model import LEAK_KINDS, SEVERITIES, SEVERITY_ORDER, ProcessAssessment
 from fleet.render.charts import REPORT_KEEPS, line_chart, sparkline
 from fleet.render.rank import evidence_text, rank_json, top_finding
 from fleet.ssh.outcomes import OK
@@ -189,8 +189,9 @@ class FirmwareRow:
 
 
 def firmware_rows(view: FleetView) -> list[FirmwareRow]:
-    """Devices, suspects and their most common finding per firmware version, most suspects first
-    (then newest version): which firmware leaks. Empty when no device names its firmware."""
+    """Devices, suspects and their top finding kind (the most severe, then the most common) per
+    firmware version, most suspects first (then newest version): which firmware leaks. Empty when
+    no device names its firmware."""
     members: dict[str | None, list[DeviceView]] = {}
     for d in view.devices:
         members.setdefault(d.firmware, []).append(d)
@@ -198,11 +199,17 @@ def firmware_rows(view: FleetView) -> list[FirmwareRow]:
         return []
     rows = []
     for version, ds in members.items():
-        kinds: Counter[str] = Counter()
+        kinds: Counter[str] = Counter()  # suspects with each kind
+        worst: dict[str, int] = {}  # the kind's most severe finding among them
         for d in ds:
             if d.suspect and d.assessment is not None:
-                kinds.update({f.kind for f in d.assessment.all_findings if f.severity != "info"})
-        top = min(kinds.items(), key=lambda kv: (-kv[1], kv[0])) if kinds else None
+                found = [f for f in d.assessment.all_findings if f.severity != "info"]
+                kinds.update({f.kind for f in found})
+                for f in found:
+                    worst[f.kind] = max(worst.get(f.kind, 0), SEVERITY_ORDER[f.severity])
+        # a tie goes to a process's leak, which names the program to fix
+        ranked = sorted(kinds, key=lambda k: (-worst[k], -kinds[k], k not in LEAK_KINDS, k))
+        top = (ranked[0], kinds[ranked[0]]) if ranked else None
         rows.append(
             FirmwareRow(
                 version,
