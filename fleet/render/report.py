@@ -190,8 +190,8 @@ class FirmwareRow:
 
 def firmware_rows(view: FleetView) -> list[FirmwareRow]:
     """Devices, suspects and their top finding kind (the most severe, then the most common) per
-    firmware version, most suspects first (then newest version): which firmware leaks. Empty when
-    no device names its firmware."""
+    firmware version, the newest first (version order), devices of unknown firmware last: which
+    firmware leaks. Empty when no device names its firmware."""
     members: dict[str | None, list[DeviceView]] = {}
     for d in view.devices:
         members.setdefault(d.firmware, []).append(d)
@@ -220,7 +220,7 @@ def firmware_rows(view: FleetView) -> list[FirmwareRow]:
             )
         )
     rows.sort(key=lambda r: version_key(r.version or ""), reverse=True)
-    rows.sort(key=lambda r: (r.version is None, -r.suspects, -r.suspects / r.devices))
+    rows.sort(key=lambda r: r.version is None)  # stable: unknown last
     return rows
 
 

@@ -53,9 +53,9 @@ DEVICES = [
 def test_by_firmware_rows_and_the_regression(tmp_path: Path) -> None:
     with fleet(tmp_path / "s", DEVICES) as st:
         view = build_view(st)
-    assert firmware_rows(view) == [
-        FirmwareRow("2.3.1", devices=3, suspects=3, top_kind="thread_leak", top_count=3),
+    assert firmware_rows(view) == [  # newest version first: text sorts after numbers
         FirmwareRow(HOSTILE, devices=1, suspects=0, top_kind=None, top_count=0),
+        FirmwareRow("2.3.1", devices=3, suspects=3, top_kind="thread_leak", top_count=3),
         FirmwareRow("2.3.0", devices=4, suspects=0, top_kind=None, top_count=0),
         FirmwareRow(None, devices=1, suspects=0, top_kind=None, top_count=0),
     ]
@@ -74,8 +74,8 @@ def test_the_report_email_and_terminal_show_firmware_escaped(tmp_path: Path) -> 
     section = html[html.index('<h2 id="firmware">') : html.index("Devices in detail")]
     assert "<b>2.4" not in html and "&lt;b&gt;2.4&lt;/b&gt;\\x1b[2J" in section and "\x1b" not in html
     cells = [unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<td[^>]*>(.*?)</td>", section)]
-    assert cells[:4] == ["2.3.1", "3", "3", "thread_leak (3)"] and cells[-4:] == ["unknown", "1", "0", "-"]
-    assert "firmware 2.3.1 leaks where 2.3.0 did not" in section
+    assert cells[4:8] == ["2.3.1", "3", "3", "thread_leak (3)"] and cells[-4:] == ["unknown", "1", "0", "-"]
+    assert "firmware 2.3.1</strong> leaks where 2.3.0 did not: AiApp thread leak on 3 of 3" in section
     _, text, email = render_email(view, "Attached.")
     assert text.splitlines()[3].startswith("Firmware 2.3.1 leaks where 2.3.0 did not: ")
     assert "firmware 2.3.1" in text and "Firmware 2.3.1 leaks where 2.3.0 did not:" in email
