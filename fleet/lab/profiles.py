@@ -119,6 +119,8 @@ BASELINE = ("steady_daemon",)
 # (the thread leak) have the newer one, every other device the one before it.
 FIRMWARE = "2.3.0"
 LEAKING_FIRMWARE = "2.3.1"
+# The "hostile" extra's firmware identity: markup and a terminal escape, device text like any other.
+HOSTILE_FIRMWARE = "<img src=x onerror=alert(1) id=pwn6>\x1b]0;pwned\x07"
 LIGHT_ENV: Mapping[str, Mapping[str, int]] = {"steady_daemon": {"LAB_THREADS": 1, "LAB_CHUNK_KB": 4}}
 
 
@@ -226,6 +228,7 @@ def plan(
                 names,
                 shell="sh" if extra == "hostile" else extra,
                 env=env_for(names, True),
+                firmware=HOSTILE_FIRMWARE if extra == "hostile" else FIRMWARE,
             )
         )
     return specs
