@@ -20,6 +20,7 @@ from fleet.render.rank import rank_json, rank_text
 from fleet.render.report import FirmwareRow, firmware_rows, render_email, render_report
 from fleet.store.codec import metrics_from_doc, metrics_to_json
 from fleet.store.store import Store
+from fleet.sweep.run import SweepResult
 from fleet.view.fleet import build_view
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
@@ -101,3 +102,11 @@ def test_no_firmware_anywhere_no_table_and_old_blobs_still_read(tmp_path: Path) 
     assert old.firmware is None and old.kernel_version is None and old.processes
     new = replace(old, firmware="2.3.1", kernel_version="Linux version 6.1.0 (gcc 12) #1 SMP")
     assert metrics_from_doc(metrics_to_json(new)) == new
+
+
+def test_the_sweep_line_names_the_leaking_version(tmp_path: Path) -> None:
+    with fleet(tmp_path / "s", DEVICES) as st:
+        view = build_view(st)
+    result = SweepResult(view, tmp_path / "r.html", [], False, None, None, 1.0)
+    assert "; firmware 2.3.1 leaks where 2.3.0 did not;" in result.summary()
+    assert result.fields()["firmware_regressions"] == [["2.3.1", "2.3.0"]]
