@@ -22,6 +22,7 @@ MAX_SLAB_FINDINGS = 3
 # growth is worth a note, not an alarm. sock_inode_cache is excluded: it tracks open sockets.
 RECLAIMABLE_SLABS = re.compile(r"^(dentry|buffer_head|radix_tree_node|(?!sock_)\w*inode_cache)$")
 TOP_PROCESSES = 3  # a device scores from its worst few processes, not from the sum of all
+SAID_CHANGES = 3  # firmware changes a firmware_change finding names
 
 
 def _run_segments(
@@ -150,7 +151,10 @@ def _firmware_finding(name: str, found: Boundaries) -> Finding | None:
     changes = found.firmware_changes
     if not changes:
         return None
-    said = ", ".join(f"{old} -> {new} on {(text.iso(t) or '')[:10]}" for t, old, new in changes)
+    latest = changes[-SAID_CHANGES:]
+    said = ", ".join(f"{old} -> {new} on {(text.iso(t) or '')[:10]}" for t, old, new in latest)
+    if len(changes) > SAID_CHANGES:  # the latest are said; a device flashed nightly stays one sentence
+        said = f"changed {len(changes)} times, latest {said}"
     summary = (
         f"{name}: firmware {said}; each firmware is a new baseline, its trends never joined to the "
         f"previous one's."

@@ -107,3 +107,13 @@ def test_predecessor_is_the_version_devices_ran_before_else_the_one_below() -> N
         "2.10",
         "10.0",
     ]
+
+
+def test_many_firmware_changes_stay_one_sentence() -> None:
+    rows = [[proc(1, "init")] for _ in range(40)]
+    versions = [f"1.{i // 2}" for i in range(40)]  # a new version every second sample: 19 changes
+    dev = analyse_device("cam", with_firmware(device(rows), versions))
+    (change,) = [f for f in dev.findings if f.kind == "firmware_change"]
+    assert change.evidence["changes"] == 19 and change.evidence["from"] == "1.0" and dev.firmware == "1.19"
+    assert "firmware changed 19 times, latest 1.16 -> 1.17 on" in change.summary
+    assert change.summary.count("->") == 3
