@@ -12,13 +12,14 @@ truth, for tests and benchmarks, are in tests/support/synthetic.py.
 """
 
 from fleet.analysis.device import analyse_device
-from fleet.analysis.fleet import fleet_findings
+from fleet.analysis.fleet import firmware_regressions, fleet_findings
 from fleet.analysis.model import (
     DEVICE_KINDS,
     LEAK_KINDS,
     PROCESS_KINDS,
     DeviceAssessment,
     Finding,
+    FirmwareRegression,
     FleetFinding,
     ProcessAssessment,
 )
@@ -29,8 +30,10 @@ __all__ = [
     "PROCESS_KINDS",
     "DeviceAssessment",
     "Finding",
+    "FirmwareRegression",
     "FleetFinding",
     "ProcessAssessment",
     "analyse_device",
+    "firmware_regressions",
     "fleet_findings",
 ]

@@ -155,7 +155,15 @@ def _ini_value(setting: str, v: Any) -> Any:
         return _to_bool(v)
     if setting == "ssh_config" and v.lower() in ("false", "no", "off"):
         return False
-    if setting in ("identity_file", "kex_algorithms", "ciphers", "macs", "host_key_algorithms", "tags"):
+    if setting in (
+        "identity_file",
+        "kex_algorithms",
+        "ciphers",
+        "macs",
+        "host_key_algorithms",
+        "tags",
+        "firmware_files",
+    ):
         return [x.strip() for x in v.split(",") if x.strip()]
     return v
 

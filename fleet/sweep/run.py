@@ -35,7 +35,7 @@ from fleet.sweep.reportdir import (
     write_atomically,
     write_summary,
 )
-from fleet.text import duration, size
+from fleet.text import duration, size, visible
 from fleet.view.fleet import FleetView, build_view, worst_severity
 
 if TYPE_CHECKING:  # asyncssh loads only when a sweep collects: `fleet report` sends mail without it
@@ -88,6 +88,9 @@ class SweepResult:
             )
         new = f" ({len(v.changes.new_suspects)} new)" if v.changes and v.changes.new_suspects else ""
         parts.append(f"{len(v.suspects)} of {len(v.devices)} devices suspected of leaking{new}")
+        if v.firmware_regressions:  # device text: made visible like every line fleet prints
+            r = v.firmware_regressions[0]
+            parts.append(visible(f"firmware {r.version} leaks where {r.predecessor} did not"))
         worst = v.worst_forecast()
         if worst is not None and worst.assessment is not None:
             eta = duration(worst.assessment.memory_exhausted_in_s, fixed=True)
@@ -113,6 +116,7 @@ class SweepResult:
             "new_suspects": list(changes.new_suspects) if changes else None,
             "newly_failed": dict(changes.newly_failed) if changes else None,
             "worst_severity": worst_severity(self.view),
+            "firmware_regressions": [[r.version, r.predecessor] for r in self.view.firmware_regressions],
             "worst_forecast": worst.name if worst is not None else None,
             "memory_exhausted_in_s": (
                 worst.assessment.memory_exhausted_in_s if worst and worst.assessment else None

@@ -100,6 +100,20 @@ def test_ini_and_yaml_resolve_alike(tmp_path: Path, name: str, text: str) -> Non
     )
 
 
+def test_firmware_files_from_ini_and_yaml(tmp_path: Path) -> None:
+    """``fleet_firmware_files``: comma-separated in INI (as fleet_tags), a list in YAML; checked alike."""
+    ini = tmp_path / "hosts"
+    ini.write_text("[cams]\nc1\n[cams:vars]\nfleet_firmware_files=/opt/app/VERSION, /etc/os-release\n")
+    assert load_inventory(ini).devices[0].firmware_files == ("/opt/app/VERSION", "/etc/os-release")
+    yml = tmp_path / "hosts.yml"
+    yml.write_text("all:\n  hosts:\n    c1:\n      fleet_firmware_files: [/etc/fw_version]\n")
+    assert load_inventory(yml).devices[0].firmware_files == ("/etc/fw_version",)
+    ini.write_text("[cams]\nc1 fleet_firmware_files=etc/version\n")
+    expected = r"hosts:2: c1\.fleet_firmware_files: 'etc/version' is not an absolute path"
+    with pytest.raises(InventoryError, match=expected):
+        load_inventory(ini)
+
+
 def test_host_vars_beat_child_groups_beat_parents(tmp_path: Path) -> None:
     path = tmp_path / "hosts"
     path.write_text(
