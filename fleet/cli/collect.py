@@ -17,6 +17,7 @@ from fleet.errors import StoreError
 from fleet.inventory.model import shard
 from fleet.store.store import database_errors
 from fleet.text import visible
+from fleet.view.rollup import roll_up
 
 
 def collect_cmd(
@@ -87,6 +88,7 @@ def collect_cmd(
     with open_store(store, create=True, collector=collector) as st:
         try:
             outcomes = asyncio.run(collect(devices, st, opts, inventory=str(inventory), progress=progress))
+            roll_up(st)  # the nights that left the full-resolution window, into the condensed past
         except KeyboardInterrupt:
             progress.finish()
             typer.echo("fleet: stopped; every sample captured so far is stored", err=True)

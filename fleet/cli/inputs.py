@@ -14,6 +14,7 @@ from fleet.cli.options import OnlyOpt, StoreOpt
 from fleet.inventory.model import safe_device_name
 from fleet.store.log_import import LogImportError, import_log
 from fleet.text import parse_time, visible
+from fleet.view.rollup import roll_up
 
 
 def inventory_show_cmd(
@@ -67,6 +68,7 @@ def import_cmd(
             )
         except LogImportError as exc:
             raise fail(Exit.USAGE, f"{log}: {exc}") from None
+        roll_up(st)
     typer.echo(
         visible(
             f"imported {result.samples} samples of {device} ({result.kind}) from {log}"

@@ -187,7 +187,7 @@ def _why(exc: Exception) -> str:
 
 
 def _device_view(store: Store, row: DeviceRow, details: bool) -> DeviceView:
-    series = condense(store.series(row.name, MAX_ANALYSED_BYTES))
+    series = condense(store.history(row.name, MAX_ANALYSED_BYTES))
     if not series:
         return DeviceView(row, None)
     assessment = analyse_device(row.name, series)

@@ -12,25 +12,15 @@ from fleet.analysis import analyse_device
 from fleet.analysis.history import FULL_DAYS, bucket, condense, day, first_of, samples_of
 from fleet.analysis.model import DeviceAssessment, ProcessAssessment
 from fleet.metrics.model import DeviceMetrics
-from tests.support.synthetic import START, device_series
+from tests.support.synthetic import device_series, nightly_sweeps
 
 Series = list[tuple[float, DeviceMetrics]]
-
-
-def nights(n: int, rng: random.Random, per: int = 3) -> list[float]:
-    """``n`` nightly sweeps of ``per`` samples 60 s apart, around 02:00 UTC."""
-    return [
-        START + 7200 + i * 86400 + jitter + 60 * k
-        for i in range(n)
-        for jitter in [rng.uniform(-1800, 1800)]
-        for k in range(per)
-    ]
 
 
 def generated(pattern: str, n_nights: int, seed: int = 7, **kw: object) -> Series:
     rng = random.Random(seed)
     procs = [("target", pattern)] + [(f"daemon{k}", "steady") for k in range(4)]
-    samples, _ = device_series(nights(n_nights, rng), rng, procs, **kw)  # type: ignore[arg-type]
+    samples, _ = device_series(nightly_sweeps(n_nights, rng), rng, procs, **kw)  # type: ignore[arg-type]
     return samples
 
 

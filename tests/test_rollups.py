@@ -1,0 +1,220 @@
+"""Rollups (issue 24) on both backends: each device's condensed past kept in the store, filled night by
+night and by a backfill of an old store, kept consistent by prune, and read in one snapshot while
+a roll-up or a prune runs beside the reader."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+
+import fleet.store.store
+from fleet.analysis import analyse_device
+from fleet.analysis.history import condense, samples_of
+from fleet.metrics.model import DeviceMetrics
+from fleet.store import codec
+from fleet.store.codec import metrics_to_json
+from fleet.store.schema import MIGRATIONS
+from fleet.store.store import Store, open_store
+from fleet.view.fleet import build_view
+from fleet.view.rollup import full_since, roll_up
+from tests.analysis.test_history import generated, target, verdict
+from tests.postgres.server import pg_server, pg_url  # noqa: F401  (fixtures)
+
+Series = list[tuple[float, DeviceMetrics]]
+
+
+def store_samples(st: Store, device: str, samples: Series) -> None:
+    dev = st.device_id(device, "h", ["cameras"])
+    for t, m in samples:
+        st.set_metrics(st.add_raw_sample(dev, None, t, b"", token=None, source="generated"), m)
+    st.record_attempt(dev, None, "ok", None, 1.0, at=samples[-1][0])
+
+
+def held(st: Store) -> int:
+    """Samples the rollups say they stand for."""
+    return sum(int(n) for (n,) in st.sql("SELECT represents FROM rollups"))
+
+
+def test_rollups_fill_night_by_night(location: str) -> None:
+    """200 nights stored and rolled up one night at a time: the rollups stay ~50 rows, hold every
+    sample that left the full-resolution window exactly once, and the analysis of what rank reads
+    is that of the whole history."""
+    full = generated("heap_leak", 200, seed=3)
+    with open_store(location, create=True) as st:
+        rolled = 0
+        for night in range(200):
+            store_samples(st, "cam", full[3 * night : 3 * night + 3])
+            rolled += roll_up(st)
+            assert held(st) == rolled
+            assert st.rollup_count() <= 60
+        cutoff = full_since(full[-1][0])
+        assert rolled == sum(1 for t, _ in full if t < cutoff)
+        assert st.sql("SELECT count(*) FROM samples WHERE rolled = 0") == [(len(full) - rolled,)]
+        read = st.history("cam")
+        assert len(read) <= 70 and samples_of(read) == len(full)
+        a, b = analyse_device("cam", full), analyse_device("cam", condense(read))
+        assert verdict(target(b)) == verdict(target(a)) == (True, ["heap_growth"])
+        assert (b.samples, b.first_sample, b.last_sample) == (a.samples, a.first_sample, a.last_sample)
+        assert roll_up(st) == 0  # nothing new: nothing rewritten
+
+
+def _old_store(location: str, monkeypatch: pytest.MonkeyPatch, devices: dict[str, Series]) -> None:
+    """A store made before rollups (schema 7), its samples parsed as that fleet stored them."""
+    monkeypatch.setattr(fleet.store.store, "MIGRATIONS", MIGRATIONS[:7])
+    with open_store(location, create=True) as st:
+        for name, samples in devices.items():
+            dev = st.device_id(name, "h")
+            for t, m in samples:
+                sid = st.add_raw_sample(dev, None, t, b"", token=None, source="generated")
+                blob = codec.compress(metrics_to_json(m))
+                st.sql("UPDATE samples SET parsed = 1, metrics = ? WHERE id = ?", (blob, sid))
+            st.record_attempt(dev, None, "ok", None, 1.0, at=samples[-1][0])
+        assert st.schema_version == 7
+    monkeypatch.undo()
+
+
+def test_an_old_store_is_read_as_before_and_backfilled(
+    location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An old store's year of samples: rank reads it right before any roll-up (the analysis
+    condenses on read), and the first write command's roll-up backfills it to the same view."""
+    devices = {"cam-1": generated("thread_leak", 365, seed=1), "cam-2": generated("steady", 365, seed=2)}
+    _old_store(location, monkeypatch, devices)
+    with open_store(location) as st:
+        assert st.rollup_count() == 0
+        before = build_view(st, details=False)
+        assert roll_up(st) == sum(len(s) for s in devices.values()) - 2 * 9
+        after = build_view(st, details=False)
+        assert st.rollup_count() <= 2 * 60
+        assert len(st.history("cam-1")) <= 70
+    for v0, v1 in zip(before.devices, after.devices, strict=True):
+        assert v0.assessment is not None and v1.assessment is not None
+        assert v0.name == v1.name and v0.assessment.samples == v1.assessment.samples == 1095
+        assert v0.assessment.first_sample == v1.assessment.first_sample
+        assert sorted((p.name, verdict(p)) for p in v0.assessment.processes) == sorted(
+            (p.name, verdict(p)) for p in v1.assessment.processes
+        )
+    assert [d.name for d in after.suspects] == [d.name for d in before.suspects] == ["cam-1"]
+
+
+def test_prune_drops_rollups_whose_whole_bucket_is_older(location: str) -> None:
+    """--keep-metrics-days 90 on a year: samples older go; rollups whose bucket ends before the
+    cutoff go with them; one straddling it stays (it stands for kept samples too)."""
+    full = generated("heap_leak", 365, seed=5)
+    with open_store(location, create=True) as st:
+        store_samples(st, "cam", full)
+        roll_up(st)
+        now = full[-1][0]
+        cutoff = now - 90 * 86400
+        pruned = st.prune(keep_raw_days=None, keep_metrics_days=90, now=now)
+        assert pruned.samples_dropped == sum(1 for t, _ in full if t < cutoff)
+        assert pruned.rollups_dropped > 0
+        spans = st.sql("SELECT bucket_start, bucket_end FROM rollups ORDER BY bucket_start")
+        assert all(end > cutoff for _, end in spans)
+        assert spans[0][0] < cutoff  # the straddling one
+        read = condense(st.history("cam"))
+        kept = sum(1 for t, _ in full if t >= cutoff)
+        assert kept <= samples_of(read) < kept + 7 * 3 * 4  # at most a 28-day bucket's samples more
+        assert verdict(target(analyse_device("cam", read))) == (True, ["heap_growth"])
+        assert roll_up(st) == 0  # pruning leaves nothing to roll up again
+
+
+def test_a_sample_parsed_again_rebuilds_its_device_rollups(location: str) -> None:
+    full = generated("steady", 60, seed=4)
+    with open_store(location, create=True) as st:
+        store_samples(st, "cam", full)
+        roll_up(st)
+        [(sid,)] = st.sql("SELECT id FROM samples WHERE rolled = 1 ORDER BY captured_at LIMIT 1")
+        st.set_metrics(sid, full[0][1])
+        assert samples_of(st.history("cam")) == len(full)  # until then the rollup still holds it
+        assert roll_up(st) == len(full) - 9
+        assert held(st) == len(full) - 9 and samples_of(st.history("cam")) == len(full)
+
+
+def test_reads_beside_roll_ups_never_count_a_sample_twice(location: str) -> None:
+    """A collector stores nights and rolls them up (its own connection) while a reader reads the
+    history in a loop: every read stands for exactly the samples stored by then."""
+    full = generated("fd_leak", 120, seed=6)
+    stored = [0, 0]  # samples surely stored, samples perhaps stored
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def reader() -> None:
+        with open_store(location) as st:
+            while not stop.is_set():
+                low = stored[0]
+                read = st.history("cam")
+                high = stored[1]
+                n = samples_of(read)
+                if not low <= n <= high:
+                    errors.append(f"{n} not in {low}..{high}")
+
+    with open_store(location, create=True) as st:
+        store_samples(st, "cam", full[:3])
+        stored[:] = [3, 3]
+        thread = threading.Thread(target=reader)
+        thread.start()
+        try:
+            for night in range(1, 120):
+                stored[1] += 3
+                store_samples(st, "cam", full[3 * night : 3 * night + 3])
+                stored[0] += 3
+                roll_up(st)
+        finally:
+            stop.set()
+            thread.join()
+    assert not errors, errors[:5]
+
+
+def test_reads_beside_prunes_and_roll_ups_stay_whole(location: str) -> None:
+    """A pruner (keeping 30 days) and a roll-up loop on their own connections beside a writer and a
+    reader: reads never fail, never stand for more samples than were stored, and the history's
+    times stay in order; at the end the rollups hold no sample twice."""
+    rng = random.Random(8)
+    full = generated("heap_leak", 150, seed=8)
+    stored = [0, 0]  # samples surely stored, samples perhaps stored
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def loop(job: str) -> None:
+        try:
+            with open_store(location) as st:
+                while not stop.is_set():
+                    if job == "prune" and stored[0]:
+                        st.prune(keep_raw_days=None, keep_metrics_days=30, now=full[stored[0] - 1][0])
+                    elif job == "roll":
+                        roll_up(st)
+                    else:
+                        read = st.history("cam")
+                        times = [t for t, _ in read]
+                        if times != sorted(times) or samples_of(read) > stored[1]:
+                            errors.append(f"{samples_of(read)} > {stored[1]} or out of order")
+                    stop.wait(rng.uniform(0, 0.01))
+        except Exception as exc:  # reported by the assertion below
+            errors.append(f"{job}: {type(exc).__name__}: {exc}")
+
+    with open_store(location, create=True) as st:
+        store_samples(st, "cam", full[:3])
+        stored[:] = [3, 3]
+        threads = [threading.Thread(target=loop, args=(job,)) for job in ("prune", "roll", "read")]
+        for t in threads:
+            t.start()
+        try:
+            for night in range(1, 150):
+                stored[1] += 3
+                store_samples(st, "cam", full[3 * night : 3 * night + 3])
+                stored[0] += 3
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert not errors, errors[:5]
+        roll_up(st)
+        st.prune(keep_raw_days=None, keep_metrics_days=None, now=full[-1][0])
+        rolled = st.sql("SELECT count(*) FROM samples WHERE rolled = 1")[0][0]
+        assert held(st) >= rolled  # pruned samples may live on in a straddling rollup, never fewer
+        read = condense(st.history("cam"))
+        assert samples_of(read) <= len(full)
+        assert verdict(target(analyse_device("cam", read))) == (True, ["heap_growth"])
