@@ -4,18 +4,21 @@ a roll-up or a prune runs beside the reader."""
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 
 import pytest
+from typer.testing import CliRunner
 
 import fleet.store.store
 from fleet.analysis import analyse_device
 from fleet.analysis.history import condense, samples_of
+from fleet.cli.app import app
 from fleet.metrics.model import DeviceMetrics
 from fleet.store import codec
 from fleet.store.codec import metrics_to_json
-from fleet.store.schema import MIGRATIONS
+from fleet.store.schema import MIGRATIONS, RawSample
 from fleet.store.store import Store, open_store
 from fleet.view.fleet import build_view
 from fleet.view.rollup import full_since, roll_up
@@ -218,3 +221,42 @@ def test_reads_beside_prunes_and_roll_ups_stay_whole(location: str) -> None:
         read = condense(st.history("cam"))
         assert samples_of(read) <= len(full)
         assert verdict(target(analyse_device("cam", read))) == (True, ["heap_growth"])
+
+
+def test_show_explains_a_finding_across_the_condensed_past(
+    location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A year of a thread leak, rolled up: ``fleet show`` still gives the finding with its evidence
+    (first and last values across the year), the report's evidence the thread names that grew
+    between the first and last record, and the maps evidence is looked up at real sample times."""
+    full = generated("thread_leak", 365, seed=9)
+    with open_store(location, create=True) as st:
+        store_samples(st, "cam", full)
+        roll_up(st)
+    shown = CliRunner().invoke(app, ["show", "cam", "--store", location, "--json"])
+    assert shown.exit_code == 0, shown.output
+    target_json = next(p for p in json.loads(shown.output)["processes"] if p["name"] == "target")
+    leak = next(f for f in target_json["findings"] if f["kind"] == "thread_leak")
+    # first: the median of the oldest bucket, one of its samples' values; last: the last sample's
+    oldest = condense(full)[0][1]
+    span = oldest.represents
+    threads = [p.threads for _, m in full for p in m.processes if p.name == "target"]
+    assert leak["severity"] == "high" and leak["evidence"]["last"] == threads[-1]
+    assert leak["evidence"]["first"] == next(p.threads for p in oldest.processes if p.name == "target")
+    assert leak["evidence"]["first"] in threads[:span] and span > 30
+
+    asked: list[float] = []
+    with open_store(location) as st:
+        raw_at = st.raw_at
+
+        def recorded(device: str, at: float) -> RawSample | None:
+            asked.append(at)
+            return raw_at(device, at)
+
+        monkeypatch.setattr(st, "raw_at", recorded)
+        view = build_view(st, details=True)
+    [evidence] = [e for e in view.devices[0].evidence if e.name == "target"]
+    grew = dict((name, (first, last)) for name, first, last in evidence.thread_names)
+    assert grew["rtsp_worker"][1] - grew["rtsp_worker"][0] > 100
+    times = {t for t, _ in full}
+    assert len(asked) == 2 and all(t in times for t in asked) and asked[0] < full[30][0]
