@@ -260,3 +260,22 @@ def test_show_explains_a_finding_across_the_condensed_past(
     assert grew["rtsp_worker"][1] - grew["rtsp_worker"][0] > 100
     times = {t for t, _ in full}
     assert len(asked) == 2 and all(t in times for t in asked) and asked[0] < full[30][0]
+
+
+def test_roll_ups_visit_only_devices_with_something_to_roll_up(location: str) -> None:
+    """After a roll-up, a device's recent samples (and an unparsable old one) do not make it a
+    candidate again: a sweep of 10,000 devices does not open 10,000 transactions for nothing."""
+    full = generated("steady", 30, seed=10)
+    with open_store(location, create=True) as st:
+        store_samples(st, "cam", full[:-1])
+        dev = st.device_id("cam")
+        bad = st.add_raw_sample(dev, None, full[0][0] - 86400, b"garbage", token=None)
+        st.mark_unparsable(bad, "not a capture")
+        assert roll_up(st) == len(full) - 1 - 8  # the newest 3 days: 2 + 3 + 3 samples
+        assert [c[0] for c in st.rollup_candidates()] == [dev]  # its recent samples, not yet due
+        assert roll_up(st) == 0
+        store_samples(st, "cam", full[-1:])  # a sample of the same night: nothing more is due
+        assert roll_up(st) == 0
+        st.set_metrics(bad, full[0][1])  # parsed after all (a better parser): due, as never rolled up
+        assert [c[3] for c in st.rollup_candidates()] == [False]
+        assert roll_up(st) == 1 and samples_of(st.history("cam")) == len(full) + 1

@@ -86,13 +86,14 @@ MIGRATIONS: tuple[str, ...] = (
     # 7: when the device's kept shell was found not to answer (fleet.collect: a shell per capture)
     "ALTER TABLE devices ADD COLUMN one_shot_shell REAL",
     # 8: a device's condensed past (fleet.analysis.history): points standing for many samples each,
-    # and which samples they hold (rolled: 0 not yet, 1 in a rollup, 2 in one but parsed again since)
+    # and which samples they hold (rolled: 0 not yet, 1 in a rollup or unparsable, 2 in a rollup
+    # but parsed again since)
     "CREATE TABLE rollups (id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL REFERENCES devices(id),"
     " captured_at REAL NOT NULL, bucket_start REAL NOT NULL, bucket_end REAL NOT NULL,"
     " represents INTEGER NOT NULL, first_at REAL NOT NULL, metrics BLOB NOT NULL, metrics_dict INTEGER);"
     " CREATE INDEX rollups_device ON rollups(device_id, captured_at);"
     " ALTER TABLE samples ADD COLUMN rolled INTEGER NOT NULL DEFAULT 0;"
-    " CREATE INDEX samples_unrolled ON samples(device_id, captured_at) WHERE rolled != 1",
+    " CREATE INDEX samples_unrolled ON samples(device_id, captured_at, rolled) WHERE rolled != 1",
 )
 
 

@@ -298,7 +298,8 @@ class Store:
             self._x(
                 "UPDATE samples SET parsed = 1, problems_json = ?, boot_id = ?, uptime = ?,"
                 " mem_available = ?, metrics = ?, metrics_dict = ?,"
-                " rolled = CASE WHEN rolled = 1 THEN 2 ELSE rolled END WHERE id = ?",
+                " rolled = CASE WHEN rolled = 1 AND parsed = 1 THEN 2 WHEN rolled = 1 THEN 0 ELSE rolled END"
+                " WHERE id = ?",
                 (
                     json.dumps(list(metrics.problems)) if metrics.problems else None,
                     metrics.boot_id,
@@ -326,8 +327,8 @@ class Store:
 
     def mark_unparsable(self, sample_id: int, reason: str) -> None:
         """The capture itself is unreadable; keep it (raw) and say why."""
-        self._x(
-            "UPDATE samples SET parsed = 2, problems_json = ? WHERE id = ?",
+        self._x(  # rolled: no rollup will hold it
+            "UPDATE samples SET parsed = 2, problems_json = ?, rolled = 1 WHERE id = ?",
             (json.dumps([reason]), sample_id),
         )
 
@@ -458,10 +459,19 @@ class Store:
 
     # --- rollups (fleet.view.rollup decides what they hold; these keep them) ---------------------
 
-    def rollup_devices(self) -> list[int]:
-        """Devices with parsed samples that no rollup holds yet (or holds as parsed before)."""
-        rows = self._x("SELECT DISTINCT device_id FROM samples WHERE rolled != 1 ORDER BY device_id")
-        return [int(r[0]) for r in rows.fetchall()]
+    def rollup_candidates(self) -> list[tuple[int, float, float | None, bool]]:
+        """Devices with samples no rollup holds: (device id, the oldest of those samples, the
+        device's newest parsed sample, whether a rolled-up sample was parsed again since)."""
+        rows = self._x(
+            "SELECT u.device_id, u.oldest, (SELECT s.captured_at FROM samples s WHERE"
+            " s.device_id = u.device_id AND s.parsed = 1 ORDER BY s.captured_at DESC LIMIT 1), u.again"
+            " FROM (SELECT device_id, min(captured_at) AS oldest, max(rolled) AS again FROM samples"
+            " WHERE rolled != 1 GROUP BY device_id) u ORDER BY u.device_id"
+        ).fetchall()
+        return [
+            (int(d), float(old), None if new is None else float(new), again == 2)
+            for d, old, new, again in rows
+        ]
 
     def begin_rollup(self, device_id: int) -> float | None:
         """Inside a transaction: lock the device's rollups (two roll-ups of one device take turns)
@@ -476,10 +486,12 @@ class Store:
         if again:
             self._x("DELETE FROM rollups WHERE device_id = ?", (device_id,))
             self._x("UPDATE samples SET rolled = 0 WHERE device_id = ? AND rolled != 0", (device_id,))
-        row = self._x(
-            "SELECT max(captured_at) FROM samples WHERE device_id = ? AND parsed = 1", (device_id,)
+        row = self._x(  # not max(): with the filter, SQLite would read every sample of the device
+            "SELECT captured_at FROM samples WHERE device_id = ? AND parsed = 1"
+            " ORDER BY captured_at DESC LIMIT 1",
+            (device_id,),
         ).fetchone()
-        return None if row is None or row[0] is None else float(row[0])
+        return None if row is None else float(row[0])
 
     def rollups(self, device_id: int) -> list[Rollup]:
         """The device's rollups, oldest first."""

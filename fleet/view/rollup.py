@@ -33,8 +33,9 @@ def roll_up(store: Store) -> int:
     """Condense every device's samples that left the full-resolution window into its rollups;
     the number of samples rolled up."""
     rolled = 0
-    for device_id in store.rollup_devices():
-        rolled += roll_up_device(store, device_id)
+    for device_id, oldest, newest, again in store.rollup_candidates():
+        if again or (newest is not None and oldest < full_since(newest)):
+            rolled += roll_up_device(store, device_id)
     if rolled:
         log.info("rolled up %d samples", rolled, extra={"event": "rolled_up", "fields": {"samples": rolled}})
     return rolled
