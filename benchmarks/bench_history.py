@@ -153,7 +153,7 @@ def prepared(
     """The store for one case, filled and rolled up once and cached: its location and fill facts."""
     from fleet.view.rollup import roll_up
 
-    name = f"h{devices}x{samples}v2"
+    name = f"h{devices}x{samples}v3"
     done = cache / f"{backend}-{name}.json"
     fresh = not done.exists()
     if backend == "sqlite":
@@ -329,7 +329,7 @@ def main() -> None:
                             **facts,
                         }
                     )
-                nightly = nightly_roll_up(args.cache, pg, backend, location, f"h{devices}x{samples}v2")
+                nightly = nightly_roll_up(args.cache, pg, backend, location, f"h{devices}x{samples}v3")
                 results.append(
                     {
                         "backend": backend,

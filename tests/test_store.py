@@ -550,6 +550,9 @@ def test_metrics_documents_of_older_fleets_read_with_defaults_and_unknown_fields
     error, and a round trip gives the very record back."""
     m = sample_metrics(3)
     assert codec.metrics_from_doc(codec.metrics_to_json(m)) == m
+    compact = codec.metrics_to_json(m, compact=True)  # a rollup's: the defaults left out
+    assert codec.metrics_from_doc(compact) == m and len(compact) < len(codec.metrics_to_json(m))
+    assert b"kernel_thread" not in compact and b'"pid"' in compact
     doc = json.loads(codec.metrics_to_json(m))
     for gone in ("represents", "first_at", "kernel_threads", "slab"):
         del doc[gone]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from fleet.metrics.model import DeviceMetrics, ProcessMetrics
 
@@ -37,9 +38,9 @@ class Instance:
     def exe(self) -> str | None:
         return self.records[-1].exe
 
-    @property
+    @cached_property
     def samples(self) -> int:
-        """Samples of it, those behind condensed records included."""
+        """Samples of it, those behind condensed records included (asked once its records are all in)."""
         return sum(r.represents for r in self.records)
 
 

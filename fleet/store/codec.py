@@ -58,11 +58,26 @@ def _dictionary(base: bytes) -> zstandard.ZstdCompressionDict:
     return zstandard.ZstdCompressionDict(base, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
 
 
-def metrics_to_json(m: DeviceMetrics) -> bytes:
+def metrics_to_json(m: DeviceMetrics, *, compact: bool = False) -> bytes:
+    """The metrics as one JSON document; ``compact``: without the fields at their defaults (a
+    rollup, read many times: fewer bytes to parse; :func:`metrics_from_doc` restores them)."""
     # The records are flat (numbers, strings, mappings of them): their __dict__ serialises as is,
     # several times faster than dataclasses.asdict, which deep-copies every value first.
-    doc = dict(m.__dict__, processes=[p.__dict__ for p in m.processes])
+    if compact:
+        doc = _without_defaults(m.__dict__, _DEVICE)
+        doc["processes"] = [_without_defaults(p.__dict__, _PROCESS) for p in m.processes]
+    else:
+        doc = dict(m.__dict__, processes=[p.__dict__ for p in m.processes])
     return json.dumps(doc, separators=(",", ":"), default=dict).encode()
+
+
+def _without_defaults(values: dict[str, Any], spec: _Spec) -> dict[str, Any]:
+    _, plain, made = spec
+    return {
+        k: v
+        for k, v in values.items()
+        if not ((k in plain and v == plain[k]) or (k in made and v == made[k]()))
+    }
 
 
 def metrics_from_json(blob: bytes, dictionary: bytes | None = None) -> DeviceMetrics:
@@ -88,7 +103,10 @@ def metrics_from_doc(doc: bytes) -> DeviceMetrics:
 _T = TypeVar("_T")
 
 
-def _defaults(cls: type) -> tuple[frozenset[str], dict[str, Any], dict[str, Callable[[], Any]]]:
+_Spec = tuple[frozenset[str], dict[str, Any], dict[str, Callable[[], Any]]]
+
+
+def _defaults(cls: type) -> _Spec:
     """A record class's field names, plain defaults and default factories."""
     plain: dict[str, Any] = {}
     made: dict[str, Callable[[], Any]] = {}
@@ -104,11 +122,7 @@ _PROCESS = _defaults(ProcessMetrics)
 _DEVICE = _defaults(DeviceMetrics)
 
 
-def _record(
-    cls: type[_T],
-    spec: tuple[frozenset[str], dict[str, Any], dict[str, Callable[[], Any]]],
-    values: dict[str, Any],
-) -> _T:
+def _record(cls: type[_T], spec: _Spec, values: dict[str, Any]) -> _T:
     names, plain, made = spec
     if not values.keys() <= names:
         unknown = min(values.keys() - names)  # as __init__ says it: the report shows it

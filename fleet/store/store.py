@@ -558,7 +558,7 @@ class Store:
                     p.bucket_end,
                     p.metrics.represents,
                     p.metrics.first_at if p.metrics.first_at is not None else p.captured_at,
-                    codec.compress(metrics_to_json(p.metrics), dictionary),
+                    codec.compress(metrics_to_json(p.metrics, compact=True), dictionary),
                     dict_id,
                 ),
             )
