@@ -178,7 +178,7 @@ def prepared(
             "backfill_s": backfill_s,
             "rolled": rolled,
             "rollups": st.rollup_count(),
-            "samples": st.sample_count(),
+            "stored_samples": st.sample_count(),
             "store_mb": st.size_bytes() / 1e6,
         }
     done.write_text(json.dumps(facts))

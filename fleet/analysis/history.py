@@ -9,7 +9,7 @@ recent nights at full resolution and the past only as a level per night, week or
   sweep; the nights a report is about, and those whose raw captures hold the maps evidence);
 - older samples as one point per bucket and per boot, buckets growing with age (``TIERS``): a day
   for the last four weeks (a 2 MiB/day leak still rises night by night), a week for the last
-  quarter, 28 days for the last year, 112 and then 448 days beyond. About 55 points a boot for a
+  quarter, 28 days for the last year, 112 and then 448 days beyond. About 45 points a boot for a
   year, ~10 more for each four times longer history.
 
 Buckets are fixed in time (days from 12:00 UTC, so a night's sweep in Europe, Africa or the
@@ -29,8 +29,8 @@ the earliest was taken. Medians are weighted by ``represents``, so points are co
 into coarser ones with nearly the medians of the samples themselves.
 
 Single-sample instances of one program in a row within a bucket (a command run in every sample,
-a daemon crashing between every two samples) are kept as the latest of them: the analysis counts
-no restarts among single-sample instances anyway.
+a daemon crashing between every two samples) are kept as the latest of them, so such commands do
+not grow the history; the analysis counts no restarts in a chain of single-sample instances.
 """
 
 from __future__ import annotations

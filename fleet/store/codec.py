@@ -44,7 +44,7 @@ _local = threading.local()  # a ZstdDecompressor is not thread-safe: one set per
 
 def _decompressor(base: bytes) -> zstandard.ZstdDecompressor:
     """A decompressor with ``base`` loaded, kept for the next blob of the same base: loading a
-    dictionary costs more than decompressing a metrics document (rank reads ~65 a device)."""
+    dictionary costs more than decompressing a metrics document (rank reads ~55 a device)."""
     cache: dict[bytes, zstandard.ZstdDecompressor] = _local.__dict__.setdefault("decompressors", {})
     dec = cache.get(base)
     if dec is None:
@@ -89,7 +89,7 @@ def metrics_from_doc(doc: bytes) -> DeviceMetrics:
     """Metrics from their JSON document (:func:`metrics_to_json`).
 
     The records are made from their fields directly, as :func:`metrics_to_json` took them: the
-    frozen dataclasses' ``__init__`` costs more than parsing the JSON (rank reads ~65 documents a
+    frozen dataclasses' ``__init__`` costs more than parsing the JSON (rank reads ~55 documents a
     device). Fields a document lacks (stored before they existed) take their defaults; a field
     this fleet does not know is refused, as ``__init__`` would.
     """
