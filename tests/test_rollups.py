@@ -279,3 +279,33 @@ def test_roll_ups_visit_only_devices_with_something_to_roll_up(location: str) ->
         st.set_metrics(bad, full[0][1])  # parsed after all (a better parser): due, as never rolled up
         assert [c[3] for c in st.rollup_candidates()] == [False]
         assert roll_up(st) == 1 and samples_of(st.history("cam")) == len(full) + 1
+
+
+def test_a_device_whose_samples_cannot_be_rolled_up_costs_only_itself(location: str) -> None:
+    """A sample no fleet can read (a field from a newer fleet) stops its device's roll-up, not the
+    others': they are rolled up, it keeps its samples whole, and rank shows its analysis error."""
+    with open_store(location, create=True) as st:
+        store_samples(st, "cam-good", generated("steady", 10, seed=11))
+        store_samples(st, "cam-broken", generated("steady", 10, seed=12))
+        doc = json.loads(metrics_to_json(generated("steady", 1, seed=13)[0][1]))
+        doc["processes"][0]["from_the_future"] = 1
+        [(sid,)] = st.sql(
+            "SELECT s.id FROM samples s JOIN devices d ON d.id = s.device_id WHERE d.name = ?"
+            " ORDER BY s.captured_at LIMIT 1",
+            ("cam-broken",),
+        )
+        st.sql(
+            "UPDATE samples SET metrics = ?, metrics_dict = NULL WHERE id = ?",
+            (codec.compress(json.dumps(doc).encode()), sid),
+        )
+        assert roll_up(st) == 30 - 9
+        assert len(st.history("cam-good")) == 16
+        unrolled = (
+            "SELECT count(*) FROM samples s JOIN devices d ON d.id = s.device_id"
+            " WHERE d.name = ? AND rolled = 0"
+        )
+        assert st.sql(unrolled, ("cam-broken",)) == [(30,)]
+        view = build_view(st, details=False)
+    broken = next(d for d in view.devices if d.name == "cam-broken")
+    assert broken.analysis_error is not None and "from_the_future" in broken.analysis_error
+    assert next(d for d in view.devices if d.name == "cam-good").assessment is not None

@@ -19,7 +19,7 @@ from fleet.analysis.history import ORIGIN as DAY_ORIGIN
 from fleet.analysis.series import boot_runs
 from fleet.metrics.model import DeviceMetrics
 from fleet.store.schema import Rollup
-from fleet.store.store import Store
+from fleet.store.store import Store, database_errors
 
 log = logging.getLogger("fleet.store")
 
@@ -34,8 +34,20 @@ def roll_up(store: Store) -> int:
     the number of samples rolled up."""
     rolled = 0
     for device_id, oldest, newest, again in store.rollup_candidates():
-        if again or (newest is not None and oldest < full_since(newest)):
+        if not (again or (newest is not None and oldest < full_since(newest))):
+            continue
+        try:
             rolled += roll_up_device(store, device_id)
+        except database_errors():
+            raise  # the store's own failure: the command's
+        except Exception as exc:  # one device's data (a sample no fleet can read): the others go on
+            log.warning(
+                "device %d: its samples are not rolled up (read whole instead): %s: %s",
+                device_id,
+                type(exc).__name__,
+                str(exc)[:200],
+                extra={"event": "roll_up_failed", "fields": {"device_id": device_id}},
+            )
     if rolled:
         log.info("rolled up %d samples", rolled, extra={"event": "rolled_up", "fields": {"samples": rolled}})
     return rolled
