@@ -166,7 +166,7 @@ def prune_cmd(
         typer.Option(
             min=0.0,
             help="Keep parsed samples this many days (config: 365), and the condensed points"
-            " (rollups) of older nights until their whole day, week or month is older.",
+            " (rollups) of older nights until their whole bucket (day, week, 28 or 112 days) is older.",
         ),
     ] = None,
     report_dir: Annotated[
