@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 
 import pytest
 from typer.testing import CliRunner
@@ -18,6 +19,7 @@ from fleet.cli.app import app
 from fleet.metrics.model import DeviceMetrics
 from fleet.store import codec
 from fleet.store.codec import metrics_to_json
+from fleet.store.deltas import still_a_base
 from fleet.store.schema import MIGRATIONS, RawSample
 from fleet.store.store import Store, open_store
 from fleet.view.fleet import build_view
@@ -309,3 +311,40 @@ def test_a_device_whose_samples_cannot_be_rolled_up_costs_only_itself(location: 
     broken = next(d for d in view.devices if d.name == "cam-broken")
     assert broken.analysis_error is not None and "from_the_future" in broken.analysis_error
     assert next(d for d in view.devices if d.name == "cam-good").assessment is not None
+
+
+def test_a_roll_up_and_a_collector_of_its_device_never_deadlock(pg_url: str) -> None:  # noqa: F811
+    """PostgreSQL, many collectors: a collector storing a capture share-locks its base (an old
+    sample, still due for a roll-up) and then inserts the new sample, whose reference to the device
+    needs a key share of the device row. A roll-up of that device in between locks the device row
+    and waits for the base. Were the device row locked FOR UPDATE, the insert would wait for the
+    roll-up and the roll-up for the collector: a deadlock PostgreSQL breaks by failing one of them.
+    Both finish, the capture stored and the samples rolled up. (On SQLite a transaction holds the
+    whole store: writers queue.)"""
+    full = generated("steady", 10, seed=14)
+    with open_store(pg_url, create=True) as st, open_store(pg_url) as collector:
+        store_samples(st, "cam", full)
+        dev = st.device_id("cam")
+        [(base,)] = st.sql("SELECT id FROM samples ORDER BY captured_at LIMIT 1")
+        errors: list[BaseException] = []
+        rolled: list[int] = []
+
+        def roll() -> None:
+            try:
+                with open_store(pg_url) as roller:
+                    rolled.append(roll_up(roller))
+            except BaseException as exc:  # reported by the assertion below
+                errors.append(exc)
+
+        thread = threading.Thread(target=roll)
+        with collector.transaction():  # what add_raw_sample does, with a pause in the middle
+            assert still_a_base(collector.backend, base)
+            thread.start()
+            time.sleep(1.5)  # the roll-up has the device row and waits for the base
+            collector.sql(
+                "INSERT INTO samples (device_id, captured_at, source, raw) VALUES (?, ?, 'ssh', ?)",
+                (dev, full[-1][0] + 86400, codec.compress(b"next")),
+            )
+        thread.join(30)
+        assert not errors and rolled == [len(full) - 9], errors
+        assert st.sql("SELECT count(*) FROM samples") == [(len(full) + 1,)]

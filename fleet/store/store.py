@@ -475,17 +475,22 @@ class Store:
 
     def begin_rollup(self, device_id: int) -> float | None:
         """Inside a transaction: lock the device's rollups (two roll-ups of one device take turns)
-        and return its newest parsed sample's time (None: none). A sample parsed again after it
+        and return its newest parsed sample's time (None: none). The lock (PostgreSQL's NO KEY
+        UPDATE) lets a collector store the device's samples meanwhile: their rows' reference to the
+        device needs only a key share, which FOR UPDATE would block while the roll-up waits for
+        the share lock the collector holds on its capture's base (a deadlock). A sample parsed again after it
         was rolled up (``rolled = 2``) makes the rollups start over from the samples kept."""
         self._x(
-            "SELECT id FROM devices WHERE id = ?" + self.backend.row_lock("UPDATE"), (device_id,)
+            "SELECT id FROM devices WHERE id = ?" + self.backend.row_lock("NO KEY UPDATE"), (device_id,)
         ).fetchall()
         again = self._x(
             "SELECT count(*) FROM samples WHERE device_id = ? AND rolled != 1 AND rolled = 2", (device_id,)
         ).fetchone()[0]
         if again:
-            self._x("DELETE FROM rollups WHERE device_id = ?", (device_id,))
+            # samples first: a prune holding some makes this wait before the rollups are touched,
+            # which that prune may be deleting (rows locked in the other order: a deadlock)
             self._x("UPDATE samples SET rolled = 0 WHERE device_id = ? AND rolled != 0", (device_id,))
+            self._x("DELETE FROM rollups WHERE device_id = ?", (device_id,))
         row = self._x(  # not max(): with the filter, SQLite would read every sample of the device
             "SELECT captured_at FROM samples WHERE device_id = ? AND parsed = 1"
             " ORDER BY captured_at DESC LIMIT 1",
@@ -516,7 +521,7 @@ class Store:
             (int(r[0]), float(r[1]))
             for r in self._x(
                 "SELECT id, captured_at FROM samples WHERE device_id = ? AND rolled != 1 AND rolled = 0"
-                " AND parsed = 1 AND captured_at < ? ORDER BY id" + self.backend.row_lock("UPDATE"),
+                " AND parsed = 1 AND captured_at < ? ORDER BY id" + self.backend.row_lock("NO KEY UPDATE"),
                 (device_id, before),
             ).fetchall()
         ]
