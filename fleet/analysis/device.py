@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 
 from fleet import text
+from fleet.analysis.history import first_of, samples_of
 from fleet.analysis.model import DeviceAssessment, Evidence, Finding
 from fleet.analysis.process import KiB, MiB, analyse_lineage, trend_evidence
 from fleet.analysis.score import combine, finding_score
@@ -130,7 +131,7 @@ def _reboot_finding(
 ) -> Finding | None:
     if reboots == 0:
         return None
-    window = samples[-1][0] - samples[0][0]
+    window = samples[-1][0] - (first_of(samples) or samples[0][0])
     by = "new boot_id" if all(dm.boot_id for _, dm in samples) else "uptime went back"
     sev = "info"  # context for the trends, not leak evidence
     summary = (
@@ -140,7 +141,7 @@ def _reboot_finding(
     ev: Evidence = {
         "reboots": reboots,
         "detected_by": by,
-        "samples": len(samples),
+        "samples": samples_of(samples),
         "window_s": round(window, 1),
     }
     return Finding("reboot", sev, summary, ev, finding_score(sev, 1.0, float(reboots)))
@@ -182,7 +183,8 @@ def analyse_device(name: str, samples: Sequence[tuple[float, DeviceMetrics]]) ->
     """Rank one device's processes and find device-level trends over a time-ordered window.
 
     ``samples`` are ``(captured_at_unix_seconds, DeviceMetrics)``; they are sorted by time here
-    in case the store hands them over otherwise.
+    in case the store hands them over otherwise. They may be a condensed history
+    (``fleet.analysis.history``): the counts and the first sample are those of the samples behind it.
     """
     ordered = sorted(samples, key=lambda s: s[0])
     found = boundaries(ordered)
@@ -212,8 +214,8 @@ def analyse_device(name: str, samples: Sequence[tuple[float, DeviceMetrics]]) ->
         forecast_uncertainty_s=spread,
         findings=tuple(findings),
         processes=tuple(procs),
-        samples=len(ordered),
-        first_sample=ordered[0][0] if ordered else None,
+        samples=samples_of(ordered),
+        first_sample=first_of(ordered),
         last_sample=ordered[-1][0] if ordered else None,
         boots=found.reboots + 1 if runs else 0,
         mem_available=mem_series,

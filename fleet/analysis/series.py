@@ -5,6 +5,8 @@
   even without a reboot seen: a new firmware is a new baseline, its trends never joined to the old.
 - A process *instance* is (run, pid, start_time). The run is part of the key because embedded
   devices boot deterministically: the same pid and start time can come back after a reboot.
+- A condensed point of a long history (``fleet.analysis.history``) stands for several samples:
+  each process record carries its own time (``at``) and sample count (``represents``).
 - A *lineage* chains instances with the same name and executable that never overlap in time, so a
   daemon restarted by a watchdog stays one series and its leak still shows.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from fleet.metrics.model import DeviceMetrics, ProcessMetrics
 
@@ -36,6 +39,11 @@ class Instance:
     def exe(self) -> str | None:
         return self.records[-1].exe
 
+    @cached_property
+    def samples(self) -> int:
+        """Samples of it, those behind condensed records included (asked once its records are all in)."""
+        return sum(r.represents for r in self.records)
+
 
 @dataclass
 class Lineage:
@@ -54,13 +62,13 @@ class Lineage:
         A chain of one-sample instances is a short-lived command (a shell, the capture itself)
         appearing in every sample, not a daemon restarting.
         """
-        if all(len(i.times) < 2 for i in self.instances):
+        if all(i.samples < 2 for i in self.instances):
             return 0
         return sum(1 for a, b in zip(self.instances, self.instances[1:], strict=False) if a.run == b.run)
 
     @property
     def samples(self) -> int:
-        return sum(len(i.times) for i in self.instances)
+        return sum(i.samples for i in self.instances)
 
 
 def _rebooted(prev: DeviceMetrics, dm: DeviceMetrics, dt: float) -> bool:
@@ -124,7 +132,7 @@ def instances(samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int
             inst = by_key.get(key)
             if inst is None:
                 inst = by_key[key] = Instance(run, pm.pid, pm.start_time)
-            inst.times.append(t)
+            inst.times.append(t if pm.at is None else pm.at)
             inst.records.append(pm)
     return list(by_key.values())
 

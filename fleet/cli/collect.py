@@ -28,6 +28,7 @@ from fleet.inventory.model import shard
 from fleet.ssh.outcomes import OK
 from fleet.store.store import database_errors
 from fleet.text import visible
+from fleet.view.rollup import roll_up
 
 if TYPE_CHECKING:  # asyncssh loads only when the command runs
     from fleet.collect.sampler import DeviceOutcome
@@ -114,6 +115,7 @@ def collect_cmd(
         progress = progress_view(len(devices), json_lines=json_lines, lines=not quiet, live=not quiet)
         try:
             outcomes = asyncio.run(collect(devices, st, opts, inventory=str(inventory), progress=progress))
+            roll_up(st)  # the nights that left the full-resolution window, into the condensed past
         except KeyboardInterrupt:
             progress.finish()
             raise fail(Exit.INTERRUPTED, "stopped; every sample captured so far is stored") from None

@@ -16,6 +16,7 @@ from fleet.cli.options import INVENTORY_HELP, JsonOpt, LogJsonOpt, OnlyOpt, Stor
 from fleet.inventory.model import safe_device_name
 from fleet.store.log_import import LogImportError, import_log
 from fleet.text import iso, parse_time, visible
+from fleet.view.rollup import roll_up
 
 
 def inventory_show_cmd(
@@ -70,6 +71,7 @@ def import_cmd(
             )
         except LogImportError as exc:
             raise fail(Exit.USAGE, f"{log}: {exc}") from None
+        roll_up(st)
     summary = f"imported {result.samples} samples of {device} ({result.kind}) from {log}" + (
         f"; {result.skipped} unrecognised lines skipped" if result.skipped else ""
     )

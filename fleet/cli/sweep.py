@@ -38,6 +38,7 @@ from fleet.store.store import Store, database_errors, sweep_lock
 from fleet.sweep.reportdir import prune_reports
 from fleet.text import visible
 from fleet.view.fleet import fails
+from fleet.view.rollup import roll_up
 
 log = logging.getLogger("fleet")
 
@@ -168,7 +169,12 @@ def prune_cmd(
         float | None, typer.Option(min=0.0, help="Keep raw captures this many days (config: 14).")
     ] = None,
     keep_metrics_days: Annotated[
-        float | None, typer.Option(min=0.0, help="Keep parsed samples this many days (config: 365).")
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Keep parsed samples this many days (config: 365), and the condensed points"
+            " (rollups) of older nights until their whole bucket (day, week, 28 or 112 days) is older.",
+        ),
     ] = None,
     report_dir: Annotated[
         Path | None,
@@ -190,6 +196,7 @@ def prune_cmd(
     with open_store(store, logging_set_up=True) as st:
         before = st.size_bytes()
         pruned = st.prune(keep_raw_days=keep_raw, keep_metrics_days=keep_metrics, now=now)
+        roll_up(st)
         after = st.size_bytes()
     reports = 0
     if keep_reports is not None:
@@ -197,6 +204,7 @@ def prune_cmd(
     summary = (
         f"pruned {pruned.raw_dropped} raw captures and {pruned.samples_dropped} samples;"
         f" store {before} -> {after} bytes; {reports} old report files deleted"
+        + (f"; {pruned.rollups_dropped} rollups of older nights dropped" if pruned.rollups_dropped else "")
     )
     fields = {  # the names of sweep_done's retention fields
         "raw_pruned": pruned.raw_dropped,

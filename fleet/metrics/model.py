@@ -39,6 +39,11 @@ class ProcessMetrics:
     # (PF_KTHREAD) are counted in DeviceMetrics.kernel_threads instead; this marks the rest.
     kernel_thread: bool = False
     maps_digest: str | None = None  # of the maps dump the fields above came from (fleet.extract)
+    # In a condensed point of a long history (fleet.analysis.history): the time of this instance's
+    # median sample within the point's bucket, and how many samples of it the record stands for.
+    # None and 1 in a sample as captured.
+    at: float | None = None
+    represents: int = 1
 
 
 # The ProcessMetrics fields computed from maps: copied as they are when a later sample's maps dump
@@ -82,6 +87,10 @@ class DeviceMetrics:
     kernel_threads: int | None = None
     processes: tuple[ProcessMetrics, ...] = ()  # user processes (kernel threads are only counted)
     problems: tuple[str, ...] = ()  # files that could not be parsed: "pid 412 maps: line 3: ..."
+    # A condensed point of a long history (fleet.analysis.history) stands for ``represents``
+    # samples, the earliest taken at ``first_at``; a sample as captured stands for itself (1, None).
+    represents: int = 1
+    first_at: float | None = None
 
     @property
     def partial(self) -> bool:

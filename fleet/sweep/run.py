@@ -37,6 +37,7 @@ from fleet.sweep.reportdir import (
 )
 from fleet.text import duration, size, visible
 from fleet.view.fleet import FleetView, build_view, worst_severity
+from fleet.view.rollup import roll_up
 
 if TYPE_CHECKING:  # asyncssh loads only when a sweep collects: `fleet report` sends mail without it
     from fleet.collect.events import Progress
@@ -126,6 +127,7 @@ class SweepResult:
             "mail_error": self.mail_error,
             "raw_pruned": self.pruned.raw_dropped if self.pruned else 0,
             "samples_pruned": self.pruned.samples_dropped if self.pruned else 0,
+            "rollups_pruned": self.pruned.rollups_dropped if self.pruned else 0,
             "reports_pruned": self.reports_pruned,
             "textfile_error": self.textfile_error,
             "seconds": round(self.seconds, 1),
@@ -228,6 +230,7 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
             after,
             extra={"event": "pruned", "fields": {"bytes_before": before, "bytes_after": after}},
         )
+    roll_up(store)  # the nights that left the full-resolution window, into the condensed past
     view = with_changes(build_view(store), plan.report_dir)
     for d in view.analysis_failed:  # shown in the report and the email too; the others are analysed
         fields = {"device": d.name, "error": d.analysis_error}

@@ -22,6 +22,7 @@ from fleet.analysis import (
     firmware_regressions,
     fleet_findings,
 )
+from fleet.analysis.history import condense
 from fleet.analysis.model import SEVERITY_ORDER, Finding
 from fleet.capture.methodlog import split_method_log
 from fleet.capture.split import CaptureFormatError, split_capture
@@ -204,7 +205,7 @@ def _why(exc: Exception) -> str:
 
 
 def _device_view(store: Store, row: DeviceRow, details: bool) -> DeviceView:
-    series = store.series(row.name, MAX_ANALYSED_BYTES)
+    series = condense(store.history(row.name, MAX_ANALYSED_BYTES))
     if not series:
         return DeviceView(row, None)
     assessment = analyse_device(row.name, series)
@@ -237,7 +238,8 @@ def _process_evidence(
     out = []
     suspects = [p for p in assessment.processes if p.suspect]
     for proc in suspects[:DETAIL_PROCESSES]:
-        seen = [(t, p) for t, m in series for p in m.processes if p.name == proc.name]
+        # a condensed record's own time is one of its real samples': raw_at finds its capture
+        seen = [(p.at or t, p) for t, m in series for p in m.processes if p.name == proc.name]
         if not seen:
             continue
         (t_first, p_first), (t_last, p_last) = seen[0], seen[-1]
