@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from fleet import text
 from fleet.analysis.history import first_of, samples_of
 from fleet.analysis.model import DeviceAssessment, Evidence, Finding
-from fleet.analysis.process import KiB, MiB, analyse_lineage, trend_evidence
+from fleet.analysis.process import KiB, MiB, analyse_lineage, over, short_window, trend_evidence
 from fleet.analysis.score import combine, finding_score
 from fleet.analysis.series import Boundaries, boundaries, instances, lineages
 from fleet.analysis.stats import Segment, Trend, detect_decline, detect_rise
@@ -76,8 +76,8 @@ def _mem_available_finding(
     )
     summary = (
         f"{name}: {what} fell from {text.size(trend.first)} to {text.size(trend.last)} in "
-        f"{text.duration(trend.window_s)} ({text.rate(trend.per_hour, 'bytes')}); at this rate it reaches 0 "
-        f"in about {text.duration(eta)}{plus_minus}."
+        f"{text.duration(trend.window_s)}{over(trend)} ({text.rate(trend.per_hour, 'bytes')}); "
+        f"at this rate it reaches 0 in about {text.duration(eta)}{plus_minus}{short_window(eta, trend)}."
     )
     ev = trend_evidence(trend, "mem_available")
     ev.update(
@@ -86,6 +86,7 @@ def _mem_available_finding(
         exhausted_earliest_s=round(earliest),
         exhausted_latest_s=None if latest is None else round(latest),
         estimated="yes" if estimated else "no",
+        short_window="yes" if short_window(eta, trend) else "no",
     )
     ratio = -trend.growth / trend.threshold
     f = Finding(
@@ -108,7 +109,7 @@ def _slab_findings(
             continue
         grew = (
             f"{name}: kernel slab cache {cache} grew from {text.size(trend.first)} to "
-            f"{text.size(trend.last)} in {text.duration(trend.window_s)} "
+            f"{text.size(trend.last)} in {text.duration(trend.window_s)}{over(trend)} "
             f"({text.rate(trend.per_hour, 'bytes')})"
         )
         severity = trend.severity

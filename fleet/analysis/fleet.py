@@ -1,5 +1,8 @@
 """Fleet view: the same program with the same finding on several devices is a firmware bug.
 
+Only when medium or high findings stand behind it: the same low watch item on many devices is
+listed (severity low) without that verdict.
+
 One fleet finding per (kind, process name, executable) seen on at least ``min_devices`` devices,
 counted against the group where it concentrates ("... on 37 of 40 devices in group cameras"), or,
 when the devices run several firmware versions, against each version ("... on 12 of 12 devices
@@ -158,10 +161,16 @@ def fleet_findings(
             subject = f"{thread} {words} in {process}"
         else:
             subject = f"{process} {words}"
-        tail = "." if kind == "restart" else ": one firmware bug, not a device fault."
         severity = "info"
         for sev in entry.devices.values():
             severity = _worse(severity, sev)
+        if kind == "restart":
+            tail = "."
+        elif SEVERITY_ORDER[severity] >= SEVERITY_ORDER["medium"]:
+            tail = ": one firmware bug, not a device fault."
+        else:
+            # Low findings are watch items: many of them together are still no verdict.
+            tail = " (low on each: a watch list, not yet a finding)."
         out.append(
             FleetFinding(
                 kind=kind,

@@ -67,8 +67,12 @@ def _segments(lineage: Lineage, get: Getter) -> list[Segment]:
     return out
 
 
-def _rise(lineage: Lineage, get: Getter, limits: tuple[float, float]) -> Trend | None:
-    return detect_rise(_segments(lineage, get), limits[0], limits[1])
+STAIR_STEPS = 3  # a count that climbed this many steps without a fall is a leak (stats._staircase)
+
+
+def _rise(lineage: Lineage, get: Getter, limits: tuple[float, float], stair: int = 0) -> Trend | None:
+    segments = _segments(lineage, get)
+    return detect_rise(segments, limits[0], limits[1], stair=stair, restarts=lineage.restarts)
 
 
 def _net_growth(lineage: Lineage, get: Getter) -> float:
@@ -95,10 +99,27 @@ def trend_evidence(trend: Trend, metric: str, **extra: float | int | str | None)
         "samples": trend.samples,
         "segments": trend.segments,
         "window_s": round(trend.window_s, 1),
+        "nights": trend.nights or None,
         "sawtooth": "minima" if trend.sawtooth else None,
     }
     ev.update(extra)
     return ev
+
+
+def over(trend: Trend) -> str:
+    """How much history a trend rests on, for summaries: `` over 19 nights`` (nothing within one session)."""
+    return f" over {trend.nights} nights" if trend.nights >= 2 else ""
+
+
+# A forecast this many times longer than the window it comes from is an extrapolation: said so.
+FORECAST_REACH = 10.0
+
+
+def short_window(eta: float, trend: Trend) -> str:
+    """`` (from 40 min of samples)`` when ``eta`` reaches far beyond the trend's window, else ""."""
+    if trend.window_s > 0 and eta > FORECAST_REACH * trend.window_s:
+        return f" (from {text.duration(trend.window_s)}{over(trend)} of samples)"
+    return ""
 
 
 def _finding(kind: str, trend: Trend, summary: str, ev: Evidence, severity: str | None = None) -> Finding:
@@ -132,12 +153,24 @@ def _stack_size(rec: ProcessMetrics) -> int | None:
     return rec.stack_bytes // rec.stack_count if rec.stack_count else None
 
 
+def _consequence(trend: Trend, rec: ProcessMetrics, stack: int | None) -> tuple[str, Evidence]:
+    """For a 32-bit process: when the new stacks fill its address space, said beside the leak."""
+    if rec.address_bits != 32 or not stack or rec.vm_size is None or trend.slope <= 0:
+        return "", {}
+    eta = max(0.0, (ADDRESS_SPACE_32 - rec.vm_size) / (trend.slope * stack))
+    words = (
+        f"; as a 32-bit process it runs out of address space in about {text.duration(eta)}"
+        f"{short_window(eta, trend)}, then pthread_create fails"
+    )
+    return words, {"exhausted_in_s": round(eta), "short_window": "yes" if short_window(eta, trend) else "no"}
+
+
 def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
     """thread_leak, unjoined_threads and stack_growth, as method.md section 3 tells them apart."""
     last = lineage.latest.records[-1]
     threads_known = any(r.threads is not None for i in lineage.instances for r in i.records)
-    t_trend = _rise(lineage, attrgetter("threads"), THREADS_MIN) if threads_known else None
-    s_trend = _rise(lineage, attrgetter("stack_count"), STACKS_MIN)
+    t_trend = _rise(lineage, attrgetter("threads"), THREADS_MIN, STAIR_STEPS) if threads_known else None
+    s_trend = _rise(lineage, attrgetter("stack_count"), STACKS_MIN, STAIR_STEPS)
     stack = _stack_size(last)
     stack_text = f", each with its own {text.size(stack)} stack" if stack and s_trend else ""
     out: list[Finding] = []
@@ -147,9 +180,12 @@ def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
         new = text.count(t_trend.growth)
         named = f" named {name}" if name else ""
         summary = (
-            f"{ctx.label}: {new} new threads{named} in {text.duration(t_trend.window_s)}{stack_text}"
-            f"{ctx.across()}; they never exit ({text.rate(t_trend.per_hour)}, now {last.threads} threads)."
+            f"{ctx.label}: {new} new threads{named} in {text.duration(t_trend.window_s)}{over(t_trend)}"
+            f"{stack_text}"
+            f"{ctx.across()}; they never exit ({text.rate(t_trend.per_hour)}, now {last.threads} threads)"
         )
+        words, extra = _consequence(t_trend, last, stack)
+        summary += f"{words}."
         ev = trend_evidence(
             t_trend,
             "threads",
@@ -158,18 +194,28 @@ def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
             stack_count=last.stack_count,
             stack_size=stack,
         )
+        ev.update(extra)
         out.append(_finding("thread_leak", t_trend, summary, ev))
 
     if s_trend is not None and threads_known:
         thread_growth = t_trend.growth if t_trend else max(0.0, _net_growth(lineage, attrgetter("threads")))
         excess = s_trend.growth - thread_growth
-        live = last.threads or 0
-        if excess >= STACKS_MIN[0] and last.stack_count > live + STACKS_MIN[0] - 1:
+        # Stacks outnumbering live threads: now, or before the latest restart (a fresh instance
+        # has not piled up any yet).
+        seen = max(
+            (r for i in lineage.instances for r in i.records if r.threads is not None),
+            key=lambda r: (r.stack_count - (r.threads or 0), r is last),
+            default=last,
+        )
+        live = seen.threads or 0
+        if excess >= STACKS_MIN[0] and seen.stack_count > live + STACKS_MIN[0] - 1:
             each = f" ({text.size(stack)} each)" if stack else ""
+            were = "stay mapped while only" if seen is last else "stayed mapped while only"
+            alive = "are" if seen is last else "were"
             summary = (
-                f"{ctx.label}: {last.stack_count} thread stacks{each} "
-                f"stay mapped while only {live} threads are alive, +{text.count(excess)} in "
-                f"{text.duration(s_trend.window_s)}{ctx.across()}; exited threads are never "
+                f"{ctx.label}: {seen.stack_count} thread stacks{each} "
+                f"{were} {live} threads {alive} alive, +{text.count(excess)} in "
+                f"{text.duration(s_trend.window_s)}{over(s_trend)}{ctx.across()}; exited threads are never "
                 f"pthread_join()ed (or detached)."
             )
             ev = trend_evidence(
@@ -180,10 +226,14 @@ def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
     elif s_trend is not None:
         summary = (
             f"{ctx.label}: thread-stack mappings grew from {s_trend.first:.0f} to {last.stack_count} in "
-            f"{text.duration(s_trend.window_s)}{stack_text}{ctx.across()} (thread count unknown); "
-            f"threads are created and never exit or never joined."
+            f"{text.duration(s_trend.window_s)}{over(s_trend)}{stack_text}{ctx.across()} "
+            f"(thread count unknown); "
+            f"threads are created and never exit or never joined"
         )
+        words, extra = _consequence(s_trend, last, stack)
+        summary += f"{words}."
         ev = trend_evidence(s_trend, "stack_count", stack_size=stack, stack_bytes=last.stack_bytes)
+        ev.update(extra)
         out.append(_finding("stack_growth", s_trend, summary, ev))
     return out
 
@@ -211,7 +261,8 @@ def _heap_finding(lineage: Lineage, ctx: _Ctx, thread_findings: Sequence[Finding
             return None
     pattern = " (the minima of its alloc/free cycles)" if trend.sawtooth else ""
     summary = (
-        f"{ctx.label}: {words}{pattern} grew {text.size(trend.growth)} in {text.duration(trend.window_s)}"
+        f"{ctx.label}: {words}{pattern} grew {text.size(trend.growth)} in "
+        f"{text.duration(trend.window_s)}{over(trend)}"
         f"{ctx.across()} ({text.rate(trend.per_hour, 'bytes')}) and is still rising, now "
         f"{text.size(trend.last)}; memory is allocated and never freed."
     )
@@ -233,13 +284,31 @@ def _count_finding(
         return None
     summary = (
         f"{ctx.label}: {what} grew from {trend.first:.0f} to {trend.last:.0f} in "
-        f"{text.duration(trend.window_s)}{ctx.across()} ({text.rate(trend.per_hour)}); {why}."
+        f"{text.duration(trend.window_s)}{over(trend)}{ctx.across()} ({text.rate(trend.per_hour)}); {why}."
     )
     return _finding(kind, trend, summary, trend_evidence(trend, metric))
 
 
-def _address_space_findings(lineage: Lineage, ctx: _Ctx) -> tuple[list[Finding], float | None]:
-    """vm_growth (virtual size outrunning RSS) and, for 32-bit processes, time to exhaustion."""
+STACK_LEAKS = ("thread_leak", "unjoined_threads", "stack_growth")
+
+
+def _cause(findings: Sequence[Finding]) -> tuple[Finding, str] | None:
+    """The stack leak a 32-bit address space runs out from, and its words (``the rtsp_worker stack leak``)."""
+    leak = next((f for f in findings if f.kind in STACK_LEAKS and f.severity in ("medium", "high")), None)
+    if leak is None:
+        return None
+    name = leak.evidence.get("thread_name")
+    return leak, f"the {name} stack leak" if isinstance(name, str) and name else "the thread-stack leak"
+
+
+def _address_space_findings(
+    lineage: Lineage, ctx: _Ctx, leaks: Sequence[Finding] = ()
+) -> tuple[list[Finding], float | None]:
+    """vm_growth (virtual size outrunning RSS) and, for 32-bit processes, time to exhaustion.
+
+    Beside a thread-stack leak (``leaks``) the exhaustion is that leak's consequence: said so, and
+    never ranked above it (its severity capped at the leak's, its score below it).
+    """
     trend = _rise(lineage, attrgetter("vm_size"), VM_MIN)
     if trend is None:
         return [], None
@@ -253,7 +322,8 @@ def _address_space_findings(lineage: Lineage, ctx: _Ctx) -> tuple[list[Finding],
     is32 = last.address_bits == 32
     if unexplained >= max(16 * MiB, 4 * rss_growth):
         summary = (
-            f"{ctx.label}: virtual size grew {text.size(trend.growth)} in {text.duration(trend.window_s)}"
+            f"{ctx.label}: virtual size grew {text.size(trend.growth)} in "
+            f"{text.duration(trend.window_s)}{over(trend)}"
             f"{ctx.across()} while RSS grew {text.size(rss_growth)}; mappings are reserved and never "
             f"unmapped (mmap without munmap, arenas)."
         )
@@ -271,7 +341,7 @@ def _address_space_findings(lineage: Lineage, ctx: _Ctx) -> tuple[list[Finding],
         summary = (
             f"{ctx.label} is a 32-bit process: its virtual size ({text.size(trend.level)}) grows "
             f"{text.rate(trend.per_hour, 'bytes')} and reaches the ~3 GiB address-space limit in about "
-            f"{text.duration(eta)}; then mmap and pthread_create fail."
+            f"{text.duration(eta)}{short_window(eta, trend)}; then mmap and pthread_create fail."
         )
         ev = trend_evidence(
             trend,
@@ -280,8 +350,24 @@ def _address_space_findings(lineage: Lineage, ctx: _Ctx) -> tuple[list[Finding],
             exhausted_in_s=round(eta),
             exhausted_earliest_s=round(fast),
             exhausted_latest_s=None if slow is None else round(slow),
+            short_window="yes" if short_window(eta, trend) else "no",
         )
-        out.append(_finding("address_space_exhaustion", trend, summary, ev, sev))
+        found = _finding("address_space_exhaustion", trend, summary, ev, sev)
+        cause = _cause(leaks) if explained >= 0.5 * trend.growth else None
+        if cause is not None:
+            leak, words = cause
+            sev = _min_severity(sev, leak.severity)
+            summary = (
+                f"{ctx.label}: address space runs out in about {text.duration(eta)}"
+                f"{short_window(eta, trend)}: a consequence of {words} (virtual size "
+                f"{text.size(trend.level)} of the ~3 GiB a 32-bit process has, growing "
+                f"{text.rate(trend.per_hour, 'bytes')}); then mmap and pthread_create fail."
+            )
+            ev["consequence_of"] = leak.kind
+            ratio = trend.growth / trend.threshold if trend.threshold > 0 else 1.0
+            score = 0.99 * min(finding_score(sev, trend.tau, ratio), leak.score)
+            found = Finding("address_space_exhaustion", sev, summary, ev, score)
+        out.append(found)
     return out, eta
 
 
@@ -320,7 +406,7 @@ def analyse_lineage(lineage: Lineage) -> ProcessAssessment:
         "segments are shmat()ed and never shmdt()ed",
     )  # fmt: skip
     findings.extend(f for f in (fd, shm) if f is not None)
-    vm, eta = _address_space_findings(lineage, ctx)
+    vm, eta = _address_space_findings(lineage, ctx, findings)
     findings.extend(vm)
     restart = _restart_finding(lineage, ctx)
     if restart:

@@ -21,6 +21,38 @@ from dataclasses import dataclass
 Segment = tuple[Sequence[float], Sequence[float]]
 
 MAX_POINTS = 200  # above this many points a series is thinned before the pairwise statistics
+# One sweep's samples (three a minute apart, by default) are one look at the device: a leak of a few
+# MiB a day shows only from night to night, through noise no minute-apart repeat can average out.
+BURST_GAP = 3600.0  # samples closer than this belong to one sweep
+MAX_BURST = 6  # a longer run of samples is a session of its own, judged sample by sample
+SPARSE_GAP = 6 * 3600.0  # looks this far apart (typically) are nightly
+# A log buffer cleared every Sunday or a warm-up after a boot rises for days: nightly looks are
+# judged on pairs a whole number of weeks apart (_nightly_rise).
+WEEK = 7 * 86400.0
+WEEK_LAG = 6.5 * 86400.0  # a look this far from both neighbours is a condensed point (lone)
+# Nightly looks are compared with those a whole number of weeks later (within half a day: a sweep's
+# start time wanders): a weekly cycle, whatever its shape, cancels out in such pairs exactly.
+WEEKDAY_SLACK = 0.5 * 86400.0
+# A warm-up after a boot or a restart levels off within a day or two: only pairs whose earlier look
+# is at least this long after its segment's first one say whether the level still rises.
+SETTLE = 1.5 * 86400.0
+SETTLED_PAIRS = 3  # a nightly rise needs at least this many week-apart pairs of settled looks
+# A daemon restarted every few nights: its short instances, pooled (_renewed_rise).
+RENEWED = 2  # restarts at least
+RENEWED_P = 0.001
+RENEWED_LATE_P = 0.05
+FALL = 4.0  # standard deviations of a night's step: an instance falling this far gave back (_falls)
+ALL_P = 1e-4  # every pair of looks rising this clearly: a cycle that is not weekly may hide the pairs' rise
+CYCLE_SPREAD = 2.5 * 86400.0  # the lengths of an alloc/free cycle's periods differ by at most this
+CYCLE_P = 0.01
+PLATEAU = 0.3  # the later half of a nightly series rises at least this fraction of the slope
+WEEK_P = 0.05  # one-sided Mann-Kendall over the week-apart pairs
+# The median week-apart rise must exceed this many standard errors of such a median (the
+# standard deviation of a difference of two looks, 1.25 / sqrt(independent pairs)): a night's noise
+# or a usage peak on one night rarely does; a year of re-reading the same history every night must
+# not turn noise into a finding. With the 7 pairs of two weeks it is ~2.4 standard deviations.
+WEEK_Z = 5.0
+NOISE_FACTOR = 2.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +75,8 @@ class Trend:
     recent_slope: float  # slope of the recent part of the last segment
     sawtooth: bool  # True when the test ran on cycle minima
     severity: str  # "high" | "medium" | "low"
+    nights: int = 0  # nights (days) the trend spans when it rests on several sweeps; 0 within one session
+    noise: float = 0.0  # robust standard deviation of the points around the fitted line
 
     @property
     def per_hour(self) -> float:
@@ -70,23 +104,49 @@ def thin(ts: Sequence[float], ys: Sequence[float], limit: int) -> Segment:
     return [ts[i] for i in idx], [ys[i] for i in idx]
 
 
-def pair_slopes(ts: Sequence[float], ys: Sequence[float]) -> list[float]:
-    """All pairwise slopes (y_j - y_i) / (t_j - t_i) for i < j with distinct timestamps."""
+def looks(ts: Sequence[float], ys: Sequence[float]) -> Segment:
+    """One point per sweep (the median time and value of its samples) when a series is made of
+    several short sweeps; unchanged otherwise. Runs longer than ``MAX_BURST`` keep every sample."""
+    n = len(ts)
+    if n < 2 or ts[-1] - ts[0] <= BURST_GAP:
+        return ts, ys
+    out_t: list[float] = []
+    out_y: list[float] = []
+    a = 0
+    for i in range(1, n + 1):
+        if i == n or ts[i] - ts[i - 1] > BURST_GAP:
+            if i - a <= MAX_BURST:
+                out_t.append(median(ts[a:i]))
+                out_y.append(median(ys[a:i]))
+            else:
+                out_t.extend(ts[a:i])
+                out_y.extend(ys[a:i])
+            a = i
+    return out_t, out_y
+
+
+def sweeps(ts: Sequence[float]) -> int:
+    """How many separate sweeps (runs of samples less than ``BURST_GAP`` apart) ``ts`` holds."""
+    return sum(1 for i in range(len(ts)) if i == 0 or ts[i] - ts[i - 1] > BURST_GAP)
+
+
+def pair_slopes(ts: Sequence[float], ys: Sequence[float], lag: float = 0.0) -> list[float]:
+    """All pairwise slopes (y_j - y_i) / (t_j - t_i) for i < j, t_j - t_i > 0 and >= ``lag``."""
     out: list[float] = []
     n = len(ts)
     for i in range(n - 1):
         ti, yi = ts[i], ys[i]
         for j in range(i + 1, n):
             dt = ts[j] - ti
-            if dt > 0:
+            if dt > 0 and dt >= lag:
                 out.append((ys[j] - yi) / dt)
     return out
 
 
-def theil_sen(ts: Sequence[float], ys: Sequence[float]) -> float:
-    """Theil-Sen slope of one segment (0.0 when fewer than two distinct timestamps)."""
-    slopes = pair_slopes(*thin(ts, ys, MAX_POINTS))
-    return median(slopes) if slopes else 0.0
+def theil_sen(ts: Sequence[float], ys: Sequence[float], lag: float = 0.0, default: float = 0.0) -> float:
+    """Theil-Sen slope of one segment over pairs at least ``lag`` apart (``default`` without any)."""
+    slopes = pair_slopes(*thin(ts, ys, MAX_POINTS), lag)
+    return median(slopes) if slopes else default
 
 
 def kendall_s(ys: Sequence[float]) -> tuple[int, float, int]:
@@ -108,6 +168,50 @@ def kendall_s(ys: Sequence[float]) -> tuple[int, float, int]:
     ties = sum(c * (c - 1) * (2 * c + 5) for c in counts.values() if c > 1)
     var = (n * (n - 1) * (2 * n + 5) - ties) / 18.0
     return s, var, n * (n - 1) // 2
+
+
+def weekday_pairs(ts: Sequence[float]) -> list[tuple[int, int]]:
+    """Index pairs (i, j), i < j, a whole number of weeks apart (within ``WEEKDAY_SLACK``), or
+    between two condensed points (``lone``), whatever their distance."""
+    out: list[tuple[int, int]] = []
+    n = len(ts)
+    alone = [lone(ts, i) for i in range(n)]
+    for i in range(n - 1):
+        for j in range(i + 1, n):
+            dt = ts[j] - ts[i]
+            w = round(dt / WEEK)
+            if (w >= 1 and abs(dt - w * WEEK) <= WEEKDAY_SLACK) or (alone[i] and alone[j]):
+                out.append((i, j))
+    return out
+
+
+def lone(ts: Sequence[float], i: int) -> bool:
+    """A look at least a week from its neighbours: in a nightly history, a condensed point
+    (fleet.analysis.history), the median of a week or more of looks, no weekly cycle left in it."""
+    before = i == 0 or ts[i] - ts[i - 1] >= WEEK_LAG
+    after = i == len(ts) - 1 or ts[i + 1] - ts[i] >= WEEK_LAG
+    return before and after and len(ts) > 1
+
+
+def kendall_pairs(ys: Sequence[float], pairs: Sequence[tuple[int, int]]) -> tuple[int, float]:
+    """Mann-Kendall S over the given index pairs and its variance under "no trend".
+
+    The variance is exact for any set of pairs (no ties): each pair's sign has variance 1, two
+    pairs sharing their earlier or their later point covary by +1/3, two sharing a point that is
+    the earlier of one and the later of the other by -1/3. With every pair this is the usual
+    n(n-1)(2n+5)/18.
+    """
+    n = len(ys)
+    s = 0
+    first = [0] * n  # pairs in which point i is the earlier one
+    second = [0] * n  # ... the later one
+    for i, j in pairs:
+        first[i] += 1
+        second[j] += 1
+        d = ys[j] - ys[i]
+        s += (d > 0) - (d < 0)
+    shared = sum(a * (a - 1) + b * (b - 1) - 2 * a * b for a, b in zip(first, second, strict=True))
+    return s, len(pairs) + shared / 3.0
 
 
 def one_sided_p(s: int, var: float) -> float:
@@ -146,7 +250,13 @@ def cycle_minima(ts: Sequence[float], ys: Sequence[float], drop: float) -> Segme
 
 
 def _severity(
-    n: int, p: float, tau: float, growth: float, threshold: float, persistent: bool, sawtooth: bool
+    n: int,
+    p: float,
+    tau: float,
+    growth: float,
+    threshold: float,
+    persistent: bool,
+    sawtooth: bool,
 ) -> str | None:
     """Map evidence to a severity; more points, a smaller p and more growth never lower it.
 
@@ -177,12 +287,24 @@ def detect_rise(
     min_abs: float,
     min_rel: float = 0.0,
     recent_ratio: float = 0.3,
+    stair: int = 0,
+    restarts: int = 0,
 ) -> Trend | None:
     """Decide whether a (possibly restarted) series keeps rising; None when it does not.
 
     ``min_abs`` and ``min_rel`` (fraction of the current level) set the least growth over the
     window that counts, so a few pages of noise are never a finding. A plateau is rejected by
     requiring the recent part of the last segment to rise at ``recent_ratio`` of the overall slope.
+    With ``stair`` (counts: threads, stacks, fds), a series that never fell and climbed at least
+    that many steps, its last flat run no longer than its longest earlier one plus a sample, is a
+    rise (at least medium from five samples): one new thread every few samples is a staircase whose
+    recent third is often flat.
+
+    Nightly histories (sweeps hours apart) are read one point per sweep and judged on pairs of
+    nights a whole number of weeks apart (:func:`_nightly_rise`): a log buffer cleared every Sunday,
+    usage that differs by the day of the week and a warm-up after a boot cancel out in such pairs,
+    and a leak adds up in them. ``restarts`` (of the process, within a boot) lets a daemon restarted
+    every few nights be judged on its short instances pooled (:func:`_renewed_rise`).
     """
     segs = [(ts, ys) for ts, ys in segments if len(ts) >= 2]
     if not segs or sum(len(ts) for ts, _ in segs) < 3:
@@ -192,16 +314,28 @@ def detect_rise(
     # Cheap gate first (O(n)): most series on a healthy device barely move.
     if sum(max(ys) - min(ys) for _, ys in segs) < threshold:
         return None
+    nights = sum(sweeps(ts) for ts, _ in segs)
+    nightly = False
+    if nights >= 2:
+        segs = [looks(ts, ys) for ts, ys in segs]
+        segs = [(ts, ys) for ts, ys in segs if len(ts) >= 2]
+        gaps = [b - a for ts, _ in segs for a, b in itertools.pairwise(ts)]
+        if not gaps:
+            return None
+        nightly = median(gaps) >= SPARSE_GAP
+        if nightly:  # a boot or instance seen in one sweep only is one look: no night-to-night change
+            segs = [(ts, ys) for ts, ys in segs if ts[-1] - ts[0] > BURST_GAP]
 
     used: list[Segment] = []
     sawtooth = False
     for ts, ys in segs:
         ts, ys = thin(ts, ys, MAX_POINTS)
         # A drop of several typical ramp steps (and more than min_abs) is a free: an alloc/free
-        # sawtooth. Noise alone rarely drops by twice its own typical rise.
+        # sawtooth. Noise alone rarely drops by twice its own typical rise. Nightly looks land at
+        # any phase of such a cycle: there the week-apart pairs deal with it (_nightly_rise).
         steps = [b - a for a, b in itertools.pairwise(ys) if b > a]
         step = median(steps) if steps else 0.0
-        minima = cycle_minima(ts, ys, max(min_abs, 2.0 * step)) if len(ts) >= 4 else None
+        minima = cycle_minima(ts, ys, max(min_abs, 2.0 * step)) if len(ts) >= 4 and not nightly else None
         if minima is not None:
             sawtooth = True
             # A sampled minimum lands anywhere within one ramp step of the true one (aliasing), so
@@ -213,6 +347,12 @@ def detect_rise(
     n = sum(len(ts) for ts, _ in used)
     if n < 3:
         return None
+    if nightly:
+        renew = restarts >= RENEWED
+        trend = _nightly_rise(used, threshold, float(segs[0][1][0]), float(last_ys[-1]), nights, renew)
+        if trend is None or trend.severity == "low":
+            return _cycle_rise(used, threshold, float(segs[0][1][0]), float(last_ys[-1]), nights) or trend
+        return trend
 
     slopes: list[float] = []
     s_total, var_total, pairs = 0, 0.0, 0
@@ -237,6 +377,11 @@ def detect_rise(
 
     window = sum(ts[-1] - ts[0] for ts, _ in used)
     growth = slope * window
+    climbing = bool(stair) and _staircase(used, stair)
+    if climbing:
+        growth = max(growth, sum(ys[-1] - ys[0] for _, ys in used))
+    noise = _scatter(used, slope)
+    threshold = max(threshold, NOISE_FACTOR * noise)
     if growth < threshold:
         return None
 
@@ -253,9 +398,9 @@ def detect_rise(
             h = len(ts) // 2
             late.extend(pair_slopes(ts[h:], ys[h:]))
             late_window += ts[-1] - ts[h]
-    if recent < recent_ratio * slope:
+    if recent < recent_ratio * slope and not climbing:
         return None
-    if late and median(late) * late_window < 0.5 * threshold:
+    if late and median(late) * late_window < 0.5 * threshold and not climbing:
         return None
     # Persistence: the first half of the last segment rose too (not a single step).
     half = max(2, len(lt) // 2)
@@ -263,6 +408,8 @@ def detect_rise(
     persistent = early > 0 and recent > 0
 
     severity = _severity(n, p, tau, growth, threshold, persistent, sawtooth)
+    if climbing and n >= 5 and severity in (None, "low"):
+        severity = "medium"
     if severity is None:
         return None
 
@@ -289,7 +436,309 @@ def detect_rise(
         recent_slope=recent,
         sawtooth=sawtooth,
         severity=severity,
+        nights=round((used[-1][0][-1] - used[0][0][0]) / 86400.0) + 1 if nights >= 2 else 0,
+        noise=noise,
     )
+
+
+def _staircase(used: Sequence[Segment], steps: int) -> bool:
+    """Never falls, climbs at least ``steps`` times, and its last flat run is not the longest."""
+    ups = 0
+    for _, ys in used:
+        runs = [1]
+        for a, b in itertools.pairwise(ys):
+            if b < a:
+                return False
+            if b > a:
+                ups += 1
+                runs.append(1)
+            else:
+                runs[-1] += 1
+        if len(runs) > 1 and runs[-1] > max(runs[:-1]) + 1:
+            return False
+    return ups >= steps
+
+
+def _nightly_rise(
+    used: Sequence[Segment], threshold: float, first: float, last: float, nights: int, renew: bool
+) -> Trend | None:
+    """The rise of nightly looks, judged on pairs of looks a whole number of weeks apart.
+
+    A log buffer cleared every Sunday or usage that differs by the day of the week adds nothing to
+    such a pair, and a warm-up after a boot or restart only to pairs that start in it; a leak adds
+    up in every one. "medium" needs all of: the pairs rise together (Mann-Kendall, p < ``WEEK_P``),
+    at least ``SETTLED_PAIRS`` of them start after their segment's first ``SETTLE`` (past the
+    warm-up) or at a condensed point, and the median rise, of those and of all, exceeds ``_bar``
+    (``WEEK_Z`` standard errors, from the noise of a difference of two looks: their scatter around
+    the line, a weekly cycle's included): a night's noise or one busy night does not, re-read every
+    night for a year. A series level for the later half of its segments is a plateau (``PLATEAU``).
+    Too few such pairs: a daemon restarted every few nights (``renew``) is judged on its instances
+    pooled (:func:`_renewed_rise`), anything else is at most a watch item; a very clear rise of every
+    pair of looks with a clear week-apart rise is a cycle that is not weekly (``ALL_P``).
+    """
+    diffs: list[float] = []
+    lags: list[float] = []
+    slopes: list[float] = []
+    settled: list[float] = []
+    settled_slopes: list[float] = []
+    s_total, var_total = 0, 0.0
+    late: list[float] = []  # slopes of the pairs in the later half of their segment
+    points: set[tuple[int, int]] = set()
+    settled_points: set[tuple[int, int]] = set()
+    for k, (ts, ys) in enumerate(used):
+        pairs = weekday_pairs(ts)
+        s, var = kendall_pairs(ys, pairs)
+        s_total, var_total = s_total + s, var_total + var
+        for i, j in pairs:
+            d, dt = ys[j] - ys[i], ts[j] - ts[i]
+            diffs.append(d)
+            lags.append(dt)
+            slopes.append(d / dt)
+            points.update(((k, i), (k, j)))
+            if ts[i] >= (ts[0] + ts[-1]) / 2.0:
+                late.append(d / dt)
+            if ts[i] - ts[0] >= SETTLE or lone(ts, i):  # a condensed week: its warm-up is outvoted
+                settled.append(d)
+                settled_slopes.append(d / dt)
+                settled_points.update(((k, i), (k, j)))
+    enough = len(settled) >= SETTLED_PAIRS
+    renewed = _renewed_rise(used) if renew and not enough else None
+    # Every pair of looks in a segment: what a cycle that is not weekly (or too few weeks) leaves.
+    all_slopes = [x for ts, ys in used for x in pair_slopes(ts, ys)]
+    scores = [kendall_s(ys) for _, ys in used]
+    s_all, var_all = sum(x[0] for x in scores), sum(x[1] for x in scores)
+    p_all, tau_all = one_sided_p(s_all, var_all), s_all / max(1, sum(x[2] for x in scores))
+    if renewed is not None:
+        slope, p, tau, s_total, var_total, slopes = renewed
+    elif enough:
+        slope, p, tau = median(settled_slopes), one_sided_p(s_total, var_total), s_total / len(diffs)
+    else:  # too few week-apart pairs: at most a watch item, on every pair of looks
+        slopes, s_total, var_total = all_slopes, s_all, var_all
+        slope, p, tau = median(all_slopes) if all_slopes else 0.0, p_all, tau_all
+    window = sum(ts[-1] - ts[0] for ts, _ in used)
+    growth = slope * window
+    if slope <= 0 or growth < threshold:
+        return None
+    if renewed is None and len(late) >= SETTLED_PAIRS and median(late) < PLATEAU * slope:
+        return None  # risen, then level for the later half of its segments: a warm-up or a cache filled
+    # The noise of a week-apart difference: its robust scatter around what the slope explains, and
+    # at least that of two looks around the line (a weekly cycle whose pairs agree is still noise).
+    noise = _scatter(used, slope)
+    pair_spread = (
+        1.4826 * median([abs(d - slope * dt) for d, dt in zip(diffs, lags, strict=True)]) if diffs else 0.0
+    )
+    spread = max(math.sqrt(2.0) * noise, pair_spread)
+    bar = _bar(spread, len(diffs), len(points))
+    if renewed is not None:
+        severity = "medium"
+    elif (
+        enough
+        and p < WEEK_P
+        and median(diffs) >= bar
+        and median(settled) >= _bar(spread, len(settled), len(settled_points))
+    ):
+        strong = p < 0.001 and tau >= 0.6 and growth >= 2 * threshold and len(settled) >= 8
+        severity = "high" if strong else "medium"
+    elif (
+        enough
+        and p_all < ALL_P
+        and tau_all >= 0.5
+        and p < WEEK_P
+        and median(settled) >= _bar(pair_spread, len(settled), len(settled_points))
+    ):
+        # A cycle of some other length than a week (alloc/free every few nights) is noise to the
+        # week-apart pairs but not to the rise of every pair: very clear there, clear in these.
+        severity = "medium"
+    elif p < 0.2 and tau >= 0.5 and _still_rising(used[-1], slope):
+        severity = "low"
+    else:
+        return None
+
+    slopes.sort()
+    c = 1.96 * math.sqrt(max(var_total, 0.0))
+    m = len(slopes)
+    lo_i = max(0, min(m - 1, math.floor((m - c) / 2.0)))
+    hi_i = max(0, min(m - 1, math.ceil((m + c) / 2.0)))
+    lt, ly = used[-1]
+    intercept = median([y - slope * t for t, y in zip(lt, ly, strict=True)])
+    return Trend(
+        slope=slope,
+        slope_lo=slopes[lo_i],
+        slope_hi=slopes[hi_i],
+        tau=tau,
+        p_value=p,
+        samples=sum(len(ts) for ts, _ in used),
+        segments=len(used),
+        window_s=window,
+        first=first,
+        last=last,
+        level=intercept + slope * lt[-1],
+        growth=growth,
+        threshold=max(threshold, bar),
+        recent_slope=slope,
+        sawtooth=False,
+        severity=severity,
+        nights=round((used[-1][0][-1] - used[0][0][0]) / 86400.0) + 1 if nights >= 2 else 0,
+        noise=noise,
+    )
+
+
+def _bar(spread: float, pairs: int, points: int) -> float:
+    """The least median week-apart rise that is not noise (``WEEK_Z`` standard errors of it).
+
+    Pairs sharing looks are not independent: a series of n looks holds at most n/2 independent ones.
+    """
+    independent = max(1, min(pairs, points // 2))
+    return WEEK_Z * 1.2533 * spread / math.sqrt(independent)
+
+
+def _cycle_rise(
+    used: Sequence[Segment], threshold: float, first: float, last: float, nights: int
+) -> Trend | None:
+    """An alloc/free cycle of a few nights that is not weekly, its minima rising: a leak ("medium").
+
+    Week-apart pairs read such a cycle as noise. Its drops (each more than twice the typical
+    night's rise) must come at a steady pace (cycle lengths within ``CYCLE_SPREAD``) and not weekly (a
+    log buffer cleared every Sunday: the week-apart pairs judge that), three cycles or more, and
+    the minima rise clearly (Mann-Kendall p < ``CYCLE_P``, tau >= 0.6) by more than ``threshold``.
+    """
+    used_min: list[Segment] = []
+    lengths: list[float] = []
+    for ts, ys in used:
+        if len(ts) < 6:
+            continue
+        steps = [b - a for a, b in itertools.pairwise(ys) if b > a]
+        drop = max(threshold, 2.0 * median(steps) if steps else 0.0)
+        starts = [i for i in range(1, len(ys)) if ys[i - 1] - ys[i] > drop]
+        minima = cycle_minima(ts, ys, drop)
+        if minima is None or len(starts) < 3:
+            continue
+        lengths.extend(ts[b] - ts[a] for a, b in itertools.pairwise(starts))
+        used_min.append(minima)
+        # A sampled minimum lands anywhere within a night's rise of the true one (aliasing).
+        threshold = max(threshold, 1.5 * median(steps))
+    if not lengths or sum(len(t) for t, _ in used_min) < 4:
+        return None
+    period = median(lengths)
+    if max(lengths) - min(lengths) > CYCLE_SPREAD or abs(period - WEEK) <= WEEKDAY_SLACK:
+        return None
+    slopes = [x for ts, ys in used_min for x in pair_slopes(ts, ys)]
+    scores = [kendall_s(ys) for _, ys in used_min]
+    s_total, var_total, pairs = (sum(x[k] for x in scores) for k in range(3))
+    slope, p, tau = median(slopes), one_sided_p(int(s_total), var_total), s_total / max(1, pairs)
+    if s_total == pairs:  # every minimum above every earlier one: exactly 1/n! per segment
+        p = math.prod(1.0 / math.factorial(len(ts)) for ts, _ in used_min)
+    window = sum(ts[-1] - ts[0] for ts, _ in used_min)
+    if p >= CYCLE_P or tau < 0.6 or slope * window < threshold:
+        return None
+    lt, ly = used_min[-1]
+    return Trend(
+        slope=slope,
+        slope_lo=min(slopes),
+        slope_hi=max(slopes),
+        tau=tau,
+        p_value=p,
+        samples=sum(len(ts) for ts, _ in used_min),
+        segments=len(used_min),
+        window_s=window,
+        first=first,
+        last=last,
+        level=median([y - slope * t for t, y in zip(lt, ly, strict=True)]) + slope * lt[-1],
+        growth=slope * window,
+        threshold=threshold,
+        recent_slope=slope,
+        sawtooth=True,
+        severity="medium",
+        nights=round((used[-1][0][-1] - used[0][0][0]) / 86400.0) + 1 if nights >= 2 else 0,
+        noise=0.0,
+    )
+
+
+def _still_rising(seg: Segment, slope: float) -> bool:
+    """The recent third of a segment (three looks at least) still rises at ``PLATEAU`` of ``slope``."""
+    ts, ys = seg
+    k = max(3, math.ceil(len(ts) / 3))
+    return len(ts) < 3 or theil_sen(ts[-k:], ys[-k:]) >= PLATEAU * slope
+
+
+def sign_p(k: int, m: int) -> float:
+    """P(at least k of m fair coin flips come up heads): the one-sided sign test."""
+    return sum(math.comb(m, i) for i in range(k, m + 1)) / 2.0**m if m else 1.0
+
+
+def _renewed_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, float, list[float]] | None:
+    """A daemon restarted every few nights, its leak rising anew in each short instance.
+
+    Instances shorter than two weeks hold too few week-apart pairs. Pooled over ``RENEWED`` or
+    more of them, their looks must rise (Mann-Kendall, p < ``RENEWED_P``), and keep rising past
+    each one's warm-up (its looks from ``SETTLE`` after the first): at half the slope or more, and
+    in most instances (sign test, p < ``RENEWED_LATE_P``; a busy night at the end of a few
+    instances does not make it). A warm-up repeated after every restart flattens after its first
+    day or two; a leak does not.
+    Returns (slope, p, tau, S, Var S, pair slopes) or None.
+    """
+    slopes: list[float] = []
+    settled: list[float] = []
+    s_total, var_total, pairs, segments = 0, 0.0, 0, 0
+    ups = votes = 0
+    s_late, var_late = 0, 0.0
+    for ts, ys in used:
+        if len(ts) < 3:
+            continue
+        segments += 1
+        s, var, m = kendall_s(ys)
+        s_total, var_total, pairs = s_total + s, var_total + var, pairs + m
+        # Past the warm-up: a look SETTLE after the first, but at least two looks (then the first
+        # is left out: an instance restarted every two or three nights gives no more).
+        k0 = max(1, min(next((i for i, t in enumerate(ts) if t - ts[0] >= SETTLE), len(ts)), len(ts) - 2))
+        own = pair_slopes(ts[k0:], ys[k0:])
+        s, var, _ = kendall_s(ys[k0:])
+        s_late, var_late = s_late + s, var_late + var
+        rise = median(own) if own else 0.0
+        ups, votes = ups + (rise > 0), votes + (rise != 0)
+        settled.extend(own)
+        slopes.extend(pair_slopes(ts, ys))
+    if segments < RENEWED or len(settled) < SETTLED_PAIRS:
+        return None
+    p = one_sided_p(s_total, var_total)
+    slope = median(slopes)
+    late = sign_p(ups, votes) < RENEWED_LATE_P or one_sided_p(s_late, var_late) < RENEWED_LATE_P / 10
+    if p >= RENEWED_P or slope <= 0 or not late:
+        return None
+    if median(settled) < 0.5 * slope or _falls(used, slope):
+        return None
+    return slope, p, s_total / pairs, s_total, var_total, slopes
+
+
+def _falls(used: Sequence[Segment], slope: float) -> bool:
+    """An instance fell from one look to the next by more than ``FALL`` standard deviations of such
+    a step and half of what an instance typically gains: a cycle that empties within an instance
+    (a buffer cleared every Sunday in a daemon restarted every few days), not a leak, which never
+    gives back."""
+    steps = [
+        (b - a) - slope * (tb - ta)
+        for ts, ys in used
+        for (ta, a), (tb, b) in itertools.pairwise(zip(ts, ys, strict=True))
+    ]
+    if len(steps) < 3:
+        return False
+    mid = median(steps)
+    sigma = 1.4826 * median([abs(x - mid) for x in steps])
+    gain = slope * median([ts[-1] - ts[0] for ts, _ in used])
+    bar = max(FALL * sigma, 0.5 * gain)
+    return any(a - b > bar for _, ys in used for a, b in itertools.pairwise(ys))
+
+
+def _scatter(used: Sequence[Segment], slope: float) -> float:
+    """Robust standard deviation (1.4826 x MAD) of the points around each segment's own line."""
+    resid: list[float] = []
+    for ts, ys in used:
+        if len(ts) < 3:
+            continue
+        r = [y - slope * t for t, y in zip(ts, ys, strict=True)]
+        mid = median(r)
+        resid.extend(abs(x - mid) for x in r)
+    return 1.4826 * median(resid) if resid else 0.0
 
 
 def detect_decline(segments: Sequence[Segment], min_abs: float, min_rel: float = 0.0) -> Trend | None:
@@ -315,4 +764,6 @@ def detect_decline(segments: Sequence[Segment], min_abs: float, min_rel: float =
         recent_slope=-t.recent_slope,
         sawtooth=t.sawtooth,
         severity=t.severity,
+        nights=t.nights,
+        noise=t.noise,
     )

@@ -76,11 +76,14 @@ def test_every_leak_outranks_every_non_leak(n: int, sched: str) -> None:
                 leak = p.name == "target" and PATTERNS[dev.name].leak
                 scored.append((p.score, leak, dev.name, p))
         # sawtooth_rising needs several cycles (see its own test); here it may only be a watch item.
-        clear = [s for s, leak, name, _ in scored if leak and name != "sawtooth_rising"]
+        # So does restart_leak on nightly looks: two weeks of a daemon restarted every 5-10 nights
+        # are two or three short instances, which a warm-up after every restart imitates.
+        hard = {"sawtooth_rising", "restart_leak"} if sched == "nightly" else {"sawtooth_rising"}
+        clear = [s for s, leak, name, _ in scored if leak and name not in hard]
         quiet = [s for s, leak, _, _ in scored if not leak]
         assert min(clear) > max(quiet), (sched, seed)
         for _, leak, name, p in scored:
-            if leak and name != "sawtooth_rising":
+            if leak and name not in hard:
                 assert set(PATTERNS[name].kinds) <= {f.kind for f in p.findings}, (name, p.findings)
             if not leak:
                 assert all(ORDER.index(f.severity) <= 1 for f in p.findings), (name, p.findings)
@@ -104,9 +107,13 @@ def test_three_samples_never_high_for_any_pattern() -> None:
 
 
 def test_slow_leak_on_sparse_nightly_samples() -> None:
+    """12 nights, not 10: nightly looks must also rise between nights a week apart (a log buffer
+    cleared every Sunday rises all week), which ten nights give six pairs of, too few to tell."""
     for seed in range(3):
-        dev = analyse_device("cam", scenario("slow_leak", 10, "nightly", seed)[0])
+        dev = analyse_device("cam", scenario("slow_leak", 12, "nightly", seed)[0])
         assert dev.processes[0].name == "target" and dev.processes[0].leaking
+        short = analyse_device("cam", scenario("slow_leak", 8, "nightly", seed)[0])
+        assert not short.processes[0].leaking
 
 
 def test_sawtooth_with_rising_minima_is_found_over_enough_cycles() -> None:
@@ -155,3 +162,18 @@ def test_reclaimable_cache_growth_is_a_note_not_an_alarm() -> None:
     assert f.severity in ("info", "low") and f.evidence["reclaimable"] == "yes"
     assert "reclaimable" in f.summary and "alloc_calls" not in f.summary
     assert dev.score < 0.5
+
+
+def test_low_items_on_many_devices_are_a_watch_list_not_a_verdict() -> None:
+    """200 steady devices of 3 samples each whose shared kernel's slab cache creeps: a low item on
+    each device is listed once (severity low), never as "one firmware bug"."""
+    devices = []
+    for d in range(200):
+        slab = [{"kmalloc-cg-1k": 4 * MiB + i * (d % 4 + 1) * 300 * 1024} for i in range(3)]
+        devices.append(analyse_device(f"dev-{d:03d}", device([[proc(1, "init")]] * 3, slab=slab)))
+    assert all(f.severity == "low" for dev in devices for f in dev.findings)
+    found = fleet_findings(devices)
+    assert found and all(f.severity == "low" for f in found)
+    for f in found:
+        assert "firmware bug" not in f.summary and "watch list" in f.summary, f.summary
+    assert found[0].process == "slab:kmalloc-cg-1k" and len(found[0].devices) == 200

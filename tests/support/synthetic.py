@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 from fleet.metrics.model import DeviceMetrics, ProcessMetrics
 
@@ -320,3 +320,238 @@ def scenario(
     times = schedule(sched, n, rng)
     procs = [("target", pattern)] + [(f"daemon{k}", "steady") for k in range(background)]
     return device_series(times, rng, procs)
+
+
+# --- Multi-night histories: what a year of nightly sweeps sees ---------------------------------
+#
+# Each night at ~02:00 the sweep takes three samples a minute apart. Between nights the device
+# lives its life: reboots, firmware upgrades (a reboot with a new boot id and a shifted baseline),
+# watchdog restarts, a warm-up after each boot, a log buffer cleared every Sunday, and nights when
+# the sweep finds the device still busy (a usage peak). Leak rates are per *day*.
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class NightPattern:
+    """Truth for one multi-night pattern: its leak kind (None: not a leak) and the rates tried."""
+
+    kind: str | None
+    rates: tuple[float, ...] = (0.0,)  # per day, in the pattern's unit (bytes, threads, fds)
+    unit: str = ""
+
+
+NIGHT_PATTERNS: dict[str, NightPattern] = {
+    "steady": NightPattern(None),
+    "noisy": NightPattern(None),  # +-4 MiB between nights and usage peaks
+    "warmup": NightPattern(None),  # grows for a few nights after every boot, then levels off
+    "weekly_log": NightPattern(None),  # a log buffer filled all week and cleared every Sunday
+    "pool": NightPattern(None),  # a thread pool and its sockets breathing with the day's load
+    "watchdog": NightPattern(None),  # restarted by a watchdog every few nights, warm-up each time
+    "heap_leak": NightPattern("heap_growth", (1 * MiB, 2 * MiB, 4 * MiB), "MiB"),
+    "restart_heap_leak": NightPattern("heap_growth", (2 * MiB,), "MiB"),  # and a watchdog restarts it
+    "thread_leak": NightPattern("thread_leak", (0.5, 1.0, 2.0), "threads"),
+    "unjoined_threads": NightPattern("unjoined_threads", (0.5, 1.0), "stacks"),
+    "fd_leak": NightPattern("fd_leak", (1.0, 2.0), "fds"),
+    "thread_leak_32": NightPattern("thread_leak", (0.5, 1.0), "threads"),  # 32-bit: stacks eat address space
+}
+NIGHT_NON_LEAKS = tuple(p for p, spec in NIGHT_PATTERNS.items() if spec.kind is None)
+NIGHT_LEAKS = tuple(p for p, spec in NIGHT_PATTERNS.items() if spec.kind is not None)
+NIGHT_NOISE = 4 * MiB  # heap level from one night to the next: uniform within +-4 MiB
+
+
+@dataclass(frozen=True)
+class NightTruth:
+    """What a generated history really does, and the nights its events fell on."""
+
+    pattern: str
+    rate: float
+    kind: str | None
+    nights: int
+    reboots: tuple[int, ...]  # nights that start a new boot (firmware upgrades included)
+    upgrades: tuple[int, ...]
+    restarts: tuple[int, ...]  # nights before which the watchdog restarted the target
+
+
+def _weekday(t: float) -> int:
+    """Monday 0 .. Sunday 6 (1970-01-01 was a Thursday)."""
+    return (int(t // DAY) + 3) % 7
+
+
+def _events(pattern: str, nights: int, rng: random.Random) -> tuple[list[int], list[int], list[int]]:
+    """Reboots (about every 40 nights), firmware upgrades (about every 90) and watchdog restarts."""
+    reboots, upgrades, restarts = [], [], []
+    every = rng.randint(3, 15) if pattern == "watchdog" else rng.randint(5, 10) if "restart" in pattern else 0
+    next_restart = every
+    for k in range(1, nights):
+        if rng.random() < 1 / 90:
+            upgrades.append(k)
+            reboots.append(k)
+        elif rng.random() < 1 / 40:
+            reboots.append(k)
+        elif every and k >= next_restart:
+            restarts.append(k)
+            next_restart = k + every
+        elif not every and rng.random() < 1 / 60:
+            restarts.append(k)  # an occasional watchdog restart for any program
+    return reboots, upgrades, restarts
+
+
+def night_history(
+    pattern: str, nights: int, seed: int, rate: float | None = None, background: int = 3
+) -> tuple[list[tuple[float, DeviceMetrics]], NightTruth]:
+    """``nights`` nightly sweeps (3 samples a minute apart at ~02:00) of one device.
+
+    The device runs ``target`` doing ``pattern`` at ``rate`` per day (default: the pattern's first
+    rate), ``logd`` (a log buffer cleared every Sunday), and ``background`` steady daemons. Every
+    random draw comes from ``seed``, so a history is the same on every run.
+    """
+    spec = NIGHT_PATTERNS[pattern]
+    rng = random.Random(seed)
+    rate = spec.rates[0] if rate is None else rate
+    reboots, upgrades, restarts = _events(pattern, nights, rng)
+    bits = 32 if pattern.endswith("_32") else 64
+    names = ["target", "logd", *(f"daemon{k}" for k in range(background))]
+    base = {nm: rng.uniform(4, 40) * MiB for nm in names}
+    threads0 = {nm: rng.randint(2, 10) for nm in names}
+    fds0 = {nm: rng.randint(8, 40) for nm in names}
+    warm = rng.uniform(4, 24) * MiB if pattern in ("warmup", "watchdog") else rng.uniform(0, 2) * MiB
+    warm_nights = rng.uniform(0.2, 0.6)  # a warm-up levels off within a day or two
+    log_rate = rng.uniform(0.5, 3.0) * MiB
+    weekly_target = rng.uniform(1.0, 4.0) * MiB
+    avail0 = rng.uniform(180, 320) * MiB
+    cache_fill = rng.uniform(8, 32) * MiB
+
+    samples: list[tuple[float, DeviceMetrics]] = []
+    boot, firmware, boot_t0 = 0, 1, START - 3600.0
+    started = {nm: START for nm in names}  # wall time of each process's (re)start
+    pid_of = {nm: 300 + 17 * k for k, nm in enumerate(names)}
+    has_firmware = "firmware" in {f.name for f in fields(DeviceMetrics)}
+    for k in range(nights):
+        t0 = START + k * DAY + 2 * 3600 + rng.uniform(-1200.0, 1200.0)
+        if k in reboots:
+            boot += 1
+            boot_t0 = t0 - rng.uniform(3600.0, 20 * 3600.0)
+            started = dict.fromkeys(names, boot_t0 + 20.0)
+            pid_of = {nm: 300 + 17 * j for j, nm in enumerate(names)}  # a deterministic boot
+            if k in upgrades:
+                firmware += 1
+                for nm in names:  # the new firmware's programs use a little more or less memory
+                    base[nm] *= rng.uniform(0.9, 1.15)
+        if k in restarts:
+            started["target"] = t0 - rng.uniform(600.0, 20 * 3600.0)
+            pid_of["target"] += 97
+        busy = rng.random() < 1 / 7  # the sweep finds the device still busy: a usage peak
+        night_noise = {nm: rng.uniform(-1.0, 1.0) for nm in names}
+        for j in range(3):
+            t = t0 + 60.0 * j + rng.uniform(-3.0, 3.0)
+            procs = []
+            for nm in names:
+                age = (t - started[nm]) / DAY  # days since this instance started
+                pat = pattern if nm == "target" else "weekly_log" if nm == "logd" else "steady"
+                pm = _night_values(
+                    pat, nm, t, age, rate, rng,
+                    base=base[nm], threads0=threads0[nm], fds0=fds0[nm], bits=bits if nm == "target" else 64,
+                    noise=night_noise[nm], busy=busy,
+                    warm=warm if nm == "target" else 1 * MiB, warm_nights=warm_nights,
+                    weekly=log_rate if nm == "logd" else weekly_target,
+                )  # fmt: skip
+                start = int((started[nm] - boot_t0) * HZ)
+                exe = f"/usr/bin/{nm}"
+                procs.append(replace(pm, pid=pid_of[nm], start_time=start, name=nm, exe=exe, cmdline=exe))
+            since_boot = (t - boot_t0) / DAY
+            grown = sum(max(0, (p.anon_private or 0) - int(base[p.name] * 0.6)) for p in procs)
+            avail = (
+                avail0
+                - cache_fill * (1.0 - math.exp(-since_boot / warm_nights))
+                - grown
+                + rng.uniform(-1.0, 1.0) * NIGHT_NOISE * 0.5
+                - (8 * MiB if busy else 0)
+            )
+            slab = {
+                "dentry": int(3 * MiB + 2 * MiB * (1.0 - math.exp(-since_boot)) + rng.gauss(0, 16 * KiB)),
+                "kmalloc-256": int(2 * MiB + rng.gauss(0, 32 * KiB)),
+                "kmalloc-1k": int(1 * MiB + rng.gauss(0, 32 * KiB) + (256 * KiB if busy else 0)),
+            }
+            dm = DeviceMetrics(
+                boot_id=f"boot-{seed}-{boot}",
+                kernel="4.9.88",
+                uptime=t - boot_t0,
+                mem_total=512 * MiB,
+                mem_free=int(avail * 0.4),
+                mem_available=max(0, int(avail)),
+                slab=slab,
+                processes=tuple(procs),
+            )
+            if has_firmware:
+                dm = replace(dm, firmware=f"v1.{firmware}")  # type: ignore[call-arg]
+            samples.append((t, dm))
+    truth = NightTruth(pattern, rate, spec.kind, nights, tuple(reboots), tuple(upgrades), tuple(restarts))
+    return samples, truth
+
+
+def _night_values(
+    pattern: str,
+    name: str,
+    t: float,
+    age: float,
+    rate: float,
+    rng: random.Random,
+    *,
+    base: float,
+    threads0: int,
+    fds0: int,
+    bits: int,
+    noise: float,
+    busy: bool,
+    warm: float,
+    warm_nights: float,
+    weekly: float,
+) -> ProcessMetrics:
+    """One sample of one process ``age`` days after it started; pid and name are filled later."""
+    heap = base + warm * (1.0 - math.exp(-age / warm_nights)) + rng.gauss(0.0, 4 * PAGE)
+    spread = NIGHT_NOISE if pattern == "noisy" or "heap" in pattern else NIGHT_NOISE / 8
+    heap += noise * spread + (rng.uniform(2, 8) * MiB if busy and pattern != "steady" else 0.0)
+    threads, stacks_extra, fds = threads0, 0, fds0
+    names = {name: 1, "worker": threads0 - 1}
+    if pattern == "weekly_log":
+        since_sunday = (_weekday(t) + 1) % 7 + (t % DAY) / DAY  # days since Sunday 00:00
+        heap += weekly * min(since_sunday, age)
+    elif pattern == "pool" or busy:
+        extra = rng.randint(0, 3) + (3 if busy else 0)
+        threads += extra
+        names["worker"] += extra
+        fds += rng.randint(0, 4) + (4 if busy else 0)
+    if pattern in ("heap_leak", "restart_heap_leak"):
+        heap += rate * age
+    elif pattern in ("thread_leak", "thread_leak_32"):
+        new = int(rate * age)
+        threads += new
+        names["rtsp_worker"] = new
+        heap += new * 16 * KiB
+    elif pattern == "unjoined_threads":
+        stacks_extra = int(rate * age)
+        heap += stacks_extra * 8 * KiB
+    elif pattern == "fd_leak":
+        fds += int(rate * age) + rng.randint(-2, 2)
+    stacks = threads - 1 + stacks_extra
+    rss = max(PAGE, int(heap + 2 * MiB) // PAGE * PAGE)
+    vm = int(base * 3 + 32 * MiB + stacks * (STACK + PAGE))
+    if bits == 32:
+        vm += 600 * MiB
+    return ProcessMetrics(
+        pid=0,
+        start_time=0,
+        name="",
+        rss=rss,
+        pss=rss - 64 * KiB,
+        vm_size=vm,
+        anon_private=max(PAGE, int(heap) // PAGE * PAGE),
+        threads=threads,
+        stack_count=stacks,
+        stack_bytes=stacks * STACK,
+        stack_size=STACK if stacks else None,
+        thread_names={k: v for k, v in names.items() if v > 0},
+        fds=fds,
+        address_bits=bits,
+    )
