@@ -41,6 +41,7 @@ from typing import Any
 
 from fleet.capture.script import DEVICE_FILES, SLABINFO, capture_script, new_token
 from fleet.capture.split import split_capture
+from fleet.inventory.model import DEFAULT_FIRMWARE_FILES
 from fleet.metrics.from_capture import metrics_from_capture
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -123,8 +124,9 @@ def measure(init: int | None, busybox: str, rounds: int, root: bool = False) -> 
     capture and an empty script; ``root``: as a device's root shell (:func:`as_root_on_a_device`),
     and format 3's full capture beside."""
 
-    def fleet(token: str, skip: list[int] | None = None, slabinfo: bool = True) -> str:
-        script = capture_script(token, skip or (), slabinfo=slabinfo)
+    def fleet(token: str, skip: list[int] | None = None, slabinfo: bool = True, firmware: bool = True) -> str:
+        files = DEFAULT_FIRMWARE_FILES if firmware else ()
+        script = capture_script(token, skip or (), slabinfo=slabinfo, firmware_files=files)
         return as_root_on_a_device(script) if root else script
 
     token = new_token()
@@ -132,6 +134,7 @@ def measure(init: int | None, busybox: str, rounds: int, root: bool = False) -> 
     known = [pid for pid, pc in split_capture(raw, token).processes.items() if pc.files.get("maps")]
     cases: dict[str, Callable[[str], str]] = {
         "full": fleet,
+        "full_without_firmware": lambda t: fleet(t, firmware=False),  # format 6 minus the firmware file
         "steady_skipped": lambda t: fleet(t, known, slabinfo=False),  # as --maps-every
         "naive": lambda t: capture_variants.script("naive", t),
         "naive_same": lambda t: capture_variants.script("naive-same", t),
@@ -152,7 +155,10 @@ def measure(init: int | None, busybox: str, rounds: int, root: bool = False) -> 
     for label in cases:
         res[label] = {"device_cpu_ms": totals[label] / rounds * 1000, "bytes": sizes[label]}
     empty = res["empty"]["device_cpu_ms"]
-    for label in ("full", "steady_skipped", "naive", "naive_same", "format_4", "format_4_skipped"):
+    for label in (
+        *("full", "full_without_firmware", "steady_skipped", "naive", "naive_same"),
+        *("format_4", "format_4_skipped"),
+    ):
         res[label]["capture_ms"] = res[label]["device_cpu_ms"] - empty
     res["full_vs_naive"] = res["full"]["capture_ms"] / res["naive"]["capture_ms"]
     res["full_vs_naive_same"] = res["full"]["capture_ms"] / res["naive_same"]["capture_ms"]
@@ -191,7 +197,7 @@ PARTS: dict[str, tuple[str, str]] = {
     "thread names": ('t=" $p/task/[0-9]*/comm"', "t="),
     "statm": (USER_FILES, 'A="$A $p/stat$c"'),
     "fd counts": ("    set -- $p/fd/*\n", "    set --\n"),
-    "every file (grep)": ("grep -zH '' $F $A $T $M </dev/null 2>/dev/null", "true"),
+    "every file (grep)": ("grep -zH '' $F ${W:+\"$W\"} $A $T $M </dev/null 2>/dev/null", "true"),
 }
 
 
@@ -284,6 +290,13 @@ def main() -> None:
             f" {r['steady_skipped']['bytes'] / 1024:.1f} vs {r['format_4_skipped']['bytes'] / 1024:.1f} KiB;"
             f" parse {p5['first']:.2f} vs {p4['first']:.2f}, {p5['repeat_steady_skipped']:.2f}"
             f" vs {p4['repeat_steady_skipped']:.2f} ms"
+        )
+    print("format 6's firmware identity (the first firmware_files found, on grep's command line):")
+    for label, r in results.items():
+        full, bare = r["full"], r["full_without_firmware"]
+        print(
+            f"  {label:<9} {full['capture_ms']:.2f} ms, {full['bytes'] / 1024:.1f} KiB;"
+            f" without firmware_files {bare['capture_ms']:.2f} ms, {bare['bytes'] / 1024:.1f} KiB"
         )
     root = results["host-root"]
     print(

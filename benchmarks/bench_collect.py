@@ -335,8 +335,8 @@ def _worker_fleet_repeat(
     connection's close (each device closes right after its own last sample, so a 2-sample run
     cannot keep the close out of its repeat round)."""
     from fleet.collect.collector import collect
+    from fleet.collect.events import ProgressEvent, SampleDone
     from fleet.collect.options import CollectOptions
-    from fleet.collect.sampler import DeviceOutcome
     from fleet.inventory.load import load_inventory
     from fleet.store.store import Store
 
@@ -345,12 +345,14 @@ def _worker_fleet_repeat(
     done: dict[int, set[str]] = {1: set(), 2: set()}
     marks: dict[int, dict[str, Any]] = {}
 
-    def progress(outcome: DeviceOutcome) -> None:  # after each sample, on the event loop
-        names = done.get(outcome.attempts)
+    def progress(event: ProgressEvent) -> None:  # after each sample, on the event loop
+        if not isinstance(event, SampleDone):
+            return
+        names = done.get(event.round)
         if names is not None:
-            names.add(outcome.name)
+            names.add(event.device)
             if len(names) == len(devices):
-                marks[outcome.attempts] = {
+                marks[event.round] = {
                     "at": time.monotonic(),
                     "cpu": _usage(),
                     "device": _cgroup_seconds(device_cpu),

@@ -70,7 +70,7 @@ def test_the_shell_writes_its_own_lines_three_times_whatever_the_number_of_proce
     shell = calls[0][0]  # strace's child: the shell; grep is a child of its own
     writes = [call for pid, call in calls if pid == shell and call.startswith("write(1,")]
     assert len(writes) == 3, writes
-    assert token + " v 5" in writes[0] and writes[2].startswith(f'write(1, "{token} end')
+    assert token + " v 6" in writes[0] and writes[2].startswith(f'write(1, "{token} end')
 
 
 def test_script_fits_every_dropbear_exec_path() -> None:
@@ -467,3 +467,101 @@ def test_captures_in_one_kept_shell_are_each_whole(shell: list[str], path: str, 
     assert light.omitted == {"/proc/slabinfo"} and me in light.skipped
     (shell_pid,) = light.skipped - {me}  # $$, named last by a skipping capture
     assert all(shell_pid in c.processes for c in caps)  # the same shell ran all three
+
+
+def _firmware_capture(shell: list[str], files: list[str], env: dict[str, str] | None) -> tuple[str, bytes]:
+    token = new_token()
+    out = subprocess.run(
+        [shutil.which(shell[0]) or shell[0], *shell[1:], "-s"],
+        input=capture_script(token, firmware_files=files).encode(),
+        capture_output=True,
+        check=True,
+        timeout=60,
+        env=env,
+    )
+    return token, out.stdout
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+@pytest.mark.parametrize("path", ["grep", "grep-without-z", "cat-fallback"])
+def test_the_first_firmware_file_found_is_named_and_read_on_every_path(
+    shell: list[str], path: str, tmp_path: Path
+) -> None:
+    """Format 6: the shell picks the first of the inventory's firmware_files that exists (a test
+    builtin, no process), names it in a ``w`` header and reads it with the other files: with the one
+    grep, line by line, or with cat. Paths with spaces, quotes and shell syntax stay one word."""
+    odd = tmp_path / "fw dir $(reboot) 'q'"
+    odd.mkdir()
+    (odd / "os-release").write_text('NAME="Acme"\nVERSION_ID="2.3.1"\n')
+    (tmp_path / "later").write_text("9.9.9\n")
+    files = [str(tmp_path / "missing"), str(odd), str(odd / "os-release"), str(tmp_path / "later")]
+    env: dict[str, str] | None = None
+    if path == "cat-fallback":
+        env = cat_only_env(shell, False, tmp_path)
+    elif path == "grep-without-z":
+        if shell[0] != "dash":
+            pytest.skip("BusyBox ash runs its own grep applet")
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "grep").write_text(
+            f'#!/bin/sh\ncase "$1" in -z*) exit 2 ;; esac\nexec {shutil.which("grep")} "$@"\n'
+        )
+        (bin_dir / "grep").chmod(0o755)
+        env = {"PATH": str(bin_dir)}
+    token, raw = _firmware_capture(shell, files, env)
+    cap = split_capture(raw, token)
+    assert cap.complete and cap.firmware_file == str(odd / "os-release")  # a directory is no file
+    assert cap.files[str(odd / "os-release")] == 'NAME="Acme"\nVERSION_ID="2.3.1"\n'
+    assert str(tmp_path / "later") not in cap.files and not (tmp_path / "reboot").exists()
+    m = metrics_from_capture(cap)
+    assert m.firmware == "2.3.1" and m.kernel_version and m.kernel_version.startswith("Linux version ")
+    assert cap.files["/proc/meminfo"].startswith("MemTotal:") and cap.processes[os.getpid()].files["maps"]
+    assert (b" g\n" in raw) is (path == "grep-without-z")
+    assert (b" f /proc/meminfo" in raw) is (path == "cat-fallback")
+
+
+@pytest.mark.skipif(not shutil.which("dash"), reason="no dash")
+def test_firmware_is_read_by_the_same_one_grep(tmp_path: Path) -> None:
+    """Nothing extra forked on the device: the firmware file is one more name on grep's command line."""
+    log = _logging_grep(tmp_path)
+    fw = tmp_path / "fw_version"
+    fw.write_text("\n 1.0-beta \n")
+    token, raw = _firmware_capture(["dash"], [str(fw)], {"PATH": str(tmp_path)})
+    runs = log.read_text().splitlines()
+    # the tiny "-z" probe runs only when grep met a vanished process (exit 2), as without firmware
+    assert str(fw) in runs[0].split() and runs[0].startswith("-zH  ") and all(r == "-z " for r in runs[1:])
+    assert metrics_from_capture(split_capture(raw, token)).firmware == "1.0-beta"
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_no_firmware_file_no_header_and_an_empty_list_reads_none(shell: list[str], tmp_path: Path) -> None:
+    for files in ([str(tmp_path / "nope"), str(tmp_path / "nor-this")], []):
+        token, raw = _firmware_capture(shell, files, None)
+        cap = split_capture(raw, token)
+        assert cap.complete and cap.firmware_file is None and f"{token} w ".encode() not in raw
+        assert metrics_from_capture(cap).firmware is None and "/proc/version" in cap.files
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    token, raw = _firmware_capture(shell, [str(empty)], None)
+    cap = split_capture(raw, token)
+    assert cap.firmware_file == str(empty) and metrics_from_capture(cap).firmware is None
+
+
+@pytest.mark.parametrize("bad", ["/etc/v\nreboot", "/etc/v\0", "etc/version", "/a:b", ""])
+def test_firmware_paths_a_capture_cannot_name_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError):
+        capture_script(new_token(), firmware_files=[bad])
+
+
+def test_format_5_captures_have_no_firmware_and_miss_no_kernel_version() -> None:
+    """Stored captures of format 5 and older: no ``w`` header, no /proc/version; neither counts as
+    unreadable, and their metrics say unknown (None)."""
+    t = new_token()
+    raw = f"{t} v 5\n{t} k 0\n{t} a\nuptime:5.0 1.0\n\0meminfo:MemTotal: 1 kB\n\0{t} end\n".encode()
+    cap = split_capture(raw, t)
+    assert cap.firmware_file is None and "/proc/version" not in cap.unreadable
+    assert "/proc/loadavg" in cap.unreadable  # still read by format 5, so missing
+    m = metrics_from_capture(cap)
+    assert m.firmware is None and m.kernel_version is None
+    raw6 = raw.replace(b" v 5\n", b" v 6\n")
+    assert "/proc/version" in split_capture(raw6, t).unreadable

@@ -86,10 +86,15 @@ def print_capture(
     procs: dict[int, ProcessCapture],
     version: int,
     without_program: int = 0,
+    firmware: tuple[str, str] | None = None,
 ) -> bytes:
     """What the capture script prints for this device state (the splitter's specification);
-    ``without_program``: how many pids format 4 counted without reading them."""
+    ``without_program``: how many pids format 4 counted without reading them; ``firmware``: the
+    firmware file (format 6) and its content, read with the device files."""
     out = [f"{token} v {version}\n".encode()]
+    if version >= 6 and firmware is not None:
+        out.append(f"{token} w {firmware[0]}\n".encode())
+        files = {**files, firmware[0]: firmware[1]}
     if version > 1:
         out += [
             f"{token} d {p.pid} {p.fd_count}\n".encode() for p in procs.values() if p.fd_count is not None
@@ -98,7 +103,7 @@ def print_capture(
         out.append(f"{token} k {without_program}\n".encode())
     if version >= 3:  # grep -zH: a text file is one record, a cmdline one record per argument
         out.append(f"{token} a\n".encode())
-        out += [f"{path.removeprefix('/proc/')}:{text}\0".encode() for path, text in files.items()]
+        out += [f"{path.removeprefix('/proc/')}:{text}\0".encode() for path, text in files.items() if text]
         for p in procs.values():
             for name, text in p.files.items():
                 records = text.split("\0")[:-1] if name == "cmdline" else [text]
@@ -333,22 +338,31 @@ def _model(
 @given(
     st.dictionaries(st.sampled_from(DEVICE_FILES), FILE_TEXT),
     PROCS,
-    st.sampled_from([2, 3, 4]),
+    st.sampled_from([2, 3, 4, 6]),
     st.integers(0, 500),
+    st.one_of(st.none(), st.tuples(st.sampled_from(["/etc/os-release", "/opt/fw dir/v'1"]), FILE_TEXT)),
 )
-def test_model_device_round_trips_through_formats_2_to_4(
+def test_model_device_round_trips_through_formats_2_to_6(
     device: dict[str, str],
     procs: dict[int, tuple[dict[str, str], str, dict[int, str], int | None]],
     version: int,
     without_program: int,
+    firmware: tuple[str, str] | None,
 ) -> None:
     """300 model devices (up to 5 processes, thread names with newlines, every file's lines full of
-    forged headers and grep prefixes) printed as grep prints them (formats 3 and 4: ``grep -zH``,
+    forged headers and grep prefixes) printed as grep prints them (formats 3 to 6: ``grep -zH``,
     format 2: ``grep -H`` plus ``grep -zH`` for cmdlines): the split gives back exactly the model:
-    every file in its process, with its content, and format 4's count of pids left unread."""
+    every file in its process, with its content, format 4's count of pids left unread and format
+    6's firmware file, named by its absolute path."""
     files, model = _model(device, procs)
-    cap = split_capture(print_capture(TOKEN, files, model, version, without_program), TOKEN)
+    raw = print_capture(TOKEN, files, model, version, without_program, firmware)
+    cap = split_capture(raw, TOKEN)
     assert cap.without_program == (without_program if version >= 4 else None)
+    if version >= 6 and firmware is not None:
+        assert cap.firmware_file == firmware[0]
+        files = {**files, firmware[0]: firmware[1]} if firmware[1] else files  # empty: grep prints nothing
+    else:
+        assert cap.firmware_file is None
     assert cap.complete and cap.files == files
     expected = {pid: p for pid, p in model.items() if p.files or p.tasks or p.fd_count is not None}
     assert cap.processes == expected

@@ -50,7 +50,7 @@ def test_a_site_down_names_ten_devices_per_status_and_counts_the_rest(tmp_path: 
     store = tmp_path / "s"
     res = CliRunner().invoke(app, ["collect", str(inv), "--store", str(store)])
     assert res.exit_code == 0, res.output
-    lines = res.output.splitlines()
+    lines = res.stdout.splitlines()  # progress lines go to stderr
     assert lines[0].startswith("collected 0/23 devices, 0 samples in ")
     assert lines[0].endswith("(unreachable 23)")
     assert [line.split(":")[0].strip() for line in lines[1:11]] == names[:10]
@@ -126,3 +126,89 @@ def test_collect_on_a_full_disk_is_a_clear_error(tmp_path: Path) -> None:
     assert res.exit_code == 1, res.output
     assert isinstance(res.exception, SystemExit), res.exception
     assert "the store failed" in res.output and "full" in res.output.split("failed")[-1], res.output
+
+
+def test_collect_log_json_says_a_usage_error_in_json(tmp_path: Path) -> None:
+    """With --log-json every stderr line is JSON, the one-line error of a broken inventory too."""
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text("devices:\n  cam-7:\n    host: 10.0.0.1\n    prot: 22\n")
+    res = CliRunner().invoke(app, ["collect", str(inv), "--store", str(tmp_path / "s"), "--log-json"])
+    assert res.exit_code == 2 and res.stdout == ""
+    (line,) = res.stderr.splitlines()
+    doc = json.loads(line)
+    assert (doc["event"], doc["level"], doc["exit"]) == ("collect_failed", "error", 2)
+    assert doc["message"] == f"{inv}:4: devices.cam-7.prot: unknown key"
+    plain = CliRunner().invoke(app, ["collect", str(inv), "--store", str(tmp_path / "s")])
+    assert plain.stderr == f"fleet: {inv}:4: devices.cam-7.prot: unknown key\n"  # the next run is plain again
+
+
+def test_import_and_prune_print_json(tmp_path: Path) -> None:
+    """import and prune: --json prints the result object, --log-json the same fields as one
+    ``import_done`` / ``prune_done`` log line (docs/interface.md)."""
+    from tests.test_methodlog import MEMINFO, SEED_MAPS, SLABINFO
+
+    log, store = tmp_path / "mem_log.txt", tmp_path / "store"
+    log.write_text((MEMINFO + SEED_MAPS + SLABINFO) * 4)
+    args = [
+        "import",
+        str(log),
+        "--device",
+        "cam-seed",
+        "--store",
+        str(store),
+        "--start",
+        "2026-11-01T00:00:00Z",
+    ]
+    res = CliRunner().invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc == {
+        "device": "cam-seed",
+        "samples": 4,
+        "kind": "method-log",
+        "skipped": doc["skipped"],
+        "file": str(log),
+        "first": "2026-11-01T00:00:00Z",
+        "last": "2026-11-01T00:12:00Z",
+    }
+    assert doc["skipped"] > 0  # the excerpt's "..." lines
+    res = CliRunner().invoke(app, [*args, "--log-json"])
+    (line,) = res.stdout.splitlines()
+    done = json.loads(line)
+    assert done["event"] == "import_done" and done["message"].startswith("imported 4 samples of cam-seed")
+    assert {k: done[k] for k in doc} == doc
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "fleet-report-2020-01-01T000000Z.html").write_text("old")
+    prune = ["prune", "--store", str(store), "--report-dir", str(reports), "--keep-raw-days", "0"]
+    res = CliRunner().invoke(app, [*prune, "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert (doc["raw_pruned"], doc["samples_pruned"], doc["reports_pruned"]) == (4, 0, 1)
+    assert doc["bytes_before"] >= doc["bytes_after"] > 0 and doc["report_dir"] == str(reports)
+    assert (doc["keep_raw_days"], doc["keep_metrics_days"], doc["keep_reports_days"]) == (0, 365, 90)
+    res = CliRunner().invoke(app, [*prune, "--log-json", "--keep-metrics-days", "0"])
+    (line,) = res.stdout.splitlines()
+    done = json.loads(line)
+    assert done["event"] == "prune_done" and done["level"] == "info"
+    assert (done["raw_pruned"], done["samples_pruned"], done["reports_pruned"]) == (0, 4, 0)
+    assert done["message"].startswith("pruned 0 raw captures and 4 samples;")
+    bad = CliRunner().invoke(app, ["prune", "--store", str(tmp_path / "none"), "--log-json"])
+    assert bad.exit_code == 1 and json.loads(bad.stderr)["event"] == "prune_failed"
+
+
+def test_a_collect_that_cannot_open_its_store_leaves_no_progress_thread(tmp_path: Path) -> None:
+    """The progress ticker (a thread writing lines off a terminal) starts only once the store is
+    open and stops however the run ends: none is left writing into a later command's output."""
+    import threading
+
+    inv = tmp_path / "inventory.yaml"
+    inv.write_text("devices:\n  cam-7:\n    host: 127.0.0.1\n    port: 1\n    timeout: 1\n")
+    (tmp_path / "file").write_text("not a store")
+    res = CliRunner().invoke(app, ["collect", str(inv), "--store", str(tmp_path / "file")])
+    assert res.exit_code == 1, res.output
+    res = CliRunner().invoke(app, ["collect", str(inv), "--store", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output
+    assert "fleet: round 1/1: 1/1 devices (100 %)" in res.stderr
+    assert not [t for t in threading.enumerate() if t.name == "fleet-progress"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fleet.inventory.load import load_inventory
-from fleet.inventory.model import InventoryError
+from fleet.inventory.model import DEFAULT_FIRMWARE_FILES, InventoryError
 from fleet.inventory.native import parse_inventory
 
 GOOD = """\
@@ -79,6 +79,23 @@ def test_select_by_name_group_or_tag(tmp_path: Path) -> None:
         ("devices:\n  a:\n    host: x\n    timeout: -1\n", "inv.yaml:4: devices.a.timeout: bad timeout -1"),
         ("devices:\n  ../../etc:\n    host: x\n", "inv.yaml:2: devices.../../etc: device names may not"),
         ("devices: [\n", "inv.yaml:2: invalid YAML"),
+        (
+            'devices:\n  a:\n    host: x\n    firmware_files: ["/etc/v\\nx"]\n',
+            "inv.yaml:4: devices.a.firmware_files: '/etc/v\\nx' holds a newline",
+        ),
+        (
+            'defaults:\n  firmware_files: ["/etc/v\\0"]\ndevices:\n  a:\n    host: x\n',
+            "inv.yaml:2: defaults.firmware_files: '/etc/v\\x00' holds a NUL",
+        ),
+        (
+            "groups:\n  g:\n    firmware_files: etc/version\ndevices:\n  a:\n    host: x\n",
+            "inv.yaml:3: groups.g.firmware_files: 'etc/version' is not an absolute path",
+        ),
+        (
+            "devices:\n  a:\n    host: x\n    firmware_files: [/etc/a:b]\n",
+            "devices.a.firmware_files: '/etc/a:b' holds a ':'",
+        ),
+        ("devices:\n  a:\n    host: x\n    firmware_files: 3\n", "must be a string or a list of strings"),
         ("defaults:\n  user: root\n", "devices: missing"),
         ("", "empty inventory"),
     ],
@@ -168,6 +185,23 @@ def test_shipped_example_is_valid() -> None:
     assert rig.password_file and rig.password_file.endswith("/.config/fleet/rig-password")
     cam = next(d for d in inv.devices if d.name == "cam-001")
     assert cam.password_env == "CAM_PASSWORD" and cam.legacy_algorithms and cam.user == "admin"
+    assert cam.firmware_files == ("/mnt/app/version.txt", "/etc/os-release")
+    assert rig.firmware_files == DEFAULT_FIRMWARE_FILES
+
+
+def test_firmware_files_merge_by_level_and_may_be_empty(tmp_path: Path) -> None:
+    """A group's list replaces the defaults' (a list is one value), a device's replaces both; a
+    single path is a list of one; an empty list reads no firmware identity."""
+    text = (
+        "defaults:\n  firmware_files: /etc/fw\n"
+        "groups:\n  nvr:\n    firmware_files: [/opt/nvr/VERSION, /etc/os-release]\n"
+        "devices:\n  a: {host: x}\n  b: {host: y, groups: [nvr]}\n"
+        "  c: {host: z, groups: [nvr], firmware_files: []}\n"
+    )
+    inv = parse_inventory(text, tmp_path / "inv.yaml")
+    files = {d.name: d.firmware_files for d in inv.devices}
+    assert files == {"a": ("/etc/fw",), "b": ("/opt/nvr/VERSION", "/etc/os-release"), "c": ()}
+    assert inv.sources["b"]["firmware_files"] == "group:nvr"
 
 
 # --- ~/.ssh/config (always an explicit temp file here, never the real one) --------------------

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from fleet.cli.app import app
 from fleet.metrics.limits import (
+    MAX_FIRMWARE,
     MAX_MAPPINGS,
     MAX_METRICS_BYTES,
     MAX_PROBLEMS,
@@ -109,6 +110,17 @@ def test_a_value_the_database_cannot_hold_refuses_its_sample_only(
         assert parse.parse_pending(st) == 0  # nothing left for a later pass
         assert [at for at, _ in st.series("cam")] == [2.0]
         assert {r.id: r.raw for r in st.raw_samples()}[sid] == evil
+
+
+def test_firmware_and_kernel_version_are_bounded_text() -> None:
+    """A firmware identity made without fleet.metrics.firmware (a fixed parser re-reading old
+    captures, a test) is still cut to MAX_FIRMWARE and loses its NULs before it is stored."""
+    m = bounded(DeviceMetrics(firmware="9" * 1000 + "\0", kernel_version="v\0" + "k" * MAX_TEXT))
+    assert m.firmware == "9" * MAX_FIRMWARE
+    assert m.kernel_version is not None and m.kernel_version.startswith("v\\x00")
+    assert len(m.kernel_version) == MAX_TEXT
+    fine = DeviceMetrics(firmware="2.3.1", kernel_version="Linux version 6.1.0")
+    assert bounded(fine) is fine
 
 
 def test_values_out_of_range_become_unknown_and_problems() -> None:

@@ -13,6 +13,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -541,3 +542,32 @@ def test_kernel_thread_count_round_trips_and_old_metrics_read_as_not_counted(loc
         blob = codec.compress(json.dumps(doc).encode())
         st.sql("UPDATE samples SET parsed = 1, metrics = ?, metrics_dict = NULL WHERE id = ?", (blob, old))
         assert [m.kernel_threads for _, m in st.series("cam")] == [57, None]
+
+
+def test_metrics_documents_of_older_fleets_read_with_defaults_and_unknown_fields_are_refused() -> None:
+    """metrics_from_doc makes the records without their __init__ (rank reads ~65 documents a
+    device): a document of an older fleet still gets every default, a field no fleet wrote is an
+    error, and a round trip gives the very record back."""
+    m = sample_metrics(3)
+    assert codec.metrics_from_doc(codec.metrics_to_json(m)) == m
+    compact = codec.metrics_to_json(m, compact=True)  # a rollup's: the defaults left out
+    assert codec.metrics_from_doc(compact) == m and len(compact) < len(codec.metrics_to_json(m))
+    assert b"kernel_thread" not in compact and b'"pid"' in compact
+    doc = json.loads(codec.metrics_to_json(m))
+    for gone in ("represents", "first_at", "kernel_threads", "slab"):
+        del doc[gone]
+    for p in doc["processes"]:
+        for gone in ("at", "represents", "class_counts", "maps_digest"):
+            del p[gone]
+    old = codec.metrics_from_doc(json.dumps(doc).encode())
+    assert (old.represents, old.first_at, old.kernel_threads, old.slab) == (1, None, None, {})
+    assert old.processes[1].class_counts == {} and old.processes[1].represents == 1
+    assert old.processes[1].class_counts is not old.processes[2].class_counts  # each its own
+    assert replace(old, slab=m.slab, kernel_threads=None) == replace(
+        m, processes=old.processes, kernel_threads=None
+    )
+    doc["processes"][0]["from_the_future"] = 1
+    with pytest.raises(TypeError, match="from_the_future"):
+        codec.metrics_from_doc(json.dumps(doc).encode())
+    with pytest.raises(TypeError, match="pid"):
+        codec.metrics_from_doc(b'{"processes": [{"name": "x", "start_time": 1}]}')

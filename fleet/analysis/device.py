@@ -1,4 +1,5 @@
-"""Analyse one device: its processes, MemAvailable with a forecast, slab caches and reboots."""
+"""Analyse one device: its processes, MemAvailable with a forecast, slab caches, reboots and
+firmware changes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fleet.analysis.history import first_of, samples_of
 from fleet.analysis.model import DeviceAssessment, Evidence, Finding
 from fleet.analysis.process import KiB, MiB, analyse_lineage, over, short_window, trend_evidence
 from fleet.analysis.score import combine, finding_score
-from fleet.analysis.series import boot_runs, instances, lineages
+from fleet.analysis.series import Boundaries, boundaries, instances, lineages
 from fleet.analysis.stats import Segment, Trend, detect_decline, detect_rise
 from fleet.metrics.model import DeviceMetrics
 
@@ -22,6 +23,7 @@ MAX_SLAB_FINDINGS = 3
 # growth is worth a note, not an alarm. sock_inode_cache is excluded: it tracks open sockets.
 RECLAIMABLE_SLABS = re.compile(r"^(dentry|buffer_head|radix_tree_node|(?!sock_)\w*inode_cache)$")
 TOP_PROCESSES = 3  # a device scores from its worst few processes, not from the sum of all
+SAID_CHANGES = 3  # firmware changes a firmware_change finding names
 
 
 def _run_segments(
@@ -126,9 +128,8 @@ def _slab_findings(
 
 
 def _reboot_finding(
-    name: str, samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int]
+    name: str, samples: Sequence[tuple[float, DeviceMetrics]], reboots: int
 ) -> Finding | None:
-    reboots = runs[-1] if runs else 0
     if reboots == 0:
         return None
     window = samples[-1][0] - (first_of(samples) or samples[0][0])
@@ -147,6 +148,38 @@ def _reboot_finding(
     return Finding("reboot", sev, summary, ev, finding_score(sev, 1.0, float(reboots)))
 
 
+def _firmware_finding(name: str, found: Boundaries) -> Finding | None:
+    """ "firmware 2.3.0 -> 2.3.1 on 2026-12-01": each change, dated by its first sample (UTC)."""
+    changes = found.firmware_changes
+    if not changes:
+        return None
+    latest = changes[-SAID_CHANGES:]
+    said = ", ".join(f"{old} -> {new} on {(text.iso(t) or '')[:10]}" for t, old, new in latest)
+    if len(changes) > SAID_CHANGES:  # the latest are said; a device flashed nightly stays one sentence
+        said = f"changed {len(changes)} times, latest {said}"
+    summary = (
+        f"{name}: firmware {said}; each firmware is a new baseline, its trends never joined to the "
+        f"previous one's."
+    )
+    sev = "info"
+    ev: Evidence = {
+        "changes": len(changes),
+        "from": changes[0][1],
+        "to": changes[-1][2],
+        "changed_at": text.iso(changes[-1][0]),
+    }
+    return Finding("firmware_change", sev, summary, ev, finding_score(sev, 1.0, float(len(changes))))
+
+
+def _firmware_history(samples: Sequence[tuple[float, DeviceMetrics]]) -> tuple[tuple[float, str], ...]:
+    """(first sample, version) of each firmware the device ran in the window, oldest first."""
+    out: list[tuple[float, str]] = []
+    for t, dm in samples:
+        if dm.firmware is not None and (not out or out[-1][1] != dm.firmware):
+            out.append((t, dm.firmware))
+    return tuple(out)
+
+
 def analyse_device(name: str, samples: Sequence[tuple[float, DeviceMetrics]]) -> DeviceAssessment:
     """Rank one device's processes and find device-level trends over a time-ordered window.
 
@@ -155,7 +188,8 @@ def analyse_device(name: str, samples: Sequence[tuple[float, DeviceMetrics]]) ->
     (``fleet.analysis.history``): the counts and the first sample are those of the samples behind it.
     """
     ordered = sorted(samples, key=lambda s: s[0])
-    runs = boot_runs(ordered)
+    found = boundaries(ordered)
+    runs = found.runs
     procs = [analyse_lineage(lin) for lin in lineages(instances(ordered, runs))]
     procs.sort(key=lambda p: (-p.score, p.name, p.pid))
 
@@ -164,9 +198,12 @@ def analyse_device(name: str, samples: Sequence[tuple[float, DeviceMetrics]]) ->
     if mem:
         findings.append(mem)
     findings.extend(_slab_findings(name, ordered, runs))
-    reboot = _reboot_finding(name, ordered, runs)
+    reboot = _reboot_finding(name, ordered, found.reboots)
     if reboot:
         findings.append(reboot)
+    firmware = _firmware_finding(name, found)
+    if firmware:
+        findings.append(firmware)
     findings.sort(key=lambda f: -f.score)
 
     scores = [p.score for p in procs[:TOP_PROCESSES]] + [f.score for f in findings]
@@ -181,6 +218,7 @@ def analyse_device(name: str, samples: Sequence[tuple[float, DeviceMetrics]]) ->
         samples=samples_of(ordered),
         first_sample=first_of(ordered),
         last_sample=ordered[-1][0] if ordered else None,
-        boots=(runs[-1] + 1) if runs else 0,
+        boots=found.reboots + 1 if runs else 0,
         mem_available=mem_series,
+        firmware_history=_firmware_history(ordered),
     )

@@ -9,7 +9,7 @@ recent nights at full resolution and the past only as a level per night, week or
   sweep; the nights a report is about, and those whose raw captures hold the maps evidence);
 - older samples as one point per bucket and per boot, buckets growing with age (``TIERS``): a day
   for the last four weeks (a 2 MiB/day leak still rises night by night), a week for the last
-  quarter, 28 days for the last year, 112 and then 448 days beyond. About 55 points a boot for a
+  quarter, 28 days for the last year, 112 and then 448 days beyond. About 45 points a boot for a
   year, ~10 more for each four times longer history.
 
 Buckets are fixed in time (days from 12:00 UTC, so a night's sweep in Europe, Africa or the
@@ -29,8 +29,8 @@ the earliest was taken. Medians are weighted by ``represents``, so points are co
 into coarser ones with nearly the medians of the samples themselves.
 
 Single-sample instances of one program in a row within a bucket (a command run in every sample,
-a daemon crashing between every two samples) are kept as the latest of them: the analysis counts
-no restarts among single-sample instances anyway.
+a daemon crashing between every two samples) are kept as the latest of them, so such commands do
+not grow the history; the analysis counts no restarts in a chain of single-sample instances.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ FULL_DAYS = 3  # the newest days kept at full resolution
 # (least age in days of a bucket's newest day, bucket width in days); each width divides the next.
 TIERS: tuple[tuple[int, int], ...] = ((FULL_DAYS, 1), (28, 7), (91, 28), (364, 112), (1456, 448))
 # Fields of a sample that a point never merges across (besides the boot: fleet.analysis.series).
-IDENTITY_FIELDS: tuple[str, ...] = ("boot_id", "kernel")
+IDENTITY_FIELDS: tuple[str, ...] = ("boot_id", "kernel", "kernel_version", "firmware")
 
 PROCESS_MEDIANS = (
     "rss",
@@ -137,7 +137,7 @@ def point(group: Sequence[Sample]) -> Sample:
     mid = _median_index([dm.represents for _, dm in group])
     t_mid, dm_mid = group[mid]
     members = [dm for _, dm in group]
-    values = {f: _median([(getattr(dm, f), dm.represents) for dm in members]) for f in DEVICE_MEDIANS}
+    values = _medians(members, DEVICE_MEDIANS, [dm.represents for dm in members])
     first_t, first = group[0]
     return t_mid, replace(
         members[-1],
@@ -156,7 +156,7 @@ def _slab(members: Sequence[DeviceMetrics]) -> dict[str, int]:
     for dm in members:
         for cache, b in dm.slab.items():
             values.setdefault(cache, []).append((b, dm.represents))
-    return {cache: int(_median(v)) for cache, v in values.items()}
+    return {cache: _weighted_median(v) for cache, v in values.items()}
 
 
 def _processes(group: Sequence[Sample]) -> tuple[ProcessMetrics, ...]:
@@ -184,9 +184,10 @@ def _instance(members: Sequence[tuple[float, ProcessMetrics]]) -> ProcessMetrics
     if len(members) == 1:
         t, pm = members[0]
         return pm if pm.at == t else replace(pm, at=t)
-    at = members[_median_index([pm.represents for _, pm in members])][0]
-    values = {f: _median([(getattr(pm, f), pm.represents) for _, pm in members]) for f in PROCESS_MEDIANS}
-    return replace(members[-1][1], **values, at=at, represents=sum(pm.represents for _, pm in members))
+    weights = [pm.represents for _, pm in members]
+    at = members[_median_index(weights)][0]
+    values = _medians([pm for _, pm in members], PROCESS_MEDIANS, weights)
+    return replace(members[-1][1], **values, at=at, represents=sum(weights))
 
 
 def _median_index(weights: Sequence[int]) -> int:
@@ -200,11 +201,25 @@ def _median_index(weights: Sequence[int]) -> int:
     return len(weights) - 1
 
 
-def _median(values: Sequence[tuple[Any, int]]) -> Any:
-    """Lower weighted median of the known values (a real value, never an average); None if none."""
-    known = sorted((v, w) for v, w in values if v is not None)
-    if not known:
+def _medians(records: Sequence[Any], fields: Sequence[str], weights: Sequence[int]) -> dict[str, Any]:
+    """Lower (weighted) median of each field's known values over ``records``; None if none is known."""
+    uniform = all(w == 1 for w in weights)  # samples as taken: the plain median, much cheaper
+    out: dict[str, Any] = {}
+    for f in fields:
+        values = [getattr(r, f) for r in records]
+        if uniform:
+            known = sorted(v for v in values if v is not None)
+            out[f] = known[(len(known) - 1) // 2] if known else None
+        else:
+            out[f] = _weighted_median([(v, w) for v, w in zip(values, weights, strict=True) if v is not None])
+    return out
+
+
+def _weighted_median(values: Sequence[tuple[Any, int]]) -> Any:
+    """Lower weighted median of (value, weight) pairs (a real value, never an average); None if none."""
+    if not values:
         return None
+    known = sorted(values)
     return known[_median_index([w for _, w in known])][0]
 
 

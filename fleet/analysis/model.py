@@ -21,7 +21,7 @@ PROCESS_KINDS = (
     "address_space_exhaustion",  # a 32-bit process heading for the ~3 GiB user address-space limit
     "restart",
 )
-DEVICE_KINDS = ("mem_available_decline", "slab_growth", "reboot")
+DEVICE_KINDS = ("mem_available_decline", "slab_growth", "reboot", "firmware_change")
 LEAK_KINDS = frozenset(PROCESS_KINDS) - {"restart"}
 SEVERITIES = ("info", "low", "medium", "high")  # least severe first
 SEVERITY_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
@@ -112,6 +112,13 @@ class DeviceAssessment:
     last_sample: float | None = None
     boots: int = 1
     mem_available: tuple[tuple[float, int], ...] = ()
+    # (first sample, version) of each firmware identity in the window, oldest first (capture format 6)
+    firmware_history: tuple[tuple[float, str], ...] = ()
+
+    @property
+    def firmware(self) -> str | None:
+        """The firmware it runs now (its latest sample's that names one); None: unknown."""
+        return self.firmware_history[-1][1] if self.firmware_history else None
 
     @property
     def suspect(self) -> bool:
@@ -131,6 +138,7 @@ class DeviceAssessment:
             "first_sample": iso(self.first_sample),
             "last_sample": iso(self.last_sample),
             "score": round(self.score, 3),
+            "firmware": self.firmware,
             "memory_exhausted_in_s": _round_or_none(self.memory_exhausted_in_s),
             "forecast_uncertainty_s": _round_or_none(self.forecast_uncertainty_s),
             "findings": [f.to_json() for f in self.findings],
@@ -150,9 +158,12 @@ class FleetFinding:
     exe: str | None = None
     group: str | None = None
     total: int = 0  # devices the count is "out of"
+    # (version, devices running it with this finding, devices running it), most affected share
+    # first; empty when no device names its firmware
+    by_firmware: tuple[tuple[str, int, int], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """The fleet_findings shape of interface.md, plus severity, exe, group and total."""
+        """The fleet_findings shape of interface.md, plus severity, exe, group, total and by_firmware."""
         return {
             "kind": self.kind,
             "process": self.process,
@@ -162,7 +173,21 @@ class FleetFinding:
             "exe": self.exe,
             "group": self.group,
             "total": self.total,
+            "by_firmware": [{"firmware": v, "devices": n, "total": of} for v, n, of in self.by_firmware],
         }
+
+
+@dataclass(frozen=True)
+class FirmwareRegression:
+    """A fleet finding on devices running ``version`` and on none running its ``predecessor``."""
+
+    version: str
+    predecessor: str
+    finding: FleetFinding
+
+    @property
+    def summary(self) -> str:
+        return f"firmware {self.version} leaks where {self.predecessor} did not: {self.finding.summary}"
 
 
 def _round_or_none(x: float | None) -> int | None:

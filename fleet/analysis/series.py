@@ -1,7 +1,8 @@
 """Identity over time: boots of a device, instances of a process, and lineages across restarts.
 
-- A device *run* is one boot: a new ``boot_id``, or (when the kernel gives none) uptime going
-  backwards, starts a new run.
+- A device *run* is one boot of one firmware: a new ``boot_id``, or (when the kernel gives none)
+  uptime going backwards, starts a new run; so does a new firmware identity (capture format 6),
+  even without a reboot seen: a new firmware is a new baseline, its trends never joined to the old.
 - A process *instance* is (run, pid, start_time). The run is part of the key because embedded
   devices boot deterministically: the same pid and start time can come back after a reboot.
 - A condensed point of a long history (``fleet.analysis.history``) stands for several samples:
@@ -15,6 +16,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from fleet.metrics.model import DeviceMetrics, ProcessMetrics
 
@@ -37,9 +39,9 @@ class Instance:
     def exe(self) -> str | None:
         return self.records[-1].exe
 
-    @property
+    @cached_property
     def samples(self) -> int:
-        """Samples of it, those behind condensed records included."""
+        """Samples of it, those behind condensed records included (asked once its records are all in)."""
         return sum(r.represents for r in self.records)
 
 
@@ -69,27 +71,54 @@ class Lineage:
         return sum(i.samples for i in self.instances)
 
 
-def boot_runs(samples: Sequence[tuple[float, DeviceMetrics]]) -> list[int]:
-    """Run index (0, 1, ...) of every sample: a new boot_id or uptime going backwards starts a run."""
+def _rebooted(prev: DeviceMetrics, dm: DeviceMetrics, dt: float) -> bool:
+    """A new boot between two samples ``dt`` seconds apart: a new boot_id, else uptime went back."""
+    if dm.boot_id is not None and prev.boot_id is not None:
+        return dm.boot_id != prev.boot_id
+    if dm.uptime is not None and prev.uptime is not None:
+        # Without a reboot uptime advances with the wall clock; allow slack for clock drift.
+        return dm.uptime + max(60.0, 0.01 * dt) < prev.uptime + dt
+    return False
+
+
+@dataclass(frozen=True)
+class Boundaries:
+    """Where a device's series breaks: the run index of every sample, and why runs began."""
+
+    runs: list[int]
+    reboots: int  # runs begun by a new boot
+    # (time, old, new) of each firmware change: the first sample of the new identity. A sample
+    # without one (captured before format 6, or the file unreadable) changes nothing.
+    firmware_changes: list[tuple[float, str, str]]
+
+
+def boundaries(samples: Sequence[tuple[float, DeviceMetrics]]) -> Boundaries:
+    """Run index (0, 1, ...) of every sample: a reboot or a firmware change starts a run."""
     runs: list[int] = []
-    run = 0
+    run = reboots = 0
+    changes: list[tuple[float, str, str]] = []
     prev: DeviceMetrics | None = None
     prev_t = 0.0
+    firmware: str | None = None  # the last firmware identity seen
     for t, dm in samples:
         if prev is not None:
-            if dm.boot_id is not None and prev.boot_id is not None:
-                new = dm.boot_id != prev.boot_id
-            elif dm.uptime is not None and prev.uptime is not None:
-                # Without a reboot uptime advances with the wall clock; allow slack for clock drift.
-                dt = t - prev_t
-                new = dm.uptime + max(60.0, 0.01 * dt) < prev.uptime + dt
-            else:
-                new = False
-            if new:
+            rebooted = _rebooted(prev, dm, t - prev_t)
+            changed = dm.firmware is not None and firmware is not None and dm.firmware != firmware
+            reboots += rebooted
+            if changed:
+                changes.append((t, firmware or "", dm.firmware or ""))
+            if rebooted or changed:
                 run += 1
         runs.append(run)
         prev, prev_t = dm, t
-    return runs
+        firmware = dm.firmware if dm.firmware is not None else firmware
+    return Boundaries(runs, reboots, changes)
+
+
+def boot_runs(samples: Sequence[tuple[float, DeviceMetrics]]) -> list[int]:
+    """Run index (0, 1, ...) of every sample: a new boot_id, uptime going backwards or a new
+    firmware identity starts a run."""
+    return boundaries(samples).runs
 
 
 def instances(samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int]) -> list[Instance]:

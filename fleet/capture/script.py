@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-FORMAT_VERSION = 5
-READABLE_VERSIONS = ("1", "2", "3", "4", "5")  # the splitter reads every format fleet ever wrote
+from fleet.inventory.model import DEFAULT_FIRMWARE_FILES, check_firmware_path
+
+FORMAT_VERSION = 6
+READABLE_VERSIONS = ("1", "2", "3", "4", "5", "6")  # the splitter reads every format fleet ever wrote
 TOKEN_PATTERN = "@@fleet-[0-9a-f]{16}"  # a capture token, as new_token makes them
 
 DEVICE_FILES = (
@@ -18,8 +20,12 @@ DEVICE_FILES = (
     "/proc/loadavg",
     "/proc/meminfo",
     "/proc/slabinfo",
+    "/proc/version",  # since format 6: the kernel's build (compiler, date), part of the firmware identity
 )
 SLABINFO = "/proc/slabinfo"
+# Device files a format reads from that version on: older captures never had them, so they are not
+# "unreadable" there.
+DEVICE_FILES_SINCE = {"/proc/version": 6}
 
 _SCRIPT = """\
 N='{token}'
@@ -32,6 +38,10 @@ H="$N v {version}
 [ -z "$K" ] || H="$H$N m$K
 "
 [ -n "$S" ] || H="$H$N o /proc/slabinfo
+"
+W=
+for w in {firmware_files}; do [ -f "$w" ] && {{ W=$w; break; }}; done
+[ -z "$W" ] || H="$H$N w $W
 "
 printf '%s' "$H"
 cd /proc || exit 1
@@ -55,16 +65,17 @@ F="{device_files} $S"
 printf '%s' "$D$N k $n
 $N a
 "
-grep -zH '' $F $A $T $M </dev/null 2>/dev/null
+grep -zH '' $F ${{W:+"$W"}} $A $T $M </dev/null 2>/dev/null
 s=$?
 if [ $s = 2 ] && {{ grep -z '' </dev/null 2>/dev/null; [ $? = 2 ]; }}; then
   printf '%s g\\n' "$N"
-  grep -H '' $F $A $T $M </dev/null 2>/dev/null
+  grep -H '' $F ${{W:+"$W"}} $A $T $M </dev/null 2>/dev/null
   s=$?
 fi
 [ $s -le 2 ] || {{
 f() {{ printf '%s f %s\\n' "$N" "$1"; cat "$1" 2>/dev/null || printf '%s ! %s\\n' "$N" "$1"; }}
 {device_f}
+[ -z "$W" ] || f "$W"
 for p in /proc/[0-9]*; do
   [ -e $p/exe ] || {{ [ -n "$X" ] && [ -d $p ]; }} || continue
   printf '%s p %s\\n' "$N" "${{p#/proc/}}"
@@ -85,7 +96,13 @@ def new_token() -> str:
     return "@@fleet-" + secrets.token_hex(8)
 
 
-def capture_script(token: str, skip: Iterable[int] = (), *, slabinfo: bool = True) -> str:
+def capture_script(
+    token: str,
+    skip: Iterable[int] = (),
+    *,
+    slabinfo: bool = True,
+    firmware_files: Sequence[str] = DEFAULT_FIRMWARE_FILES,
+) -> str:
     """The sh script (for ``sh -s`` on stdin) that prints one capture delimited by ``token``.
 
     ``skip``: pids whose maps, cmdline and thread names are not read (the caller has them from
@@ -93,19 +110,29 @@ def capture_script(token: str, skip: Iterable[int] = (), *, slabinfo: bool = Tru
     work for them on a device of multi-threaded processes. ``slabinfo=False`` leaves
     /proc/slabinfo out (a third of a light capture's device CPU and half its bytes; slab caches
     grow slowly, so a sample in N is enough): the capture says so with an ``o`` header.
+    ``firmware_files``: the inventory's candidates for the firmware identity; the first that exists
+    is named in a ``w`` header and read with the rest (no extra process).
     """
     if not re.fullmatch(TOKEN_PATTERN, token):
         raise ValueError(f"bad capture token {token!r}")
+    for path in firmware_files:
+        check_firmware_path(path)  # the inventory refused these already; never into a script
     return _SCRIPT.format(
         token=token,
         skip="".join(f" {int(pid)}" for pid in sorted(set(skip))),
         version=FORMAT_VERSION,
+        firmware_files=" ".join(_sh_quote(p) for p in firmware_files),
         slabinfo="slabinfo" if slabinfo else "",
         device_files=" ".join(p.removeprefix("/proc/") for p in DEVICE_FILES if p != SLABINFO),
         device_f="\n".join(
             f"f {path}" if path != SLABINFO else f'[ -z "$S" ] || f {path}' for path in DEVICE_FILES
         ),
     )
+
+
+def _sh_quote(word: str) -> str:
+    """``word`` as one shell word, whatever it holds (a newline and NUL are refused before)."""
+    return "'" + word.replace("'", "'\\''") + "'"
 
 
 def end_marker(token: str) -> bytes:

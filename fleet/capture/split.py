@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fleet.capture.script import DEVICE_FILES, READABLE_VERSIONS
+from fleet.capture.script import DEVICE_FILES, DEVICE_FILES_SINCE, READABLE_VERSIONS
 from fleet.errors import FleetError
 from fleet.text import decode
 
@@ -36,6 +36,9 @@ class Capture:
     omitted: frozenset[str] = frozenset()  # device files left out on purpose (/proc/slabinfo)
     # pids not read because they run no program (format 4: kernel threads, zombies), only counted
     without_program: int | None = None
+    # the file the device's firmware identity is read from (format 6: the first of the inventory's
+    # firmware_files that exists); its content is in ``files`` under this path when it was readable
+    firmware_file: str | None = None
 
 
 class CaptureFormatError(FleetError, ValueError):
@@ -65,6 +68,8 @@ def split_capture(data: bytes, token: str, *, max_processes: int | None = None) 
     skipped: set[int] = set()
     omitted: set[str] = set()
     without_program: int | None = None
+    firmware_file: str | None = None
+    version = 1
 
     def process(pid: int) -> ProcessCapture:
         pc = processes.get(pid)
@@ -111,20 +116,31 @@ def split_capture(data: bytes, token: str, *, max_processes: int | None = None) 
                 process(pid_number).fd_count = fds
         elif kind == "m":
             skipped.update(n for w in rest.split() if (n := _number(w)) is not None)
+        elif kind == "w" and rest.startswith("/"):
+            firmware_file = rest
         elif kind == "k":
             without_program = _number(rest.strip())
         elif kind == "o" and rest.strip() in DEVICE_FILES:
             omitted.add(rest.strip())
         elif kind == "end":
             complete = True
-        elif kind == "v" and rest.strip() not in READABLE_VERSIONS:
-            raise CaptureFormatError(
-                f"capture format version {rest.strip()!r} is not one of {READABLE_VERSIONS}"
-            )
+        elif kind == "v":
+            if rest.strip() not in READABLE_VERSIONS:
+                raise CaptureFormatError(
+                    f"capture format version {rest.strip()!r} is not one of {READABLE_VERSIONS}"
+                )
+            version = int(rest.strip())
     if grep_seen:
         unreadable.extend(
-            p for p in DEVICE_FILES if p not in files and p not in unreadable and p not in omitted
+            p
+            for p in DEVICE_FILES
+            if p not in files
+            and p not in unreadable
+            and p not in omitted
+            and version >= DEVICE_FILES_SINCE.get(p, 1)
         )
+        if firmware_file is not None and firmware_file not in files:
+            unreadable.append(firmware_file)
     return Capture(
         files=files,
         processes=processes,
@@ -134,6 +150,7 @@ def split_capture(data: bytes, token: str, *, max_processes: int | None = None) 
         skipped=frozenset(skipped),
         omitted=frozenset(omitted),
         without_program=without_program,
+        firmware_file=firmware_file,
     )
 
 
@@ -186,8 +203,8 @@ def _split_grep(
         text = decode(sep.join(chunk) + sep if kept_sep else sep.join(chunk))
         path = decode(name)
         pm = _PROC_PATH.fullmatch(path)
-        if pm is None:
-            files["/proc/" + path] = text
+        if pm is None:  # a device file, named relative to /proc, or the firmware file (absolute)
+            files[path if path.startswith("/") else "/proc/" + path] = text
         elif pm.group(2) is not None:
             process(int(pm.group(1))).tasks[int(pm.group(2))] = text.removesuffix("\n")
         else:

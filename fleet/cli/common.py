@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from fleet.cli.logs import log, setup_logging, want_json
+from fleet.cli.logs import failure_line, log, name_command, setup_logging, want_json
 from fleet.cli.options import SmtpFlags
 from fleet.config import Config, SmtpSettings
 from fleet.errors import FleetError, UsageError
@@ -20,7 +20,6 @@ from fleet.inventory.patterns import Selectable, Selection, select
 from fleet.store.location import store_location
 from fleet.store.schema import DeviceRow
 from fleet.store.store import Store
-from fleet.text import visible
 from fleet.view.fleet import FleetView, build_view
 
 T = TypeVar("T", bound=Selectable)
@@ -42,8 +41,17 @@ def smtp_settings(config: Config, flags: SmtpFlags) -> SmtpSettings:
 
 
 def fail(code: int, message: str) -> typer.Exit:
-    typer.echo(f"fleet: {visible(message)}", err=True)  # messages quote file names and device text
+    """One line on stderr saying what went wrong (a JSON object with --log-json), and the exit."""
+    typer.echo(failure_line(message, code), err=True)
     return typer.Exit(int(code))
+
+
+def command_logging(log_json: bool, verbose: bool = False) -> bool:
+    """Set up a command's logging (--log-json, FLEET_LOG); whether its lines are JSON. Its later
+    select_devices and open_store calls then pass ``logging_set_up``."""
+    json_lines = want_json(log_json)
+    setup_logging(json_lines, verbose)
+    return json_lines
 
 
 def exits_on_fleet_errors(command: Callable[..., None]) -> Callable[..., None]:
@@ -52,6 +60,8 @@ def exits_on_fleet_errors(command: Callable[..., None]) -> Callable[..., None]:
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> None:
+        name_command(command.__name__.removesuffix("_cmd"))  # collect_cmd: collect_failed
+        setup_logging(want_json(False), verbose=False)  # this command's own, until it sets its own up
         try:
             command(*args, **kwargs)
         except FleetError as exc:
@@ -82,8 +92,11 @@ def _selected(selection: Selection[T], nothing: str, logging_set_up: bool = Fals
     return selection.devices
 
 
-def open_store(store: str | None, *, create: bool = False, collector: str | None = None) -> Store:
-    setup_logging(want_json(False), verbose=False)  # the store may warn (fleet.store.sqlite._warn_if_open)
+def open_store(
+    store: str | None, *, create: bool = False, collector: str | None = None, logging_set_up: bool = False
+) -> Store:
+    if not logging_set_up:  # the store may warn (fleet.store.sqlite._warn_if_open)
+        setup_logging(want_json(False), verbose=False)
     return Store(store_location(store), create=create, collector=collector)
 
 

@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from fleet.cli.common import fail, open_store, select_devices
+from fleet.cli.common import command_logging, fail, open_store, select_devices
 from fleet.cli.exits import Exit
-from fleet.cli.options import OnlyOpt, StoreOpt
+from fleet.cli.logs import json_line
+from fleet.cli.options import INVENTORY_HELP, JsonOpt, LogJsonOpt, OnlyOpt, StoreOpt
 from fleet.inventory.model import safe_device_name
 from fleet.store.log_import import LogImportError, import_log
-from fleet.text import parse_time, visible
+from fleet.text import iso, parse_time, visible
+from fleet.view.rollup import roll_up
 
 
 def inventory_show_cmd(
-    inventory: Annotated[
-        Path, typer.Argument(help="Inventory: fleet YAML or an Ansible INI/YAML inventory.")
-    ],
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    inventory: Annotated[Path, typer.Argument(help=INVENTORY_HELP)],
+    as_json: JsonOpt = False,
     only: OnlyOpt = None,
 ) -> None:
     """Print the resolved devices (address, login, keys, host keys, jump hosts, and where each
@@ -47,8 +48,11 @@ def import_cmd(
     process: Annotated[
         str | None, typer.Option(help="Name of that process (default: its executable).")
     ] = None,
+    as_json: JsonOpt = False,
+    log_json: LogJsonOpt = False,
 ) -> None:
     """Import an old log as samples of one device, so rank and report work on it."""
+    json_lines = command_logging(log_json)
     try:
         data = log.read_bytes()
         mtime = log.stat().st_mtime
@@ -60,16 +64,29 @@ def import_cmd(
         first = parse_time(start) if start else None
     except ValueError:
         raise fail(Exit.USAGE, f"--start {start!r}: not an ISO 8601 time") from None
-    with open_store(store, create=True) as st:
+    with open_store(store, create=True, logging_set_up=True) as st:
         try:
             result = import_log(
                 st, data, device, interval=interval, first=first, mtime=mtime, pid=pid, name=process
             )
         except LogImportError as exc:
             raise fail(Exit.USAGE, f"{log}: {exc}") from None
-    typer.echo(
-        visible(
-            f"imported {result.samples} samples of {device} ({result.kind}) from {log}"
-            + (f"; {result.skipped} unrecognised lines skipped" if result.skipped else "")
-        )
+        roll_up(st)
+    summary = f"imported {result.samples} samples of {device} ({result.kind}) from {log}" + (
+        f"; {result.skipped} unrecognised lines skipped" if result.skipped else ""
     )
+    fields = {
+        "device": device,
+        "samples": result.samples,
+        "kind": result.kind,
+        "skipped": result.skipped,
+        "file": str(log),
+        "first": iso(result.first),
+        "last": iso(result.last),
+    }
+    if as_json:
+        typer.echo(json.dumps(fields, indent=2))
+    elif json_lines:
+        typer.echo(json_line("info", "import_done", summary, fields, time.time()))
+    else:
+        typer.echo(visible(summary))

@@ -7,11 +7,14 @@ import json
 import logging
 import os
 import sys
+import time
 from typing import Any
 
 from fleet.text import visible
 
 log = logging.getLogger("fleet")
+_json_lines = False  # as setup_logging last set it: a command's one-line error follows it (failure_line)
+_command: str | None = None  # the command running, for its ``COMMAND_failed`` event
 
 
 class _PlainFormatter(logging.Formatter):
@@ -57,13 +60,26 @@ def _json_escape(c: str) -> str:
     return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
+class _Stderr:
+    """Whatever sys.stderr is when a line is written: the live progress display (rich) takes it
+    over while it runs, so log lines print above the display instead of through it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def setup_logging(json_lines: bool, verbose: bool) -> None:
     """Log lines go to stderr (journald keeps them); the one summary line goes to stdout.
 
     Python warnings (a dependency's deprecation, say) become log lines too, so ``--log-json``
     output stays one JSON object per line.
     """
-    handler = logging.StreamHandler(sys.stderr)
+    global _json_lines
+    _json_lines = json_lines
+    handler = logging.StreamHandler(_Stderr())
     handler.setFormatter(_JsonFormatter() if json_lines else _PlainFormatter())
     logging.captureWarnings(True)
     for logger in (log, logging.getLogger("py.warnings")):
@@ -74,3 +90,17 @@ def setup_logging(json_lines: bool, verbose: bool) -> None:
 
 def want_json(flag: bool) -> bool:
     return flag or os.environ.get("FLEET_LOG", "").strip().lower() == "json"
+
+
+def name_command(name: str) -> None:
+    global _command
+    _command = name
+
+
+def failure_line(message: str, exit_code: int) -> str:
+    """A command's one-line error: ``fleet: message``, or with JSON logs a JSON object with the
+    event ``COMMAND_failed`` (``collect_failed``, as sweep's ``sweep_failed``) and its ``exit``."""
+    if not _json_lines:
+        return f"fleet: {visible(message)}"  # messages quote file names and device text
+    event = f"{_command}_failed" if _command else "failed"
+    return json_line("error", event, message, {"exit": int(exit_code)}, time.time())

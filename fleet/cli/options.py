@@ -27,6 +27,16 @@ TYPER_SETTINGS: dict[str, Any] = {
 LogJsonOpt = Annotated[
     bool, typer.Option("--log-json", help="Log JSON lines instead of plain text (also FLEET_LOG=json).")
 ]
+# What an inventory argument takes (fleet.inventory.load).
+INVENTORY_HELP = (
+    "Inventory: fleet YAML (inventory/example.yaml), or Ansible: an INI/YAML file or directory (with its"
+    " group_vars/ and host_vars/), or the JSON of ansible-inventory --list."
+)
+
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress on stderr (problems and the summary still show).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Also log each step, not only problems.")]
 OnlyOpt = Annotated[
     list[str] | None,

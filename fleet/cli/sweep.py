@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -9,14 +10,16 @@ from typing import Annotated
 
 import typer
 
-from fleet.cli.common import open_store, select_devices, smtp_settings
+from fleet.cli.common import command_logging, open_store, select_devices, smtp_settings
 from fleet.cli.exits import Exit
 from fleet.cli.logs import json_line, setup_logging, want_json
 from fleet.cli.options import (
+    INVENTORY_HELP,
     NO_SMTP_FLAGS,
     ConfigOpt,
     EmailToOpt,
     FailOnOpt,
+    JsonOpt,
     KeepReportsOpt,
     LogJsonOpt,
     MapsEveryOpt,
@@ -26,7 +29,7 @@ from fleet.cli.options import (
     StoreOpt,
     VerboseOpt,
 )
-from fleet.cli.progress import TerminalProgress
+from fleet.cli.progress import progress_view
 from fleet.config import ConfigError, load_config
 from fleet.errors import Locked, StoreError, UsageError
 from fleet.inventory.model import Device
@@ -35,12 +38,15 @@ from fleet.store.store import Store, database_errors, sweep_lock
 from fleet.sweep.reportdir import prune_reports
 from fleet.text import visible
 from fleet.view.fleet import fails
+from fleet.view.rollup import roll_up
 
 log = logging.getLogger("fleet")
 
 
 def sweep_cmd(
-    inventory: Annotated[Path | None, typer.Argument(help="Inventory YAML (omit with --no-collect).")] = None,
+    inventory: Annotated[
+        Path | None, typer.Argument(help=INVENTORY_HELP + " Omit with --no-collect.")
+    ] = None,
     store: StoreOpt = None,
     config: ConfigOpt = None,
     samples: Annotated[int | None, typer.Option(min=1, help="Samples per device (config: 3).")] = None,
@@ -125,11 +131,12 @@ def sweep_cmd(
         keep_reports_days=sw.keep_reports_days if keep_reports_days is None else keep_reports_days,
         textfile=textfile,
     )
-    progress = TerminalProgress(len(devices))
+    progress = progress_view(len(devices), json_lines=json_lines, lines=verbose)
     try:
         with Store(store_location(store), create=True) as st, sweep_lock(st):
             result = run_sweep(st, plan, progress=progress)
     except Locked as exc:
+        progress.finish()
         raise fail(Exit.LOCKED, f"{exc}; not starting a second one") from None
     except KeyboardInterrupt:
         progress.finish()
@@ -137,7 +144,8 @@ def sweep_cmd(
     except database_errors(StoreError, OSError) as exc:  # evaluated late: psycopg's once loaded
         progress.finish()
         raise fail(Exit.ERROR, f"sweep failed: {exc}") from None
-    progress.finish()
+    finally:
+        progress.finish()  # whatever ends the run (finish twice is nothing)
     code = Exit.OK
     if result.mail_error:
         code = Exit.MAIL_FAILED
@@ -161,30 +169,57 @@ def prune_cmd(
         float | None, typer.Option(min=0.0, help="Keep raw captures this many days (config: 14).")
     ] = None,
     keep_metrics_days: Annotated[
-        float | None, typer.Option(min=0.0, help="Keep parsed samples this many days (config: 365).")
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Keep parsed samples this many days (config: 365), and the condensed points"
+            " (rollups) of older nights until their whole bucket (day, week, 28 or 112 days) is older.",
+        ),
     ] = None,
     report_dir: Annotated[
         Path | None,
         typer.Option("--report-dir", help="Where dated reports are (config: reports)."),
     ] = None,
     keep_reports_days: KeepReportsOpt = None,
+    as_json: JsonOpt = False,
+    log_json: LogJsonOpt = False,
 ) -> None:
     """Drop old raw captures (metrics stay), very old samples and old dated reports; the store and
     the report directory stay bounded."""
-    setup_logging(json_lines=False, verbose=False)  # a report that cannot be deleted is a warning
+    json_lines = command_logging(log_json)  # a report that cannot be deleted is a warning
     sw = load_config(config).sweep
     keep_raw = sw.keep_raw_days if keep_raw_days is None else keep_raw_days
     keep_metrics = sw.keep_metrics_days if keep_metrics_days is None else keep_metrics_days
     keep_reports = sw.keep_reports_days if keep_reports_days is None else keep_reports_days
+    reports_at = report_dir or Path(sw.report_dir)
     now = time.time()
-    with open_store(store) as st:
+    with open_store(store, logging_set_up=True) as st:
         before = st.size_bytes()
         pruned = st.prune(keep_raw_days=keep_raw, keep_metrics_days=keep_metrics, now=now)
+        roll_up(st)
         after = st.size_bytes()
     reports = 0
     if keep_reports is not None:
-        reports = prune_reports(report_dir or Path(sw.report_dir), now - keep_reports * 86400)
-    typer.echo(
+        reports = prune_reports(reports_at, now - keep_reports * 86400)
+    summary = (
         f"pruned {pruned.raw_dropped} raw captures and {pruned.samples_dropped} samples;"
         f" store {before} -> {after} bytes; {reports} old report files deleted"
+        + (f"; {pruned.rollups_dropped} rollups of older nights dropped" if pruned.rollups_dropped else "")
     )
+    fields = {  # the names of sweep_done's retention fields
+        "raw_pruned": pruned.raw_dropped,
+        "samples_pruned": pruned.samples_dropped,
+        "reports_pruned": reports,
+        "bytes_before": before,
+        "bytes_after": after,
+        "keep_raw_days": keep_raw,
+        "keep_metrics_days": keep_metrics,
+        "keep_reports_days": keep_reports,
+        "report_dir": str(reports_at),
+    }
+    if as_json:
+        typer.echo(json.dumps(fields, indent=2))
+    elif json_lines:
+        typer.echo(json_line("info", "prune_done", summary, fields, now))
+    else:
+        typer.echo(summary)

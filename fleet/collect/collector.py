@@ -16,8 +16,16 @@ import re
 import resource
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 
+from fleet.collect.events import (
+    DeviceFinished,
+    Progress,
+    ProgressEvent,
+    RunStarted,
+    SampleDone,
+    SampleStarted,
+)
 from fleet.collect.options import KEEP_CONNECTION_MAX_INTERVAL, CollectOptions
-from fleet.collect.sampler import DeviceOutcome, DeviceSampler, Progress
+from fleet.collect.sampler import DeviceOutcome, DeviceSampler
 from fleet.collect.writer import StoreWriter
 from fleet.inventory.model import Device
 from fleet.ssh.asyncssh_transport import AsyncsshTransport
@@ -38,25 +46,47 @@ async def _run_device(
     writer: StoreWriter,
     sem: asyncio.Semaphore,
     opts: CollectOptions,
-    progress: Progress | None,
+    tell: Progress,
 ) -> DeviceOutcome:
-    """Every sample of one device, at most ``concurrency`` attempts at once across the run."""
+    """Every sample of one device, at most ``concurrency`` attempts at once across the run; each
+    step told to ``tell`` (fleet.collect.events)."""
     sampler = DeviceSampler(device, transport, writer, opts)
+    outcome = sampler.outcome
     try:
         while await sampler.next_sample():
+            k, stored = sampler.samples_begun, outcome.samples
             async with sem:
+                tell(SampleStarted(device.name, k))
                 ok = await sampler.sample()
+            tell(SampleDone(device.name, k, outcome.status, outcome.samples > stored))
             if not ok:
                 sampler.skip_missed_rounds()
-            if progress is not None:
-                progress(sampler.outcome)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a bug must cost one device, never the run
         await sampler.failed(exc)
     finally:
         await sampler.close()
-    return sampler.outcome
+    tell(DeviceFinished(device.name, outcome.status))
+    return outcome
+
+
+class _Told:
+    """Events to ``progress``, whose failure (a bug, a closed stderr) is warned about once and
+    then ignored: showing the run must never cost a device its samples."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self.progress is None:
+            return
+        try:
+            self.progress(event)
+        except Exception as exc:
+            self.progress = None
+            with contextlib.suppress(Exception):
+                log.warning("progress no longer shown: %s: %s", type(exc).__name__, exc)
 
 
 async def _in_turn(
@@ -102,9 +132,11 @@ async def collect(
     transports = transports or make_transports({d.transport for d in devices})
     try:
         await writer.register(devices)
+        tell = _Told(progress)
+        tell(RunStarted(len(devices), opts.samples, opts.interval, opts.until))
 
         def run(d: Device) -> Coroutine[None, None, DeviceOutcome]:
-            return _run_device(d, transports[d.transport], writer, sem, opts, progress)
+            return _run_device(d, transports[d.transport], writer, sem, opts, tell)
 
         if in_turn:
             return await _in_turn(devices, run, at_once)

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -41,9 +41,6 @@ class DeviceOutcome:
     attempts: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
-
-
-Progress = Callable[[DeviceOutcome], None]
 
 
 def status_counts(outcomes: Sequence[DeviceOutcome]) -> dict[str, int]:
@@ -151,7 +148,7 @@ class DeviceSampler:
         skip = self.steady if light else frozenset()
         more = opts.samples == 0 or k < opts.samples
         self.in_kept_shell = self.keep and more and self.shell_ok
-        return await _capture(session, opts, skip, not light, self.in_kept_shell)
+        return await _capture(session, opts, skip, not light, self.in_kept_shell, self.device.firmware_files)
 
     async def store(self, capture: _Capture, started: float) -> tuple[str, str | None, bool]:
         """Judge and store the capture: its status, error, and whether a sample was stored."""
@@ -215,12 +212,17 @@ class _Capture(NamedTuple):
 
 
 async def _capture(
-    session: Session, opts: CollectOptions, skip: frozenset[int], slabinfo: bool, keep_shell: bool
+    session: Session,
+    opts: CollectOptions,
+    skip: frozenset[int],
+    slabinfo: bool,
+    keep_shell: bool,
+    firmware_files: tuple[str, ...],
 ) -> _Capture:
     token = new_token()
     at = time.time()
     began = time.monotonic()
-    script = capture_script(token, skip, slabinfo=slabinfo).encode()
+    script = capture_script(token, skip, slabinfo=slabinfo, firmware_files=firmware_files).encode()
     result = await session.capture(script, end_marker(token), opts.max_capture_bytes, keep=keep_shell)
     return _Capture(token, at, time.monotonic() - began, result)
 

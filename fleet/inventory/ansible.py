@@ -1,68 +1,51 @@
-"""Ansible inventories (INI and YAML) read into the same frozen Device records as fleet's own.
+"""Ansible inventories read as Ansible reads them, into the same frozen Device records as fleet's own.
 
 Users already keep their device lists in Ansible; ``fleet collect hosts.ini`` reads them as they are,
-without the ansible package. Only the connection variables are read (``ansible_host``,
-``ansible_port``, ``ansible_user``, ``ansible_ssh_private_key_file``, ``ansible_connection``, the
-ProxyJump / StrictHostKeyChecking / UserKnownHostsFile options and ``-F`` in ``ansible_ssh_common_args``)
-plus ``fleet_<setting>`` variables for fleet's own settings (``fleet_legacy_algorithms: true``,
-``fleet_password_env``, ``fleet_tags`` ...). Every other variable belongs to playbooks and is
-ignored; an unknown ``fleet_`` variable is an error, like an unknown key in a fleet inventory.
-
-Secrets are never read from an inventory: ``ansible_password: "{{ lookup('env', 'CAM_PW') }}"``
-becomes ``password_env: CAM_PW``; a literal password is an error (that never repeats its value).
-Variables merge as in Ansible: ``all``, then groups by depth (parents before children, same depth by
-name), then the host's own. Errors name file, line and key: ``hosts.ini:7: cam-1.ansible_port: ...``.
+without the ansible package: INI, YAML, an inventory directory of such files, the ``group_vars/``
+and ``host_vars/`` beside them, and the JSON that ``ansible-inventory -i SOURCE --list`` prints (so
+dynamic inventories and inventory plugins work through the user's own Ansible). Text in, model out:
+load.py reads the files, ansible_model.py merges by Ansible's precedence, ansible_vars.py says what
+each variable means to fleet. Errors name file, line and key: ``hosts.ini:7: cam-1.ansible_port: ...``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from fleet.inventory.model import Inventory, InventoryError, safe_device_name
-from fleet.inventory.native import YAML_LOADER, _Loader, compose_yaml, refuse_misread
-from fleet.inventory.settings import DEVICE_ONLY, SETTINGS, SettingsConflict, merge_level, resolve_device
+from fleet.inventory.ansible_model import Model, Vars, make_var
+from fleet.inventory.ansible_vars import Vault
+from fleet.inventory.model import InventoryError
+from fleet.inventory.native import YAML_LOADER, _Loader, compose_yaml
 
 _SECTION = re.compile(r"^\[([^\]\s:]+)(?::(vars|children))?\]\s*(?:[#;].*)?$")
 _YAML_TOP = re.compile(r"^([A-Za-z_][\w.-]*):\s*(?:#.*)?$", re.MULTILINE)  # "devices:", "all:"
-_ENV_LOOKUP = re.compile(
-    r"""^\{\{\s*lookup\(\s*['"]env['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\s*\}\}$"""
-)
 _RANGE = re.compile(r"\[([0-9a-zA-Z]+):([0-9a-zA-Z]+)(?::([0-9]+))?\]")
+_GROUP_KEYS = {"hosts", "children", "vars"}
 
-# Ansible connection variable -> fleet setting.
-_DIRECT = {
-    "ansible_host": "host",
-    "ansible_ssh_host": "host",
-    "ansible_port": "port",
-    "ansible_ssh_port": "port",
-    "ansible_user": "user",
-    "ansible_ssh_user": "user",
-    "ansible_ssh_private_key_file": "identity_file",
-    "ansible_private_key_file": "identity_file",
-}
-_SECRETS = {
-    "ansible_password": "password_env",
-    "ansible_ssh_pass": "password_env",
-    "ansible_ssh_password": "password_env",
-    "ansible_ssh_private_key_passphrase": "passphrase_env",
-}
-_SKIP = "_skip"  # internal setting: ansible_connection=local, not a device
+# The one-liner that turns anything Ansible reads (scripts, plugins) into what fleet reads.
+LIST_HINT = "ansible-inventory -i {} --list > hosts.json, then give fleet hosts.json"
+_NO_SCRIPTS = "a dynamic inventory script: fleet runs no inventory programs: "
+_NO_PLUGINS = "an inventory plugin's configuration: fleet runs no plugins: "
+_NOT_ANSIBLE = "not an Ansible inventory (INI, YAML, or the JSON of ansible-inventory --list)"
 
 
 def detect_format(text: str) -> str:
-    """``fleet``, ``ansible-ini`` or ``ansible-yaml``, from the content (extensions lie)."""
+    """``fleet``, ``ansible-ini``, ``ansible-yaml``, ``ansible-json`` (what ``ansible-inventory
+    --list`` prints), ``ansible-plugin`` or ``ansible-script``, from the content (extensions lie)."""
+    if text.startswith("#!"):
+        return "ansible-script"
     for line in text.splitlines():
         if _SECTION.match(line.strip()):
             return "ansible-ini"
     try:
-        doc = yaml.load(text, Loader=YAML_LOADER)  # a safe loader
+        root = yaml.compose(text, Loader=YAML_LOADER)  # nodes only: any tag (!vault) is fine here
     except yaml.YAMLError:
         # broken YAML, or INI host lines that YAML cannot read; a bare "key:" line (INI has none)
         # says YAML, so its loader names the problem and its line
@@ -70,259 +53,140 @@ def detect_format(text: str) -> str:
         if top is None:
             return "ansible-ini"
         return "ansible-yaml" if top.group(1) == "all" else "fleet"
-    if doc is None:
+    if root is None:
         return "fleet"  # the native loader explains what is missing
-    if not isinstance(doc, dict):
-        return "ansible-ini" if isinstance(doc, str) else "fleet"
-    if "all" in doc or any(
-        isinstance(v, dict) and {"hosts", "children", "vars"} & set(v) for v in doc.values()
+    if isinstance(root, yaml.ScalarNode):
+        return "ansible-ini"  # host names, one a line
+    if not isinstance(root, yaml.MappingNode):
+        return "fleet"
+    keys = {str(k.value): v for k, v in root.value if isinstance(k, yaml.ScalarNode)}
+    if "plugin" in keys:
+        return "ansible-plugin"
+    if text.lstrip().startswith("{") and ("_meta" in keys or any(_is_json_group(v) for v in keys.values())):
+        return "ansible-json"
+    if "all" in keys or any(
+        isinstance(v, yaml.MappingNode) and _GROUP_KEYS & {str(k.value) for k, _ in v.value}
+        for v in keys.values()
     ):
         return "ansible-yaml"
     return "fleet"
 
 
-def parse_ansible(text: str, path: Path, kind: str) -> Inventory:
-    """An Ansible inventory (``kind`` from :func:`detect_format`) as an Inventory."""
-    model = _Model(path)
-    if kind == "ansible-ini":
-        _read_ini(text, model)
-    else:
-        _read_yaml(text, model)
-    return model.resolve()
+def _is_json_group(node: yaml.Node) -> bool:
+    """A group as a script prints it: a list of hosts, or ``hosts`` / ``children`` as lists."""
+    if isinstance(node, yaml.SequenceNode):
+        return True
+    return isinstance(node, yaml.MappingNode) and any(
+        str(k.value) in ("hosts", "children") and isinstance(v, yaml.SequenceNode) for k, v in node.value
+    )
 
 
-@dataclass
-class _Group:
-    name: str
-    line: int | None = None
-    hosts: list[str] = field(default_factory=list)
-    children: list[str] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)
+def read_inventory(path: Path, base: Path, files: Sequence[tuple[Path, str]]) -> Model:
+    """The groups and hosts of an inventory: one file, or the files of an inventory directory
+    (``path``), read in the order given; group_vars/host_vars come after (:func:`add_vars_files`).
+    Relative paths in it are relative to ``base``: the file's directory, or the directory."""
+    model = Model(path, base)
+    for file, text in files:
+        kind = detect_format(text)
+        if kind == "ansible-ini":
+            _read_ini(text, file, model)
+        elif kind == "ansible-yaml":
+            _read_yaml(text, file, model)
+        elif kind == "ansible-json":
+            _read_json(text, file, model)
+        elif kind == "ansible-script":
+            raise InventoryError(file, None, "", _NO_SCRIPTS + LIST_HINT.format(file))
+        elif kind == "ansible-plugin":
+            raise InventoryError(file, 1, "plugin", _NO_PLUGINS + LIST_HINT.format(file))
+        elif text.strip() and compose_yaml(text, file) is not None:
+            raise InventoryError(file, None, "", _NOT_ANSIBLE)
+    return model
 
 
-class _Model:
-    """Groups, hosts and their converted settings, as read from either syntax."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.groups: dict[str, _Group] = {"all": _Group("all"), "ungrouped": _Group("ungrouped")}
-        self.hosts: dict[str, dict[str, Any]] = {}
-        self.host_lines: dict[str, int | None] = {}
-
-    def fail(self, line: int | None, key: str, message: str) -> InventoryError:
-        return InventoryError(self.path, line, key, message)
-
-    def group(self, name: str, line: int | None) -> _Group:
-        g = self.groups.setdefault(name, _Group(name, line))
-        if g.line is None:
-            g.line = line
-        return g
-
-    def add_host(self, group: str, name: str, line: int | None) -> None:
-        if not safe_device_name(name):
-            raise self.fail(line, name, "host names may not contain '/', control characters or be '.'/'..'")
-        g = self.group(group, line)
-        if name not in g.hosts:
-            g.hosts.append(name)
-        self.hosts.setdefault(name, {})
-        self.host_lines.setdefault(name, line)
-
-    def set_var(
-        self, target: dict[str, Any], key: str, var: str, value: Any, line: int | None, ini: bool
-    ) -> None:
-        """Convert one Ansible variable to a fleet setting (or ignore it), failing at its line."""
-        try:
-            converted = _convert(var, value, ini)
-        except ValueError as exc:
-            raise self.fail(line, f"{key}.{var}", str(exc)) from None
-        target.update(converted)
-
-    def _depths(self) -> dict[str, int]:
-        depth: dict[str, int] = {"all": 0}
-        parents: dict[str, list[str]] = {}
-        for g in self.groups.values():
-            for c in g.children:
-                parents.setdefault(c, []).append(g.name)
-
-        def walk(name: str, seen: tuple[str, ...]) -> int:
-            if name in seen:
-                g = self.groups[name]
-                raise self.fail(g.line, f"{name}.children", "groups contain each other (a cycle)")
-            if name not in depth:
-                ps = [p for p in parents.get(name, []) if p != "all"]
-                depth[name] = 1 + max((walk(p, (*seen, name)) for p in ps), default=0)
-            return depth[name]
-
-        for name in self.groups:
-            walk(name, ())
-        return depth
-
-    def _members(self, name: str, seen: frozenset[str] = frozenset()) -> set[str]:
-        g = self.groups[name]
-        out = set(g.hosts)
-        for c in g.children:
-            if c not in seen:
-                out |= self._members(c, seen | {name})
-        return out
-
-    def resolve(self) -> Inventory:
-        for g in self.groups.values():
-            for c in g.children:
-                if c not in self.groups:
-                    raise self.fail(g.line, f"{g.name}.children", f"unknown group {c!r}")
-        depth = self._depths()
-        order = sorted(self.groups, key=lambda n: (depth[n], n))
-        members = {name: self._members(name) for name in order}
-        devices = []
-        sources: dict[str, dict[str, str]] = {}
-        base = self.path.parent
-        for host, own in self.hosts.items():
-            groups = [g for g in order if host in members[g] or g == "all"]
-            merged: dict[str, Any] = {}
-            origins: dict[str, str] = {}
-            for gname in groups:
-                merge_level(merged, origins, self.groups[gname].settings, f"group:{gname}")
-            merge_level(merged, origins, own, "host")
-            if merged.pop(_SKIP, False):
-                continue
-            merged.setdefault("host", host)
-            origins.setdefault("host", "host")
-            merged["groups"] = tuple(g for g in groups if g not in ("all", "ungrouped"))
-            try:
-                device, sources[host] = resolve_device(host, merged, base, origins)
-                devices.append(device)
-            except SettingsConflict as exc:
-                raise self.fail(self.host_lines[host], f"{host}.{exc.key}", exc.message) from None
-            except TypeError as exc:  # a setting at a level Device does not take
-                raise self.fail(self.host_lines[host], host, str(exc)) from None
-        if not devices:
-            raise self.fail(None, "", "empty inventory: no hosts")
-        return Inventory(path=self.path, devices=tuple(devices), sources=sources)
+def add_vars_files(model: Model, kind: str, name: str, files: Sequence[tuple[Path, str]]) -> None:
+    """``group_vars/NAME...`` or ``host_vars/NAME...`` (``kind``), in Ansible's load order: later
+    files win."""
+    merged: Vars = {}
+    for file, text in files:
+        merged.update(read_vars_file(text, file, kind))
+    (model.group_files if kind == "group_vars" else model.host_files)[name] = merged
 
 
-# --- variables -----------------------------------------------------------------------------------
-
-
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
-_BOOLS = _TRUE + _FALSE
-
-
-def _to_bool(v: Any) -> bool:
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, str) and v.lower() in _BOOLS:
-        return v.lower() in _TRUE
-    raise ValueError(f"must be true or false, not {v!r}")
-
-
-def _ini_value(setting: str, v: Any) -> Any:
-    """INI values are text: give a setting the type its YAML spelling would have had."""
-    if not isinstance(v, str):
-        return v
-    if setting == "port" and v.isdigit() and not v.startswith("0"):
-        return int(v)
-    if setting == "timeout":
-        try:
-            return float(v)
-        except ValueError:
-            return v
-    if setting == "legacy_algorithms" or (setting == "host_key_checking" and v.lower() in _BOOLS):
-        return _to_bool(v)
-    if setting == "ssh_config" and v.lower() in ("false", "no", "off"):
-        return False
-    if setting in ("identity_file", "kex_algorithms", "ciphers", "macs", "host_key_algorithms", "tags"):
-        return [x.strip() for x in v.split(",") if x.strip()]
-    return v
-
-
-def _check(setting: str, value: Any, ini: bool) -> dict[str, Any]:
-    check: Callable[[Any], Any] = {**SETTINGS, **DEVICE_ONLY}[setting]
-    return {setting: check(_ini_value(setting, value) if ini else refuse_misread(value))}
-
-
-def _no_template(v: Any) -> None:
-    if isinstance(v, str) and "{{" in v:
-        raise ValueError("Jinja templates are not evaluated by fleet: write the value itself")
-
-
-def _convert(var: str, value: Any, ini: bool) -> dict[str, Any]:
-    if var in _DIRECT:
-        _no_template(value)
-        return _check(_DIRECT[var], value, ini)
-    if var in _SECRETS:
-        m = _ENV_LOOKUP.match(value.strip()) if isinstance(value, str) else None
-        if m is None:
-            raise ValueError(
-                "a secret written in the inventory is not used (fleet never reads or stores secrets"
-                " from files): write \"{{ lookup('env', 'VAR') }}\" or set fleet_" + _SECRETS[var] + ": VAR"
-            )
-        return {_SECRETS[var]: m.group(1)}
-    if var == "ansible_connection":
-        if value in ("ssh", "smart"):
-            return {}
-        if value == "paramiko":
-            return {"transport": "paramiko"}
-        if value == "local":
-            return {_SKIP: True}
-        raise ValueError(f"connection {value!r} is not SSH: fleet reaches devices over SSH only")
-    if var in ("ansible_host_key_checking", "ansible_ssh_host_key_checking"):
-        return {"host_key_checking": "strict" if _to_bool(refuse_misread(value)) else "off"}
-    if var in ("ansible_ssh_common_args", "ansible_ssh_extra_args"):
-        _no_template(value)
-        return _ssh_args(value)
-    if var.startswith("fleet_"):
-        setting = var[len("fleet_") :]
-        if setting not in SETTINGS and setting != "tags":
-            raise ValueError("unknown fleet setting")
-        return _check(setting, value, ini)
-    return {}  # playbook variables and other connection options: not fleet's business
-
-
-def _ssh_args(value: Any) -> dict[str, Any]:
-    """The OpenSSH options fleet honours from ``ansible_ssh_common_args``; the rest are ignored."""
-    if not isinstance(value, str):
-        raise ValueError("must be a string of ssh options")
-    try:
-        words = shlex.split(value)
-    except ValueError as exc:
-        raise ValueError(f"cannot split ssh options: {exc}") from None
-    opts: list[tuple[str, str]] = []
-    i = 0
-    while i < len(words):
-        w = words[i]
-        if w in ("-J", "-o", "-F") and i + 1 < len(words):
-            nxt = words[i + 1]
-            if w == "-o":
-                opts.append(tuple(re.split(r"[= ]", nxt, maxsplit=1)))  # type: ignore[arg-type]
-            else:
-                opts.append(("ProxyJump" if w == "-J" else "ConfigFile", nxt))
-            i += 2
-            continue
-        if w.startswith("-o") and len(w) > 2:
-            opts.append(tuple(re.split(r"[= ]", w[2:], maxsplit=1)))  # type: ignore[arg-type]
-        elif w.startswith("-J") and len(w) > 2:
-            opts.append(("ProxyJump", w[2:]))
-        i += 1
-    out: dict[str, Any] = {}
-    for opt in opts:
-        if len(opt) != 2:
-            continue
-        name, val = opt[0].lower(), opt[1].strip()
-        if name == "proxyjump":
-            out.update(_check("proxy_jump", val, False))
-        elif name == "stricthostkeychecking":
-            mode = {"yes": "strict", "no": "off", "accept-new": "accept-new", "off": "off"}.get(val.lower())
-            if mode is None:
-                raise ValueError(f"StrictHostKeyChecking={val}: fleet knows yes, accept-new and no")
-            out["host_key_checking"] = mode
-        elif name == "userknownhostsfile":
-            out["known_hosts"] = val.split()[0]
-        elif name == "configfile":
-            out["ssh_config"] = False if val.lower() == "none" else val
+def read_vars_file(text: str, path: Path, kind: str) -> Vars:
+    """One YAML or JSON file of variables (empty: none)."""
+    root = compose_yaml(text, path)
+    if root is None:
+        return {}
+    ld = _AnsibleLoader(path)
+    if not isinstance(root, yaml.MappingNode):
+        raise ld.fail(root, "", "must be a mapping of variable names to values")
+    out: Vars = {}
+    for var, (knode, vnode) in ld.mapping(root, "").items():
+        line = _line(knode)
+        out[var] = make_var(var, ld.value(vnode), False, path, line, var, f"{kind}:{path}:{line}")
     return out
 
 
-# --- INI -----------------------------------------------------------------------------------------
+class _AnsibleConstructor(yaml.constructor.SafeConstructor):
+    """YAML as Ansible writes it: ``!vault`` values (unreadable here) and ``!unsafe`` strings."""
+
+
+def _unsafe(loader: yaml.constructor.SafeConstructor, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return loader.construct_scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+
+
+_AnsibleConstructor.add_constructor("!vault", lambda loader, node: Vault())
+_AnsibleConstructor.add_constructor("!unsafe", _unsafe)  # type: ignore[type-var]
+
+
+class _AnsibleLoader(_Loader):
+    constructor = _AnsibleConstructor
+
+    def value(self, node: yaml.Node) -> Any:
+        try:
+            v = super().value(node)
+        except yaml.YAMLError as exc:
+            raise self.fail(
+                node, "", f"cannot read the value: {getattr(exc, 'problem', None) or exc}"
+            ) from None
+        if isinstance(v, dict) and set(v) == {"__ansible_vault"}:
+            return Vault()  # how ansible-inventory --list prints a !vault value
+        return v
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+# --- host patterns -------------------------------------------------------------------------------
+
+# A host pattern may end in :PORT ("nvr-1:2222", "[2001:db8::1]:2222", "cam[01:20]:2222"), but only
+# when what precedes is a host name or address; otherwise the whole pattern is the name, as in Ansible.
+_BRACKETED_PORT = re.compile(r"^\[(.+)\]:([0-9]+)$")
+_TRAILING_PORT = re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$")
+_R = r"\[(?:[a-z]:[a-z]|[0-9]+:[0-9]+)(?::[0-9]+)?\]"  # a host range
+_LABEL = rf"(?:\w|{_R})(?:[\w-]|{_R})*(?<![-_])"
+_HOSTNAME = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$", re.IGNORECASE)
+_IPV6 = re.compile(
+    r"^(?:[0-9a-f]|:|\.|\[[0-9a-f]+:[0-9a-f]+(?::[0-9]+)?\])*:(?:[0-9a-f]|:|\.|\[[^\]]*\])*$", re.I
+)
+
+
+def split_port(pattern: str) -> tuple[str, int | None]:
+    """``name:port`` -> (name, port); a pattern without a port, or whose rest is not a host name
+    or address, is all name."""
+    rest, port = pattern, None
+    for form in (_BRACKETED_PORT, _TRAILING_PORT):  # both, in turn, as Ansible tries them
+        m = form.match(rest)
+        if m:
+            rest, port = m.group(1), int(m.group(2))
+    if _HOSTNAME.match(rest) or _IPV6.match(rest):
+        return rest, port
+    return pattern, None
 
 
 def _expand(pattern: str) -> list[str]:
@@ -344,7 +208,18 @@ def _expand(pattern: str) -> list[str]:
     return [x for i in items for x in _expand(head + i + tail)]
 
 
-def _read_ini(text: str, model: _Model) -> None:
+def _hosts(pattern: str, path: Path, line: int | None, key: str) -> tuple[list[str], int | None]:
+    name, port = split_port(pattern)
+    try:
+        return _expand(name), port
+    except ValueError as exc:
+        raise InventoryError(path, line, key, str(exc)) from None
+
+
+# --- INI -----------------------------------------------------------------------------------------
+
+
+def _read_ini(text: str, path: Path, model: Model) -> None:
     section, kind = "ungrouped", "hosts"
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
@@ -353,40 +228,35 @@ def _read_ini(text: str, model: _Model) -> None:
         m = _SECTION.match(line)
         if m:
             section, kind = m.group(1), m.group(2) or "hosts"
-            model.group(section, n)
+            model.group(section, path, n)
             continue
-        if line.startswith("["):
-            raise model.fail(n, "", f"bad section header {line!r}")
+        if line.startswith("[") and line.endswith("]"):  # "[2001:db8::5]:2222" is a host
+            raise InventoryError(path, n, "", f"bad section header {line!r}")
         if kind == "children":
-            child = line.split()[0]
-            model.group(child, None)
-            g = model.group(section, n)
-            if child not in g.children:
-                g.children.append(child)
+            model.add_child(section, line.split()[0], path, n)
             continue
         if kind == "vars":
             var, eq, value = line.partition("=")
             if not eq or not var.strip():
-                raise model.fail(n, f"{section}:vars", "expected key=value")
-            value = _unquote(value.strip())
-            model.set_var(model.group(section, n).settings, f"{section}:vars", var.strip(), value, n, True)
+                raise InventoryError(path, n, f"{section}:vars", "expected key=value")
+            var, value = var.strip(), _unquote(value.strip())
+            key = f"{section}:vars.{var}"
+            g = model.group(section, path, n)
+            model.set_group_var(g, make_var(var, value, True, path, n, key, f"group:{section}"), var, value)
             continue
         try:
             words = shlex.split(line, comments=True)
         except ValueError as exc:
-            raise model.fail(n, section, f"cannot split the host line: {exc}") from None
-        try:
-            names = _expand(words[0])
-        except ValueError as exc:
-            raise model.fail(n, f"{section}.{words[0]}", str(exc)) from None
-        for name in names:
-            model.add_host(section, name, n)
+            raise InventoryError(path, n, section, f"cannot split the host line: {exc}") from None
+        names, port = _hosts(words[0], path, n, f"{section}.{words[0]}")
+        hosts = [model.add_host(section, name, path, n, port) for name in names]
         for word in words[1:]:
             var, eq, value = word.partition("=")
             if not eq:
-                raise model.fail(n, f"{section}.{words[0]}", f"expected key=value, not {word!r}")
-            for name in names:
-                model.set_var(model.hosts[name], name, var, value, n, True)
+                raise InventoryError(path, n, f"{section}.{words[0]}", f"expected key=value, not {word!r}")
+            parsed = make_var(var, value, True, path, n, f"{words[0]}.{var}", "host")
+            for host in hosts:
+                host.vars[var] = parsed
 
 
 def _unquote(v: str) -> str:
@@ -398,42 +268,97 @@ def _unquote(v: str) -> str:
 # --- YAML ----------------------------------------------------------------------------------------
 
 
-def _read_yaml(text: str, model: _Model) -> None:
-    root = compose_yaml(text, model.path)
+def _read_yaml(text: str, path: Path, model: Model) -> None:
+    root = compose_yaml(text, path)
     if root is None:
-        raise model.fail(None, "", "empty inventory: no hosts")
-    ld = _Loader(model.path)
+        return
+    ld = _AnsibleLoader(path)
     for name, (knode, gnode) in ld.mapping(root, "").items():
         _yaml_group(ld, model, name, knode, gnode, name)
 
 
-def _line(node: yaml.Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-def _yaml_group(ld: _Loader, model: _Model, name: str, knode: yaml.Node, node: yaml.Node, key: str) -> None:
-    g = model.group(name, _line(knode))
+def _yaml_group(
+    ld: _AnsibleLoader, model: Model, name: str, knode: yaml.Node, node: yaml.Node, key: str
+) -> None:
+    path = ld.path
+    g = model.group(name, path, _line(knode))
     for part, (pk, pv) in ld.mapping(node, key).items():
-        path = f"{key}.{part}"
+        where = f"{key}.{part}"
         if part == "hosts":
-            for pattern, (hk, hv) in ld.mapping(pv, path).items():
-                try:
-                    names = _expand(pattern)
-                except ValueError as exc:
-                    raise ld.fail(hk, f"{path}.{pattern}", str(exc)) from None
-                for host in names:
-                    model.add_host(name, host, _line(hk))
-                for var, (vk, vv) in ld.mapping(hv, f"{path}.{pattern}").items():
-                    value = ld.value(vv)
-                    for host in names:
-                        model.set_var(model.hosts[host], f"{path}.{pattern}", var, value, _line(vk), False)
+            for pattern, (hk, hv) in ld.mapping(pv, where).items():
+                names, port = _hosts(pattern, path, _line(hk), f"{where}.{pattern}")
+                hosts = [model.add_host(name, h, path, _line(hk), port) for h in names]
+                for var, (vk, vv) in ld.mapping(hv, f"{where}.{pattern}").items():
+                    parsed = make_var(
+                        var, ld.value(vv), False, path, _line(vk), f"{where}.{pattern}.{var}", "host"
+                    )
+                    for host in hosts:
+                        host.vars[var] = parsed
         elif part == "vars":
-            for var, (vk, vv) in ld.mapping(pv, path).items():
-                model.set_var(g.settings, path, var, ld.value(vv), _line(vk), False)
+            for var, (vk, vv) in ld.mapping(pv, where).items():
+                value = ld.value(vv)
+                parsed = make_var(var, value, False, path, _line(vk), f"{where}.{var}", f"group:{name}")
+                model.set_group_var(g, parsed, var, value)
         elif part == "children":
-            for child, (ck, cv) in ld.mapping(pv, path).items():
-                if child not in g.children:
-                    g.children.append(child)
-                _yaml_group(ld, model, child, ck, cv, f"{path}.{child}")
+            for child, (ck, cv) in ld.mapping(pv, where).items():
+                model.add_child(name, child, path, _line(ck))
+                _yaml_group(ld, model, child, ck, cv, f"{where}.{child}")
         else:
-            raise ld.fail(pk, path, "unknown key (an Ansible group has hosts, children and vars)")
+            raise ld.fail(pk, where, "unknown key (an Ansible group has hosts, children and vars)")
+
+
+# --- JSON: what `ansible-inventory --list` (and any inventory script) prints ---------------------
+
+
+def _read_json(text: str, path: Path, model: Model) -> None:
+    """``{"_meta": {"hostvars": {HOST: VARS}}, GROUP: {"hosts": [...], "children": [...], "vars":
+    {...}} or [HOST, ...]}``; with ``--export`` the group vars stay in their groups. Read through
+    the YAML composer (JSON is YAML), so errors still name their line."""
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise InventoryError(path, None, "", f"invalid JSON: {exc}") from None
+    root = compose_yaml(text, path)
+    ld = _AnsibleLoader(path)
+    groups = ld.mapping(root, "") if root is not None else {}
+    for name, (knode, gnode) in groups.items():
+        if name == "_meta":
+            continue
+        g = model.group(name, path, _line(knode))
+        parts = {"hosts": (knode, gnode)} if isinstance(gnode, yaml.SequenceNode) else ld.mapping(gnode, name)
+        for part, (pk, pv) in parts.items():
+            where = f"{name}.{part}"
+            if part in ("hosts", "children"):
+                for item in _names(ld, pv, where):
+                    if part == "hosts":
+                        model.add_host(name, item, path, _line(pk))
+                    else:
+                        model.add_child(name, item, path, _line(pk))
+            elif part == "vars":
+                for var, (vk, vv) in ld.mapping(pv, where).items():
+                    value = ld.value(vv)
+                    parsed = make_var(var, value, False, path, _line(vk), f"{where}.{var}", f"group:{name}")
+                    model.set_group_var(g, parsed, var, value)
+            else:
+                raise ld.fail(pk, where, "unknown key (a group has hosts, children and vars)")
+    if "_meta" not in groups:
+        return
+    meta = ld.mapping(groups["_meta"][1], "_meta")
+    if "hostvars" not in meta:
+        return
+    for host, (_, hv) in ld.mapping(meta["hostvars"][1], "_meta.hostvars").items():
+        if host not in model.hosts:
+            continue  # as Ansible: variables of a host no group lists are not used
+        for var, (vk, vv) in ld.mapping(hv, f"_meta.hostvars.{host}").items():
+            where = f"_meta.hostvars.{host}.{var}"
+            model.hosts[host].vars[var] = make_var(var, ld.value(vv), False, path, _line(vk), where, "host")
+
+
+def _names(ld: _AnsibleLoader, node: yaml.Node, key: str) -> list[str]:
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null":
+        return []
+    if not isinstance(node, yaml.SequenceNode) or not all(
+        isinstance(n, yaml.ScalarNode) and n.value for n in node.value
+    ):
+        raise ld.fail(node, key, "must be a list of names")
+    return [str(n.value) for n in node.value]

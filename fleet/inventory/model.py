@@ -16,6 +16,26 @@ HOST_KEY_MODES = ("strict", "accept-new", "off")
 
 TRANSPORTS = ("asyncssh", "paramiko")
 
+# Where firmware keeps its version, most specific first: a vendor's own file names the image
+# itself, while os-release on Buildroot or Yocto may name only the distribution's release.
+# The first that exists on the device is its firmware identity (fleet.metrics.firmware).
+DEFAULT_FIRMWARE_FILES = ("/etc/fw_version", "/etc/version", "/etc/os-release", "/usr/lib/os-release")
+MAX_FIRMWARE_FILES = 16
+MAX_FIRMWARE_PATH = 1024
+
+
+def check_firmware_path(path: str) -> str:
+    """A ``firmware_files`` entry goes into the capture script and comes back in grep's
+    ``NAME:line`` output: an absolute path without a newline, NUL or ``:``. ValueError saying why."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ValueError(f"{path!r} is not an absolute path")
+    if len(path) > MAX_FIRMWARE_PATH:
+        raise ValueError(f"a path of {len(path)} characters: at most {MAX_FIRMWARE_PATH}")
+    for bad, why in (("\n", "a newline"), ("\0", "a NUL"), ("\r", "a carriage return"), (":", "a ':'")):
+        if bad in path:
+            raise ValueError(f"{path!r} holds {why}: not a file fleet can name in a capture")
+    return path
+
 
 class InventoryError(UsageError):
     """A broken inventory: one line naming file, line and key path."""
@@ -49,6 +69,7 @@ class Device:
     host_key_algorithms: tuple[str, ...] = ()
     proxy_jump: str | None = None
     transport: str = "asyncssh"
+    firmware_files: tuple[str, ...] = DEFAULT_FIRMWARE_FILES  # the first found is the firmware identity
     groups: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
 

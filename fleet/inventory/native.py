@@ -59,6 +59,8 @@ def refuse_misread(v: Any) -> Any:
 class _Loader:
     """Walks PyYAML nodes so every error can name its line, and duplicate keys are caught."""
 
+    constructor: type[yaml.constructor.SafeConstructor] = yaml.constructor.SafeConstructor
+
     def __init__(self, path: Path) -> None:
         self.path = path
 
@@ -83,7 +85,7 @@ class _Loader:
         return out
 
     def value(self, node: yaml.Node) -> Any:
-        v = yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+        v = self.constructor().construct_object(node, deep=True)
         if isinstance(v, int | float) and not isinstance(v, bool) and isinstance(node, yaml.ScalarNode):
             text = str(node.value)
             if isinstance(v, int) and not _DECIMAL_INT.fullmatch(text):

@@ -14,9 +14,11 @@ from fleet.inventory import ssh_config
 from fleet.inventory.model import (
     HOST_KEY_MODES,
     MAX_ALGORITHMS,
+    MAX_FIRMWARE_FILES,
     TRANSPORTS,
     Device,
     InventoryError,
+    check_firmware_path,
     split_hop,
 )
 
@@ -72,6 +74,16 @@ def _str_list(v: Any) -> tuple[str, ...]:
     if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
         raise ValueError("must be a string or a list of strings")
     return tuple(v)
+
+
+def _firmware_files(v: Any) -> tuple[str, ...]:
+    """Absolute paths, tried in order on the device; an empty list reads no firmware identity."""
+    if v == []:
+        return ()
+    paths = _str_list(v)
+    if len(paths) > MAX_FIRMWARE_FILES:
+        raise ValueError(f"{len(paths)} paths: at most {MAX_FIRMWARE_FILES}")
+    return tuple(check_firmware_path(p) for p in paths)
 
 
 def _env_name(v: Any) -> str:
@@ -158,6 +170,7 @@ SETTINGS: dict[str, Check] = {
     "proxy_jump": _jump,
     "transport": _choice(TRANSPORTS),
     "ssh_config": _ssh_config,
+    "firmware_files": _firmware_files,
 }
 
 

@@ -33,6 +33,7 @@ FIELDS = (
     ("ciphers", "ciphers"),
     ("macs", "macs"),
     ("host_key_algorithms", "host_key_algorithms"),
+    ("firmware_files", "firmware_files"),
     ("groups", "groups"),
     ("tags", "tags"),
 )

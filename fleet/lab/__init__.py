@@ -11,6 +11,7 @@ from fleet.lab.lab import (
     free_subnet,
     lab_status,
     load_lab,
+    set_firmware,
     start_lab,
     stop_lab,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "free_subnet",
     "lab_status",
     "load_lab",
+    "set_firmware",
     "start_lab",
     "stop_lab",
 ]

@@ -35,14 +35,14 @@ from fleet.errors import FleetError
 from fleet.lab import procs
 from fleet.lab.build import SHELLS, build_firmware, build_programs, build_usr_bin
 from fleet.lab.keys import known_hosts_line, write_client_key, write_dropbear_host_key
-from fleet.lab.profiles import WORKLOADS, DeviceSpec, plan
+from fleet.lab.profiles import FIRMWARE, WORKLOADS, DeviceSpec, plan
 
 STATE_VERSION = 1
 DROPBEAR = Path("/usr/sbin/dropbear")
 UNSHARE_FLAGS = ("--pid", "--mount", "--ipc", "--fork", "--kill-child", "--mount-proc")
 PORT = 22
 # Paths the device mounts over: a lab directory below one of them would vanish inside the device.
-_MOUNT_POINTS = ("/usr/bin", "/opt", "/etc/passwd", "/etc/shells", "/proc")
+_MOUNT_POINTS = ("/usr/bin", "/opt", "/etc/passwd", "/etc/shells", "/etc/os-release", "/proc")
 
 # Popen objects of devices started by this process, so stop_lab can reap them (no zombies).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -65,6 +65,7 @@ class LabDevice:
     start_time: int  # of ``pid``, field 22 of /proc/PID/stat
     init_pid: int | None = None  # the device's PID 1 as seen from the host
     init_start_time: int | None = None
+    firmware: str = FIRMWARE  # the version its /etc/os-release named at start (set_firmware changes it)
 
     @property
     def comms(self) -> tuple[str, ...]:
@@ -148,6 +149,7 @@ def _state(lab: Lab, *, stopped: bool = False) -> dict[str, Any]:
                 "start_time": d.start_time,
                 "init_pid": d.init_pid,
                 "init_start_time": d.init_start_time,
+                "firmware": d.firmware,
             }
             for d in lab.devices
         ],
@@ -176,6 +178,7 @@ def load_lab(lab_dir: Path) -> tuple[Lab, bool] | None:
             start_time=int(d["start_time"]),
             init_pid=d.get("init_pid"),
             init_start_time=d.get("init_start_time"),
+            firmware=d.get("firmware", FIRMWARE),
         )
         for d in data["devices"]
     )
@@ -230,6 +233,8 @@ def _boot_script(
         f"mount --bind {q(str(dev_dir / 'passwd'))} /etc/passwd",
         f"mount --bind {q(str(lab_dir / 'shells'))} /etc/shells",
         f"mount --bind {q(str(lab_dir / 'firmware'))} /opt",
+        # The device's firmware identity (fleet's default firmware_files end with os-release).
+        f"mount --bind {q(str(dev_dir / 'os-release'))} /etc/os-release",
         # A device with a password gets its own shadow: never the host's root password.
         *([f"mount --bind {q(str(dev_dir / 'shadow'))} /etc/shadow"] if password else []),
         "set +e",
@@ -304,6 +309,7 @@ def _prepare(
         public = write_dropbear_host_key(dev_dir / "host_key")
         known.append(known_hosts_line(spec.host, PORT, public))
         (dev_dir / "passwd").write_text(f"root:x:0:0:root:{home}:{SHELLS[spec.shell]}\n")
+        (dev_dir / "os-release").write_text(os_release(spec.firmware))
         if spec.name in passwords:
             shadow = dev_dir / "shadow"
             shadow.write_text(f"root:{_crypt(passwords[spec.name])}:19000:0:99999:7:::\n")
@@ -311,6 +317,21 @@ def _prepare(
         boot = _boot_script(spec, lab_dir, dev_dir, usr_bin, password=spec.name in passwords)
         (dev_dir / "boot.sh").write_text(boot)
     (lab_dir / "known_hosts").write_text("\n".join(known) + "\n")
+
+
+def os_release(version: str) -> str:
+    """A lab device's /etc/os-release, as a Buildroot-based camera firmware writes one."""
+    return (
+        f'NAME="fleet lab camera"\nVERSION="{version} (lab)"\nID=fleet-lab\nVERSION_ID={version}\n'
+        f'PRETTY_NAME="fleet lab camera {version}"\n'
+    )
+
+
+def set_firmware(lab: Lab, name: str, version: str) -> None:
+    """Flash ``version`` onto a running device, as an update that does not reboot it would: its
+    os-release changes in place (the same file, bind-mounted over the device's /etc/os-release)."""
+    lab.device(name)  # KeyError for a device the lab does not have
+    (lab.dir / "devices" / name / "os-release").write_text(os_release(version))
 
 
 def write_inventory(lab: Lab, path: Path, *, timeout: float = 10.0) -> None:
@@ -366,7 +387,9 @@ def _spawn(lab_dir: Path, spec: DeviceSpec, init: Path, usr_bin: Path) -> LabDev
     started = procs.start_time(proc.pid)
     if started is None:  # died before we could look: record it anyway, readiness reports why
         started = -1
-    return LabDevice(spec.name, spec.host, PORT, spec.shell, spec.workloads, proc.pid, started)
+    return LabDevice(
+        spec.name, spec.host, PORT, spec.shell, spec.workloads, proc.pid, started, firmware=spec.firmware
+    )
 
 
 def _tail(path: Path, lines: int = 5) -> str:

@@ -115,6 +115,12 @@ MIXED_PATTERN: tuple[tuple[str, ...], ...] = (
     ("thread_leak", "sawtooth"),
 )
 BASELINE = ("steady_daemon",)
+# Two firmware versions, so the demo and the tests show which one leaks: the devices running AiApp
+# (the thread leak) have the newer one, every other device the one before it.
+FIRMWARE = "2.3.0"
+LEAKING_FIRMWARE = "2.3.1"
+# The "hostile" extra's firmware identity: markup and a terminal escape, device text like any other.
+HOSTILE_FIRMWARE = "<img src=x onerror=alert(1) id=pwn6>\x1b]0;pwned\x07"
 LIGHT_ENV: Mapping[str, Mapping[str, int]] = {"steady_daemon": {"LAB_THREADS": 1, "LAB_CHUNK_KB": 4}}
 
 
@@ -127,6 +133,7 @@ class DeviceSpec:
     workloads: tuple[str, ...]
     shell: str = "sh"  # sh, or a misbehaving login shell: see fleet.lab.build.SHELLS
     env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # workload -> LAB_* -> value
+    firmware: str = FIRMWARE  # VERSION_ID of the device's /etc/os-release
 
     @property
     def comms(self) -> tuple[str, ...]:
@@ -204,9 +211,10 @@ def plan(
     for i in range(1, devices + 1):
         light = profile == "light"
         names = BASELINE if light else MIXED_PATTERN[(i - 1) % len(MIXED_PATTERN)] + BASELINE
-        specs.append(
-            DeviceSpec(f"lab-{i:0{width}d}", device_host(subnet, i), names, env=env_for(names, light))
-        )
+        firmware = LEAKING_FIRMWARE if "thread_leak" in names else FIRMWARE
+        name = f"lab-{i:0{width}d}"
+        env_i = env_for(names, light)
+        specs.append(DeviceSpec(name, device_host(subnet, i), names, env=env_i, firmware=firmware))
     counts: dict[str, int] = {}
     for k, extra in enumerate(extras):
         counts[extra] = counts.get(extra, 0) + 1
@@ -220,6 +228,7 @@ def plan(
                 names,
                 shell="sh" if extra == "hostile" else extra,
                 env=env_for(names, True),
+                firmware=HOSTILE_FIRMWARE if extra == "hostile" else FIRMWARE,
             )
         )
     return specs

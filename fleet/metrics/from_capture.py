@@ -12,6 +12,7 @@ from collections import Counter
 
 from fleet.capture.split import Capture, ProcessCapture
 from fleet.metrics.fields import maps_fields, memory_fields, try_parse
+from fleet.metrics.firmware import firmware_identity
 from fleet.metrics.limits import MAX_MAPPINGS, MAX_SLAB_CACHES, MAX_THREAD_NAMES
 from fleet.metrics.model import MAPS_FIELDS, DeviceMetrics, ProcessMetrics
 from fleet.procfs import (
@@ -109,6 +110,8 @@ def metrics_from_capture(capture: Capture, previous: DeviceMetrics | None = None
     return DeviceMetrics(
         boot_id=_first_line(files.get("/proc/sys/kernel/random/boot_id")),
         kernel=_first_line(files.get("/proc/sys/kernel/osrelease")),
+        kernel_version=_first_line(files.get("/proc/version")),
+        firmware=firmware_identity(files.get(capture.firmware_file)) if capture.firmware_file else None,
         uptime=uptime.uptime if uptime else None,
         load1=loadavg.load1 if loadavg else None,
         **memory_fields(meminfo),

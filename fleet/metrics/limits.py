@@ -45,6 +45,9 @@ MAX_THREAD_NAMES = 4096
 # Characters kept of a device string (comm, exe, cmdline, thread and cache names, boot id): PATH_MAX,
 # and what /proc/PID/cmdline printed at most before Linux 4.2 (one page). The raw capture has it all.
 MAX_TEXT = 4096
+# Characters kept of a firmware identity (fleet.metrics.firmware): a version, not a document; it
+# goes into every report row and fleet finding about its devices.
+MAX_FIRMWARE = 200
 MAX_PROBLEMS = 100  # problems listed per sample; the rest are counted in one last line
 # The parsed metrics of one sample as stored (JSON, before compression): ~0.7 KB a process (a
 # light camera ~20 KB, 229 processes 166 KB measured), 32,000 leaked threads' distinct names ~1 MB.
@@ -104,10 +107,12 @@ def bounded(m: DeviceMetrics) -> DeviceMetrics:
         if not _finite(getattr(m, name)):
             problems.append(f"{name} {getattr(m, name)} out of range: unknown")
             fix[name] = None
-    for name in ("boot_id", "kernel"):
+    for name in ("boot_id", "kernel", "kernel_version"):
         value = getattr(m, name)
         if not _text_ok(value):
             fix[name] = _text(value)
+    if m.firmware is not None and (len(m.firmware) > MAX_FIRMWARE or "\0" in m.firmware):
+        fix["firmware"] = _text(m.firmware)[:MAX_FIRMWARE]
     if not _names_ok(m.slab):
         if not all(map(in_range, m.slab.values())):
             problems.append("slabinfo: caches of a size out of range left out")

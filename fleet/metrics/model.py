@@ -67,6 +67,11 @@ class DeviceMetrics:
 
     boot_id: str | None = None
     kernel: str | None = None  # osrelease
+    # Since capture format 6 (None before): /proc/version's line (the kernel's build), and the
+    # firmware's version from the first of the inventory's firmware_files found (fleet.metrics.firmware).
+    # Device text, at most MAX_FIRMWARE characters: a change is a new baseline (fleet.analysis.series).
+    kernel_version: str | None = None
+    firmware: str | None = None
     uptime: float | None = None  # seconds
     load1: float | None = None
     mem_total: int | None = None

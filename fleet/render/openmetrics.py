@@ -40,6 +40,12 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("fleet_device_up", "", "1 when the latest attempt to sample the device succeeded (status ok), else 0."),
     ("fleet_device_samples", "", "Samples stored for the device."),
     (
+        "fleet_device_info",
+        "",
+        "1, labelled with the firmware the device named at its last sample that named one"
+        " (absent when unknown).",
+    ),
+    (
         "fleet_device_mem_available_bytes",
         "bytes",
         "MemAvailable at the device's last sample (absent when unknown).",
@@ -129,6 +135,8 @@ def _device(d: DeviceView, add: Callback) -> None:
     add("fleet_device_samples", dev, row.samples)
     if row.last_sample is not None:
         add("fleet_device_last_sample_timestamp_seconds", dev, round(row.last_sample, 3))
+    if d.firmware is not None:
+        add("fleet_device_info", {**dev, "firmware": d.firmware}, 1)
     if a is None:
         return
     if a.mem_available and a.mem_available[-1][0] == a.last_sample:

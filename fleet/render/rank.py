@@ -26,6 +26,7 @@ def _device_entry(view: DeviceView) -> dict[str, Any]:
         "flags": list(row.flags),  # legacy_algorithms, algorithm_overrides, host_key_checking_off
         "collector": row.collector,  # which collector made that attempt (many sites, one store)
         "analysis_error": view.analysis_error,  # why this device was not analysed (the others were)
+        "firmware": view.firmware,  # device text: escape it wherever it is shown
         "score": 0.0,
         "memory_exhausted_in_s": None,
         "forecast_uncertainty_s": None,
@@ -45,6 +46,10 @@ def rank_json(view: FleetView) -> dict[str, Any]:
         "generated_at": iso(view.generated_at),
         "devices": [_device_entry(d) for d in view.devices],
         "fleet_findings": [f.to_json() for f in view.fleet_findings],
+        "firmware_regressions": [
+            {"firmware": r.version, "predecessor": r.predecessor, "summary": r.summary}
+            for r in view.firmware_regressions
+        ],
     }
 
 
@@ -94,6 +99,8 @@ def rank_text(doc: dict[str, Any]) -> str:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
     for f in doc["fleet_findings"]:
         lines.append(f"fleet: {f['summary']}")
+    for r in doc.get("firmware_regressions", ()):
+        lines.append(f"fleet: {r['summary']}")
     return "\n".join(visible(line) for line in lines)  # names and summaries come from devices
 
 
@@ -111,6 +118,8 @@ def device_text(d: dict[str, Any]) -> str:
         lines.append(f"  analysis error: {d['analysis_error']} (its samples are kept, not analysed)")
     if d["groups"] or d["tags"]:
         lines.append(f"  groups: {', '.join(d['groups']) or '-'}  tags: {', '.join(d['tags']) or '-'}")
+    if d.get("firmware") is not None:  # changes are its firmware_change finding, below
+        lines.append(f"  firmware: {d['firmware']}")
     if d["memory_exhausted_in_s"] is not None:
         lines.append(f"  memory runs out in ~{duration(d['memory_exhausted_in_s'], fixed=True)}")
 

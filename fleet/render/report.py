@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from fleet.analysis.model import SEVERITIES, ProcessAssessment
+from fleet.analysis.fleet import version_key
+from fleet.analysis.model import LEAK_KINDS, SEVERITIES, SEVERITY_ORDER, ProcessAssessment
 from fleet.render.charts import REPORT_KEEPS, line_chart, sparkline
 from fleet.render.rank import evidence_text, rank_json, top_finding
 from fleet.ssh.outcomes import OK
@@ -177,6 +179,51 @@ def group_rows(view: FleetView) -> list[GroupRow]:
     return sorted(rows, key=lambda r: (-r.suspects, -r.suspects / r.devices, r.name))
 
 
+@dataclass(frozen=True)
+class FirmwareRow:
+    version: str | None  # None: devices that named no firmware (no file found, or not sampled yet)
+    devices: int
+    suspects: int
+    top_kind: str | None  # the finding kind most suspects running it have
+    top_count: int  # how many suspects have it
+
+
+def firmware_rows(view: FleetView) -> list[FirmwareRow]:
+    """Devices, suspects and their top finding kind (the most severe, then the most common) per
+    firmware version, the newest first (version order), devices of unknown firmware last: which
+    firmware leaks. Empty when no device names its firmware."""
+    members: dict[str | None, list[DeviceView]] = {}
+    for d in view.devices:
+        members.setdefault(d.firmware, []).append(d)
+    if set(members) <= {None}:
+        return []
+    rows = []
+    for version, ds in members.items():
+        kinds: Counter[str] = Counter()  # suspects with each kind
+        worst: dict[str, int] = {}  # the kind's most severe finding among them
+        for d in ds:
+            if d.suspect and d.assessment is not None:
+                found = [f for f in d.assessment.all_findings if f.severity != "info"]
+                kinds.update({f.kind for f in found})
+                for f in found:
+                    worst[f.kind] = max(worst.get(f.kind, 0), SEVERITY_ORDER[f.severity])
+        # a tie goes to a process's leak, which names the program to fix
+        ranked = sorted(kinds, key=lambda k: (-worst[k], -kinds[k], k not in LEAK_KINDS, k))
+        top = (ranked[0], kinds[ranked[0]]) if ranked else None
+        rows.append(
+            FirmwareRow(
+                version,
+                len(ds),
+                sum(d.suspect for d in ds),
+                top[0] if top else None,
+                top[1] if top else 0,
+            )
+        )
+    rows.sort(key=lambda r: version_key(r.version or ""), reverse=True)
+    rows.sort(key=lambda r: r.version is None)  # stable: unknown last
+    return rows
+
+
 def _has_high(d: DeviceView) -> bool:
     return d.assessment is not None and any(f.severity == "high" for f in d.assessment.all_findings)
 
@@ -202,6 +249,7 @@ def _context(view: FleetView) -> dict[str, Any]:
         "worst": view.worst_forecast(),
         "changes": view.changes,
         "groups": group_rows(view),
+        "firmware_rows": firmware_rows(view),
         "group_limit": GROUP_LIMIT,
         "new_suspects": set(view.changes.new_suspects) if view.changes else set(),
         "suspect_history": suspect_history(view),

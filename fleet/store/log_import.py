@@ -30,6 +30,8 @@ class ImportResult:
     samples: int
     kind: str
     skipped: int = 0
+    first: float | None = None  # epoch seconds the first and last round were stored at
+    last: float | None = None
 
 
 def import_log(
@@ -64,8 +66,9 @@ def import_log(
             parse_method_log(store, sid, raw, meta or {})
         else:
             parse_sample(store, sid, raw, token)
-    store.record_attempt(dev_id, None, OK, None, None, at=start + (len(rounds) - 1) * interval)
-    return ImportResult(len(rounds), kind, skipped)
+    last = start + (len(rounds) - 1) * interval
+    store.record_attempt(dev_id, None, OK, None, None, at=last)
+    return ImportResult(len(rounds), kind, skipped, start, last)
 
 
 def _split_captures(data: bytes) -> list[tuple[bytes, str | None]]:

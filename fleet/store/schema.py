@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from fleet.metrics.model import DeviceMetrics
+
 # Each migration moves the schema from version i to i+1. Never edit a shipped one: append.
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -83,6 +85,15 @@ MIGRATIONS: tuple[str, ...] = (
     " REFERENCES devices(id), data BLOB NOT NULL); ALTER TABLE samples ADD COLUMN metrics_dict INTEGER",
     # 7: when the device's kept shell was found not to answer (fleet.collect: a shell per capture)
     "ALTER TABLE devices ADD COLUMN one_shot_shell REAL",
+    # 8: a device's condensed past (fleet.analysis.history): points standing for many samples each,
+    # and which samples they hold (rolled: 0 not yet, 1 in a rollup or unparsable, 2 in a rollup
+    # but parsed again since)
+    "CREATE TABLE rollups (id INTEGER PRIMARY KEY, device_id INTEGER NOT NULL REFERENCES devices(id),"
+    " captured_at REAL NOT NULL, bucket_start REAL NOT NULL, bucket_end REAL NOT NULL,"
+    " represents INTEGER NOT NULL, first_at REAL NOT NULL, metrics BLOB NOT NULL, metrics_dict INTEGER);"
+    " CREATE INDEX rollups_device ON rollups(device_id, captured_at);"
+    " ALTER TABLE samples ADD COLUMN rolled INTEGER NOT NULL DEFAULT 0;"
+    " CREATE INDEX samples_unrolled ON samples(device_id, captured_at, rolled) WHERE rolled != 1",
 )
 
 
@@ -123,3 +134,14 @@ class RawSample:
 class Pruned:
     raw_dropped: int
     samples_dropped: int
+    rollups_dropped: int = 0
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """One condensed point of a device's past as stored: its time, the bucket it stands for."""
+
+    captured_at: float
+    bucket_start: float
+    bucket_end: float
+    metrics: DeviceMetrics  # its represents and first_at say which samples it holds

@@ -30,7 +30,7 @@ from fleet.store.backend import Backend, Cursor
 from fleet.store.codec import metrics_from_doc, metrics_from_json, metrics_to_json
 from fleet.store.location import CONNINFO_SECRET, default_collector, is_url
 from fleet.store.lock import store_lock
-from fleet.store.schema import MIGRATIONS, DeviceRow, Pruned, RawSample
+from fleet.store.schema import MIGRATIONS, DeviceRow, Pruned, RawSample, Rollup
 from fleet.store.sqlite import SqliteBackend
 
 
@@ -297,7 +297,9 @@ class Store:
             blob = codec.compress(doc, dictionary)
             self._x(
                 "UPDATE samples SET parsed = 1, problems_json = ?, boot_id = ?, uptime = ?,"
-                " mem_available = ?, metrics = ?, metrics_dict = ? WHERE id = ?",
+                " mem_available = ?, metrics = ?, metrics_dict = ?,"
+                " rolled = CASE WHEN rolled = 1 AND parsed = 1 THEN 2 WHEN rolled = 1 THEN 0 ELSE rolled END"
+                " WHERE id = ?",
                 (
                     json.dumps(list(metrics.problems)) if metrics.problems else None,
                     metrics.boot_id,
@@ -325,8 +327,8 @@ class Store:
 
     def mark_unparsable(self, sample_id: int, reason: str) -> None:
         """The capture itself is unreadable; keep it (raw) and say why."""
-        self._x(
-            "UPDATE samples SET parsed = 2, problems_json = ? WHERE id = ?",
+        self._x(  # rolled: no rollup will hold it
+            "UPDATE samples SET parsed = 2, problems_json = ?, rolled = 1 WHERE id = ?",
             (json.dumps([reason]), sample_id),
         )
 
@@ -381,7 +383,8 @@ class Store:
         ]
 
     def series(self, device: str, max_bytes: int | None = None) -> list[tuple[float, DeviceMetrics]]:
-        """The parsed samples of one device, oldest first: the analysis input.
+        """The parsed samples of one device, oldest first, at full resolution (the analysis reads
+        :meth:`history`).
 
         ``max_bytes``: only the newest samples whose metrics documents (JSON) add up to at most
         this many bytes; one larger than that on its own is passed over. Bounds what one device
@@ -392,19 +395,7 @@ class Store:
             " ON d.id = s.device_id WHERE d.name = ? AND s.parsed = 1 ORDER BY s.captured_at DESC",
             (device,),
         ).fetchall()
-        cache: dict[int, bytes] = {}
-        docs: list[tuple[float, bytes]] = []
-        used = 0
-        for at, blob, dict_id in rows:
-            doc = codec.decompress(blob, deltas.dictionary(self.backend, dict_id, cache))
-            if max_bytes is not None:
-                if len(doc) > max_bytes:
-                    continue  # over the budget on its own: stored before fleet capped samples
-                if used + len(doc) > max_bytes:
-                    break
-            used += len(doc)
-            docs.append((at, doc))
-        return [(at, metrics_from_doc(doc)) for at, doc in reversed(docs)]
+        return self._decoded(rows, max_bytes)
 
     def iter_series(self, device: str, chunk: int = 200) -> Iterator[tuple[float, DeviceMetrics]]:
         """Every parsed sample of one device, oldest first, read ``chunk`` samples at a time: for
@@ -431,6 +422,164 @@ class Store:
                     metrics_from_doc(codec.decompress(blob, deltas.dictionary(self.backend, dict_id, cache))),
                 )
 
+    def history(self, device: str, max_bytes: int | None = None) -> list[tuple[float, DeviceMetrics]]:
+        """The device's stored past as the analysis reads it, oldest first: its rollups (condensed
+        points, ``fleet.view.rollup``) and the parsed samples no rollup holds yet; on a store
+        without rollups, every parsed sample (the analysis condenses them as it reads). One
+        statement, so one snapshot: a roll-up or prune committing meanwhile is seen whole or not
+        at all. ``max_bytes`` as in :meth:`series`."""
+        # "rolled != 1 AND rolled = 0": the first term lets SQLite use the partial index
+        rows = self._x(
+            "SELECT r.captured_at, r.metrics, r.metrics_dict FROM rollups r JOIN devices d"
+            " ON d.id = r.device_id WHERE d.name = ?"
+            " UNION ALL SELECT s.captured_at, s.metrics, s.metrics_dict FROM samples s JOIN devices d"
+            " ON d.id = s.device_id WHERE d.name = ? AND s.rolled != 1 AND s.rolled = 0 AND s.parsed = 1"
+            " ORDER BY 1 DESC",
+            (device, device),
+        ).fetchall()
+        return self._decoded(rows, max_bytes)
+
+    def _decoded(
+        self, rows: Sequence[tuple[float, bytes, int | None]], max_bytes: int | None
+    ) -> list[tuple[float, DeviceMetrics]]:
+        """Metrics of rows newest first, within ``max_bytes`` of JSON; returned oldest first."""
+        cache: dict[int, bytes] = {}
+        docs: list[tuple[float, bytes]] = []
+        used = 0
+        for at, blob, dict_id in rows:
+            doc = codec.decompress(blob, deltas.dictionary(self.backend, dict_id, cache))
+            if max_bytes is not None:
+                if len(doc) > max_bytes:
+                    continue  # over the budget on its own: stored before fleet capped samples
+                if used + len(doc) > max_bytes:
+                    break
+            used += len(doc)
+            docs.append((at, doc))
+        return [(at, metrics_from_doc(doc)) for at, doc in reversed(docs)]
+
+    # --- rollups (fleet.view.rollup decides what they hold; these keep them) ---------------------
+
+    def rollup_candidates(self) -> list[tuple[int, float, float | None, bool]]:
+        """Devices with samples no rollup holds: (device id, the oldest of those samples, the
+        device's newest parsed sample, whether a rolled-up sample was parsed again since)."""
+        rows = self._x(
+            "SELECT u.device_id, u.oldest, (SELECT s.captured_at FROM samples s WHERE"
+            " s.device_id = u.device_id AND s.parsed = 1 ORDER BY s.captured_at DESC LIMIT 1), u.again"
+            " FROM (SELECT device_id, min(captured_at) AS oldest, max(rolled) AS again FROM samples"
+            " WHERE rolled != 1 GROUP BY device_id) u ORDER BY u.device_id"
+        ).fetchall()
+        return [
+            (int(d), float(old), None if new is None else float(new), again == 2)
+            for d, old, new, again in rows
+        ]
+
+    def begin_rollup(self, device_id: int) -> float | None:
+        """Inside a transaction: lock the device's rollups (two roll-ups of one device take turns)
+        and return its newest parsed sample's time (None: none). The lock (PostgreSQL's NO KEY
+        UPDATE) lets a collector store the device's samples meanwhile: their rows' reference to the
+        device needs only a key share, which FOR UPDATE would block while the roll-up waits for
+        the share lock the collector holds on its capture's base (a deadlock). A sample parsed again after it
+        was rolled up (``rolled = 2``) makes the rollups start over from the samples kept."""
+        self._x(
+            "SELECT id FROM devices WHERE id = ?" + self.backend.row_lock("NO KEY UPDATE"), (device_id,)
+        ).fetchall()
+        again = self._x(
+            "SELECT count(*) FROM samples WHERE device_id = ? AND rolled != 1 AND rolled = 2", (device_id,)
+        ).fetchone()[0]
+        if again:
+            # samples first: a prune holding some makes this wait before the rollups are touched,
+            # which that prune may be deleting (rows locked in the other order: a deadlock)
+            self._x("UPDATE samples SET rolled = 0 WHERE device_id = ? AND rolled != 0", (device_id,))
+            self._x("DELETE FROM rollups WHERE device_id = ?", (device_id,))
+        row = self._x(  # not max(): with the filter, SQLite would read every sample of the device
+            "SELECT captured_at FROM samples WHERE device_id = ? AND parsed = 1"
+            " ORDER BY captured_at DESC LIMIT 1",
+            (device_id,),
+        ).fetchone()
+        return None if row is None else float(row[0])
+
+    def rollups(self, device_id: int) -> list[Rollup]:
+        """The device's rollups, oldest first."""
+        rows = self._x(
+            "SELECT captured_at, bucket_start, bucket_end, metrics, metrics_dict FROM rollups"
+            " WHERE device_id = ? ORDER BY captured_at",
+            (device_id,),
+        ).fetchall()
+        cache: dict[int, bytes] = {}
+        return [
+            Rollup(at, start, end, metrics_from_json(blob, deltas.dictionary(self.backend, dict_id, cache)))
+            for at, start, end, blob, dict_id in rows
+        ]
+
+    def unrolled(
+        self, device_id: int, before: float, chunk: int = 256
+    ) -> Iterator[list[tuple[int, float, DeviceMetrics]]]:
+        """The device's parsed samples taken before ``before`` that no rollup holds, oldest first,
+        ``chunk`` at a time: (sample id, time, metrics). Locked (PostgreSQL) until the
+        transaction ends, in id order as a prune locks them."""
+        ids = [
+            (int(r[0]), float(r[1]))
+            for r in self._x(
+                "SELECT id, captured_at FROM samples WHERE device_id = ? AND rolled != 1 AND rolled = 0"
+                " AND parsed = 1 AND captured_at < ? ORDER BY id" + self.backend.row_lock("NO KEY UPDATE"),
+                (device_id, before),
+            ).fetchall()
+        ]
+        ids.sort(key=lambda r: r[1])
+        cache: dict[int, bytes] = {}
+        for part in _chunks([sid for sid, _ in ids], chunk):
+            marks = ", ".join("?" * len(part))
+            rows = self._x(
+                f"SELECT id, captured_at, metrics, metrics_dict FROM samples WHERE id IN ({marks})"
+                " ORDER BY captured_at",
+                part,
+            ).fetchall()
+            yield [
+                (int(sid), at, metrics_from_json(blob, deltas.dictionary(self.backend, dict_id, cache)))
+                for sid, at, blob, dict_id in rows
+            ]
+
+    def replace_rollups(self, device_id: int, points: Sequence[Rollup], rolled: Sequence[int]) -> None:
+        """Inside :meth:`begin_rollup`'s transaction: the device's rollups become ``points`` (those
+        already stored as they are stay) and the ``rolled`` samples are marked as held by them."""
+        old = self._x(
+            "SELECT id, captured_at, represents, bucket_start FROM rollups WHERE device_id = ?", (device_id,)
+        ).fetchall()
+        have = {(float(at), int(n), float(start)): int(rid) for rid, at, n, start in old}
+        keep: set[int] = set()
+        dict_id, dictionary = self._device_dictionary(device_id)
+        for p in points:
+            rid = have.get((p.captured_at, p.metrics.represents, p.bucket_start))
+            if rid is not None:
+                keep.add(rid)
+                continue
+            self._x(
+                "INSERT INTO rollups (device_id, captured_at, bucket_start, bucket_end, represents,"
+                " first_at, metrics, metrics_dict) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    device_id,
+                    p.captured_at,
+                    p.bucket_start,
+                    p.bucket_end,
+                    p.metrics.represents,
+                    p.metrics.first_at if p.metrics.first_at is not None else p.captured_at,
+                    codec.compress(metrics_to_json(p.metrics, compact=True), dictionary),
+                    dict_id,
+                ),
+            )
+        gone = sorted(set(have.values()) - keep)
+        for part in _chunks(gone):
+            self._x(f"DELETE FROM rollups WHERE id IN ({','.join('?' * len(part))})", part)
+        for part in _chunks(sorted(rolled)):
+            self._x(f"UPDATE samples SET rolled = 1 WHERE id IN ({','.join('?' * len(part))})", part)
+
+    def _device_dictionary(self, device_id: int) -> tuple[int | None, bytes | None]:
+        row = self._x("SELECT id, data FROM dictionaries WHERE device_id = ?", (device_id,)).fetchone()
+        return (None, None) if row is None else (int(row[0]), codec.decompress(row[1]))
+
+    def rollup_count(self) -> int:
+        return int(self._x("SELECT count(*) FROM rollups").fetchone()[0])
+
     def previous_metrics(self, sample_id: int) -> DeviceMetrics | None:
         """The parsed sample of the same device just before this one (None without one)."""
         row = self._x(
@@ -445,12 +594,14 @@ class Store:
 
     def prune(self, *, keep_raw_days: float | None, keep_metrics_days: float | None, now: float) -> Pruned:
         """Drop raw captures older than ``keep_raw_days`` (metrics stay), and whole samples older
-        than ``keep_metrics_days``; then give the freed pages back. ``None`` keeps forever.
+        than ``keep_metrics_days`` with the rollups all of whose bucket is older too (one straddling
+        the cutoff still stands for kept samples); then give the freed pages back. ``None`` keeps
+        forever.
 
         The doomed rows are chosen and locked once, and only they are touched: a capture parsed or
         stored meanwhile is never dropped without its dependents re-encoded first, and a writer
         holding a base (``add_raw_sample``) is waited for."""
-        raw = metrics = 0
+        raw = metrics = rollups = 0
         with self.transaction():
             if keep_metrics_days is not None:
                 cutoff = now - keep_metrics_days * 86400
@@ -460,6 +611,8 @@ class Store:
                     self._x(f"DELETE FROM process_samples WHERE sample_id IN ({marks})", chunk)
                     metrics += self._x(f"DELETE FROM samples WHERE id IN ({marks})", chunk).rowcount
                 self._x("DELETE FROM attempts WHERE at < ?", (cutoff,))
+                # a rollup goes once its whole bucket is past the cutoff; one straddling it stays
+                rollups = self._x("DELETE FROM rollups WHERE bucket_end <= ?", (cutoff,)).rowcount
             if keep_raw_days is not None:
                 cutoff = now - keep_raw_days * 86400
                 doomed = self._lock_doomed("captured_at < ? AND raw IS NOT NULL AND parsed != 0", cutoff)
@@ -467,7 +620,7 @@ class Store:
                     marks = ",".join("?" * len(chunk))
                     raw += self._x(f"UPDATE samples SET raw = NULL WHERE id IN ({marks})", chunk).rowcount
         self.backend.after_prune()
-        return Pruned(raw_dropped=raw, samples_dropped=metrics)
+        return Pruned(raw_dropped=raw, samples_dropped=metrics, rollups_dropped=rollups)
 
     def _lock_doomed(self, where: str, cutoff: float) -> set[int]:
         """The ids of the samples matching ``where``, locked (PostgreSQL; SQLite's transaction

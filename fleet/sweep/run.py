@@ -35,12 +35,14 @@ from fleet.sweep.reportdir import (
     write_atomically,
     write_summary,
 )
-from fleet.text import duration, size
+from fleet.text import duration, size, visible
 from fleet.view.fleet import FleetView, build_view, worst_severity
+from fleet.view.rollup import roll_up
 
 if TYPE_CHECKING:  # asyncssh loads only when a sweep collects: `fleet report` sends mail without it
+    from fleet.collect.events import Progress
     from fleet.collect.options import CollectOptions
-    from fleet.collect.sampler import DeviceOutcome, Progress
+    from fleet.collect.sampler import DeviceOutcome
 
 log = logging.getLogger("fleet.sweep")
 
@@ -87,6 +89,9 @@ class SweepResult:
             )
         new = f" ({len(v.changes.new_suspects)} new)" if v.changes and v.changes.new_suspects else ""
         parts.append(f"{len(v.suspects)} of {len(v.devices)} devices suspected of leaking{new}")
+        if v.firmware_regressions:  # device text: made visible like every line fleet prints
+            r = v.firmware_regressions[0]
+            parts.append(visible(f"firmware {r.version} leaks where {r.predecessor} did not"))
         worst = v.worst_forecast()
         if worst is not None and worst.assessment is not None:
             eta = duration(worst.assessment.memory_exhausted_in_s, fixed=True)
@@ -112,6 +117,7 @@ class SweepResult:
             "new_suspects": list(changes.new_suspects) if changes else None,
             "newly_failed": dict(changes.newly_failed) if changes else None,
             "worst_severity": worst_severity(self.view),
+            "firmware_regressions": [[r.version, r.predecessor] for r in self.view.firmware_regressions],
             "worst_forecast": worst.name if worst is not None else None,
             "memory_exhausted_in_s": (
                 worst.assessment.memory_exhausted_in_s if worst and worst.assessment else None
@@ -121,6 +127,7 @@ class SweepResult:
             "mail_error": self.mail_error,
             "raw_pruned": self.pruned.raw_dropped if self.pruned else 0,
             "samples_pruned": self.pruned.samples_dropped if self.pruned else 0,
+            "rollups_pruned": self.pruned.rollups_dropped if self.pruned else 0,
             "reports_pruned": self.reports_pruned,
             "textfile_error": self.textfile_error,
             "seconds": round(self.seconds, 1),
@@ -223,6 +230,7 @@ def run_sweep(store: Store, plan: SweepPlan, progress: Progress | None = None) -
             after,
             extra={"event": "pruned", "fields": {"bytes_before": before, "bytes_after": after}},
         )
+    roll_up(store)  # the nights that left the full-resolution window, into the condensed past
     view = with_changes(build_view(store), plan.report_dir)
     for d in view.analysis_failed:  # shown in the report and the email too; the others are analysed
         fields = {"device": d.name, "error": d.analysis_error}

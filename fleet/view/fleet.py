@@ -13,7 +13,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fleet.analysis import DeviceAssessment, FleetFinding, ProcessAssessment, analyse_device, fleet_findings
+from fleet.analysis import (
+    DeviceAssessment,
+    FirmwareRegression,
+    FleetFinding,
+    ProcessAssessment,
+    analyse_device,
+    firmware_regressions,
+    fleet_findings,
+)
 from fleet.analysis.history import condense
 from fleet.analysis.model import SEVERITY_ORDER, Finding
 from fleet.capture.methodlog import split_method_log
@@ -84,6 +92,11 @@ class DeviceView:
         return self.assessment is not None and self.assessment.suspect
 
     @property
+    def firmware(self) -> str | None:
+        """The firmware it ran at its latest sample that named one; None: unknown."""
+        return self.assessment.firmware if self.assessment else None
+
+    @property
     def suspects(self) -> list[ProcessAssessment]:
         if not self.assessment:
             return []
@@ -100,6 +113,8 @@ class FleetView:
     only: tuple[str, ...] = ()  # the devices are those these host patterns (--only) select
     changes: SweepChanges | None = None  # since the last sweep (fleet.changes), for its report
     fleet_findings_error: str | None = None  # why there are none, when finding them failed
+    # fleet findings on a firmware version and on none of the devices running its predecessor
+    firmware_regressions: tuple[FirmwareRegression, ...] = ()
 
     @property
     def reachable(self) -> int:
@@ -155,9 +170,11 @@ def build_view(
     groups = {v.name: v.row.groups for v in views}
     assessments = [v.assessment for v in views if v.assessment]
     found: tuple[FleetFinding, ...] = ()
+    regressions: tuple[FirmwareRegression, ...] = ()
     error = None
     try:
         found = tuple(fleet_findings(assessments, groups))
+        regressions = tuple(firmware_regressions(found, assessments))
     except Exception as exc:  # as for one device: the report goes out without them
         error = _why(exc)
     return FleetView(
@@ -167,6 +184,7 @@ def build_view(
         store=str(store.location),
         only=tuple(only or ()),
         fleet_findings_error=error,
+        firmware_regressions=regressions,
     )
 
 
@@ -187,7 +205,7 @@ def _why(exc: Exception) -> str:
 
 
 def _device_view(store: Store, row: DeviceRow, details: bool) -> DeviceView:
-    series = condense(store.series(row.name, MAX_ANALYSED_BYTES))
+    series = condense(store.history(row.name, MAX_ANALYSED_BYTES))
     if not series:
         return DeviceView(row, None)
     assessment = analyse_device(row.name, series)

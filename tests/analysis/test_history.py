@@ -12,25 +12,15 @@ from fleet.analysis import analyse_device
 from fleet.analysis.history import FULL_DAYS, bucket, condense, day, first_of, samples_of
 from fleet.analysis.model import DeviceAssessment, ProcessAssessment
 from fleet.metrics.model import DeviceMetrics
-from tests.support.synthetic import START, device_series
+from tests.support.synthetic import device_series, nightly_sweeps
 
 Series = list[tuple[float, DeviceMetrics]]
-
-
-def nights(n: int, rng: random.Random, per: int = 3) -> list[float]:
-    """``n`` nightly sweeps of ``per`` samples 60 s apart, around 02:00 UTC."""
-    return [
-        START + 7200 + i * 86400 + jitter + 60 * k
-        for i in range(n)
-        for jitter in [rng.uniform(-1800, 1800)]
-        for k in range(per)
-    ]
 
 
 def generated(pattern: str, n_nights: int, seed: int = 7, **kw: object) -> Series:
     rng = random.Random(seed)
     procs = [("target", pattern)] + [(f"daemon{k}", "steady") for k in range(4)]
-    samples, _ = device_series(nights(n_nights, rng), rng, procs, **kw)  # type: ignore[arg-type]
+    samples, _ = device_series(nightly_sweeps(n_nights, rng), rng, procs, **kw)  # type: ignore[arg-type]
     return samples
 
 
@@ -139,14 +129,17 @@ def test_reboot_in_the_condensed_past_is_kept(boot_id: bool) -> None:
     assert verdict(target(b)) == verdict(target(a))
 
 
-def test_a_change_of_identity_is_never_merged() -> None:
-    """A kernel upgrade without a new boot id (an identity field) splits the bucket it falls in."""
+@pytest.mark.parametrize("field", ["kernel", "kernel_version", "firmware"])
+def test_a_change_of_identity_is_never_merged(field: str) -> None:
+    """A kernel or firmware upgrade without a new boot id (an identity field) splits the bucket it
+    falls in (a firmware change also starts a new run: fleet.analysis.series)."""
     full = generated("steady", 120)
-    k = 3 * 40 + 1  # mid-night: a day bucket with samples of both kernels
-    changed = [(t, replace(m, kernel="5.10" if i >= k else m.kernel)) for i, (t, m) in enumerate(full)]
+    k = 3 * 40 + 1  # mid-night: a day bucket with samples of both versions
+    changed = [(t, replace(m, **{field: "5.10" if i >= k else "5.4"})) for i, (t, m) in enumerate(full)]
     points = condense(changed)
     assert len(points) == len(condense(full)) + 1
-    assert [m.kernel for _, m in points] == sorted((m.kernel for _, m in points), key=lambda x: x == "5.10")
+    seen = [getattr(m, field) for _, m in points]
+    assert seen == sorted(seen, key=lambda x: x == "5.10") and "5.10" in seen and "5.4" in seen
 
 
 def test_a_point_is_of_real_samples() -> None:

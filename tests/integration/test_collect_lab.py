@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -24,12 +25,15 @@ from typer.testing import CliRunner
 from fleet.cli.app import app
 from fleet.collect import collector, options
 from fleet.collect.collector import collect
+from fleet.collect.events import ProgressEvent, SampleDone
 from fleet.collect.options import CollectOptions
 from fleet.collect.sampler import DeviceOutcome
 from fleet.config import SweepSettings
 from fleet.inventory.load import load_inventory
 from fleet.lab import Lab
+from fleet.lab.profiles import FIRMWARE, LEAKING_FIRMWARE
 from fleet.render.rank import rank_json
+from fleet.render.report import render_email, render_report
 from fleet.ssh.outcomes import CommandResult
 from fleet.store.store import Store
 from fleet.view.fleet import build_view
@@ -93,8 +97,9 @@ def run(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Run:
     with Store(store) as st:
         opts = CollectOptions(samples=SAMPLES, interval=INTERVAL)
 
-        def progress(_: DeviceOutcome) -> None:
-            held.extend(_captures_held_while_asleep())
+        def progress(event: ProgressEvent) -> None:
+            if isinstance(event, SampleDone):
+                held.extend(_captures_held_while_asleep())
 
         outcomes = asyncio.run(collect(devices, st, opts, progress=progress))
         seconds = time.monotonic() - started
@@ -132,8 +137,9 @@ def test_a_one_sample_run_holds_no_task_per_device(lab: Lab, tmp_path: Path) -> 
     devices = load_inventory(lab_inventory(lab, tmp_path / "inventory.yaml")).devices
     in_hand: list[int] = []
 
-    def progress(_: DeviceOutcome) -> None:
-        in_hand.append(_devices_in_hand())
+    def progress(event: ProgressEvent) -> None:
+        if isinstance(event, SampleDone):
+            in_hand.append(_devices_in_hand())
 
     with Store(tmp_path / "store") as st:
         opts = CollectOptions(samples=1, concurrency=2)
@@ -152,8 +158,9 @@ def test_a_multi_sample_run_holds_at_most_max_connected_devices(lab: Lab, tmp_pa
     devices = load_inventory(lab_inventory(lab, tmp_path / "inventory.yaml")).devices
     in_hand: list[int] = []
 
-    def progress(_: DeviceOutcome) -> None:
-        in_hand.append(_devices_in_hand())
+    def progress(event: ProgressEvent) -> None:
+        if isinstance(event, SampleDone):
+            in_hand.append(_devices_in_hand())
 
     with Store(tmp_path / "store") as st:
         opts = CollectOptions(samples=2, interval=2.0, max_connected=3)
@@ -258,7 +265,7 @@ def test_a_hanging_device_costs_only_its_own_timeout(run: Run) -> None:
 
 def test_rank_json_has_the_interface_shape(run: Run) -> None:
     doc = run.rank
-    assert set(doc) == {"generated_at", "devices", "fleet_findings"}
+    assert set(doc) == {"generated_at", "devices", "fleet_findings", "firmware_regressions"}
     by_name = {d["name"]: d for d in doc["devices"]}
     assert set(by_name) >= {d.name for d in run.lab.devices} | {"dead-end", "wrong-key"}
     assert by_name["dead-end"]["status"] == "unreachable" and by_name["dead-end"]["error"]
@@ -266,7 +273,7 @@ def test_rank_json_has_the_interface_shape(run: Run) -> None:
         assert {"name", "host", "status", "error", "samples", "first_sample", "last_sample", "score"} <= set(
             d
         )
-        assert {"memory_exhausted_in_s", "findings", "processes"} <= set(d)
+        assert {"memory_exhausted_in_s", "findings", "processes", "firmware"} <= set(d)
         assert 0.0 <= d["score"] <= 1.0
     scores = [d["score"] for d in doc["devices"]]
     assert scores == sorted(scores, reverse=True)
@@ -301,3 +308,41 @@ def test_restart_masked_leak_is_a_leak_across_restarts(run: Run) -> None:
     leak = kinds.get("heap_growth")
     assert leak is not None and leak["severity"] in ("medium", "high"), streamer["findings"]
     assert int(leak["evidence"].get("segments") or 0) >= 2, leak["evidence"]
+
+
+def test_which_firmware_leaks_rank_json_by_firmware_table_and_fleet_finding(run: Run) -> None:
+    """The lab runs two firmware versions (AiApp's devices 2.3.1, the others 2.3.0, in their
+    /etc/os-release): every capture reads it, rank --json names it per device, the report has a
+    By-firmware table, and the fleet finding and the email's first lines name the leaking version."""
+    by_name = {d["name"]: d for d in run.rank["devices"]}
+    sampled = [d for d in run.lab.devices if d.shell != "hang"]
+    assert {d.name: by_name[d.name]["firmware"] for d in sampled} == {d.name: d.firmware for d in sampled}
+    assert {d.firmware for d in sampled} == {LEAKING_FIRMWARE, FIRMWARE}
+    assert by_name["dead-end"]["firmware"] is None  # never sampled: unknown
+    new = sum(d.firmware == LEAKING_FIRMWARE for d in sampled)
+    old = len(sampled) - new
+    found = run.rank["fleet_findings"]
+    aiapp = next(f for f in found if f["kind"] == "thread_leak" and f["process"] == "AiApp")
+    assert f"on {new} of {new} devices running 2.3.1, 0 of {old} running 2.3.0" in aiapp["summary"]
+    assert aiapp["by_firmware"][:2] == [
+        {"firmware": "2.3.1", "devices": new, "total": new},
+        {"firmware": "2.3.0", "devices": 0, "total": old},
+    ]
+    (regression,) = [r for r in run.rank["firmware_regressions"] if "AiApp" in r["summary"]]
+    assert (regression["firmware"], regression["predecessor"]) == ("2.3.1", "2.3.0")
+    lead = "firmware 2.3.1 leaks where 2.3.0 did not: rtsp_worker thread leak in AiApp on"
+    assert regression["summary"].startswith(lead)
+
+    with Store(run.store) as st:
+        view = build_view(st)
+    html = render_report(view)
+    table = html.split('id="by-firmware"', 1)[1].split("</table>", 1)[0]
+    rows = [re.sub(r"<[^>]+>", " ", r).split() for r in table.split("<tr>")[2:]]
+    firmware_rows = {r[0]: r[1:] for r in rows}
+    assert firmware_rows["2.3.1"][:3] == [str(new), str(new), "thread_leak"], firmware_rows
+    assert firmware_rows["2.3.0"][0] == str(old) and firmware_rows["unknown"][0] == "3"  # hang, dead-end, key
+    _, text, email_html = render_email(view, "The report is attached.")
+    assert text.splitlines()[3].startswith("F" + lead[1:])  # the email's first lines
+    assert "Firmware 2.3.1 leaks where 2.3.0 did not:" in email_html
+    shown = CliRunner().invoke(app, ["show", "lab-01", "--store", str(run.store)])
+    assert shown.exit_code == 0 and "  firmware: 2.3.1" in shown.output, shown.output

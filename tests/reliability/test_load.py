@@ -88,7 +88,8 @@ def load_run(
         with silent_listener(f"{subnet}.0.240"):
             seconds, peak, out, code = run_collect(inventory, store)
             assert code == 0, out
-            summary = out.strip().splitlines()[0]
+            # stdout's summary, after the progress lines stderr got meanwhile (merged into ``out``)
+            summary = next((x for x in out.splitlines() if x.startswith("collected ")), out[-500:])
             print(f"\n{len(kinds)} devices: {summary}; {seconds:.1f} s; peak RSS {peak / 1024:.1f} MiB")
             if sweep:
                 sweep_args = [

@@ -31,7 +31,7 @@ from tests.conftest import LAB_SPEED, lab_unavailable
 # A device name an inventory accepts (no '/', no control characters) that is markup all the same.
 MARKUP_NAME = "<img src=x onerror=alert(1) id=pwn5>\"'&amp;"
 # Marker ids and texts the hostile workload and names carry: none may ever become an element.
-PWN_IDS = ("pwn1", "pwn2", "pwn3", "pwn4", "pwn5")
+PWN_IDS = ("pwn1", "pwn2", "pwn3", "pwn4", "pwn5", "pwn6")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ REQUIRED = (
 # other control characters, non-ASCII, and a fake "# EOF" line.
 HOSTILE_DEVICES = ('cam "7" \\ back\\slash}', "カメラ-ü-1", 'x"} 1\n# EOF\nfleet_device_up{device="y')
 HOSTILE_PROCESSES = ('ev"il\\\n\x1b[2J', "tab\there\r\x00nul", "démon-名前", '"}\n# EOF')
+HOSTILE_FIRMWARE = ('2.3.1"} 1\n# EOF', "v\x1b[31m9", "2.3.0")  # device text, as every label value
 
 
 def _hostile_store(directory: Path) -> Path:
@@ -51,7 +53,8 @@ def _hostile_store(directory: Path) -> Path:
             series, _ = device_series(schedule("regular", 12, rng), rng, procs, mem_decline=20000.0)
             dev = st.device_id(name, f"10.9.0.{i + 1}", ["hostile"])
             for t, metrics in series:
-                st.set_metrics(st.add_raw_sample(dev, run, t, b"", token=None, source="generated"), metrics)
+                sample = st.add_raw_sample(dev, run, t, b"", token=None, source="generated")
+                st.set_metrics(sample, replace(metrics, firmware=HOSTILE_FIRMWARE[i]))
             st.record_attempt(dev, run, "ok", None, 1.0, at=series[-1][0])
         st.end_run(run)
     return directory
@@ -111,6 +114,10 @@ def test_openmetrics_parses_and_escapes_hostile_names(hostile_store: Path) -> No
     assert "gw-00" not in mem and all(v > 0 for v in mem.values()) and "cam-001" in mem
     last = {s.labels["device"]: s.value for s in _samples(fams, "fleet_device_last_sample_timestamp_seconds")}
     assert "gw-00" not in last and last["cam-000"] > 1.7e9
+    info = {s.labels["device"]: (s.labels["firmware"], s.value) for s in _samples(fams, "fleet_device_info")}
+    named = zip(HOSTILE_DEVICES, HOSTILE_FIRMWARE, strict=True)
+    # only devices that named a firmware; control characters as \xNN, the rest exact
+    assert info == {name: (visible(fw, keep="\n"), 1.0) for name, fw in named}
 
 
 def test_label_value_escapes_exposition_specials() -> None:

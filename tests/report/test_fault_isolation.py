@@ -26,7 +26,7 @@ from tests.test_capture_fuzz import TOKEN, real_capture
 RANK_KEYS = {
     *("name", "host", "groups", "tags", "status", "error", "samples", "first_sample", "last_sample"),
     *("last_attempt", "flags", "collector", "score", "memory_exhausted_in_s", "forecast_uncertainty_s"),
-    *("findings", "processes"),
+    *("findings", "processes", "firmware"),
 }
 
 

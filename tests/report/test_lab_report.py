@@ -62,6 +62,9 @@ def test_hostile_names_are_text(report: Path) -> None:
     assert "&lt;svg onload=document.title=&#39;PWNED&#39; id=pwn3&gt;\\x1b[0m" in hostile  # mapped file
     assert "x\\x0d" in hostile  # CR of "x\r\nBcc: ..."
     assert "&lt;img src=x onerror=alert(1) id=pwn5&gt;&#34;&#39;&amp;amp;" in html  # device name
+    assert "firmware &lt;img src=x onerror=alert(1) id=pwn6&gt;\\x1b]0;pwned\\x07" in hostile  # os-release
+    by_firmware = html.split('id="by-firmware"')[1].split("</table>")[0]
+    assert "&lt;img src=x onerror=alert(1) id=pwn6&gt;" in by_firmware and "2.3.1" in by_firmware
     assert not re.search(
         r"<(?!/?(a|b|br|code|details|div|figcaption|figure|h[1-4]|header|footer|main|li|meta|p|"
         r"polygon|polyline|circle|rect|text|script|section|span|strong|style|summary|svg|"

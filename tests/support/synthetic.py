@@ -71,6 +71,16 @@ def schedule(kind: str, n: int, rng: random.Random, start: float = START) -> lis
     return times
 
 
+def nightly_sweeps(nights: int, rng: random.Random, per: int = 3, start: float = START) -> list[float]:
+    """Sample times of ``nights`` nightly sweeps of ``per`` samples 60 s apart, around 02:00 UTC
+    (``fleet sweep``'s default: 3 samples)."""
+    times = []
+    for night in range(nights):
+        at = start + 7200.0 + night * 86400.0 + rng.uniform(-1800.0, 1800.0)
+        times.extend(at + 60.0 * k for k in range(per))
+    return times
+
+
 @dataclass
 class _State:
     """Per-process parameters drawn once, so every sample of one process is consistent."""
