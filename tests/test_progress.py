@@ -178,3 +178,27 @@ def test_a_failing_progress_display_costs_no_device(tmp_path: Path, caplog: pyte
     assert sum(isinstance(c, SampleDone) for c in calls) == 1  # dropped after its first failure
     once = {id(r): r.getMessage() for r in caplog.records}  # a propagated record is seen twice
     assert list(once.values()) == ["progress no longer shown: RuntimeError: display bug"]
+
+
+@pytest.mark.parametrize(("term", "mode"), [("xterm", "live"), ("dumb", "plain"), ("unknown", "plain")])
+def test_a_terminal_that_cannot_redraw_gets_plain_lines(
+    term: str, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stderr on a real pseudo-terminal: the live display only where rich can draw it (it draws
+    nothing with TERM=dumb, so such a terminal would otherwise show no progress at all)."""
+    import os
+    import pty
+    import sys
+
+    from fleet.cli.progress import progress_view
+
+    main, sub = pty.openpty()
+    try:
+        with os.fdopen(os.dup(sub), "w") as tty:
+            monkeypatch.setattr(sys, "stderr", tty)
+            monkeypatch.setenv("TERM", term)
+            assert progress_view(3, json_lines=False, lines=True).mode == mode
+            assert progress_view(3, json_lines=True, lines=True).mode == "json"
+    finally:
+        os.close(main)
+        os.close(sub)

@@ -281,15 +281,20 @@ class ProgressView:
             self.live = None
 
 
+DUMB_TERMINALS = ("dumb", "unknown")  # rich's Console.is_dumb_terminal
+
+
 def progress_view(devices: int, *, json_lines: bool, lines: bool, live: bool = True) -> ProgressView:
     """How a run shows its progress on stderr: a live display on a terminal when ``live`` (never
     with ``--log-json``); else, when ``lines``, plain lines or JSON ``progress`` events; else
-    nothing (and nothing for a run without devices: ``sweep --no-collect``)."""
+    nothing (and nothing for a run without devices: ``sweep --no-collect``). A terminal that says
+    it cannot move the cursor (TERM=dumb or unknown, as rich reads it) gets the plain lines: rich
+    would draw nothing there."""
     if not devices:
         return ProgressView(None, devices)
     if json_lines:
         return ProgressView("json" if lines else None, devices)
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() and os.environ.get("TERM", "").lower() not in DUMB_TERMINALS:
         return ProgressView("live" if live else None, devices)
     return ProgressView("plain" if lines else None, devices)
 

@@ -168,7 +168,7 @@ def test_progress_is_drawn_only_on_a_terminal(lab: Lab, tmp_path: Path) -> None:
         from .conftest import fleet_cmd, fleet_env
 
         proc = subprocess.Popen(
-            fleet_cmd(*args), cwd=tmp_path, env=fleet_env(), stdout=subprocess.PIPE, stderr=sub
+            fleet_cmd(*args), cwd=tmp_path, env=fleet_env(TERM="xterm"), stdout=subprocess.PIPE, stderr=sub
         )
         os.close(sub)
         sub = -1
