@@ -304,7 +304,9 @@ def detect_rise(
     nights a whole number of weeks apart (:func:`_nightly_rise`): a log buffer cleared every Sunday,
     usage that differs by the day of the week and a warm-up after a boot cancel out in such pairs,
     and a leak adds up in them. ``restarts`` (of the process, within a boot) lets a daemon restarted
-    every few nights be judged on its short instances pooled (:func:`_renewed_rise`).
+    every few nights be judged on its short instances pooled (:func:`_renewed_rise`); with
+    ``stair``, a count whose boots are all too short for week-apart pairs on its boots pooled
+    (:func:`_boots_rise`).
     """
     segs = [(ts, ys) for ts, ys in segments if len(ts) >= 2]
     if not segs or sum(len(ts) for ts, _ in segs) < 3:
@@ -349,7 +351,9 @@ def detect_rise(
         return None
     if nightly:
         renew = restarts >= RENEWED
-        trend = _nightly_rise(used, threshold, float(segs[0][1][0]), float(last_ys[-1]), nights, renew)
+        trend = _nightly_rise(
+            used, threshold, float(segs[0][1][0]), float(last_ys[-1]), nights, renew, counts=bool(stair)
+        )
         if trend is None or trend.severity == "low":
             return _cycle_rise(used, threshold, float(segs[0][1][0]), float(last_ys[-1]), nights) or trend
         return trend
@@ -460,7 +464,13 @@ def _staircase(used: Sequence[Segment], steps: int) -> bool:
 
 
 def _nightly_rise(
-    used: Sequence[Segment], threshold: float, first: float, last: float, nights: int, renew: bool
+    used: Sequence[Segment],
+    threshold: float,
+    first: float,
+    last: float,
+    nights: int,
+    renew: bool,
+    counts: bool = False,
 ) -> Trend | None:
     """The rise of nightly looks, judged on pairs of looks a whole number of weeks apart.
 
@@ -473,7 +483,8 @@ def _nightly_rise(
     the line, a weekly cycle's included): a night's noise or one busy night does not, re-read every
     night for a year. A series level for the later half of its segments is a plateau (``PLATEAU``).
     Too few such pairs: a daemon restarted every few nights (``renew``) is judged on its instances
-    pooled (:func:`_renewed_rise`), anything else is at most a watch item; a very clear rise of every
+    pooled (:func:`_renewed_rise`), a count (``counts``: threads, stacks) on its short boots pooled
+    (:func:`_boots_rise`), anything else is at most a watch item; a very clear rise of every
     pair of looks with a clear week-apart rise is a cycle that is not weekly (``ALL_P``).
     """
     diffs: list[float] = []
@@ -503,6 +514,8 @@ def _nightly_rise(
                 settled_points.update(((k, i), (k, j)))
     enough = len(settled) >= SETTLED_PAIRS
     renewed = _renewed_rise(used) if renew and not enough else None
+    if renewed is None and counts and not enough and len(used) >= 2:
+        renewed = _boots_rise(used)
     # Every pair of looks in a segment: what a cycle that is not weekly (or too few weeks) leaves.
     all_slopes = [x for ts, ys in used for x in pair_slopes(ts, ys)]
     scores = [kendall_s(ys) for _, ys in used]
@@ -709,6 +722,57 @@ def _renewed_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, fl
     if median(settled) < 0.5 * slope or _falls(used, slope):
         return None
     return slope, p, s_total / pairs, s_total, var_total, slopes
+
+
+# A count (threads, stacks) whose boots are all too short for week-apart pairs: its boots' settled
+# looks pooled must rise this many standard errors of the pooled slope (_boots_rise).
+BOOTS_Z = 4.0
+
+
+def _boots_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, float, list[float]] | None:
+    """A count that leaks anew in every boot (or instance), none of them long enough for
+    ``SETTLED_PAIRS`` week-apart pairs: a reboot in the first weeks restarts the leak.
+
+    Each boot of four looks or more contributes its looks from ``SETTLE`` after its first (three
+    at least, past the warm-up). Every such part must rise (Theil-Sen), at least two of them; the
+    pooled slope must stand ``BOOTS_Z`` standard errors clear of the looks' robust scatter, no boot
+    may give back what it gained (:func:`_falls`), and the week-apart pairs there are (one at
+    least) must have risen by half what the slope says: a weekly cycle rises in every boot shorter
+    than a week too, but not from one weekday to the same one a week later.
+    Returns (slope, p, tau, S, Var S, pair slopes) or None, as :func:`_renewed_rise`.
+    """
+    parts: list[Segment] = []
+    for ts, ys in used:
+        if len(ts) < 4:
+            continue
+        k0 = next((i for i, t in enumerate(ts) if t - ts[0] >= SETTLE), len(ts))
+        if len(ts) - k0 >= 3:
+            parts.append((ts[k0:], ys[k0:]))
+    if len(parts) < 2 or sum(ts[-1] - ts[0] for ts, _ in used) < 8 * 86400.0:
+        return None
+    own = [median(pair_slopes(ts, ys)) for ts, ys in parts]
+    if any(x <= 0 for x in own):
+        return None
+    slopes = [x for ts, ys in parts for x in pair_slopes(ts, ys)]
+    slope = median(slopes)
+    noise = _scatter(parts, slope)
+    sxx = 0.0
+    for ts, _ in parts:
+        m = sum(ts) / len(ts)
+        sxx += sum((t - m) ** 2 for t in ts)
+    if noise <= 0 or slope * math.sqrt(sxx) < BOOTS_Z * noise:
+        return None
+    if _falls(used, slope):
+        return None
+    # A weekly cycle rises in every boot shorter than a week too: the week-apart pairs there are
+    # must have risen by what the slope says (a weekly cycle's do not).
+    week = [(ys[j] - ys[i], ts[j] - ts[i]) for ts, ys in used for i, j in weekday_pairs(ts)]
+    if not week or median([d for d, _ in week]) < 0.5 * slope * median([dt for _, dt in week]):
+        return None
+    scores = [kendall_s(ys) for _, ys in parts]
+    s_total, var_total = sum(x[0] for x in scores), sum(x[1] for x in scores)
+    pairs = sum(x[2] for x in scores)
+    return slope, one_sided_p(s_total, var_total), s_total / max(1, pairs), s_total, var_total, slopes
 
 
 def _falls(used: Sequence[Segment], slope: float) -> bool:

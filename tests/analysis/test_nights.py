@@ -5,6 +5,7 @@ full one is ``python benchmarks/eval_analysis.py --nights 365`` (and the slow te
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,29 @@ def test_a_weekly_buffer_in_a_daemon_restarted_every_few_nights_is_no_leak() -> 
     assert found is not None and found.severity == "medium"
 
 
+def test_a_thread_leak_restarted_by_early_reboots_is_found_on_its_boots_pooled() -> None:
+    """One thread every two days, reboots on nights 5 and 9: no boot holds three settled
+    week-apart pairs by night 18, the boots pooled do. The same boots with a weekly cycle of threads
+    (a pool grown all week, shrunk on Sunday) are no leak."""
+    bounds = [(0, 5), (5, 9), (9, 18)]
+
+    def boots(value: Callable[[int, int], float]) -> list[tuple[list[float], list[float]]]:
+        out = []
+        for a, b in bounds:
+            ts, _ = nightly([0.0] * (b - a), T0 + a * DAY)
+            out.append((ts, [value(a + k, k) for k in range(b - a)]))
+        return out
+
+    leak = boots(lambda night, age: 12 + age // 2 + (night * 7919 % 5 == 0))
+    found = stats.detect_rise(leak, 3, 0.0, stair=3)
+    assert found is not None and found.severity in ("medium", "high")
+    assert 0.3 < found.slope * DAY < 0.8
+    assert stats.detect_rise(leak, 3, 0.0) is None or stats.detect_rise(leak, 3, 0.0).severity == "low"
+    weekly = boots(lambda night, age: 12 + (night - 3) % 7 + (night * 7919 % 5 == 0))  # Sunday: night 3
+    flat = stats.detect_rise(weekly, 3, 0.0, stair=3)
+    assert flat is None or flat.severity == "low"
+
+
 def test_address_space_beside_a_stack_leak_is_its_consequence() -> None:
     samples, _ = night_history("thread_leak_32", 60, 2, 1.0)
     p = next(p for p in analyse_device("cam", condense(samples)).processes if p.name == "target")
@@ -164,12 +188,16 @@ def test_small_multi_night_evaluation_meets_the_targets() -> None:
     assert tot["precision"] >= 0.95 and tot["recall"] >= 0.95 and tot["right_kind"] >= 0.95, tot
     assert tot["false_alarm_histories"] == 0 and tot["other_loud"] == 0, [e for r in rows for e in r.examples]
     by = {(r.pattern, r.rate): r for r in rows}
-    # Nights of the boot (or instance) the leak was found in: a reboot starts a leak anew.
+    # Nights of the boot (or instance) the leak was found in: a reboot starts a leak anew. Counted
+    # from the first night the heap target (14) is not reached: 17 in one history of this set,
+    # whose leak an early reboot or restart began again (20 worst in benchmarks/README.md); the
+    # thread target (21) is, the boots pooled (stats._boots_rise).
     heap = by[("heap_leak", 2 * MiB)]
     assert all(d is not None for d in heap.detect) and max(heap.into_boot) <= 14, heap.into_boot
+    assert max(d or 99 for d in heap.detect) <= 20, heap.detect
     thread = by[("thread_leak", 0.5)]
-    # The target is 21; one history of this set takes 22 (five nights with a busy sweep's extra threads).
-    assert all(d is not None for d in thread.detect) and max(thread.into_boot) <= 22, thread.into_boot
+    assert all(d is not None for d in thread.detect), thread.detect
+    assert max(d or 99 for d in thread.detect) <= 21, thread.detect
 
 
 @pytest.mark.slow
