@@ -711,7 +711,8 @@ def _renewed_rise(
     past: days or weeks apart) join with their looks ``SETTLE`` or more past their start (``born``,
     one a segment), when two are: a condensed look does not say how much warm-up its median holds,
     its age since the instance started does. They only add: a noisy condensed pair never delays
-    what the instances seen night by night show.
+    what the instances seen night by night show, and their own rises must reach half the slope
+    (busy nights ending a few nightly instances are not made a leak by flat condensed ones).
     Returns (slope, p, tau, S, Var S, pair slopes) or None.
     """
     found = _pooled_rise(used, None)
@@ -730,6 +731,7 @@ def _pooled_rise(
     s_total, var_total, pairs, segments = 0, 0.0, 0, 0
     ups = votes = 0
     s_late, var_late = 0, 0.0
+    condensed: list[float] = []  # the settled pair slopes of the condensed instances
     for seg, start in zip(used, born if born is not None else [None] * len(used), strict=True):
         ts, ys = seg
         if len(ts) < 3:
@@ -740,6 +742,7 @@ def _pooled_rise(
                 continue
             ts, ys = [t for t, _ in past], [y for _, y in past]
             k0 = 0  # every look past the warm-up
+            condensed.extend(pair_slopes(ts, ys))
         else:
             # Past the warm-up: a look SETTLE after the first, but at least two looks (then the first
             # is left out: an instance restarted every two or three nights gives no more).
@@ -762,6 +765,8 @@ def _pooled_rise(
     if p >= RENEWED_P or slope <= 0 or not late:
         return None
     if median(settled) < 0.5 * slope or _falls(used, slope):
+        return None
+    if condensed and median(condensed) < 0.5 * slope:  # they add a rise of their own, or nothing
         return None
     return slope, p, s_total / pairs, s_total, var_total, slopes
 
