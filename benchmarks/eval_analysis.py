@@ -64,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--nights", type=int, default=0, help="evaluate multi-night histories of this many nights"
     )
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds FIRST .. FIRST+SEEDS-1 (untouched sets)")
     args = ap.parse_args(argv)
-    seeds = range(args.seeds)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     if args.nights:
         result = evaluate_nights(args.nights, seeds)
         print_nights(result)

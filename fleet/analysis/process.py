@@ -53,32 +53,35 @@ class _Ctx:
         return f" across {text.plural(self.restarts, 'restart')}" if self.restarts else ""
 
 
-def _segments(lineage: Lineage, get: Getter) -> list[Segment]:
-    """One (times, values) segment per instance, unknown values left out."""
+def _segments(lineage: Lineage, get: Getter) -> tuple[list[Segment], list[float | None]]:
+    """One (times, values) segment per instance, unknown values left out; and when each started."""
     out: list[Segment] = []
+    starts: list[float | None] = []
     for inst in lineage.instances:
         ys = list(map(get, inst.records))
         if None not in ys:  # the common case, kept cheap: this runs for every metric of every process
             out.append((inst.times, ys))  # type: ignore[arg-type]
+            starts.append(inst.started)
             continue
         known = [(t, y) for t, y in zip(inst.times, ys, strict=True) if y is not None]
         if known:
             out.append(([t for t, _ in known], [y for _, y in known]))
-    return out
+            starts.append(inst.started)
+    return out, starts
 
 
 STAIR_STEPS = 3  # a count that climbed this many steps without a fall is a leak (stats._staircase)
 
 
 def _rise(lineage: Lineage, get: Getter, limits: tuple[float, float], stair: int = 0) -> Trend | None:
-    segments = _segments(lineage, get)
-    return detect_rise(segments, limits[0], limits[1], stair=stair, restarts=lineage.restarts)
+    segments, starts = _segments(lineage, get)
+    return detect_rise(segments, limits[0], limits[1], stair=stair, restarts=lineage.restarts, starts=starts)
 
 
 def _net_growth(lineage: Lineage, get: Getter) -> float:
     """Sum over instances of last - first known value (what grew, restarts excluded)."""
     total = 0.0
-    for _, ys in _segments(lineage, get):
+    for _, ys in _segments(lineage, get)[0]:
         total += ys[-1] - ys[0]
     return total
 

@@ -20,6 +20,8 @@ from functools import cached_property
 
 from fleet.metrics.model import DeviceMetrics, ProcessMetrics
 
+USER_HZ = 100  # clock ticks a second of /proc/<pid>/stat start_time (the kernel's ABI value)
+
 
 @dataclass
 class Instance:
@@ -30,6 +32,9 @@ class Instance:
     start_time: int
     times: list[float] = field(default_factory=list)
     records: list[ProcessMetrics] = field(default_factory=list)
+    # When it started (unix seconds: its boot, from the device's uptime, plus start_time), None when
+    # the device gave no uptime: how far into its life a condensed point of it is (its warm-up).
+    started: float | None = None
 
     @property
     def name(self) -> str:
@@ -131,7 +136,8 @@ def instances(samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int
             key = (run, pm.pid, pm.start_time)
             inst = by_key.get(key)
             if inst is None:
-                inst = by_key[key] = Instance(run, pm.pid, pm.start_time)
+                started = None if dm.uptime is None else t - dm.uptime + pm.start_time / USER_HZ
+                inst = by_key[key] = Instance(run, pm.pid, pm.start_time, started=started)
             inst.times.append(t if pm.at is None else pm.at)
             inst.records.append(pm)
     return list(by_key.values())

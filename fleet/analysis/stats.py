@@ -289,6 +289,7 @@ def detect_rise(
     recent_ratio: float = 0.3,
     stair: int = 0,
     restarts: int = 0,
+    starts: Sequence[float | None] | None = None,
 ) -> Trend | None:
     """Decide whether a (possibly restarted) series keeps rising; None when it does not.
 
@@ -306,9 +307,12 @@ def detect_rise(
     and a leak adds up in them. ``restarts`` (of the process, within a boot) lets a daemon restarted
     every few nights be judged on its short instances pooled (:func:`_renewed_rise`); with
     ``stair``, a count whose boots are all too short for week-apart pairs on its boots pooled
-    (:func:`_boots_rise`).
+    (:func:`_boots_rise`). ``starts`` (one a segment, when its instance started; None: unknown)
+    tells how far into its instance's life each look of a condensed instance is.
     """
+    born = list(starts) if starts is not None else [None] * len(segments)
     segs = [(ts, ys) for ts, ys in segments if len(ts) >= 2]
+    born = [b for (ts, _), b in zip(segments, born, strict=True) if len(ts) >= 2]
     if not segs or sum(len(ts) for ts, _ in segs) < 3:
         return None
     last_ys = segs[-1][1]
@@ -320,17 +324,20 @@ def detect_rise(
     nightly = False
     if nights >= 2:
         segs = [looks(ts, ys) for ts, ys in segs]
+        born = [b for (ts, _), b in zip(segs, born, strict=True) if len(ts) >= 2]
         segs = [(ts, ys) for ts, ys in segs if len(ts) >= 2]
         gaps = [b - a for ts, _ in segs for a, b in itertools.pairwise(ts)]
         if not gaps:
             return None
         nightly = median(gaps) >= SPARSE_GAP
         if nightly:  # a boot or instance seen in one sweep only is one look: no night-to-night change
+            born = [b for (ts, _), b in zip(segs, born, strict=True) if ts[-1] - ts[0] > BURST_GAP]
             segs = [(ts, ys) for ts, ys in segs if ts[-1] - ts[0] > BURST_GAP]
 
     used: list[Segment] = []
+    used_born: list[float | None] = []
     sawtooth = False
-    for ts, ys in segs:
+    for (ts, ys), b in zip(segs, born, strict=True):
         ts, ys = thin(ts, ys, MAX_POINTS)
         # A drop of several typical ramp steps (and more than min_abs) is a free: an alloc/free
         # sawtooth. Noise alone rarely drops by twice its own typical rise. Nightly looks land at
@@ -346,13 +353,21 @@ def detect_rise(
             ts, ys = minima
         if len(ts) >= 2:
             used.append((ts, ys))
+            used_born.append(b)
     n = sum(len(ts) for ts, _ in used)
     if n < 3:
         return None
     if nightly:
         renew = restarts >= RENEWED
         trend = _nightly_rise(
-            used, threshold, float(segs[0][1][0]), float(last_ys[-1]), nights, renew, counts=bool(stair)
+            used,
+            threshold,
+            float(segs[0][1][0]),
+            float(last_ys[-1]),
+            nights,
+            renew,
+            counts=bool(stair),
+            born=used_born,
         )
         if trend is None or trend.severity == "low":
             return _cycle_rise(used, threshold, float(segs[0][1][0]), float(last_ys[-1]), nights) or trend
@@ -471,6 +486,7 @@ def _nightly_rise(
     nights: int,
     renew: bool,
     counts: bool = False,
+    born: Sequence[float | None] | None = None,
 ) -> Trend | None:
     """The rise of nightly looks, judged on pairs of looks a whole number of weeks apart.
 
@@ -513,7 +529,7 @@ def _nightly_rise(
                 settled_slopes.append(d / dt)
                 settled_points.update(((k, i), (k, j)))
     enough = len(settled) >= SETTLED_PAIRS
-    renewed = _renewed_rise(used) if renew and not enough else None
+    renewed = _renewed_rise(used, born) if renew and not enough else None
     if renewed is None and counts and not enough and len(used) >= 2:
         renewed = _boots_rise(used)
     # Every pair of looks in a segment: what a cycle that is not weekly (or too few weeks) leaves.
@@ -679,7 +695,9 @@ def sign_p(k: int, m: int) -> float:
     return sum(math.comb(m, i) for i in range(k, m + 1)) / 2.0**m if m else 1.0
 
 
-def _renewed_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, float, list[float]] | None:
+def _renewed_rise(
+    used: Sequence[Segment], born: Sequence[float | None] | None = None
+) -> tuple[float, float, float, int, float, list[float]] | None:
     """A daemon restarted every few nights, its leak rising anew in each short instance.
 
     Instances shorter than two weeks hold too few week-apart pairs. Pooled (those of three looks
@@ -689,22 +707,49 @@ def _renewed_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, fl
     does not make it) or very clearly pooled; and no instance may give back what it gained
     (:func:`_falls`). A warm-up repeated after every restart flattens after its first day or two,
     a weekly buffer empties on Sunday; a leak does neither.
+    When the instances of three looks or more do not make it, those of two looks (condensed in the
+    past: days or weeks apart) join with their looks ``SETTLE`` or more past their start (``born``,
+    one a segment), when two are: a condensed look does not say how much warm-up its median holds,
+    its age since the instance started does. They only add: a noisy condensed pair never delays
+    what the instances seen night by night show, and their own rises must reach half the slope
+    (busy nights ending a few nightly instances are not made a leak by flat condensed ones).
     Returns (slope, p, tau, S, Var S, pair slopes) or None.
     """
+    found = _pooled_rise(used, None)
+    if found is None and born is not None and any(b is not None for b in born):
+        found = _pooled_rise(used, born)
+    return found
+
+
+def _pooled_rise(
+    used: Sequence[Segment], born: Sequence[float | None] | None
+) -> tuple[float, float, float, int, float, list[float]] | None:
+    """:func:`_renewed_rise` on the instances of three looks or more, and with ``born`` also on the
+    past-warm-up looks of those of two."""
     slopes: list[float] = []
     settled: list[float] = []
     s_total, var_total, pairs, segments = 0, 0.0, 0, 0
     ups = votes = 0
     s_late, var_late = 0, 0.0
-    for ts, ys in used:
+    condensed: list[float] = []  # the settled pair slopes of the condensed instances
+    for seg, start in zip(used, born if born is not None else [None] * len(used), strict=True):
+        ts, ys = seg
         if len(ts) < 3:
-            continue
+            if start is None:
+                continue
+            past = [(t, y) for t, y in zip(ts, ys, strict=True) if t - start >= SETTLE]
+            if len(past) < 2:
+                continue
+            ts, ys = [t for t, _ in past], [y for _, y in past]
+            k0 = 0  # every look past the warm-up
+            condensed.extend(pair_slopes(ts, ys))
+        else:
+            # Past the warm-up: a look SETTLE after the first, but at least two looks (then the first
+            # is left out: an instance restarted every two or three nights gives no more).
+            k0 = max(1, min(next((i for i, t in enumerate(ts) if t - ts[0] >= SETTLE), len(ts)), len(ts) - 2))
         segments += 1
         s, var, m = kendall_s(ys)
         s_total, var_total, pairs = s_total + s, var_total + var, pairs + m
-        # Past the warm-up: a look SETTLE after the first, but at least two looks (then the first
-        # is left out: an instance restarted every two or three nights gives no more).
-        k0 = max(1, min(next((i for i, t in enumerate(ts) if t - ts[0] >= SETTLE), len(ts)), len(ts) - 2))
         own = pair_slopes(ts[k0:], ys[k0:])
         s, var, _ = kendall_s(ys[k0:])
         s_late, var_late = s_late + s, var_late + var
@@ -720,6 +765,8 @@ def _renewed_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, fl
     if p >= RENEWED_P or slope <= 0 or not late:
         return None
     if median(settled) < 0.5 * slope or _falls(used, slope):
+        return None
+    if condensed and median(condensed) < 0.5 * slope:  # they add a rise of their own, or nothing
         return None
     return slope, p, s_total / pairs, s_total, var_total, slopes
 

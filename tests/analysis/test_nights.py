@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from analysis_builder import MiB, device, proc
 
-from fleet.analysis import analyse_device, stats
+from fleet.analysis import analyse_device, series, stats
 from fleet.analysis.history import condense
 from tests.support.synthetic import NIGHT_NON_LEAKS, night_history
 
@@ -126,6 +127,49 @@ def test_a_daemon_restarted_every_few_nights_leaks_in_every_instance() -> None:
     assert found is not None and found.severity in ("medium", "high")
     flat = stats.detect_rise(warm, 512 * KIB, 0.02, restarts=7)
     assert flat is None or flat.severity == "low"
+
+
+def test_condensed_instances_of_a_restarted_daemon_count_past_their_warm_up() -> None:
+    """Two instances seen night by night are too few to tell; six older ones condensed to two looks
+    (weekly points) each, told how far into their life each look is (``starts``), join with their
+    looks past the warm-up. Old instances whose first look is in the warm-up add nothing: their
+    one settled look makes no pair."""
+    recent, starts = [], []
+    for i in range(2):
+        ts, _ = nightly([0.0] * 5, T0 + (60 + i * 5) * DAY)
+        noise = [(k * 7919 % 9 - 4) * 256 * KIB for k in range(5)]
+        recent.append((ts, [20 * MiB + 2 * MiB * k + e for k, e in enumerate(noise)]))
+        starts.append(ts[0] - 0.3 * DAY)
+    old, old_warm, old_starts = [], [], []
+    for i in range(6):
+        start = T0 + i * 9 * DAY - 0.5 * DAY
+        ts = [start + 2 * DAY, start + 6 * DAY]  # condensed: the medians of days 1-3 and 5-7
+        old.append((ts, [20 * MiB + 2 * MiB * 2 + i * 64 * KIB, 20 * MiB + 2 * MiB * 6]))
+        warm_ts = [start + 0.5 * DAY, start + 4 * DAY]  # the first look in the warm-up
+        old_warm.append((warm_ts, [20 * MiB, 32 * MiB]))
+        old_starts.append(start)
+    alone = stats.detect_rise(recent, 512 * KIB, 0.02, restarts=1, starts=starts)
+    assert alone is None or alone.severity == "low"
+    found = stats.detect_rise(old + recent, 512 * KIB, 0.02, restarts=7, starts=old_starts + starts)
+    assert found is not None and found.severity == "medium"
+    assert 1.5 * MiB < found.slope * DAY < 2.5 * MiB
+    # Without their starts the condensed instances are left out, as their warm-ups are.
+    unknown = stats.detect_rise(old + recent, 512 * KIB, 0.02, restarts=7)
+    assert unknown is None or unknown.severity == "low"
+    warm = stats.detect_rise(old_warm + recent, 512 * KIB, 0.02, restarts=7, starts=old_starts + starts)
+    assert warm is None or warm.severity == "low"
+
+
+def test_an_instance_knows_when_it_started_from_uptime_and_start_time() -> None:
+    """A condensed point's age in its instance: the boot (time - uptime) plus start_time ticks."""
+    first, later = proc(7, "d", start_time=500 * 100), proc(8, "d", start_time=0)
+    rows = [[first], [first], [later]]
+    samples = device(rows, [T0, T0 + DAY, T0 + 2 * DAY], uptimes=[3600.0, 3600.0 + DAY, 3600.0 + 2 * DAY])
+    samples[2] = (samples[2][0], replace(samples[2][1], uptime=None))  # a device that gave no uptime
+    insts = series.instances(samples, series.boot_runs(samples))
+    assert [i.pid for i in insts] == [7, 8]
+    assert insts[0].started == pytest.approx(T0 - 3600.0 + 500.0)
+    assert insts[1].started is None
 
 
 def test_a_weekly_buffer_in_a_daemon_restarted_every_few_nights_is_no_leak() -> None:
