@@ -432,16 +432,12 @@ def detect_rise(
     if severity is None:
         return None
 
-    # Sen's confidence interval for the slope: ranks offset by z * sqrt(Var S) around the median.
-    c = 1.96 * math.sqrt(max(var_total, 0.0))
-    m = len(slopes)
-    lo_i = max(0, min(m - 1, math.floor((m - c) / 2.0)))
-    hi_i = max(0, min(m - 1, math.ceil((m + c) / 2.0)))
+    slope_lo, slope_hi = sen_interval(slopes, var_total)
     intercept = median([y - slope * t for t, y in zip(lt, ly, strict=True)])
     return Trend(
         slope=slope,
-        slope_lo=slopes[lo_i],
-        slope_hi=slopes[hi_i],
+        slope_lo=slope_lo,
+        slope_hi=slope_hi,
         tau=tau,
         p_value=p,
         samples=n,
@@ -455,7 +451,7 @@ def detect_rise(
         recent_slope=recent,
         sawtooth=sawtooth,
         severity=severity,
-        nights=round((used[-1][0][-1] - used[0][0][0]) / 86400.0) + 1 if nights >= 2 else 0,
+        nights=nights_spanned(used) if nights >= 2 else 0,
         noise=noise,
     )
 
@@ -584,16 +580,13 @@ def _nightly_rise(
         return None
 
     slopes.sort()
-    c = 1.96 * math.sqrt(max(var_total, 0.0))
-    m = len(slopes)
-    lo_i = max(0, min(m - 1, math.floor((m - c) / 2.0)))
-    hi_i = max(0, min(m - 1, math.ceil((m + c) / 2.0)))
+    slope_lo, slope_hi = sen_interval(slopes, var_total)
     lt, ly = used[-1]
     intercept = median([y - slope * t for t, y in zip(lt, ly, strict=True)])
     return Trend(
         slope=slope,
-        slope_lo=slopes[lo_i],
-        slope_hi=slopes[hi_i],
+        slope_lo=slope_lo,
+        slope_hi=slope_hi,
         tau=tau,
         p_value=p,
         samples=sum(len(ts) for ts, _ in used),
@@ -607,7 +600,7 @@ def _nightly_rise(
         recent_slope=slope,
         sawtooth=False,
         severity=severity,
-        nights=round((used[-1][0][-1] - used[0][0][0]) / 86400.0) + 1 if nights >= 2 else 0,
+        nights=nights_spanned(used) if nights >= 2 else 0,
         noise=noise,
     )
 
@@ -678,7 +671,7 @@ def _cycle_rise(
         recent_slope=slope,
         sawtooth=True,
         severity="medium",
-        nights=round((used[-1][0][-1] - used[0][0][0]) / 86400.0) + 1 if nights >= 2 else 0,
+        nights=nights_spanned(used) if nights >= 2 else 0,
         noise=0.0,
     )
 
@@ -851,6 +844,21 @@ def _scatter(used: Sequence[Segment], slope: float) -> float:
         mid = median(r)
         resid.extend(abs(x - mid) for x in r)
     return 1.4826 * median(resid) if resid else 0.0
+
+
+def sen_interval(sorted_slopes: Sequence[float], var_s: float) -> tuple[float, float]:
+    """Sen's ~95 % confidence interval for the slope: the pairwise slopes (sorted) at ranks offset
+    by 1.96 x sqrt(Var S) around their median."""
+    c = 1.96 * math.sqrt(max(var_s, 0.0))
+    m = len(sorted_slopes)
+    lo_i = max(0, min(m - 1, math.floor((m - c) / 2.0)))
+    hi_i = max(0, min(m - 1, math.ceil((m + c) / 2.0)))
+    return sorted_slopes[lo_i], sorted_slopes[hi_i]
+
+
+def nights_spanned(used: Sequence[Segment]) -> int:
+    """Calendar nights from the first segment's first point to the last one's last, both counted."""
+    return round((used[-1][0][-1] - used[0][0][0]) / 86400.0) + 1
 
 
 def detect_decline(segments: Sequence[Segment], min_abs: float, min_rel: float = 0.0) -> Trend | None:
