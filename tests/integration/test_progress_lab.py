@@ -5,16 +5,14 @@ pipe, JSON with ``--log-json``. Failing devices are counted once however many ro
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from fleet.lab import Lab
-from tests.sweep.conftest import fleet_cmd, fleet_env, free_port, lab_subset, run_fleet
+from tests.sweep.conftest import fleet_env, free_port, lab_subset, on_a_terminal, run_fleet
 
 pytestmark = pytest.mark.lab
 
@@ -31,40 +29,6 @@ def inventory(lab: Lab, path: Path, *extra: str) -> Path:
         doc["devices"]["lab-hang"]["timeout"] = 2
     path.write_text(yaml.safe_dump(doc))
     return path
-
-
-def on_a_terminal(args: list[str], cwd: Path) -> tuple[int, bytes, bytes]:
-    """Run fleet with stderr on a new pseudo-terminal (stdout a pipe): exit code, what the
-    terminal received, stdout."""
-    main, sub = os.openpty()
-    try:
-        proc = subprocess.Popen(
-            fleet_cmd(*args),
-            cwd=cwd,
-            env=fleet_env(TERM="xterm", COLUMNS="100"),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=sub,
-        )
-        os.close(sub)
-        sub = -1
-        tty = b""
-        while True:
-            try:
-                chunk = os.read(main, 65536)
-            except OSError:  # EIO: the process closed the terminal
-                break
-            if not chunk:
-                break
-            tty += chunk
-        assert proc.stdout is not None
-        out = proc.stdout.read()
-        proc.wait(timeout=60)
-    finally:
-        os.close(main)
-        if sub >= 0:
-            os.close(sub)
-    return proc.returncode, tty, out
 
 
 def test_a_terminal_shows_rounds_rate_and_failing_devices_live(lab: Lab, tmp_path: Path) -> None:

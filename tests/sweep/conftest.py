@@ -84,6 +84,40 @@ def fleet_cmd(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "fleet", *map(str, args)]
 
 
+def on_a_terminal(args: Sequence[str | Path], cwd: Path) -> tuple[int, bytes, bytes]:
+    """Run fleet with stderr on a new pseudo-terminal (stdout a pipe): exit code, what the
+    terminal received, stdout."""
+    main, sub = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            fleet_cmd(*args),
+            cwd=cwd,
+            env=fleet_env(TERM="xterm", COLUMNS="100"),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=sub,
+        )
+        os.close(sub)
+        sub = -1
+        tty = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the process closed the terminal
+                break
+            if not chunk:
+                break
+            tty += chunk
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        proc.wait(timeout=60)
+    finally:
+        os.close(main)
+        if sub >= 0:
+            os.close(sub)
+    return proc.returncode, tty, out
+
+
 def run_fleet(
     *args: str | Path, cwd: Path, timeout: float = 120.0, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

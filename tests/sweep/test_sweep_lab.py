@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import signal
 import sqlite3
 import time
@@ -18,7 +17,7 @@ import pytest
 
 from fleet.lab import Lab
 
-from .conftest import Mailbox, lab_subset, run_fleet, spawn_fleet
+from .conftest import Mailbox, lab_subset, on_a_terminal, run_fleet, spawn_fleet
 
 pytestmark = pytest.mark.lab
 
@@ -161,31 +160,7 @@ def test_progress_is_drawn_only_on_a_terminal(lab: Lab, tmp_path: Path) -> None:
     args = ("sweep", inventory, "--store", "s", "--samples", "1", "--report-dir", "r")
     piped = run_fleet(*args, cwd=tmp_path)
     assert piped.returncode == 0 and piped.stderr == ""  # no progress lines in cron mail without -v
-    main, sub = pty.openpty()
-    try:
-        import subprocess
-
-        from .conftest import fleet_cmd, fleet_env
-
-        proc = subprocess.Popen(
-            fleet_cmd(*args), cwd=tmp_path, env=fleet_env(TERM="xterm"), stdout=subprocess.PIPE, stderr=sub
-        )
-        os.close(sub)
-        sub = -1
-        tty = b""
-        while True:
-            try:
-                chunk = os.read(main, 4096)
-            except OSError:  # EIO: the process closed the terminal
-                break
-            if not chunk:
-                break
-            tty += chunk
-        proc.wait(timeout=30)
-    finally:
-        os.close(main)
-        if sub >= 0:
-            os.close(sub)
-    assert proc.returncode == 0
+    code, tty, out = on_a_terminal(args, tmp_path)
+    assert code == 0
     assert b"round 1/1" in tty and b"1/1 devices" in tty and b"\x1b[2K" in tty  # drawn, then cleared
-    assert proc.stdout is not None and proc.stdout.read().startswith(b"fleet sweep: ")
+    assert out.startswith(b"fleet sweep: ")
