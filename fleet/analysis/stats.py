@@ -177,10 +177,14 @@ def weekday_pairs(ts: Sequence[float]) -> list[tuple[int, int]]:
     n = len(ts)
     alone = [lone(ts, i) for i in range(n)]
     for i in range(n - 1):
+        ti, alone_i = ts[i], alone[i]
         for j in range(i + 1, n):
-            dt = ts[j] - ts[i]
+            if alone_i and alone[j]:
+                out.append((i, j))
+                continue
+            dt = ts[j] - ti
             w = round(dt / WEEK)
-            if (w >= 1 and abs(dt - w * WEEK) <= WEEKDAY_SLACK) or (alone[i] and alone[j]):
+            if w >= 1 and abs(dt - w * WEEK) <= WEEKDAY_SLACK:
                 out.append((i, j))
     return out
 
@@ -512,34 +516,35 @@ def _nightly_rise(
         pairs = weekday_pairs(ts)
         s, var = kendall_pairs(ys, pairs)
         s_total, var_total = s_total + s, var_total + var
+        t0, mid = ts[0], (ts[0] + ts[-1]) / 2.0
+        alone = [lone(ts, i) for i in range(len(ts))]
         for i, j in pairs:
             d, dt = ys[j] - ys[i], ts[j] - ts[i]
             diffs.append(d)
             lags.append(dt)
             slopes.append(d / dt)
-            points.update(((k, i), (k, j)))
-            if ts[i] >= (ts[0] + ts[-1]) / 2.0:
+            if ts[i] >= mid:
                 late.append(d / dt)
-            if ts[i] - ts[0] >= SETTLE or lone(ts, i):  # a condensed week: its warm-up is outvoted
+            if ts[i] - t0 >= SETTLE or alone[i]:  # a condensed week: its warm-up is outvoted
                 settled.append(d)
                 settled_slopes.append(d / dt)
-                settled_points.update(((k, i), (k, j)))
+                settled_points.add((k, i))
+                settled_points.add((k, j))
+        points.update((k, i) for i, _ in pairs)
+        points.update((k, j) for _, j in pairs)
     enough = len(settled) >= SETTLED_PAIRS
     renewed = _renewed_rise(used, born) if renew and not enough else None
     if renewed is None and counts and not enough and len(used) >= 2:
         renewed = _boots_rise(used)
-    # Every pair of looks in a segment: what a cycle that is not weekly (or too few weeks) leaves.
-    all_slopes = [x for ts, ys in used for x in pair_slopes(ts, ys)]
-    scores = [kendall_s(ys) for _, ys in used]
-    s_all, var_all = sum(x[0] for x in scores), sum(x[1] for x in scores)
-    p_all, tau_all = one_sided_p(s_all, var_all), s_all / max(1, sum(x[2] for x in scores))
+    every: _EveryPair | None = None  # computed only where a branch below needs it
     if renewed is not None:
         slope, p, tau, s_total, var_total, slopes = renewed
     elif enough:
         slope, p, tau = median(settled_slopes), one_sided_p(s_total, var_total), s_total / len(diffs)
     else:  # too few week-apart pairs: at most a watch item, on every pair of looks
-        slopes, s_total, var_total = all_slopes, s_all, var_all
-        slope, p, tau = median(all_slopes) if all_slopes else 0.0, p_all, tau_all
+        every = _every_pair(used)
+        slopes, s_total, var_total = every.slopes, every.s, every.var
+        slope, p, tau = median(every.slopes) if every.slopes else 0.0, every.p, every.tau
     window = sum(ts[-1] - ts[0] for ts, _ in used)
     growth = slope * window
     if slope <= 0 or growth < threshold:
@@ -566,9 +571,9 @@ def _nightly_rise(
         severity = "high" if strong else "medium"
     elif (
         enough
-        and p_all < ALL_P
-        and tau_all >= 0.5
         and p < WEEK_P
+        and (every := every or _every_pair(used)).p < ALL_P
+        and every.tau >= 0.5
         and median(settled) >= _bar(pair_spread, len(settled), len(settled_points))
     ):
         # A cycle of some other length than a week (alloc/free every few nights) is noise to the
@@ -603,6 +608,25 @@ def _nightly_rise(
         nights=nights_spanned(used) if nights >= 2 else 0,
         noise=noise,
     )
+
+
+@dataclass(frozen=True)
+class _EveryPair:
+    """The rise of every pair of looks within a segment: what a cycle that is not weekly (or too
+    few weeks of looks) leaves. Quadratic in the looks, so :func:`_nightly_rise` asks only when needed."""
+
+    slopes: list[float]
+    s: int
+    var: float
+    p: float
+    tau: float
+
+
+def _every_pair(used: Sequence[Segment]) -> _EveryPair:
+    slopes = [x for ts, ys in used for x in pair_slopes(ts, ys)]
+    scores = [kendall_s(ys) for _, ys in used]
+    s, var = sum(x[0] for x in scores), sum(x[1] for x in scores)
+    return _EveryPair(slopes, s, var, one_sided_p(s, var), s / max(1, sum(x[2] for x in scores)))
 
 
 def _bar(spread: float, pairs: int, points: int) -> float:

@@ -124,18 +124,17 @@ _DEVICE = _defaults(DeviceMetrics)
 
 def _record(cls: type[_T], spec: _Spec, values: dict[str, Any]) -> _T:
     names, plain, made = spec
-    if not values.keys() <= names:
-        unknown = min(values.keys() - names)  # as __init__ says it: the report shows it
-        raise TypeError(f"{cls.__name__}.__init__() got an unexpected keyword argument {unknown!r}")
-    missing = names - values.keys()
-    if missing:
-        for name in missing:
-            if name in plain:
-                values[name] = plain[name]
-            elif name in made:
-                values[name] = made[name]()
-            else:
-                raise TypeError(f"{cls.__name__}.__init__() missing required argument: {name!r}")
     obj = object.__new__(cls)
-    obj.__dict__.update(values)
+    fields = obj.__dict__
+    fields.update(plain)  # a compact document lacks most of these: cheaper to write them all first
+    fields.update(values)
+    for name, factory in made.items():
+        if name not in values:
+            fields[name] = factory()
+    if len(fields) != len(names) or not values.keys() <= names:
+        unknown = sorted(values.keys() - names)
+        if unknown:  # as __init__ says it: the report shows it
+            raise TypeError(f"{cls.__name__}.__init__() got an unexpected keyword argument {unknown[0]!r}")
+        missing = min(names - fields.keys())
+        raise TypeError(f"{cls.__name__}.__init__() missing required argument: {missing!r}")
     return obj
