@@ -41,6 +41,10 @@ SETTLED_PAIRS = 3  # a nightly rise needs at least this many week-apart pairs of
 RENEWED = 1  # restarts (within a boot) at least
 RENEWED_P = 0.001
 RENEWED_LATE_P = 0.05
+# The median restarted instance gains, past its warm-up, this many times the least growth that
+# counts, or this many times the looks' scatter around their line (a clean climb, however small).
+RENEWED_GAIN = 3.0
+RENEWED_CLEAR = 5.0
 FALL = 4.0  # standard deviations of a night's step: an instance falling this far gave back (_falls)
 ALL_P = 1e-4  # every pair of looks rising this clearly: a cycle that is not weekly may hide the pairs' rise
 CYCLE_SPREAD = 2.5 * 86400.0  # the lengths of an alloc/free cycle's periods differ by at most this
@@ -533,7 +537,7 @@ def _nightly_rise(
         points.update((k, i) for i, _ in pairs)
         points.update((k, j) for _, j in pairs)
     enough = len(settled) >= SETTLED_PAIRS
-    renewed = _renewed_rise(used, born) if renew and not enough else None
+    renewed = _renewed_rise(used, threshold, born) if renew and not enough else None
     if renewed is None and counts and not enough and len(used) >= 2:
         renewed = _boots_rise(used)
     every: _EveryPair | None = None  # computed only where a branch below needs it
@@ -713,7 +717,7 @@ def sign_p(k: int, m: int) -> float:
 
 
 def _renewed_rise(
-    used: Sequence[Segment], born: Sequence[float | None] | None = None
+    used: Sequence[Segment], threshold: float, born: Sequence[float | None] | None = None
 ) -> tuple[float, float, float, int, float, list[float]] | None:
     """A daemon restarted every few nights, its leak rising anew in each short instance.
 
@@ -723,7 +727,11 @@ def _renewed_rise(
     most instances (sign test, p < ``RENEWED_LATE_P``; a busy night at the end of a few instances
     does not make it) or very clearly pooled; and no instance may give back what it gained
     (:func:`_falls`). A warm-up repeated after every restart flattens after its first day or two,
-    a weekly buffer empties on Sunday; a leak does neither.
+    a weekly buffer empties on Sunday; a leak does neither. A restart gives the memory back, so
+    what leaks is what one instance gains: the median instance must gain, past its warm-up, at
+    least ``RENEWED_GAIN`` times ``threshold`` or ``RENEWED_CLEAR`` times the looks' own scatter
+    (the tail of a warm-up and busy nights add a fraction of a MiB to each instance, which pooled
+    over many instances is still significant; a small leak climbing cleanly is not noise).
     When the instances of three looks or more do not make it, those of two looks (condensed in the
     past: days or weeks apart) join with their looks ``SETTLE`` or more past their start (``born``,
     one a segment), when two are: a condensed look does not say how much warm-up its median holds,
@@ -732,14 +740,14 @@ def _renewed_rise(
     (busy nights ending a few nightly instances are not made a leak by flat condensed ones).
     Returns (slope, p, tau, S, Var S, pair slopes) or None.
     """
-    found = _pooled_rise(used, None)
+    found = _pooled_rise(used, threshold, None)
     if found is None and born is not None and any(b is not None for b in born):
-        found = _pooled_rise(used, born)
+        found = _pooled_rise(used, threshold, born)
     return found
 
 
 def _pooled_rise(
-    used: Sequence[Segment], born: Sequence[float | None] | None
+    used: Sequence[Segment], threshold: float, born: Sequence[float | None] | None
 ) -> tuple[float, float, float, int, float, list[float]] | None:
     """:func:`_renewed_rise` on the instances of three looks or more, and with ``born`` also on the
     past-warm-up looks of those of two."""
@@ -749,6 +757,7 @@ def _pooled_rise(
     ups = votes = 0
     s_late, var_late = 0, 0.0
     condensed: list[float] = []  # the settled pair slopes of the condensed instances
+    spans: list[float] = []  # how long each instance was watched past its warm-up
     for seg, start in zip(used, born if born is not None else [None] * len(used), strict=True):
         ts, ys = seg
         if len(ts) < 3:
@@ -765,6 +774,7 @@ def _pooled_rise(
             # is left out: an instance restarted every two or three nights gives no more).
             k0 = max(1, min(next((i for i, t in enumerate(ts) if t - ts[0] >= SETTLE), len(ts)), len(ts) - 2))
         segments += 1
+        spans.append(ts[-1] - ts[k0])
         s, var, m = kendall_s(ys)
         s_total, var_total, pairs = s_total + s, var_total + var, pairs + m
         own = pair_slopes(ts[k0:], ys[k0:])
@@ -784,6 +794,9 @@ def _pooled_rise(
     if median(settled) < 0.5 * slope or _falls(used, slope):
         return None
     if condensed and median(condensed) < 0.5 * slope:  # they add a rise of their own, or nothing
+        return None
+    gain = median(settled) * median(spans)
+    if gain < RENEWED_GAIN * threshold and gain < RENEWED_CLEAR * _scatter(used, slope):
         return None
     return slope, p, s_total / pairs, s_total, var_total, slopes
 
