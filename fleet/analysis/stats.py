@@ -579,6 +579,7 @@ def _nightly_rise(
         and (every := every or _every_pair(used)).p < ALL_P
         and every.tau >= 0.5
         and median(settled) >= _bar(pair_spread, len(settled), len(settled_points))
+        and (not renew or _gains_like_a_leak(*_past_warm_up_slopes(used), used, threshold, slope))
     ):
         # A cycle of some other length than a week (alloc/free every few nights) is noise to the
         # week-apart pairs but not to the rise of every pair: very clear there, clear in these.
@@ -770,9 +771,7 @@ def _pooled_rise(
             k0 = 0  # every look past the warm-up
             condensed.extend(pair_slopes(ts, ys))
         else:
-            # Past the warm-up: a look SETTLE after the first, but at least two looks (then the first
-            # is left out: an instance restarted every two or three nights gives no more).
-            k0 = max(1, min(next((i for i, t in enumerate(ts) if t - ts[0] >= SETTLE), len(ts)), len(ts) - 2))
+            k0 = _warm_up_end(ts)
         segments += 1
         spans.append(ts[-1] - ts[k0])
         s, var, m = kendall_s(ys)
@@ -795,10 +794,41 @@ def _pooled_rise(
         return None
     if condensed and median(condensed) < 0.5 * slope:  # they add a rise of their own, or nothing
         return None
-    gain = median(settled) * median(spans)
-    if gain < RENEWED_GAIN * threshold and gain < RENEWED_CLEAR * _scatter(used, slope):
+    if not _gains_like_a_leak(settled, spans, used, threshold, slope):
         return None
     return slope, p, s_total / pairs, s_total, var_total, slopes
+
+
+def _warm_up_end(ts: Sequence[float]) -> int:
+    """Index of an instance's first look past its warm-up: ``SETTLE`` after the first, but at least
+    two looks kept (then the first is left out: an instance restarted every two or three nights
+    gives no more)."""
+    return max(1, min(next((i for i, t in enumerate(ts) if t - ts[0] >= SETTLE), len(ts)), len(ts) - 2))
+
+
+def _past_warm_up_slopes(used: Sequence[Segment]) -> tuple[list[float], list[float]]:
+    """The pair slopes of each instance's looks past its warm-up (``SETTLE`` after its first, two
+    looks at least) and how long each was watched past it, instances of three looks or more."""
+    slopes: list[float] = []
+    spans: list[float] = []
+    for ts, ys in used:
+        if len(ts) >= 3:
+            k0 = _warm_up_end(ts)
+            slopes.extend(pair_slopes(ts[k0:], ys[k0:]))
+            spans.append(ts[-1] - ts[k0])
+    return slopes, spans
+
+
+def _gains_like_a_leak(
+    settled: Sequence[float], spans: Sequence[float], used: Sequence[Segment], threshold: float, slope: float
+) -> bool:
+    """A restart gives the memory back: what leaks is what one instance gains. The median instance
+    gains, past its warm-up, ``RENEWED_GAIN`` times ``threshold`` or ``RENEWED_CLEAR`` times the
+    looks' scatter (a small leak climbing cleanly)."""
+    if not settled or not spans:
+        return False
+    gain = median(settled) * median(spans)
+    return gain >= RENEWED_GAIN * threshold or gain >= RENEWED_CLEAR * _scatter(used, slope)
 
 
 # A count (threads, stacks) whose boots are all too short for week-apart pairs: its boots' settled
