@@ -579,10 +579,15 @@ def _nightly_rise(
         and (every := every or _every_pair(used)).p < ALL_P
         and every.tau >= 0.5
         and median(settled) >= _bar(pair_spread, len(settled), len(settled_points))
-        and (not renew or _gains_like_a_leak(*_past_warm_up_slopes(used), used, threshold, slope))
+        and (
+            (not renew and len(used) < 2)
+            or _gains_like_a_leak(*_past_warm_up_slopes(used), used, threshold, slope)
+        )
     ):
         # A cycle of some other length than a week (alloc/free every few nights) is noise to the
         # week-apart pairs but not to the rise of every pair: very clear there, clear in these.
+        # Over restarts or reboots every instance's pairs rise from its warm-up look too, so there
+        # each must also gain past its warm-up what a leak gains.
         severity = "medium"
     elif p < 0.2 and tau >= 0.5 and _still_rising(used[-1], slope):
         severity = "low"
