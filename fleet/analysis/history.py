@@ -35,6 +35,7 @@ not grow the history; the analysis counts no restarts in a chain of single-sampl
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -105,6 +106,9 @@ def condense(samples: Sequence[Sample]) -> list[Sample]:
     if not ordered:
         return []
     newest = day(ordered[-1][0])
+    buckets = [bucket(t, newest) for t, _ in ordered]
+    if all(a is None or a != b for a, b in itertools.pairwise(buckets)):
+        return ordered  # no two in a bucket in a row (a history read as rolled up): nothing to merge
     return condense_before(ordered, newest, boot_runs(ordered))
 
 

@@ -12,6 +12,8 @@ stride before the O(n^2) pair loops, which keeps a 1,000-point series at a few m
 
 from __future__ import annotations
 
+import bisect
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -177,20 +179,29 @@ def kendall_s(ys: Sequence[float]) -> tuple[int, float, int]:
 def weekday_pairs(ts: Sequence[float]) -> list[tuple[int, int]]:
     """Index pairs (i, j), i < j, a whole number of weeks apart (within ``WEEKDAY_SLACK``), or
     between two condensed points (``lone``), whatever their distance."""
+    return list(_weekday_pairs(tuple(ts)))
+
+
+@functools.lru_cache(maxsize=64)
+def _weekday_pairs(ts: tuple[float, ...]) -> tuple[tuple[int, int], ...]:
+    """:func:`weekday_pairs`, kept for the next metric of the same process (same looks)."""
     out: list[tuple[int, int]] = []
     n = len(ts)
     alone = [lone(ts, i) for i in range(n)]
     for i in range(n - 1):
         ti, alone_i = ts[i], alone[i]
-        for j in range(i + 1, n):
-            if alone_i and alone[j]:
-                out.append((i, j))
-                continue
-            dt = ts[j] - ti
-            w = round(dt / WEEK)
-            if w >= 1 and abs(dt - w * WEEK) <= WEEKDAY_SLACK:
-                out.append((i, j))
-    return out
+        # Nothing closer than WEEK_LAG pairs: not a week apart, and a lone look's neighbours are
+        # that far (a second's margin for rounding; the test below is exact).
+        start = bisect.bisect_left(ts, ti + WEEK_LAG - 1.0, i + 1)
+        out.extend(
+            [
+                (i, j)
+                for j in range(start, n)
+                if (alone_i and alone[j])
+                or abs((dt := ts[j] - ti) - round(dt / WEEK) * WEEK) <= WEEKDAY_SLACK
+            ]
+        )
+    return tuple(out)
 
 
 def lone(ts: Sequence[float], i: int) -> bool:
@@ -514,28 +525,26 @@ def _nightly_rise(
     settled_slopes: list[float] = []
     s_total, var_total = 0, 0.0
     late: list[float] = []  # slopes of the pairs in the later half of their segment
-    points: set[tuple[int, int]] = set()
-    settled_points: set[tuple[int, int]] = set()
-    for k, (ts, ys) in enumerate(used):
-        pairs = weekday_pairs(ts)
+    points = settled_points = 0  # looks in a pair, in a settled pair
+    for ts, ys in used:
+        pairs = _weekday_pairs(tuple(ts))
         s, var = kendall_pairs(ys, pairs)
         s_total, var_total = s_total + s, var_total + var
         t0, mid = ts[0], (ts[0] + ts[-1]) / 2.0
-        alone = [lone(ts, i) for i in range(len(ts))]
-        for i, j in pairs:
-            d, dt = ys[j] - ys[i], ts[j] - ts[i]
-            diffs.append(d)
-            lags.append(dt)
-            slopes.append(d / dt)
-            if ts[i] >= mid:
-                late.append(d / dt)
-            if ts[i] - t0 >= SETTLE or alone[i]:  # a condensed week: its warm-up is outvoted
-                settled.append(d)
-                settled_slopes.append(d / dt)
-                settled_points.add((k, i))
-                settled_points.add((k, j))
-        points.update((k, i) for i, _ in pairs)
-        points.update((k, j) for _, j in pairs)
+        # past the warm-up, or a condensed week (its warm-up is outvoted)
+        calm = [t - t0 >= SETTLE or lone(ts, i) for i, t in enumerate(ts)]
+        seg_diffs = [ys[j] - ys[i] for i, j in pairs]
+        seg_lags = [ts[j] - ts[i] for i, j in pairs]
+        seg_slopes = [d / dt for d, dt in zip(seg_diffs, seg_lags, strict=True)]
+        diffs += seg_diffs
+        lags += seg_lags
+        slopes += seg_slopes
+        late += [x for (i, _), x in zip(pairs, seg_slopes, strict=True) if ts[i] >= mid]
+        picked = [m for m, (i, _) in enumerate(pairs) if calm[i]]
+        settled += [seg_diffs[m] for m in picked]
+        settled_slopes += [seg_slopes[m] for m in picked]
+        points += len({x for pair in pairs for x in pair})
+        settled_points += len({x for m in picked for x in pairs[m]})
     enough = len(settled) >= SETTLED_PAIRS
     renewed = _renewed_rise(used, threshold, born) if renew and not enough else None
     if renewed is None and counts and not enough and len(used) >= 2:
@@ -562,14 +571,14 @@ def _nightly_rise(
         1.4826 * median([abs(d - slope * dt) for d, dt in zip(diffs, lags, strict=True)]) if diffs else 0.0
     )
     spread = max(math.sqrt(2.0) * noise, pair_spread)
-    bar = _bar(spread, len(diffs), len(points))
+    bar = _bar(spread, len(diffs), points)
     if renewed is not None:
         severity = "medium"
     elif (
         enough
         and p < WEEK_P
         and median(diffs) >= bar
-        and median(settled) >= _bar(spread, len(settled), len(settled_points))
+        and median(settled) >= _bar(spread, len(settled), settled_points)
     ):
         strong = p < 0.001 and tau >= 0.6 and growth >= 2 * threshold and len(settled) >= 8
         severity = "high" if strong else "medium"
@@ -578,7 +587,7 @@ def _nightly_rise(
         and p < WEEK_P
         and (every := every or _every_pair(used)).p < ALL_P
         and every.tau >= 0.5
-        and median(settled) >= _bar(pair_spread, len(settled), len(settled_points))
+        and median(settled) >= _bar(pair_spread, len(settled), settled_points)
         and (
             (not renew and len(used) < 2)
             or _gains_like_a_leak(*_past_warm_up_slopes(used), used, threshold, slope)

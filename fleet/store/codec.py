@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import zstandard
 
 from fleet.metrics.model import DeviceMetrics, ProcessMetrics
+from fleet.store.schema import Rollup
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 LEVEL = 3  # ~0.1 ms for a 72 KiB capture; higher levels gain a few % for several times the CPU
@@ -138,3 +139,184 @@ def _record(cls: type[_T], spec: _Spec, values: dict[str, Any]) -> _T:
         missing = min(names - fields.keys())
         raise TypeError(f"{cls.__name__}.__init__() missing required argument: {missing!r}")
     return obj
+
+
+# --- a device's condensed past: one columnar document ----------------------------------------------
+
+PAST_FORMAT = 1
+# Process fields that differ from one point to the next: one column an instance. The others (name,
+# exe, cmdline, thread names, maps classes, ...) are stored once an instance, and again only at a
+# point where they differ.
+PROCESS_COLUMNS = (
+    "rss",
+    "pss",
+    "vm_size",
+    "anon_private",
+    "threads",
+    "fds",
+    "stack_count",
+    "stack_bytes",
+    "shm_count",
+    "shm_bytes",
+    "at",
+    "represents",
+)
+_DEVICE_FIELDS = tuple(sorted(_DEVICE[0] - {"processes"}))
+
+
+def past_to_json(points: list[Rollup]) -> bytes:
+    """A device's rollups (oldest first) as one document, column by column: a year's ~45 points
+    parse in about a third of the time of one document each (keys and each instance's strings
+    are written once, not at every point). :func:`past_from_json` gives equal records back."""
+    instances: dict[tuple[int, int, int], dict[str, Any]] = {}
+    for i, p in enumerate(points):
+        seen: dict[tuple[int, int], int] = {}  # records of one pid and start time in this point: one
+        for slot, pm in enumerate(p.metrics.processes):
+            n = seen[pm.pid, pm.start_time] = seen.get((pm.pid, pm.start_time), -1) + 1
+            fields = pm.__dict__
+            inst = instances.get((pm.pid, pm.start_time, n))
+            if inst is None:
+                same = {k: v for k, v in fields.items() if k not in PROCESS_COLUMNS}
+                inst = instances[pm.pid, pm.start_time, n] = {
+                    "same": same,
+                    "points": [],
+                    "slots": [],
+                    "columns": {c: [] for c in PROCESS_COLUMNS},
+                    "changed": [],
+                }
+            inst["points"].append(i)
+            inst["slots"].append(slot)
+            for c in PROCESS_COLUMNS:
+                inst["columns"][c].append(fields[c])
+            if pm.at == p.captured_at:
+                inst["columns"]["at"][-1] = True  # the point's own time (most records): fewer digits
+            same = inst["same"]
+            inst["changed"].append({k: v for k, v in fields.items() if k in same and v != same[k]} or None)
+    for inst in instances.values():
+        if not any(inst["changed"]):
+            del inst["changed"]
+    device: dict[str, Any] = {"same": {}, "columns": {}}
+    for f in _DEVICE_FIELDS:
+        if f != "slab":
+            values = [getattr(p.metrics, f) for p in points]
+            if values and all(v == values[0] for v in values):
+                device["same"][f] = values[0]
+            else:
+                device["columns"][f] = values
+    caches = dict.fromkeys(c for p in points for c in p.metrics.slab)
+    device["slab"] = {c: [p.metrics.slab.get(c) for p in points] for c in caches}
+    doc = {
+        "format": PAST_FORMAT,
+        "t": [p.captured_at for p in points],
+        "bucket_start": [p.bucket_start for p in points],
+        "bucket_end": [p.bucket_end for p in points],
+        "device": device,
+        "instances": list(instances.values()),
+    }
+    return json.dumps(doc, separators=(",", ":"), default=dict).encode()
+
+
+def past_from_json(doc: bytes) -> list[Rollup]:
+    """The rollups of :func:`past_to_json`'s document, oldest first. A field this fleet does not
+    know is refused and one the document lacks takes its default, as for one metrics document."""
+    return [Rollup(t, start, end, m) for t, start, end, m in past_points(doc)]
+
+
+def past_points(doc: bytes) -> list[tuple[float, float, float, DeviceMetrics]]:
+    """:func:`past_from_json` as (time, bucket start, bucket end, metrics): what the analysis reads."""
+    d: dict[str, Any] = json.loads(doc)
+    if d.get("format") != PAST_FORMAT:
+        raise ValueError(f"condensed past of format {d.get('format')!r}: this fleet reads {PAST_FORMAT}")
+    times: list[float] = d["t"]
+    n = len(times)
+    instances = d["instances"]
+    procs: list[list[ProcessMetrics | None]] = [[] for _ in range(n)]
+    for inst in instances:
+        for i in inst["points"]:
+            procs[i].append(None)
+    for inst in instances:
+        for i, slot, pm in _instance_records(inst, times):
+            if procs[i][slot] is not None:
+                raise ValueError("condensed past: two records in one place")
+            procs[i][slot] = pm
+    device = d["device"]
+    template = _record(DeviceMetrics, _DEVICE, device["same"]).__dict__  # checked once
+    template["problems"] = tuple(template["problems"])
+    columns: dict[str, list[Any]] = device["columns"]
+    _known(DeviceMetrics, _DEVICE, columns)
+    slabs = _slabs(device["slab"], n)
+    out = []
+    for i, row in enumerate(_rows(columns, n)):
+        dm = object.__new__(DeviceMetrics)
+        f = dm.__dict__
+        f.update(template)
+        f.update(row)
+        if "problems" in row:
+            f["problems"] = tuple(f["problems"])
+        f["slab"] = slabs[i]
+        f["processes"] = tuple(procs[i])  # every place filled: as many records as places
+        out.append((times[i], d["bucket_start"][i], d["bucket_end"][i], dm))
+    return out
+
+
+def _slabs(columns: dict[str, list[int | None]], n: int) -> list[dict[str, int]]:
+    """Each point's slab caches (None in a cache's column: not read at that point)."""
+    rows = _rows(columns, n)
+    if any(None in col for col in columns.values()):
+        return [{c: b for c, b in row.items() if b is not None} for row in rows]
+    return rows
+
+
+def _instance_records(inst: dict[str, Any], times: list[float]) -> list[tuple[int, int, ProcessMetrics]]:
+    """(point, slot, record) of one instance's entry."""
+    points: list[int] = inst["points"]
+    template = _record(ProcessMetrics, _PROCESS, inst["same"]).__dict__  # checked once
+    columns = inst["columns"]
+    if list(columns) != list(PROCESS_COLUMNS):
+        raise ValueError(f"condensed past: process columns {list(columns)}")
+    changed = inst.get("changed") or [None] * len(points)
+    out = []
+    for i, slot, change, *values in zip(points, inst["slots"], changed, *columns.values(), strict=True):
+        pm = object.__new__(ProcessMetrics)
+        f = pm.__dict__
+        f.update(template)
+        # PROCESS_COLUMNS, spelt out: ~3x faster than a loop over the names
+        (
+            f["rss"],
+            f["pss"],
+            f["vm_size"],
+            f["anon_private"],
+            f["threads"],
+            f["fds"],
+            f["stack_count"],
+            f["stack_bytes"],
+            f["shm_count"],
+            f["shm_bytes"],
+            f["at"],
+            f["represents"],
+        ) = values
+        if f["at"] is True:
+            f["at"] = times[i]
+        if change:
+            _known(ProcessMetrics, _PROCESS, change)
+            f.update(change)
+        out.append((i, slot, pm))
+    return out
+
+
+def _rows(columns: dict[str, list[Any]], n: int) -> list[dict[str, Any]]:
+    """Each point's values of ``columns`` (one value a point in each)."""
+    if any(len(col) != n for col in columns.values()):
+        raise ValueError("condensed past: a column of the wrong length")
+    names = list(columns)
+    return (
+        [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+        if names
+        else [{} for _ in range(n)]
+    )
+
+
+def _known(cls: type, spec: _Spec, values: dict[str, Any]) -> None:
+    unknown = sorted(values.keys() - spec[0])
+    if unknown:
+        raise TypeError(f"{cls.__name__}.__init__() got an unexpected keyword argument {unknown[0]!r}")

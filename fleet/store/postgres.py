@@ -29,7 +29,16 @@ _TYPES = (
     (re.compile(r"\bBLOB\b"), "BYTEA"),
 )
 LOCK_NAMESPACE = 0x666C74  # first key of fleet's two-key advisory locks ("flt")
-TABLES = ("devices", "runs", "attempts", "samples", "process_samples", "rollups", "schema_version")
+TABLES = (
+    "devices",
+    "runs",
+    "attempts",
+    "samples",
+    "process_samples",
+    "dictionaries",
+    "pasts",
+    "schema_version",
+)
 
 
 @functools.lru_cache(maxsize=256)

@@ -30,7 +30,7 @@ from fleet.store.backend import Backend, Cursor
 from fleet.store.codec import metrics_from_doc, metrics_from_json, metrics_to_json
 from fleet.store.location import CONNINFO_SECRET, default_collector, is_url
 from fleet.store.lock import store_lock
-from fleet.store.schema import MIGRATIONS, DeviceRow, Pruned, RawSample, Rollup
+from fleet.store.schema import MIGRATIONS, PASTS_VERSION, DeviceRow, Pruned, RawSample, Rollup
 from fleet.store.sqlite import SqliteBackend
 
 
@@ -157,8 +157,32 @@ class Store:
                 for statement in MIGRATIONS[i].split(";"):
                     if statement.strip():
                         self._x(self.backend.ddl(statement))
+                if i + 1 == PASTS_VERSION:
+                    self._pasts_from_rollups()
             self._x("DELETE FROM schema_version")
             self._x("INSERT INTO schema_version VALUES (?)", (max(version, len(MIGRATIONS)),))
+
+    def _pasts_from_rollups(self) -> None:
+        """Migrating to schema 9: each device's rollup rows become its past document. A device
+        whose rollups cannot be read has them rebuilt from its samples by the next roll-up."""
+        cache: dict[int, bytes] = {}
+        for (device_id,) in self._x("SELECT DISTINCT device_id FROM rollups ORDER BY device_id").fetchall():
+            rows = self._x(
+                "SELECT captured_at, bucket_start, bucket_end, metrics, metrics_dict FROM rollups"
+                " WHERE device_id = ? ORDER BY captured_at",
+                (device_id,),
+            ).fetchall()
+            try:
+                points = [
+                    Rollup(at, start, end, metrics_from_json(blob, deltas.dictionary(self.backend, d, cache)))
+                    for at, start, end, blob, d in rows
+                ]
+            except database_errors():
+                raise
+            except Exception:
+                self._x("UPDATE samples SET rolled = 0 WHERE device_id = ? AND rolled != 0", (device_id,))
+                continue
+            self._write_past(int(device_id), points)
 
     @property
     def schema_version(self) -> int:
@@ -399,7 +423,7 @@ class Store:
             " ON d.id = s.device_id WHERE d.name = ? AND s.parsed = 1 ORDER BY s.captured_at DESC",
             (device,),
         ).fetchall()
-        return self._decoded(rows, max_bytes)
+        return self._decoded(rows, max_bytes)[0]
 
     def iter_series(self, device: str, chunk: int = 200) -> Iterator[tuple[float, DeviceMetrics]]:
         """Every parsed sample of one device, oldest first, read ``chunk`` samples at a time: for
@@ -427,26 +451,36 @@ class Store:
                 )
 
     def history(self, device: str, max_bytes: int | None = None) -> list[tuple[float, DeviceMetrics]]:
-        """The device's stored past as the analysis reads it, oldest first: its rollups (condensed
-        points, ``fleet.view.rollup``) and the parsed samples no rollup holds yet; on a store
-        without rollups, every parsed sample (the analysis condenses them as it reads). One
-        statement, so one snapshot: a roll-up or prune committing meanwhile is seen whole or not
-        at all. ``max_bytes`` as in :meth:`series`."""
+        """The device's stored past as the analysis reads it, oldest first: its condensed past
+        (points standing for many samples each, ``fleet.view.rollup``) and the parsed samples no
+        rollup holds yet; on a store without rollups, every parsed sample (the analysis condenses
+        them as it reads). One statement, so one snapshot: a roll-up or prune committing meanwhile
+        is seen whole or not at all. ``max_bytes`` as in :meth:`series` (the past's points the
+        newest first, each counting its share of the past's document)."""
         # "rolled != 1 AND rolled = 0": the first term lets SQLite use the partial index
         rows = self._x(
-            "SELECT r.captured_at, r.metrics, r.metrics_dict FROM rollups r JOIN devices d"
-            " ON d.id = r.device_id WHERE d.name = ?"
-            " UNION ALL SELECT s.captured_at, s.metrics, s.metrics_dict FROM samples s JOIN devices d"
+            "SELECT 1, s.captured_at, s.metrics, s.metrics_dict FROM samples s JOIN devices d"
             " ON d.id = s.device_id WHERE d.name = ? AND s.rolled != 1 AND s.rolled = 0 AND s.parsed = 1"
-            " ORDER BY 1 DESC",
+            " UNION ALL SELECT 0, 0.0, p.past, NULL FROM pasts p JOIN devices d ON d.id = p.device_id"
+            " WHERE d.name = ? ORDER BY 1 DESC, 2 DESC",
             (device, device),
         ).fetchall()
-        return self._decoded(rows, max_bytes)
+        samples, used = self._decoded([r[1:] for r in rows if r[0] == 1], max_bytes)
+        past = [r[2] for r in rows if r[0] == 0]
+        if not past or (max_bytes is not None and used >= max_bytes):
+            return samples
+        doc = codec.decompress(past[0])
+        points = [(t, m) for t, _, _, m in codec.past_points(doc)]
+        if max_bytes is not None:
+            room = int((max_bytes - used) // (len(doc) / max(1, len(points))))
+            points = points[max(0, len(points) - room) :]
+        return sorted(points + samples, key=lambda p: p[0])  # an imported older sample: in its place
 
     def _decoded(
         self, rows: Sequence[tuple[float, bytes, int | None]], max_bytes: int | None
-    ) -> list[tuple[float, DeviceMetrics]]:
-        """Metrics of rows newest first, within ``max_bytes`` of JSON; returned oldest first."""
+    ) -> tuple[list[tuple[float, DeviceMetrics]], int]:
+        """Metrics of rows newest first, within ``max_bytes`` of JSON: oldest first, and the
+        bytes of JSON they took."""
         cache: dict[int, bytes] = {}
         docs: list[tuple[float, bytes]] = []
         used = 0
@@ -459,7 +493,7 @@ class Store:
                     break
             used += len(doc)
             docs.append((at, doc))
-        return [(at, metrics_from_doc(doc)) for at, doc in reversed(docs)]
+        return [(at, metrics_from_doc(doc)) for at, doc in reversed(docs)], used
 
     # --- rollups (fleet.view.rollup decides what they hold; these keep them) ---------------------
 
@@ -491,10 +525,7 @@ class Store:
             "SELECT count(*) FROM samples WHERE device_id = ? AND rolled != 1 AND rolled = 2", (device_id,)
         ).fetchone()[0]
         if again:
-            # samples first: a prune holding some makes this wait before the rollups are touched,
-            # which that prune may be deleting (rows locked in the other order: a deadlock)
-            self._x("UPDATE samples SET rolled = 0 WHERE device_id = ? AND rolled != 0", (device_id,))
-            self._x("DELETE FROM rollups WHERE device_id = ?", (device_id,))
+            self.restart_rollups(device_id)
         row = self._x(  # not max(): with the filter, SQLite would read every sample of the device
             "SELECT captured_at FROM samples WHERE device_id = ? AND parsed = 1"
             " ORDER BY captured_at DESC LIMIT 1",
@@ -502,18 +533,18 @@ class Store:
         ).fetchone()
         return None if row is None else float(row[0])
 
+    def restart_rollups(self, device_id: int) -> None:
+        """Inside :meth:`begin_rollup`'s transaction: the device's past is dropped and every kept
+        sample of it is to be rolled up again."""
+        # samples first: a prune holding some makes this wait before the past is touched (rows
+        # locked in the other order: a deadlock)
+        self._x("UPDATE samples SET rolled = 0 WHERE device_id = ? AND rolled != 0", (device_id,))
+        self._x("DELETE FROM pasts WHERE device_id = ?", (device_id,))
+
     def rollups(self, device_id: int) -> list[Rollup]:
         """The device's rollups, oldest first."""
-        rows = self._x(
-            "SELECT captured_at, bucket_start, bucket_end, metrics, metrics_dict FROM rollups"
-            " WHERE device_id = ? ORDER BY captured_at",
-            (device_id,),
-        ).fetchall()
-        cache: dict[int, bytes] = {}
-        return [
-            Rollup(at, start, end, metrics_from_json(blob, deltas.dictionary(self.backend, dict_id, cache)))
-            for at, start, end, blob, dict_id in rows
-        ]
+        row = self._x("SELECT past FROM pasts WHERE device_id = ?", (device_id,)).fetchone()
+        return [] if row is None else codec.past_from_json(codec.decompress(row[0]))
 
     def unrolled(
         self, device_id: int, before: float, chunk: int = 256
@@ -544,45 +575,31 @@ class Store:
             ]
 
     def replace_rollups(self, device_id: int, points: Sequence[Rollup], rolled: Sequence[int]) -> None:
-        """Inside :meth:`begin_rollup`'s transaction: the device's rollups become ``points`` (those
-        already stored as they are stay) and the ``rolled`` samples are marked as held by them."""
-        old = self._x(
-            "SELECT id, captured_at, represents, bucket_start FROM rollups WHERE device_id = ?", (device_id,)
-        ).fetchall()
-        have = {(float(at), int(n), float(start)): int(rid) for rid, at, n, start in old}
-        keep: set[int] = set()
-        dict_id, dictionary = self._device_dictionary(device_id)
-        for p in points:
-            rid = have.get((p.captured_at, p.metrics.represents, p.bucket_start))
-            if rid is not None:
-                keep.add(rid)
-                continue
-            self._x(
-                "INSERT INTO rollups (device_id, captured_at, bucket_start, bucket_end, represents,"
-                " first_at, metrics, metrics_dict) VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    device_id,
-                    p.captured_at,
-                    p.bucket_start,
-                    p.bucket_end,
-                    p.metrics.represents,
-                    p.metrics.first_at if p.metrics.first_at is not None else p.captured_at,
-                    codec.compress(metrics_to_json(p.metrics, compact=True), dictionary),
-                    dict_id,
-                ),
-            )
-        gone = sorted(set(have.values()) - keep)
-        for part in _chunks(gone):
-            self._x(f"DELETE FROM rollups WHERE id IN ({','.join('?' * len(part))})", part)
+        """Inside :meth:`begin_rollup`'s transaction: the device's rollups become ``points`` and
+        the ``rolled`` samples are marked as held by them."""
+        self._write_past(device_id, points)
         for part in _chunks(sorted(rolled)):
             self._x(f"UPDATE samples SET rolled = 1 WHERE id IN ({','.join('?' * len(part))})", part)
 
-    def _device_dictionary(self, device_id: int) -> tuple[int | None, bytes | None]:
-        row = self._x("SELECT id, data FROM dictionaries WHERE device_id = ?", (device_id,)).fetchone()
-        return (None, None) if row is None else (int(row[0]), codec.decompress(row[1]))
+    def _write_past(self, device_id: int, points: Sequence[Rollup]) -> None:
+        """Store ``points`` as the device's past (none: it has none)."""
+        if not points:
+            self._x("DELETE FROM pasts WHERE device_id = ?", (device_id,))
+            return
+        self._x(
+            "INSERT INTO pasts (device_id, points, oldest_end, past) VALUES (?,?,?,?) ON CONFLICT"
+            " (device_id) DO UPDATE SET points = excluded.points, oldest_end = excluded.oldest_end,"
+            " past = excluded.past",
+            (
+                device_id,
+                len(points),
+                min(p.bucket_end for p in points),
+                codec.compress(codec.past_to_json(list(points))),
+            ),
+        )
 
     def rollup_count(self) -> int:
-        return int(self._x("SELECT count(*) FROM rollups").fetchone()[0])
+        return int(self._x("SELECT coalesce(sum(points), 0) FROM pasts").fetchone()[0])
 
     def previous_metrics(self, sample_id: int) -> DeviceMetrics | None:
         """The parsed sample of the same device just before this one (None without one)."""
@@ -615,16 +632,37 @@ class Store:
                     self._x(f"DELETE FROM process_samples WHERE sample_id IN ({marks})", chunk)
                     metrics += self._x(f"DELETE FROM samples WHERE id IN ({marks})", chunk).rowcount
                 self._x("DELETE FROM attempts WHERE at < ?", (cutoff,))
-                # a rollup goes once its whole bucket is past the cutoff; one straddling it stays
-                rollups = self._x("DELETE FROM rollups WHERE bucket_end <= ?", (cutoff,)).rowcount
             if keep_raw_days is not None:
                 cutoff = now - keep_raw_days * 86400
                 doomed = self._lock_doomed("captured_at < ? AND raw IS NOT NULL AND parsed != 0", cutoff)
                 for chunk in _chunks(sorted(doomed)):
                     marks = ",".join("?" * len(chunk))
                     raw += self._x(f"UPDATE samples SET raw = NULL WHERE id IN ({marks})", chunk).rowcount
+        if keep_metrics_days is not None:
+            rollups = self._prune_pasts(now - keep_metrics_days * 86400)
         self.backend.after_prune()
         return Pruned(raw_dropped=raw, samples_dropped=metrics, rollups_dropped=rollups)
+
+    def _prune_pasts(self, cutoff: float) -> int:
+        """Drop the rollups whose whole bucket is older than ``cutoff`` (one straddling it stands
+        for kept samples too); how many. In a transaction of its own after the samples': it locks
+        each device as a roll-up does (the device first, so the two never wait on each other in
+        turn), and a roll-up meanwhile is not undone."""
+        dropped = 0
+        with self.transaction():
+            due = self._x(
+                "SELECT device_id FROM pasts WHERE oldest_end <= ? ORDER BY device_id", (cutoff,)
+            ).fetchall()
+            for (device_id,) in due:
+                self._x(
+                    "SELECT id FROM devices WHERE id = ?" + self.backend.row_lock("NO KEY UPDATE"),
+                    (device_id,),
+                ).fetchall()
+                points = self.rollups(int(device_id))
+                kept = [p for p in points if p.bucket_end > cutoff]
+                dropped += len(points) - len(kept)
+                self._write_past(int(device_id), kept)
+        return dropped
 
     def _lock_doomed(self, where: str, cutoff: float) -> set[int]:
         """The ids of the samples matching ``where``, locked (PostgreSQL; SQLite's transaction

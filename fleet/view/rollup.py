@@ -60,9 +60,7 @@ def roll_up_device(store: Store, device_id: int) -> int:
         if newest is None:
             return 0
         newest_day = day(newest)
-        points: list[tuple[float, DeviceMetrics]] = [
-            (r.captured_at, r.metrics) for r in store.rollups(device_id)
-        ]
+        points = _past(store, device_id)
         rolled: list[int] = []
         for chunk in store.unrolled(device_id, full_since(newest)):
             rolled.extend(sid for sid, _, _ in chunk)
@@ -78,3 +76,22 @@ def roll_up_device(store: Store, device_id: int) -> int:
             stored.append(Rollup(t, start, end, m))
         store.replace_rollups(device_id, stored, rolled)
     return len(rolled)
+
+
+def _past(store: Store, device_id: int) -> list[tuple[float, DeviceMetrics]]:
+    """The device's condensed past; none when it cannot be read (a damaged store): then it is
+    rebuilt from the samples kept, and rank reads the device again."""
+    try:
+        return [(r.captured_at, r.metrics) for r in store.rollups(device_id)]
+    except database_errors():
+        raise
+    except Exception as exc:
+        log.warning(
+            "device %d: its condensed past could not be read (%s: %s): rebuilt from its samples",
+            device_id,
+            type(exc).__name__,
+            str(exc)[:200],
+            extra={"event": "past_rebuilt", "fields": {"device_id": device_id}},
+        )
+        store.restart_rollups(device_id)
+        return []
