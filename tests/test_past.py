@@ -117,7 +117,7 @@ def test_what_this_fleet_did_not_write_is_refused() -> None:
         ("device field", "from_the_future"),
         ("column", "wrong length"),
         ("process column", "shorter|longer"),
-        ("place", "index"),
+        ("place", "places"),
     ]:
         with pytest.raises((ValueError, TypeError, IndexError), match=error):
             past_from_json(damaged(change))

@@ -106,8 +106,9 @@ def condense(samples: Sequence[Sample]) -> list[Sample]:
     if not ordered:
         return []
     newest = day(ordered[-1][0])
-    buckets = [bucket(t, newest) for t, _ in ordered]
-    if all(a is None or a != b for a, b in itertools.pairwise(buckets)):
+    full_from = ORIGIN + (newest - FULL_DAYS + 1) * DAY  # samples since are kept as they are
+    buckets = [bucket(t, newest) for t, _ in ordered if t < full_from]
+    if all(a != b for a, b in itertools.pairwise(buckets)):
         return ordered  # no two in a bucket in a row (a history read as rolled up): nothing to merge
     return condense_before(ordered, newest, boot_runs(ordered))
 

@@ -9,6 +9,7 @@ imported maps-only log) is ``stack_growth``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -416,7 +417,7 @@ def analyse_lineage(lineage: Lineage) -> ProcessAssessment:
         findings.append(restart)
     findings.sort(key=lambda f: -f.score)
 
-    recs = [r for inst in lineage.instances for r in inst.records]
+    recs = list(itertools.chain.from_iterable(inst.records for inst in lineage.instances))
     return ProcessAssessment(
         pid=latest.pid,
         start_time=latest.start_time,
@@ -428,9 +429,9 @@ def analyse_lineage(lineage: Lineage) -> ProcessAssessment:
         restarts=lineage.restarts,
         samples=lineage.samples,
         address_space_exhausted_in_s=eta,
-        times=tuple(t for inst in lineage.instances for t in inst.times),
-        rss=tuple(r.rss for r in recs),
-        threads=tuple(r.threads for r in recs),
-        stack_count=tuple(r.stack_count for r in recs),
-        fds=tuple(r.fds for r in recs),
+        times=tuple(itertools.chain.from_iterable(inst.times for inst in lineage.instances)),
+        rss=tuple(map(attrgetter("rss"), recs)),
+        threads=tuple(map(attrgetter("threads"), recs)),
+        stack_count=tuple(map(attrgetter("stack_count"), recs)),
+        fds=tuple(map(attrgetter("fds"), recs)),
     )

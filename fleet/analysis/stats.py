@@ -179,21 +179,34 @@ def kendall_s(ys: Sequence[float]) -> tuple[int, float, int]:
 def weekday_pairs(ts: Sequence[float]) -> list[tuple[int, int]]:
     """Index pairs (i, j), i < j, a whole number of weeks apart (within ``WEEKDAY_SLACK``), or
     between two condensed points (``lone``), whatever their distance."""
-    return list(_weekday_pairs(tuple(ts)))
+    return list(_weeks(tuple(ts)).pairs)
+
+
+@dataclass(frozen=True)
+class _Weeks:
+    """One segment's week-apart pairs and what their looks' times alone decide: made once for all
+    the metrics of a process (the same looks), each of which :func:`_nightly_rise` judges."""
+
+    pairs: tuple[tuple[int, int], ...]
+    lags: tuple[float, ...]  # seconds from each pair's earlier look to its later one
+    var: float  # of Mann-Kendall S over the pairs under "no trend" (:func:`pairs_variance`)
+    looks: int  # looks in a pair
+    late: tuple[int, ...]  # pairs whose earlier look is in the later half of the segment
+    settled: tuple[int, ...]  # pairs whose earlier look is past the warm-up, or condensed
+    settled_looks: int  # looks in a settled pair
 
 
 @functools.lru_cache(maxsize=64)
-def _weekday_pairs(ts: tuple[float, ...]) -> tuple[tuple[int, int], ...]:
-    """:func:`weekday_pairs`, kept for the next metric of the same process (same looks)."""
-    out: list[tuple[int, int]] = []
+def _weeks(ts: tuple[float, ...]) -> _Weeks:
     n = len(ts)
     alone = [lone(ts, i) for i in range(n)]
+    pairs: list[tuple[int, int]] = []
     for i in range(n - 1):
         ti, alone_i = ts[i], alone[i]
         # Nothing closer than WEEK_LAG pairs: not a week apart, and a lone look's neighbours are
         # that far (a second's margin for rounding; the test below is exact).
         start = bisect.bisect_left(ts, ti + WEEK_LAG - 1.0, i + 1)
-        out.extend(
+        pairs.extend(
             [
                 (i, j)
                 for j in range(start, n)
@@ -201,7 +214,18 @@ def _weekday_pairs(ts: tuple[float, ...]) -> tuple[tuple[int, int], ...]:
                 or abs((dt := ts[j] - ti) - round(dt / WEEK) * WEEK) <= WEEKDAY_SLACK
             ]
         )
-    return tuple(out)
+    t0, mid = ts[0], (ts[0] + ts[-1]) / 2.0
+    # past the warm-up, or a condensed week (its warm-up is outvoted)
+    settled = tuple(m for m, (i, _) in enumerate(pairs) if ts[i] - t0 >= SETTLE or alone[i])
+    return _Weeks(
+        pairs=tuple(pairs),
+        lags=tuple(ts[j] - ts[i] for i, j in pairs),
+        var=pairs_variance(n, pairs),
+        looks=len({x for pair in pairs for x in pair}),
+        late=tuple(m for m, (i, _) in enumerate(pairs) if ts[i] >= mid),
+        settled=settled,
+        settled_looks=len({x for m in settled for x in pairs[m]}),
+    )
 
 
 def lone(ts: Sequence[float], i: int) -> bool:
@@ -212,25 +236,20 @@ def lone(ts: Sequence[float], i: int) -> bool:
     return before and after and len(ts) > 1
 
 
-def kendall_pairs(ys: Sequence[float], pairs: Sequence[tuple[int, int]]) -> tuple[int, float]:
-    """Mann-Kendall S over the given index pairs and its variance under "no trend".
+def pairs_variance(n: int, pairs: Sequence[tuple[int, int]]) -> float:
+    """The variance of Mann-Kendall S over these pairs of n points under "no trend".
 
-    The variance is exact for any set of pairs (no ties): each pair's sign has variance 1, two
-    pairs sharing their earlier or their later point covary by +1/3, two sharing a point that is
-    the earlier of one and the later of the other by -1/3. With every pair this is the usual
-    n(n-1)(2n+5)/18.
+    Exact for any set of pairs (no ties): each pair's sign has variance 1, two pairs sharing their
+    earlier or their later point covary by +1/3, two sharing a point that is the earlier of one and
+    the later of the other by -1/3. With every pair this is the usual n(n-1)(2n+5)/18.
     """
-    n = len(ys)
-    s = 0
     first = [0] * n  # pairs in which point i is the earlier one
     second = [0] * n  # ... the later one
     for i, j in pairs:
         first[i] += 1
         second[j] += 1
-        d = ys[j] - ys[i]
-        s += (d > 0) - (d < 0)
     shared = sum(a * (a - 1) + b * (b - 1) - 2 * a * b for a, b in zip(first, second, strict=True))
-    return s, len(pairs) + shared / 3.0
+    return len(pairs) + shared / 3.0
 
 
 def one_sided_p(s: int, var: float) -> float:
@@ -527,24 +546,19 @@ def _nightly_rise(
     late: list[float] = []  # slopes of the pairs in the later half of their segment
     points = settled_points = 0  # looks in a pair, in a settled pair
     for ts, ys in used:
-        pairs = _weekday_pairs(tuple(ts))
-        s, var = kendall_pairs(ys, pairs)
-        s_total, var_total = s_total + s, var_total + var
-        t0, mid = ts[0], (ts[0] + ts[-1]) / 2.0
-        # past the warm-up, or a condensed week (its warm-up is outvoted)
-        calm = [t - t0 >= SETTLE or lone(ts, i) for i, t in enumerate(ts)]
-        seg_diffs = [ys[j] - ys[i] for i, j in pairs]
-        seg_lags = [ts[j] - ts[i] for i, j in pairs]
-        seg_slopes = [d / dt for d, dt in zip(seg_diffs, seg_lags, strict=True)]
+        weeks = _weeks(tuple(ts))
+        seg_diffs = [ys[j] - ys[i] for i, j in weeks.pairs]
+        seg_slopes = [d / dt for d, dt in zip(seg_diffs, weeks.lags, strict=True)]
+        s_total += sum((d > 0) - (d < 0) for d in seg_diffs)
+        var_total += weeks.var
         diffs += seg_diffs
-        lags += seg_lags
+        lags += weeks.lags
         slopes += seg_slopes
-        late += [x for (i, _), x in zip(pairs, seg_slopes, strict=True) if ts[i] >= mid]
-        picked = [m for m, (i, _) in enumerate(pairs) if calm[i]]
-        settled += [seg_diffs[m] for m in picked]
-        settled_slopes += [seg_slopes[m] for m in picked]
-        points += len({x for pair in pairs for x in pair})
-        settled_points += len({x for m in picked for x in pairs[m]})
+        late += [seg_slopes[m] for m in weeks.late]
+        settled += [seg_diffs[m] for m in weeks.settled]
+        settled_slopes += [seg_slopes[m] for m in weeks.settled]
+        points += weeks.looks
+        settled_points += weeks.settled_looks
     enough = len(settled) >= SETTLED_PAIRS
     renewed = _renewed_rise(used, threshold, born) if renew and not enough else None
     if renewed is None and counts and not enough and len(used) >= 2:

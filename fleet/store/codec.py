@@ -229,16 +229,10 @@ def past_points(doc: bytes) -> list[tuple[float, float, float, DeviceMetrics]]:
         raise ValueError(f"condensed past of format {d.get('format')!r}: this fleet reads {PAST_FORMAT}")
     times: list[float] = d["t"]
     n = len(times)
-    instances = d["instances"]
-    procs: list[list[ProcessMetrics | None]] = [[] for _ in range(n)]
-    for inst in instances:
-        for i in inst["points"]:
-            procs[i].append(None)
-    for inst in instances:
-        for i, slot, pm in _instance_records(inst, times):
-            if procs[i][slot] is not None:
-                raise ValueError("condensed past: two records in one place")
-            procs[i][slot] = pm
+    slots: list[list[int]] = [[] for _ in range(n)]  # each point's records' places, as encoded
+    records: list[list[ProcessMetrics]] = [[] for _ in range(n)]
+    for inst in d["instances"]:
+        _instance_records(inst, times, slots, records)
     device = d["device"]
     template = _record(DeviceMetrics, _DEVICE, device["same"]).__dict__  # checked once
     template["problems"] = tuple(template["problems"])
@@ -254,7 +248,7 @@ def past_points(doc: bytes) -> list[tuple[float, float, float, DeviceMetrics]]:
         if "problems" in row:
             f["problems"] = tuple(f["problems"])
         f["slab"] = slabs[i]
-        f["processes"] = tuple(procs[i])  # every place filled: as many records as places
+        f["processes"] = _in_place(slots[i], records[i])
         out.append((times[i], d["bucket_start"][i], d["bucket_end"][i], dm))
     return out
 
@@ -267,16 +261,28 @@ def _slabs(columns: dict[str, list[int | None]], n: int) -> list[dict[str, int]]
     return rows
 
 
-def _instance_records(inst: dict[str, Any], times: list[float]) -> list[tuple[int, int, ProcessMetrics]]:
-    """(point, slot, record) of one instance's entry."""
+def _in_place(slots: list[int], records: list[ProcessMetrics]) -> tuple[ProcessMetrics, ...]:
+    """One point's records in the order they were encoded in (``slots``: each one's place)."""
+    places = list(range(len(slots)))
+    if slots == places:  # the usual case: instances in the order of the point's processes
+        return tuple(records)
+    if sorted(slots) != places:
+        raise ValueError("condensed past: a point's records do not fill its places")
+    return tuple(records[k] for k in sorted(places, key=slots.__getitem__))
+
+
+def _instance_records(
+    inst: dict[str, Any], times: list[float], slots: list[list[int]], records: list[list[ProcessMetrics]]
+) -> None:
+    """Append one instance's records, and their places, to each of its points'."""
     points: list[int] = inst["points"]
     template = _record(ProcessMetrics, _PROCESS, inst["same"]).__dict__  # checked once
     columns = inst["columns"]
     if list(columns) != list(PROCESS_COLUMNS):
         raise ValueError(f"condensed past: process columns {list(columns)}")
     changed = inst.get("changed") or [None] * len(points)
-    out = []
-    for i, slot, change, *values in zip(points, inst["slots"], changed, *columns.values(), strict=True):
+    rows = zip(*columns.values(), strict=True)
+    for i, slot, change, values in zip(points, inst["slots"], changed, rows, strict=True):
         pm = object.__new__(ProcessMetrics)
         f = pm.__dict__
         f.update(template)
@@ -300,8 +306,8 @@ def _instance_records(inst: dict[str, Any], times: list[float]) -> list[tuple[in
         if change:
             _known(ProcessMetrics, _PROCESS, change)
             f.update(change)
-        out.append((i, slot, pm))
-    return out
+        slots[i].append(slot)
+        records[i].append(pm)
 
 
 def _rows(columns: dict[str, list[Any]], n: int) -> list[dict[str, Any]]:
