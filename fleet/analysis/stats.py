@@ -687,7 +687,9 @@ def _cycle_rise(
         if len(ts) < 6:
             continue
         steps = [b - a for a, b in itertools.pairwise(ys) if b > a]
-        drop = max(threshold, 2.0 * median(steps) if steps else 0.0)
+        if not steps:
+            continue  # never rises: no cycle, only falls (threads ending one by one over a boot)
+        drop = max(threshold, 2.0 * median(steps))
         starts = [i for i in range(1, len(ys)) if ys[i - 1] - ys[i] > drop]
         minima = cycle_minima(ts, ys, drop)
         if minima is None or len(starts) < 3:
