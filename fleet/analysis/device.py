@@ -89,9 +89,10 @@ def _mem_available_finding(
         short_window="yes" if short_window(eta, trend) else "no",
     )
     ratio = -trend.growth / trend.threshold
-    f = Finding(
-        "mem_available_decline", trend.severity, summary, ev, finding_score(trend.severity, trend.tau, ratio)
-    )
+    severity = trend.severity
+    if severity == "medium" and (spread is None or spread > eta):
+        severity = "low"  # a forecast less certain than itself: a decline to watch, not yet a verdict
+    f = Finding("mem_available_decline", severity, summary, ev, finding_score(severity, trend.tau, ratio))
     return f, eta, spread
 
 

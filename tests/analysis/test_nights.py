@@ -217,6 +217,21 @@ def test_a_boot_whose_size_only_falls_in_steps_is_analysed() -> None:
     assert not any(f.severity in ("medium", "high") for p in assessment.processes for f in p.findings)
 
 
+def test_a_decline_whose_forecast_is_less_certain_than_itself_is_a_watch_item() -> None:
+    """MemAvailable over a history's first 12 nights (a device that leaks nothing: its log buffer
+    started mid-week, busy nights): it fell, but "0 in 76 days, give or take 460" says nothing
+    yet. A watch item (low), with its forecast; a decline the data pin down stays medium."""
+    samples, _ = night_history("noisy", 365, 145_001)
+    dev = analyse_device("dev", eval_analysis.prepare(samples[: 3 * 12]))
+    [f] = [f for f in dev.findings if f.kind == "mem_available_decline"]
+    assert f.severity == "low" and f.evidence["uncertainty_s"] > f.evidence["exhausted_in_s"]
+    assert "reaches 0 in about" in f.summary
+    samples, _ = night_history("warmup", 365, 160_002)  # 83 days, give or take 43
+    dev = analyse_device("dev", eval_analysis.prepare(samples[: 3 * 15]))
+    [f] = [f for f in dev.findings if f.kind == "mem_available_decline"]
+    assert f.severity == "medium" and f.evidence["uncertainty_s"] < f.evidence["exhausted_in_s"]
+
+
 def test_a_weekly_buffer_in_a_daemon_restarted_every_few_nights_is_no_leak() -> None:
     """Every instance fills its buffer from its restart: each rises anew like a leak. The one whose
     Sunday came late gives back all it gained in one night, which a leak never does."""
