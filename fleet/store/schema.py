@@ -95,8 +95,8 @@ MIGRATIONS: tuple[str, ...] = (
     " ALTER TABLE samples ADD COLUMN rolled INTEGER NOT NULL DEFAULT 0;"
     " CREATE INDEX samples_unrolled ON samples(device_id, captured_at, rolled) WHERE rolled != 1",
     # 9: a device's rollups as one document, column by column (fleet.store.codec.past_to_json: read
-    # in about a third of the time); on the way to 10 the store converts each device's rollups
-    # (Store._pasts_from_rollups), then drops them
+    # in under half the time of a row a point); on the way to 10 the store converts each device's
+    # rollups (Store._pasts_from_rollups), then drops them
     "CREATE TABLE pasts (device_id INTEGER NOT NULL UNIQUE REFERENCES devices(id),"
     " points INTEGER NOT NULL, oldest_end REAL NOT NULL, past BLOB NOT NULL)",
     "DROP TABLE rollups",

@@ -3,9 +3,9 @@ rows however long the history (issue 24).
 
 After every collect, sweep, import and prune, :func:`roll_up` condenses the samples that have left
 the full-resolution window (``fleet.analysis.history``: older than the newest 3 days) into the
-device's stored rollups: the rollups and those samples are condensed together and the rollups
-replaced by the result (the points already stored as they are stay), in one transaction per
-device. Each night that is a night's samples merged into ~55 points; the first time on a store
+device's stored rollups: the rollups and those samples are condensed together and the device's
+past (one row, ``fleet.store.codec.past_to_json``) replaced by the result, in one transaction per
+device. Each night that is a night's samples merged into ~45 points; the first time on a store
 made before rollups, its whole history once (the backfill). Until then, and for samples no
 rollup holds yet, the analysis condenses what it reads (``Store.history``), with the same result.
 """
