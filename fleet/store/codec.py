@@ -146,7 +146,8 @@ def _record(cls: type[_T], spec: _Spec, values: dict[str, Any]) -> _T:
 PAST_FORMAT = 1
 # Process fields that differ from one point to the next: one column an instance. The others (name,
 # exe, cmdline, thread names, maps classes, ...) are stored once an instance, and again only at a
-# point where they differ.
+# point where they differ. Part of PAST_FORMAT 1 in this order (the analysis's own lists of fields,
+# fleet.analysis.history.PROCESS_MEDIANS, may change; a stored format may not).
 PROCESS_COLUMNS = (
     "rss",
     "pss",
