@@ -133,9 +133,7 @@ def _record(cls: type[_T], spec: _Spec, values: dict[str, Any]) -> _T:
         if name not in values:
             fields[name] = factory()
     if len(fields) != len(names) or not values.keys() <= names:
-        unknown = sorted(values.keys() - names)
-        if unknown:  # as __init__ says it: the report shows it
-            raise TypeError(f"{cls.__name__}.__init__() got an unexpected keyword argument {unknown[0]!r}")
+        _known(cls, spec, values)
         missing = min(names - fields.keys())
         raise TypeError(f"{cls.__name__}.__init__() missing required argument: {missing!r}")
     return obj
@@ -324,6 +322,7 @@ def _rows(columns: dict[str, list[Any]], n: int) -> list[dict[str, Any]]:
 
 
 def _known(cls: type, spec: _Spec, values: dict[str, Any]) -> None:
+    """Refuse a field the record does not have, as ``__init__`` would say it (the report shows it)."""
     unknown = sorted(values.keys() - spec[0])
     if unknown:
         raise TypeError(f"{cls.__name__}.__init__() got an unexpected keyword argument {unknown[0]!r}")

@@ -180,7 +180,7 @@ class Store:
             except database_errors():
                 raise
             except Exception:
-                self._x("UPDATE samples SET rolled = 0 WHERE device_id = ? AND rolled != 0", (device_id,))
+                self.restart_rollups(int(device_id))
                 continue
             self._write_past(int(device_id), points)
 
@@ -534,8 +534,8 @@ class Store:
         return None if row is None else float(row[0])
 
     def restart_rollups(self, device_id: int) -> None:
-        """Inside :meth:`begin_rollup`'s transaction: the device's past is dropped and every kept
-        sample of it is to be rolled up again."""
+        """Inside a transaction (a roll-up's, a migration's): the device's past is dropped and
+        every kept sample of it is to be rolled up again."""
         # samples first: a prune holding some makes this wait before the past is touched (rows
         # locked in the other order: a deadlock)
         self._x("UPDATE samples SET rolled = 0 WHERE device_id = ? AND rolled != 0", (device_id,))
