@@ -36,12 +36,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support, tests.postgres
 
-from fleet.metrics.model import DeviceMetrics
+from fleet.metrics.model import DeviceMetrics, Past
 from fleet.store import codec
 from fleet.store.codec import metrics_to_json
 from fleet.store.store import Store
 from tests.helpers import own_kib
 from tests.support.synthetic import device_series, nightly_sweeps
+
+Sample = tuple[float, DeviceMetrics]
 
 PER_NIGHT = 3
 MODES = ("rank", "report", "fallback", "full")
@@ -241,21 +243,21 @@ def child(mode: str, location: str) -> None:
         if mode in ("fallback", "full"):
             read = st.series  # every parsed sample, rollups unread
 
-            def history(device: str, max_bytes: int | None = None) -> list[tuple[float, DeviceMetrics]]:
-                return read(device, max_bytes)
+            def history(device: str, max_bytes: int | None = None) -> tuple[list[Sample], Past | None]:
+                return read(device, max_bytes), None
 
-            st.history = history  # type: ignore[method-assign]
+            st.analysed_history = history  # type: ignore[method-assign]
         if mode == "full":
             fleetview.condense = lambda samples: sorted(samples, key=lambda s: s[0])  # type: ignore[assignment]
         rows = [0]
-        history_of = st.history
+        history_of = st.analysed_history
 
-        def counted(device: str, max_bytes: int | None = None) -> list[tuple[float, DeviceMetrics]]:
+        def counted(device: str, max_bytes: int | None = None) -> tuple[list[Sample], Past | None]:
             out = history_of(device, max_bytes)
-            rows[0] += len(out)
+            rows[0] += len(out[0])
             return out
 
-        st.history = counted  # type: ignore[method-assign]
+        st.analysed_history = counted  # type: ignore[method-assign]
         t0 = time.perf_counter()
         view = fleetview.build_view(st, details=mode == "report")
         seconds = time.perf_counter() - t0

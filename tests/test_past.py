@@ -1,6 +1,7 @@
 """A device's condensed past stored as one columnar document (fleet.store.codec.past_to_json):
-it gives back exactly the points it was given, refuses what this fleet did not write, and a store
-whose rollups were rows (schema 8) is converted without losing a point."""
+it gives back exactly the points it was given, refuses what this fleet did not write, the
+analysis reads it column by column to the same findings as record by record, and a store whose
+rollups were rows (schema 8) is converted without losing a point."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fleet.store.store
+from fleet.analysis.device import analyse_device
 from fleet.analysis.history import bucket, bucket_span, condense, day
-from fleet.metrics.model import DeviceMetrics, ProcessMetrics
+from fleet.metrics.model import DeviceMetrics, Past, ProcessMetrics
 from fleet.store import codec
 from fleet.store.codec import metrics_to_json, past_from_json, past_to_json
 from fleet.store.schema import MIGRATIONS, Rollup
@@ -119,8 +121,77 @@ def test_what_this_fleet_did_not_write_is_refused() -> None:
         ("process column", "shorter|longer"),
         ("place", "places"),
     ]:
-        with pytest.raises((ValueError, TypeError, IndexError), match=error):
-            past_from_json(damaged(change))
+        for read in (past_from_json, codec.past_columns):
+            with pytest.raises((ValueError, TypeError, IndexError), match=error):
+                read(damaged(change))
+
+
+def _analysed(name: str, samples: list[tuple[float, DeviceMetrics]], past: Past | None = None) -> str:
+    """The whole assessment (sparklines and evidence included), or the error it ends in."""
+    try:
+        return repr(analyse_device(name, samples, past))
+    except Exception as exc:  # random records may make the analysis raise: then both the same
+        return f"{type(exc).__name__}: {exc}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(pasts(), st.lists(device, max_size=4), st.booleans(), st.integers(0, 8))
+def test_the_analysis_reads_a_past_column_by_column_as_it_reads_its_records(
+    points: list[Rollup], recent: list[DeviceMetrics], imported: bool, cut: int
+) -> None:
+    """Reboots splitting an instance, one pid and start time twice in a point, a process marked a
+    kernel thread at some points, instances going on into the samples after the past, a sample
+    imported into the past's time (its records then merged in order), the oldest points left out
+    by a size budget: every finding, number and sparkline as with a record in every point."""
+    doc = past_to_json(points)
+    end = points[-1].captured_at if points else 1e9
+    times = [end + 600.0 * (k + 1) for k in range(len(recent))]
+    if imported and points and recent:
+        times[0] = points[0].captured_at + 0.5
+    samples = list(zip(times, recent, strict=True))
+    dropped = min(cut, len(points))
+    records = [(r.captured_at, r.metrics) for r in past_from_json(doc)][dropped:]
+    columns, instances = codec.past_columns(doc)
+    past = Past(columns[dropped:], instances, dropped)
+    by_columns = _analysed("cam", past.points + samples, past)
+    assert by_columns == _analysed("cam", records + samples)
+
+
+def test_rank_and_report_read_a_stored_past_as_its_records(
+    location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same views from a store's past read column by column and read as records, evidence
+    (first and last record of a suspect, their maps) included; and when samples wait days for
+    their roll-up, which condensing then merges into the past's buckets, from the records."""
+    nights = {
+        name: generated(pattern, 40, seed=seed)
+        for name, pattern, seed in (
+            ("cam-1", "thread_leak", 1),
+            ("cam-2", "heap_leak", 2),
+            ("cam-3", "steady", 3),
+        )
+    }
+    with open_store(location, create=True) as store:
+        for name, samples in nights.items():
+            store_samples(store, name, samples[: 30 * 3])
+        roll_up(store)
+        for name, samples in nights.items():
+            store_samples(store, name, samples[30 * 3 :])  # ten nights not rolled up
+
+        def views() -> list[str]:
+            view = build_view(store, details=True, now=0.0)
+            return [repr((v.assessment, v.evidence, v.slab_growth)) for v in view.devices]
+
+        columns = views()
+        assert any("thread_leak" in v for v in columns) and any("heap_growth" in v for v in columns)
+        read = store.history
+        monkeypatch.setattr(store, "analysed_history", lambda name, budget=None: (read(name, budget), None))
+        assert views() == columns
+        monkeypatch.undo()
+        roll_up(store)
+        rolled = views()
+        monkeypatch.setattr(store, "analysed_history", lambda name, budget=None: (read(name, budget), None))
+        assert views() == rolled
 
 
 def test_a_damaged_past_is_one_device_s_error_and_the_next_roll_up_rebuilds_it(location: str) -> None:

@@ -13,7 +13,7 @@ from fleet.analysis.process import KiB, MiB, analyse_lineage, over, short_window
 from fleet.analysis.score import combine, finding_score
 from fleet.analysis.series import Boundaries, boundaries, instances, lineages
 from fleet.analysis.stats import Segment, Trend, detect_decline, detect_rise
-from fleet.metrics.model import DeviceMetrics
+from fleet.metrics.model import DeviceMetrics, Past
 
 MEM_AVAILABLE_MIN = (4 * MiB, 0.03)  # page cache alone moves MemAvailable by a few MiB
 SLAB_MIN = (512 * KiB, 0.10)
@@ -181,17 +181,21 @@ def _firmware_history(samples: Sequence[tuple[float, DeviceMetrics]]) -> tuple[t
     return tuple(out)
 
 
-def analyse_device(name: str, samples: Sequence[tuple[float, DeviceMetrics]]) -> DeviceAssessment:
+def analyse_device(
+    name: str, samples: Sequence[tuple[float, DeviceMetrics]], past: Past | None = None
+) -> DeviceAssessment:
     """Rank one device's processes and find device-level trends over a time-ordered window.
 
     ``samples`` are ``(captured_at_unix_seconds, DeviceMetrics)``; they are sorted by time here
     in case the store hands them over otherwise. They may be a condensed history
     (``fleet.analysis.history``): the counts and the first sample are those of the samples behind it.
+    ``past``: the processes of its condensed points, read column by column
+    (``Store.analysed_history``); the same findings as with a record in every point.
     """
     ordered = sorted(samples, key=lambda s: s[0])
     found = boundaries(ordered)
     runs = found.runs
-    procs = [analyse_lineage(lin) for lin in lineages(instances(ordered, runs))]
+    procs = [analyse_lineage(lin) for lin in lineages(instances(ordered, runs, past))]
     procs.sort(key=lambda p: (-p.score, p.name, p.pid))
 
     findings: list[Finding] = []

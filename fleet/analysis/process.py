@@ -10,9 +10,9 @@ imported maps-only log) is ``stack_growth``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from typing import Any
 
 from fleet import text
 from fleet.analysis.model import SEVERITY_ORDER, Evidence, Finding, ProcessAssessment
@@ -40,8 +40,6 @@ ADDRESS_SPACE_32 = 3 * GiB
 # Resident stack pages a new thread plausibly touches; anon growth below this is the threads' own.
 STACK_RESIDENT_PER_THREAD = 256 * KiB
 
-Getter = Callable[[ProcessMetrics], float | None]
-
 
 @dataclass(frozen=True)
 class _Ctx:
@@ -54,14 +52,14 @@ class _Ctx:
         return f" across {text.plural(self.restarts, 'restart')}" if self.restarts else ""
 
 
-def _segments(lineage: Lineage, get: Getter) -> tuple[list[Segment], list[float | None]]:
-    """One (times, values) segment per instance, unknown values left out; and when each started."""
+def _segments(lineage: Lineage, metric: str) -> tuple[list[Segment], list[float | None]]:
+    """One (times, values) segment an instance of a field, unknown values left out; and when each began."""
     out: list[Segment] = []
     starts: list[float | None] = []
     for inst in lineage.instances:
-        ys = list(map(get, inst.records))
+        ys = inst.column(metric)
         if None not in ys:  # the common case, kept cheap: this runs for every metric of every process
-            out.append((inst.times, ys))  # type: ignore[arg-type]
+            out.append((inst.times, ys))
             starts.append(inst.started)
             continue
         known = [(t, y) for t, y in zip(inst.times, ys, strict=True) if y is not None]
@@ -74,15 +72,15 @@ def _segments(lineage: Lineage, get: Getter) -> tuple[list[Segment], list[float 
 STAIR_STEPS = 3  # a count that climbed this many steps without a fall is a leak (stats._staircase)
 
 
-def _rise(lineage: Lineage, get: Getter, limits: tuple[float, float], stair: int = 0) -> Trend | None:
-    segments, starts = _segments(lineage, get)
+def _rise(lineage: Lineage, metric: str, limits: tuple[float, float], stair: int = 0) -> Trend | None:
+    segments, starts = _segments(lineage, metric)
     return detect_rise(segments, limits[0], limits[1], stair=stair, restarts=lineage.restarts, starts=starts)
 
 
-def _net_growth(lineage: Lineage, get: Getter) -> float:
+def _net_growth(lineage: Lineage, metric: str) -> float:
     """Sum over instances of last - first known value (what grew, restarts excluded)."""
     total = 0.0
-    for _, ys in _segments(lineage, get)[0]:
+    for _, ys in _segments(lineage, metric)[0]:
         total += ys[-1] - ys[0]
     return total
 
@@ -140,7 +138,7 @@ def _growing_thread_name(lineage: Lineage) -> tuple[str | None, int]:
     """The thread name (comm) whose count grew most over the lineage, and its latest count."""
     growth: dict[str, int] = {}
     for inst in lineage.instances:
-        first, last = inst.records[0].thread_names, inst.records[-1].thread_names
+        first, last = inst.first.thread_names, inst.last.thread_names
         for name in set(first) | set(last):
             growth[name] = growth.get(name, 0) + last.get(name, 0) - first.get(name, 0)
     if not growth:
@@ -148,7 +146,7 @@ def _growing_thread_name(lineage: Lineage) -> tuple[str | None, int]:
     name = max(sorted(growth), key=lambda n: growth[n])
     if growth[name] <= 0:
         return None, 0
-    return name, lineage.latest.records[-1].thread_names.get(name, 0)
+    return name, lineage.latest.last.thread_names.get(name, 0)
 
 
 def _stack_size(rec: ProcessMetrics) -> int | None:
@@ -171,10 +169,10 @@ def _consequence(trend: Trend, rec: ProcessMetrics, stack: int | None) -> tuple[
 
 def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
     """thread_leak, unjoined_threads and stack_growth, as method.md section 3 tells them apart."""
-    last = lineage.latest.records[-1]
-    threads_known = any(r.threads is not None for i in lineage.instances for r in i.records)
-    t_trend = _rise(lineage, attrgetter("threads"), THREADS_MIN, STAIR_STEPS) if threads_known else None
-    s_trend = _rise(lineage, attrgetter("stack_count"), STACKS_MIN, STAIR_STEPS)
+    last = lineage.latest.last
+    threads_known = any(v is not None for i in lineage.instances for v in i.column("threads"))
+    t_trend = _rise(lineage, "threads", THREADS_MIN, STAIR_STEPS) if threads_known else None
+    s_trend = _rise(lineage, "stack_count", STACKS_MIN, STAIR_STEPS)
     stack = _stack_size(last)
     stack_text = f", each with its own {text.size(stack)} stack" if stack and s_trend else ""
     out: list[Finding] = []
@@ -202,22 +200,15 @@ def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
         out.append(_finding("thread_leak", t_trend, summary, ev))
 
     if s_trend is not None and threads_known:
-        thread_growth = t_trend.growth if t_trend else max(0.0, _net_growth(lineage, attrgetter("threads")))
+        thread_growth = t_trend.growth if t_trend else max(0.0, _net_growth(lineage, "threads"))
         excess = s_trend.growth - thread_growth
-        # Stacks outnumbering live threads: now, or before the latest restart (a fresh instance
-        # has not piled up any yet).
-        seen = max(
-            (r for i in lineage.instances for r in i.records if r.threads is not None),
-            key=lambda r: (r.stack_count - (r.threads or 0), r is last),
-            default=last,
-        )
-        live = seen.threads or 0
-        if excess >= STACKS_MIN[0] and seen.stack_count > live + STACKS_MIN[0] - 1:
+        stacks, live, now = _most_unjoined(lineage)
+        if excess >= STACKS_MIN[0] and stacks > live + STACKS_MIN[0] - 1:
             each = f" ({text.size(stack)} each)" if stack else ""
-            were = "stay mapped while only" if seen is last else "stayed mapped while only"
-            alive = "are" if seen is last else "were"
+            were = "stay mapped while only" if now else "stayed mapped while only"
+            alive = "are" if now else "were"
             summary = (
-                f"{ctx.label}: {seen.stack_count} thread stacks{each} "
+                f"{ctx.label}: {stacks} thread stacks{each} "
                 f"{were} {live} threads {alive} alive, +{text.count(excess)} in "
                 f"{text.duration(s_trend.window_s)}{over(s_trend)}{ctx.across()}; exited threads are never "
                 f"pthread_join()ed (or detached)."
@@ -242,19 +233,39 @@ def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
     return out
 
 
-def _memory_getter(lineage: Lineage) -> tuple[str, str, Getter]:
+def _most_unjoined(lineage: Lineage) -> tuple[int, int, bool]:
+    """Stacks outnumbering live threads: now, or before the latest restart (a fresh instance has
+    not piled up any yet). (stacks, live threads, whether that is now) where stacks - threads is
+    largest (the first such look; now on a tie), the latest look when no thread count is known."""
+    last = lineage.latest.last
+    best = ((last.stack_count - (last.threads or 0), True), last.stack_count, last.threads or 0)
+    found = False
+    for inst in lineage.instances:
+        final = len(inst.times) - 1 if inst is lineage.latest else -1
+        looks = zip(inst.column("stack_count"), inst.column("threads"), strict=True)
+        for k, (stacks, threads) in enumerate(looks):
+            if threads is not None and (not found or (stacks - threads, k == final) > best[0]):
+                best, found = ((stacks - threads, k == final), stacks, threads), True
+    (_, now), stacks, live = best
+    return stacks, live, now
+
+
+def _memory_metric(lineage: Lineage) -> tuple[str, str]:
     """Private anonymous memory when the kernel gives it, else PSS, else RSS."""
-    recs = [r for i in lineage.instances for r in i.records]
-    if any(r.anon_private is not None for r in recs):
-        return "anon_private", "private anonymous memory", attrgetter("anon_private")
-    if any(r.pss is not None for r in recs):
-        return "pss", "PSS", attrgetter("pss")
-    return "rss", "RSS", attrgetter("rss")
+    if _known(lineage, "anon_private"):
+        return "anon_private", "private anonymous memory"
+    if _known(lineage, "pss"):
+        return "pss", "PSS"
+    return "rss", "RSS"
+
+
+def _known(lineage: Lineage, metric: str) -> bool:
+    return any(v is not None for i in lineage.instances for v in i.column(metric))
 
 
 def _heap_finding(lineage: Lineage, ctx: _Ctx, thread_findings: Sequence[Finding]) -> Finding | None:
-    metric, words, get = _memory_getter(lineage)
-    trend = _rise(lineage, get, MEMORY_MIN)
+    metric, words = _memory_metric(lineage)
+    trend = _rise(lineage, metric, MEMORY_MIN)
     if trend is None:
         return None
     if thread_findings:
@@ -282,8 +293,7 @@ def _count_finding(
     what: str,
     why: str,
 ) -> Finding | None:
-    get: Getter = attrgetter(metric)
-    trend = _rise(lineage, get, limits)
+    trend = _rise(lineage, metric, limits)
     if trend is None:
         return None
     summary = (
@@ -313,15 +323,13 @@ def _address_space_findings(
     Beside a thread-stack leak (``leaks``) the exhaustion is that leak's consequence: said so, and
     never ranked above it (its severity capped at the leak's, its score below it).
     """
-    trend = _rise(lineage, attrgetter("vm_size"), VM_MIN)
+    trend = _rise(lineage, "vm_size", VM_MIN)
     if trend is None:
         return [], None
     out: list[Finding] = []
-    last = lineage.latest.records[-1]
-    rss_growth = max(0.0, _net_growth(lineage, attrgetter("rss")))
-    explained = max(0.0, _net_growth(lineage, attrgetter("stack_bytes"))) + max(
-        0.0, _net_growth(lineage, attrgetter("shm_bytes"))
-    )
+    last = lineage.latest.last
+    rss_growth = max(0.0, _net_growth(lineage, "rss"))
+    explained = max(0.0, _net_growth(lineage, "stack_bytes")) + max(0.0, _net_growth(lineage, "shm_bytes"))
     unexplained = trend.growth - explained
     is32 = last.address_bits == 32
     if unexplained >= max(16 * MiB, 4 * rss_growth):
@@ -391,10 +399,14 @@ def _restart_finding(lineage: Lineage, ctx: _Ctx) -> Finding | None:
     return Finding("restart", sev, summary, ev, finding_score(sev, 1.0, float(n)))
 
 
+def _sparkline(lineage: Lineage, metric: str) -> tuple[Any, ...]:
+    return tuple(itertools.chain.from_iterable(inst.column(metric) for inst in lineage.instances))
+
+
 def analyse_lineage(lineage: Lineage) -> ProcessAssessment:
     """Every process-level finding for one lineage, its score and sparkline series."""
     latest = lineage.latest
-    last = latest.records[-1]
+    last = latest.last
     ctx = _Ctx(f"{last.name} (pid {latest.pid})", lineage.restarts)
 
     findings: list[Finding] = _thread_findings(lineage, ctx)
@@ -417,7 +429,6 @@ def analyse_lineage(lineage: Lineage) -> ProcessAssessment:
         findings.append(restart)
     findings.sort(key=lambda f: -f.score)
 
-    recs = list(itertools.chain.from_iterable(inst.records for inst in lineage.instances))
     return ProcessAssessment(
         pid=latest.pid,
         start_time=latest.start_time,
@@ -430,8 +441,8 @@ def analyse_lineage(lineage: Lineage) -> ProcessAssessment:
         samples=lineage.samples,
         address_space_exhausted_in_s=eta,
         times=tuple(itertools.chain.from_iterable(inst.times for inst in lineage.instances)),
-        rss=tuple(map(attrgetter("rss"), recs)),
-        threads=tuple(map(attrgetter("threads"), recs)),
-        stack_count=tuple(map(attrgetter("stack_count"), recs)),
-        fds=tuple(map(attrgetter("fds"), recs)),
+        rss=_sparkline(lineage, "rss"),
+        threads=_sparkline(lineage, "threads"),
+        stack_count=_sparkline(lineage, "stack_count"),
+        fds=_sparkline(lineage, "fds"),
     )

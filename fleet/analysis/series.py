@@ -13,19 +13,26 @@
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
-from fleet.metrics.model import DeviceMetrics, ProcessMetrics
+from fleet.metrics.model import DeviceMetrics, Past, PastInstance, ProcessMetrics
 
 USER_HZ = 100  # clock ticks a second of /proc/<pid>/stat start_time (the kernel's ABI value)
 
 
 @dataclass
 class Instance:
-    """One process instance: its samples in time order."""
+    """One process instance: its samples in time order.
+
+    Its points in a device's condensed past, when it has some, are entries ``past_from`` to
+    ``past_to`` of ``past``, read column by column; ``records`` are those of the samples after them.
+    Ask for its columns and ends once every record is in.
+    """
 
     run: int
     pid: int
@@ -35,19 +42,42 @@ class Instance:
     # When it started (unix seconds: its boot, from the device's uptime, plus start_time), None when
     # the device gave no uptime: how far into its life a condensed point of it is (its warm-up).
     started: float | None = None
+    past: PastInstance | None = None
+    past_from: int = 0
+    past_to: int = 0
+    _columns: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False)
+
+    def column(self, name: str) -> list[Any]:
+        """A field's value at each of its samples, in time order (one of the fields a condensed
+        past keeps as columns: fleet.store.codec.PROCESS_COLUMNS)."""
+        col = self._columns.get(name)
+        if col is None:
+            col = [getattr(r, name) for r in self.records]
+            if self.past is not None:
+                col = self.past.columns[name][self.past_from : self.past_to] + col
+            self._columns[name] = col
+        return col
+
+    @cached_property
+    def first(self) -> ProcessMetrics:
+        return self.past.record(self.past_from) if self.past is not None else self.records[0]
+
+    @cached_property
+    def last(self) -> ProcessMetrics:
+        return self.records[-1] if self.records or self.past is None else self.past.record(self.past_to - 1)
 
     @property
     def name(self) -> str:
-        return self.records[-1].name
+        return self.last.name
 
     @property
     def exe(self) -> str | None:
-        return self.records[-1].exe
+        return self.last.exe
 
     @cached_property
     def samples(self) -> int:
-        """Samples of it, those behind condensed records included (asked once its records are all in)."""
-        return sum(r.represents for r in self.records)
+        """Samples of it, those behind condensed records included."""
+        return sum(self.column("represents"))
 
 
 @dataclass
@@ -126,21 +156,120 @@ def boot_runs(samples: Sequence[tuple[float, DeviceMetrics]]) -> list[int]:
     return boundaries(samples).runs
 
 
-def instances(samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int]) -> list[Instance]:
-    """Group process records by identity (run, pid, start_time); kernel threads are skipped."""
-    by_key: dict[tuple[int, int, int], Instance] = {}
-    for (t, dm), run in zip(samples, runs, strict=True):
-        for pm in dm.processes:
+Key = tuple[int, int, int]  # (run, pid, start_time): a process instance
+
+
+def instances(
+    samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int], past: Past | None = None
+) -> list[Instance]:
+    """Group process records by identity (run, pid, start_time); kernel threads are skipped.
+
+    ``past``: the processes of the condensed points among ``samples`` (which then hold none),
+    instance by instance. The instances come out as if every point held its records.
+    """
+    by_key: dict[Key, Instance] = {}
+    first: dict[Key, tuple[int, int]] = {}  # where an instance is first seen: (sample, place)
+    for n, ((t, dm), run) in enumerate(zip(samples, runs, strict=True)):
+        for slot, pm in enumerate(dm.processes):
             if pm.kernel_thread:
                 continue
             key = (run, pm.pid, pm.start_time)
             inst = by_key.get(key)
             if inst is None:
-                started = None if dm.uptime is None else t - dm.uptime + pm.start_time / USER_HZ
-                inst = by_key[key] = Instance(run, pm.pid, pm.start_time, started=started)
+                inst = by_key[key] = Instance(
+                    run, pm.pid, pm.start_time, started=_started(t, dm, pm.start_time)
+                )
+                first[key] = (n, slot)
             inst.times.append(t if pm.at is None else pm.at)
             inst.records.append(pm)
-    return list(by_key.values())
+    if past is None or not past.instances:
+        return list(by_key.values())
+    for key, parts in _past_parts(past, samples, runs).items():
+        later = by_key.get(key)
+        part = parts[0]
+        if len(parts) == 1 and (later is None or first[key][0] > part.places[-1]):
+            p = part.inst
+            inst = Instance(*key, p.times[part.k0 : part.k1], [], part.started, p, part.k0, part.k1)
+            if later is not None:
+                inst.times += later.times
+                inst.records = later.records
+        else:  # its records in the order the samples would hold them (a rare, hostile store's case)
+            inst = _merged(key, parts, samples, runs)
+        by_key[key] = inst
+        first[key] = min(first.get(key, part.start), *(p.start for p in parts))
+    return [by_key[key] for key in sorted(by_key, key=first.__getitem__)]
+
+
+def _started(t: float, dm: DeviceMetrics, start_time: int) -> float | None:
+    return None if dm.uptime is None else t - dm.uptime + start_time / USER_HZ
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Entries ``k0`` to ``k1`` of a past instance, of one run, at ``places`` among the samples."""
+
+    inst: PastInstance
+    k0: int
+    k1: int
+    places: list[int]
+    started: float | None
+
+    @property
+    def start(self) -> tuple[int, int]:
+        """(sample, place in it) of its first entry."""
+        return self.places[0], self.inst.slots[self.k0]
+
+
+def _past_parts(
+    past: Past, samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int]
+) -> dict[Key, list[_Part]]:
+    """The past's instances split at the runs of ``samples`` (one part a run), by instance key."""
+    where = {id(dm): n for n, (_, dm) in enumerate(samples)}
+    at = [where[id(dm)] for _, dm in past.points]  # each kept point's place among the samples
+    out: dict[Key, list[_Part]] = {}
+    for p in past.instances:
+        kept = bisect_left(p.points, past.dropped)
+        places = [at[i - past.dropped] for i in p.points[kept:]]
+        flips = p.changes is not None and any(c and "kernel_thread" in c for c in p.changes)
+        if not places or (p.fields["kernel_thread"] and not flips):
+            continue
+        if flips:  # a record at a time, those of kernel threads left out (no real process does this)
+            cuts = [(k, k + 1) for k in range(kept, len(p.points)) if not p.record(k).kernel_thread]
+        elif runs[places[0]] == runs[places[-1]]:  # runs never go back: one run
+            cuts = [(kept, len(p.points))]
+        else:
+            bounds = [j for j in range(1, len(places)) if runs[places[j]] != runs[places[j - 1]]]
+            cuts = [(kept + a, kept + b) for a, b in itertools.pairwise([0, *bounds, len(places)])]
+        for k0, k1 in cuts:
+            mine = places[k0 - kept : k1 - kept]
+            t, dm = samples[mine[0]]
+            part = _Part(p, k0, k1, mine, _started(t, dm, p.start_time))
+            out.setdefault((runs[mine[0]], p.pid, p.start_time), []).append(part)
+    return out
+
+
+def _merged(
+    key: Key, parts: list[_Part], samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int]
+) -> Instance:
+    """One instance from its records, past and sampled, in the order of (sample, place)."""
+    entries = [
+        (n, part.inst.slots[k], part.inst.times[k], part.inst.record(k))
+        for part in parts
+        for k, n in zip(range(part.k0, part.k1), part.places, strict=True)
+    ]
+    for n, ((t, dm), run) in enumerate(zip(samples, runs, strict=True)):
+        if run == key[0]:
+            entries.extend(
+                (n, slot, t if pm.at is None else pm.at, pm)
+                for slot, pm in enumerate(dm.processes)
+                if (pm.pid, pm.start_time) == key[1:] and not pm.kernel_thread
+            )
+    entries.sort(key=lambda e: e[:2])
+    n, _, _, _ = entries[0]
+    inst = Instance(*key, started=_started(samples[n][0], samples[n][1], key[2]))
+    inst.times = [e[2] for e in entries]
+    inst.records = [e[3] for e in entries]
+    return inst
 
 
 def lineages(insts: Sequence[Instance]) -> list[Lineage]:

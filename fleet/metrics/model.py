@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -96,3 +97,45 @@ class DeviceMetrics:
     def partial(self) -> bool:
         """True when some file of the capture could not be parsed."""
         return bool(self.problems)
+
+
+@dataclass(frozen=True)
+class PastInstance:
+    """One process instance of a device's condensed past (``fleet.store.codec``), column by column.
+
+    The analysis reads a year's ~45 points of each process as lists: building a record a point,
+    then regrouping the records by instance, cost more than the rest of its reading together. A
+    record is made only where one is asked for (:meth:`record`: the first and the last, evidence).
+    """
+
+    pid: int
+    start_time: int
+    points: list[int]  # the past's points it is in (indices, oldest first)
+    slots: list[int]  # its place among the processes of each of those points
+    columns: Mapping[str, list[Any]]  # the fields that differ from point to point: one value a point
+    times: list[float]  # its own time at each point (``at``, else the point's)
+    fields: Mapping[str, Any]  # its other fields, as they are at its first point
+    changes: list[Mapping[str, Any] | None] | None  # a point's other fields that differ; None: none do
+
+    def record(self, k: int) -> ProcessMetrics:
+        """Its record at its ``k``-th point (fields checked when the past was read)."""
+        pm = object.__new__(ProcessMetrics)
+        f = pm.__dict__
+        f.update(self.fields)
+        for name, column in self.columns.items():
+            f[name] = column[k]
+        change = self.changes[k] if self.changes is not None else None
+        if change:
+            f.update(change)
+        return pm
+
+
+@dataclass(frozen=True)
+class Past:
+    """A device's condensed past as the analysis reads it (``fleet.store.Store.analysed_history``):
+    its points, with no processes, and its processes instance by instance. ``dropped``: the oldest
+    points left out (a size budget); an instance's point ``i`` is ``points[i - dropped]``."""
+
+    points: list[tuple[float, DeviceMetrics]]
+    instances: list[PastInstance]
+    dropped: int = 0

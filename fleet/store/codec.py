@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import zstandard
 
-from fleet.metrics.model import DeviceMetrics, ProcessMetrics
+from fleet.metrics.model import DeviceMetrics, PastInstance, ProcessMetrics
 from fleet.store.schema import Rollup
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -222,16 +222,37 @@ def past_from_json(doc: bytes) -> list[Rollup]:
 
 
 def past_points(doc: bytes) -> list[tuple[float, float, float, DeviceMetrics]]:
-    """:func:`past_from_json` as (time, bucket start, bucket end, metrics): what the analysis reads."""
+    """:func:`past_from_json` as (time, bucket start, bucket end, metrics)."""
+    d, points = _past_device(doc)
+    times = [p[0] for p in points]
+    n = len(points)
+    slots: list[list[int]] = [[] for _ in range(n)]  # each point's records' places, as encoded
+    records: list[list[ProcessMetrics]] = [[] for _ in range(n)]
+    for inst in d["instances"]:
+        _instance_records(inst, times, slots, records)
+    for i, (_, _, _, dm) in enumerate(points):
+        dm.__dict__["processes"] = _in_place(slots[i], records[i])
+    return points
+
+
+def past_columns(doc: bytes) -> tuple[list[tuple[float, DeviceMetrics]], list[PastInstance]]:
+    """What the analysis reads of a past: its points without their processes, and the processes
+    instance by instance (:class:`PastInstance`), without a record a point. Refuses what
+    :func:`past_points` refuses."""
+    d, points = _past_device(doc)
+    times = [p[0] for p in points]
+    out = [_instance_columns(inst, times) for inst in d["instances"]]
+    _check_places(out, len(points))
+    return [(t, dm) for t, _, _, dm in points], out
+
+
+def _past_device(doc: bytes) -> tuple[dict[str, Any], list[tuple[float, float, float, DeviceMetrics]]]:
+    """The decoded document, and its points' device metrics (no processes yet)."""
     d: dict[str, Any] = json.loads(doc)
     if d.get("format") != PAST_FORMAT:
         raise ValueError(f"condensed past of format {d.get('format')!r}: this fleet reads {PAST_FORMAT}")
     times: list[float] = d["t"]
     n = len(times)
-    slots: list[list[int]] = [[] for _ in range(n)]  # each point's records' places, as encoded
-    records: list[list[ProcessMetrics]] = [[] for _ in range(n)]
-    for inst in d["instances"]:
-        _instance_records(inst, times, slots, records)
     device = d["device"]
     template = _record(DeviceMetrics, _DEVICE, device["same"]).__dict__  # checked once
     template["problems"] = tuple(template["problems"])
@@ -247,9 +268,9 @@ def past_points(doc: bytes) -> list[tuple[float, float, float, DeviceMetrics]]:
         if "problems" in row:
             f["problems"] = tuple(f["problems"])
         f["slab"] = slabs[i]
-        f["processes"] = _in_place(slots[i], records[i])
+        f["processes"] = ()
         out.append((times[i], d["bucket_start"][i], d["bucket_end"][i], dm))
-    return out
+    return d, out
 
 
 def _slabs(columns: dict[str, list[int | None]], n: int) -> list[dict[str, int]]:
@@ -307,6 +328,46 @@ def _instance_records(
             f.update(change)
         slots[i].append(slot)
         records[i].append(pm)
+
+
+def _instance_columns(inst: dict[str, Any], times: list[float]) -> PastInstance:
+    """One instance of the document as it is stored, checked as :func:`_instance_records` checks it."""
+    points: list[int] = inst["points"]
+    fields = _record(ProcessMetrics, _PROCESS, inst["same"]).__dict__  # checked once
+    columns: dict[str, list[Any]] = inst["columns"]
+    if list(columns) != list(PROCESS_COLUMNS):
+        raise ValueError(f"condensed past: process columns {list(columns)}")
+    n = len(points)
+    if len(inst["slots"]) != n or any(len(c) != n for c in columns.values()):
+        raise ValueError("condensed past: an instance's columns are shorter or longer than its points")
+    changed = inst.get("changed")
+    if changed is not None:
+        if len(changed) != n:
+            raise ValueError("condensed past: an instance's changes are shorter or longer than its points")
+        for change in changed:
+            if change:
+                _known(ProcessMetrics, _PROCESS, change)
+    own = columns["at"]
+    if True in own:
+        own = columns["at"] = [times[i] if a is True else a for i, a in zip(points, own, strict=True)]
+    when = [times[i] if a is None else a for i, a in zip(points, own, strict=True)] if None in own else own
+    for name in PROCESS_COLUMNS:
+        del fields[name]
+    return PastInstance(
+        fields["pid"], fields["start_time"], points, inst["slots"], columns, when, fields, changed
+    )
+
+
+def _check_places(instances: list[PastInstance], n: int) -> None:
+    """Every point's records fill its places 0, 1, ...: as :func:`_in_place` checks it."""
+    counts = [0] * n
+    placed: set[tuple[int, int]] = set()
+    for inst in instances:
+        for i in inst.points:
+            counts[i] += 1
+        placed.update(zip(inst.points, inst.slots, strict=True))
+    if len(placed) != sum(counts) or any(not 0 <= s < counts[i] for i, s in placed):
+        raise ValueError("condensed past: a point's records do not fill its places")
 
 
 def _rows(columns: dict[str, list[Any]], n: int) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fleet.errors import StoreError
-from fleet.metrics.model import DeviceMetrics
+from fleet.metrics.model import DeviceMetrics, Past
 from fleet.store import codec, deltas
 from fleet.store.backend import Backend, Cursor
 from fleet.store.codec import metrics_from_doc, metrics_from_json, metrics_to_json
@@ -457,6 +457,32 @@ class Store:
         them as it reads). One statement, so one snapshot: a roll-up or prune committing meanwhile
         is seen whole or not at all. ``max_bytes`` as in :meth:`series` (the past's points the
         newest first, each counting its share of the past's document)."""
+        samples, doc, left = self._history(device, max_bytes)
+        if doc is None:
+            return samples
+        points = [(t, m) for t, _, _, m in codec.past_points(doc)]
+        points = points[_dropped(len(points), len(doc), left) :]
+        return sorted(points + samples, key=lambda p: p[0])  # an imported older sample: in its place
+
+    def analysed_history(
+        self, device: str, max_bytes: int | None = None
+    ) -> tuple[list[tuple[float, DeviceMetrics]], Past | None]:
+        """:meth:`history`, with the processes of the condensed past column by column beside its
+        points, which hold none (``fleet.analysis.series.instances`` reads them so): no record a
+        point to build, nor to group again by instance."""
+        samples, doc, left = self._history(device, max_bytes)
+        if doc is None:
+            return samples, None
+        points, instances = codec.past_columns(doc)
+        dropped = _dropped(len(points), len(doc), left)
+        past = Past(points[dropped:], instances, dropped)
+        return sorted(past.points + samples, key=lambda p: p[0]), past
+
+    def _history(
+        self, device: str, max_bytes: int | None
+    ) -> tuple[list[tuple[float, DeviceMetrics]], bytes | None, int | None]:
+        """The samples no rollup holds, decoded; the past's document (None: none, or no room
+        left for it); and the bytes of ``max_bytes`` left for it (None: no limit)."""
         # "rolled != 1 AND rolled = 0": the first term lets SQLite use the partial index
         rows = self._x(
             "SELECT 1, s.captured_at, s.metrics, s.metrics_dict FROM samples s JOIN devices d"
@@ -468,13 +494,8 @@ class Store:
         samples, used = self._decoded([r[1:] for r in rows if r[0] == 1], max_bytes)
         past = [r[2] for r in rows if r[0] == 0]
         if not past or (max_bytes is not None and used >= max_bytes):
-            return samples
-        doc = codec.decompress(past[0])
-        points = [(t, m) for t, _, _, m in codec.past_points(doc)]
-        if max_bytes is not None:
-            room = int((max_bytes - used) // (len(doc) / max(1, len(points))))
-            points = points[max(0, len(points) - room) :]
-        return sorted(points + samples, key=lambda p: p[0])  # an imported older sample: in its place
+            return samples, None, None
+        return samples, codec.decompress(past[0]), None if max_bytes is None else max_bytes - used
 
     def _decoded(
         self, rows: Sequence[tuple[float, bytes, int | None]], max_bytes: int | None
@@ -696,6 +717,14 @@ def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
     """``ids`` in slices that fit one statement's parameters."""
     for i in range(0, len(ids), size):
         yield ids[i : i + size]
+
+
+def _dropped(points: int, size: int, left: int | None) -> int:
+    """How many of a past's oldest points ``left`` bytes leave out, each counting its share of
+    the past's ``size`` bytes of JSON."""
+    if left is None:
+        return 0
+    return max(0, points - int(left // (size / max(1, points))))
 
 
 def open_store(location: Path | str, *, create: bool = False, collector: str | None = None) -> Store:

@@ -28,7 +28,7 @@ from fleet.capture.methodlog import split_method_log
 from fleet.capture.split import CaptureFormatError, split_capture
 from fleet.inventory.patterns import select
 from fleet.metrics.limits import MAX_ANALYSED_BYTES
-from fleet.metrics.model import DeviceMetrics
+from fleet.metrics.model import DeviceMetrics, Past, PastInstance, ProcessMetrics
 from fleet.procfs import ParseError
 from fleet.procfs.maps import parse_maps
 from fleet.ssh.outcomes import OK
@@ -205,17 +205,21 @@ def _why(exc: Exception) -> str:
 
 
 def _device_view(store: Store, row: DeviceRow, details: bool) -> DeviceView:
-    series = condense(store.history(row.name, MAX_ANALYSED_BYTES))
+    read, past = store.analysed_history(row.name, MAX_ANALYSED_BYTES)
+    series = condense(read)
+    if past is not None and len(series) != len(read):
+        # samples not rolled up for days, condensed here into the past's buckets: with records
+        series, past = condense(store.history(row.name, MAX_ANALYSED_BYTES)), None
     if not series:
         return DeviceView(row, None)
-    assessment = analyse_device(row.name, series)
+    assessment = analyse_device(row.name, series, past)
     if not details:
         return DeviceView(row, assessment)
     return DeviceView(
         row,
         assessment,
         slab_growth=_slab_growth([m for _, m in series if m.slab]),
-        evidence=_process_evidence(store, row.name, assessment, series),
+        evidence=_process_evidence(store, row.name, assessment, series, past),
     )
 
 
@@ -233,16 +237,19 @@ def _slab_growth(read: list[DeviceMetrics], top: int = 5) -> tuple[tuple[str, in
 
 
 def _process_evidence(
-    store: Store, device: str, assessment: DeviceAssessment, series: list[tuple[float, DeviceMetrics]]
+    store: Store,
+    device: str,
+    assessment: DeviceAssessment,
+    series: list[tuple[float, DeviceMetrics]],
+    past: Past | None = None,
 ) -> tuple[ProcessEvidence, ...]:
     out = []
     suspects = [p for p in assessment.processes if p.suspect]
     for proc in suspects[:DETAIL_PROCESSES]:
-        # a condensed record's own time is one of its real samples': raw_at finds its capture
-        seen = [(p.at or t, p) for t, m in series for p in m.processes if p.name == proc.name]
-        if not seen:
+        seen = _first_and_last(proc.name, series, past)
+        if seen is None:
             continue
-        (t_first, p_first), (t_last, p_last) = seen[0], seen[-1]
+        (t_first, p_first), (t_last, p_last) = seen
         names = sorted(
             {
                 (n, p_first.thread_names.get(n, 0), p_last.thread_names.get(n, 0))
@@ -264,6 +271,41 @@ def _process_evidence(
         grown = tuple(n for n in names if n[2] != n[1])
         out.append(ProcessEvidence(proc.name, proc.pid, change, grown, paths))
     return tuple(out)
+
+
+def _first_and_last(
+    name: str, series: list[tuple[float, DeviceMetrics]], past: Past | None
+) -> tuple[tuple[float, ProcessMetrics], tuple[float, ProcessMetrics]] | None:
+    """The first and the last record of a program in ``series`` (the past's processes beside it),
+    each with its own time: a condensed record's is one of its real samples', so raw_at finds
+    its capture."""
+    seen = [
+        ((n, slot), p.at or t, p)
+        for n, (t, m) in enumerate(series)
+        for slot, p in enumerate(m.processes)
+        if p.name == name
+    ]
+    if past is not None:
+        where = {id(m): n for n, (_, m) in enumerate(series)}
+        for inst in past.instances:
+            named = [k for k, i in enumerate(inst.points) if i >= past.dropped and _name(inst, k) == name]
+            for k in {*named[:1], *named[-1:]}:
+                t, m = past.points[inst.points[k] - past.dropped]
+                rec = inst.record(k)
+                seen.append(((where[id(m)], inst.slots[k]), rec.at or t, rec))
+    if not seen:
+        return None
+    (_, t_first, first), (_, t_last, last) = min(seen, key=_place), max(seen, key=_place)
+    return (t_first, first), (t_last, last)
+
+
+def _place(seen: tuple[tuple[int, int], float, ProcessMetrics]) -> tuple[int, int]:
+    return seen[0]
+
+
+def _name(inst: PastInstance, k: int) -> str:
+    change = inst.changes[k] if inst.changes is not None else None
+    return str(change["name"]) if change and "name" in change else str(inst.fields["name"])
 
 
 def _added_paths(old: str, new: str, top: int = 5) -> tuple[tuple[str, int], ...]:

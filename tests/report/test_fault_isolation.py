@@ -76,10 +76,10 @@ def _analysis_raises(_: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     issue 22 no capture makes it raise (tests/test_whole_capture_fuzz.py tries), so the fault is
     injected to prove that a future bug there still costs one device only."""
 
-    def analyse(name: str, samples: object) -> object:
+    def analyse(name: str, samples: object, past: object = None) -> object:
         if name == "cam-broken":
             raise ZeroDivisionError("float division by zero")
-        return analyse_device(name, samples)  # type: ignore[arg-type]
+        return analyse_device(name, samples, past)  # type: ignore[arg-type]
 
     monkeypatch.setattr(fleetview, "analyse_device", analyse)
     return "ZeroDivisionError: float division by zero"
