@@ -408,7 +408,8 @@ def detect_rise(
             born=used_born,
         )
         if trend is None or trend.severity == "low":
-            return _cycle_rise(used, threshold, float(segs[0][1][0]), float(last_ys[-1]), nights) or trend
+            cycle = _cycle_rise(used, threshold, float(segs[0][1][0]), float(last_ys[-1]), nights, used_born)
+            return cycle or trend
         return trend
 
     slopes: list[float] = []
@@ -530,8 +531,10 @@ def _nightly_rise(
     at least ``SETTLED_PAIRS`` of them start after their segment's first ``SETTLE`` (past the
     warm-up) or at a condensed point, and the median rise, of those and of all, exceeds ``_bar``
     (``WEEK_Z`` standard errors, from the noise of a difference of two looks: their scatter around
-    the line, a weekly cycle's included): a night's noise or one busy night does not, re-read every
-    night for a year. A series level for the later half of its segments is a plateau (``PLATEAU``).
+    the line, a weekly cycle's included; for memory, averaged with what the steps from one look to
+    the next say, as a dozen looks can sit near their line by chance): a night's noise or one busy
+    night does not, re-read every night for a year. A series level for the later half of its
+    segments is a plateau (``PLATEAU``).
     Too few such pairs: a daemon restarted every few nights (``renew``) is judged on its instances
     pooled (:func:`_renewed_rise`), a count (``counts``: threads, stacks) on its short boots pooled
     (:func:`_boots_rise`), anything else is at most a watch item; a very clear rise of every
@@ -581,6 +584,8 @@ def _nightly_rise(
     # The noise of a week-apart difference: its robust scatter around what the slope explains, and
     # at least that of two looks around the line (a weekly cycle whose pairs agree is still noise).
     noise = _scatter(used, slope)
+    if not counts:  # a count's steps are its staircase's, not noise
+        noise = (noise + _step_scatter(used, slope)) / 2.0
     pair_spread = (
         1.4826 * median([abs(d - slope * dt) for d, dt in zip(diffs, lags, strict=True)]) if diffs else 0.0
     )
@@ -672,7 +677,12 @@ def _bar(spread: float, pairs: int, points: int) -> float:
 
 
 def _cycle_rise(
-    used: Sequence[Segment], threshold: float, first: float, last: float, nights: int
+    used: Sequence[Segment],
+    threshold: float,
+    first: float,
+    last: float,
+    nights: int,
+    born: Sequence[float | None] | None = None,
 ) -> Trend | None:
     """An alloc/free cycle of a few nights that is not weekly, its minima rising: a leak ("medium").
 
@@ -680,10 +690,17 @@ def _cycle_rise(
     night's rise) must come at a steady pace (cycle lengths within ``CYCLE_SPREAD``) and not weekly (a
     log buffer cleared every Sunday: the week-apart pairs judge that), three cycles or more, and
     the minima rise clearly (Mann-Kendall p < ``CYCLE_P``, tau >= 0.6) by more than ``threshold``.
+    A segment's looks in the first ``SETTLE`` of its instance (``born``: when each started, None
+    unknown) are its warm-up, not a cycle's minimum.
     """
     used_min: list[Segment] = []
     lengths: list[float] = []
-    for ts, ys in used:
+    for (ts, ys), b in zip(used, born or [None] * len(used), strict=True):
+        if b is not None:  # a warm-up's looks are no cycle's minima
+            ts, ys = (
+                [t for t in ts if t >= b + SETTLE],
+                [y for t, y in zip(ts, ys, strict=True) if t >= b + SETTLE],
+            )
         if len(ts) < 6:
             continue
         steps = [b - a for a, b in itertools.pairwise(ys) if b > a]
@@ -941,6 +958,19 @@ def _scatter(used: Sequence[Segment], slope: float) -> float:
         mid = median(r)
         resid.extend(abs(x - mid) for x in r)
     return 1.4826 * median(resid) if resid else 0.0
+
+
+def _step_scatter(used: Sequence[Segment], slope: float) -> float:
+    """The noise of one look from the steps between consecutive looks (less what the slope
+    explains): 1.4826 x their median / sqrt(2). On a dozen looks the scatter around a line can
+    come out several times too small by chance (most looks happen to sit near it); both estimates
+    that small together is far rarer."""
+    steps = [
+        abs(b - a - slope * (tb - ta))
+        for ts, ys in used
+        for (ta, a), (tb, b) in itertools.pairwise(zip(ts, ys, strict=True))
+    ]
+    return 1.4826 * median(steps) / math.sqrt(2.0) if steps else 0.0
 
 
 def sen_interval(sorted_slopes: Sequence[float], var_s: float) -> tuple[float, float]:
