@@ -63,14 +63,16 @@ def test_fleet_maps_finds_thread_stacks_by_shape_on_a_live_process(lab: Lab, tmp
         run_on(
             lab,
             device.host,
-            "pid=$(pidof AiApp | cut -d' ' -f1); cat /proc/$pid/maps; echo @@; ls /proc/$pid/task | wc -l",
+            "pid=$(pidof AiApp | cut -d' ' -f1); ls /proc/$pid/task | wc -l; echo @@;"
+            " cat /proc/$pid/maps; echo @@; ls /proc/$pid/task | wc -l",
         )
     )
-    maps, _, tasks = out.decode().partition("@@\n")
+    before, maps, after = out.decode().split("@@\n")
     (tmp_path / "maps").write_text(maps)
     doc = json.loads(CliRunner().invoke(app, ["maps", str(tmp_path / "maps"), "--json"]).output)
-    threads = int(tasks.strip())
-    # every thread but the main one has a stack found by shape (modern kernel: no [stack:TID])
-    assert doc["classes"]["thread_stack"]["count"] == threads - 1
+    # Every thread but the main one has a stack found by shape (modern kernel: no [stack:TID]).
+    # The process keeps making threads: counted before and after its maps are read (a new one's
+    # stack is mapped just before it runs).
+    assert int(before) - 1 <= doc["classes"]["thread_stack"]["count"] <= int(after)
     assert doc["stack_size"] == 8 * 1024 * 1024
-    assert doc["classes"]["guard"]["count"] >= threads - 1
+    assert doc["classes"]["guard"]["count"] >= int(before) - 1
