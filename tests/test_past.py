@@ -110,6 +110,8 @@ def test_what_this_fleet_did_not_write_is_refused() -> None:
             doc["instances"][0]["columns"]["rss"] = [1]
         elif change == "place":
             doc["instances"][0]["slots"] = [0, 3]
+        elif change == "order":
+            doc["instances"][0]["points"] = [1, 0]
         return json.dumps(doc).encode()
 
     assert past_from_json(damaged("none")) == points
@@ -120,6 +122,7 @@ def test_what_this_fleet_did_not_write_is_refused() -> None:
         ("column", "wrong length"),
         ("process column", "shorter|longer"),
         ("place", "places"),
+        ("order", "out of order"),
     ]:
         for read in (past_from_json, codec.past_columns):
             with pytest.raises((ValueError, TypeError, IndexError), match=error):

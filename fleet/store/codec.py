@@ -8,6 +8,7 @@ A blob may be compressed against other bytes (a base capture, a metrics dictiona
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import threading
 import zlib
@@ -296,6 +297,7 @@ def _instance_records(
 ) -> None:
     """Append one instance's records, and their places, to each of its points'."""
     points: list[int] = inst["points"]
+    _in_order(points, len(times))
     template = _record(ProcessMetrics, _PROCESS, inst["same"]).__dict__  # checked once
     columns = inst["columns"]
     if list(columns) != list(PROCESS_COLUMNS):
@@ -333,6 +335,7 @@ def _instance_records(
 def _instance_columns(inst: dict[str, Any], times: list[float]) -> PastInstance:
     """One instance of the document as it is stored, checked as :func:`_instance_records` checks it."""
     points: list[int] = inst["points"]
+    _in_order(points, len(times))
     fields = _record(ProcessMetrics, _PROCESS, inst["same"]).__dict__  # checked once
     columns: dict[str, list[Any]] = inst["columns"]
     if list(columns) != list(PROCESS_COLUMNS):
@@ -356,6 +359,12 @@ def _instance_columns(inst: dict[str, Any], times: list[float]) -> PastInstance:
     return PastInstance(
         fields["pid"], fields["start_time"], points, inst["slots"], columns, when, fields, changed
     )
+
+
+def _in_order(points: list[int], n: int) -> None:
+    """An instance's points: places among the past's ``n``, oldest first, each once (as written)."""
+    if points and (points[0] < 0 or points[-1] >= n or any(a >= b for a, b in itertools.pairwise(points))):
+        raise ValueError("condensed past: an instance's points out of order")
 
 
 def _check_places(instances: list[PastInstance], n: int) -> None:
