@@ -223,28 +223,36 @@ def past_from_json(doc: bytes) -> list[Rollup]:
 
 
 def past_points(doc: bytes) -> list[tuple[float, float, float, DeviceMetrics]]:
-    """:func:`past_from_json` as (time, bucket start, bucket end, metrics)."""
-    d, points = _past_device(doc)
-    times = [p[0] for p in points]
-    n = len(points)
-    slots: list[list[int]] = [[] for _ in range(n)]  # each point's records' places, as encoded
-    records: list[list[ProcessMetrics]] = [[] for _ in range(n)]
-    for inst in d["instances"]:
-        _instance_records(inst, times, slots, records)
-    for i, (_, _, _, dm) in enumerate(points):
-        dm.__dict__["processes"] = _in_place(slots[i], records[i])
+    """:func:`past_from_json` as (time, bucket start, bucket end, metrics): each point's records
+    made from its instances (:func:`past_columns`), in their places."""
+    points, instances, counts = _past(doc)
+    # every place filled below: _past saw each point's records fill 0, 1, ...
+    rows: list[list[ProcessMetrics | None]] = [[None] * c for c in counts]
+    for inst in instances:
+        for k, (i, slot) in enumerate(zip(inst.points, inst.slots, strict=True)):
+            rows[i][slot] = inst.record(k)
+    for (_, _, _, dm), row in zip(points, rows, strict=True):
+        dm.__dict__["processes"] = tuple(row)
     return points
 
 
 def past_columns(doc: bytes) -> tuple[list[tuple[float, DeviceMetrics]], list[PastInstance]]:
     """What the analysis reads of a past: its points without their processes, and the processes
-    instance by instance (:class:`PastInstance`), without a record a point. Refuses what
-    :func:`past_points` refuses."""
+    instance by instance (:class:`PastInstance`), without a record a point."""
+    points, instances, _ = _past(doc)
+    return [(t, dm) for t, _, _, dm in points], instances
+
+
+def _past(
+    doc: bytes,
+) -> tuple[list[tuple[float, float, float, DeviceMetrics]], list[PastInstance], list[int]]:
+    """The points (no processes yet), the instances, and how many records each point has. Refuses
+    a field this fleet does not know, a column of the wrong length, an instance's points out of
+    order and a point's records out of place."""
     d, points = _past_device(doc)
     times = [p[0] for p in points]
-    out = [_instance_columns(inst, times) for inst in d["instances"]]
-    _check_places(out, len(points))
-    return [(t, dm) for t, _, _, dm in points], out
+    instances = [_instance_columns(inst, times) for inst in d["instances"]]
+    return points, instances, _check_places(instances, len(points))
 
 
 def _past_device(doc: bytes) -> tuple[dict[str, Any], list[tuple[float, float, float, DeviceMetrics]]]:
@@ -282,58 +290,8 @@ def _slabs(columns: dict[str, list[int | None]], n: int) -> list[dict[str, int]]
     return rows
 
 
-def _in_place(slots: list[int], records: list[ProcessMetrics]) -> tuple[ProcessMetrics, ...]:
-    """One point's records in the order they were encoded in (``slots``: each one's place)."""
-    places = list(range(len(slots)))
-    if slots == places:  # the usual case: instances in the order of the point's processes
-        return tuple(records)
-    if sorted(slots) != places:
-        raise ValueError("condensed past: a point's records do not fill its places")
-    return tuple(records[k] for k in sorted(places, key=slots.__getitem__))
-
-
-def _instance_records(
-    inst: dict[str, Any], times: list[float], slots: list[list[int]], records: list[list[ProcessMetrics]]
-) -> None:
-    """Append one instance's records, and their places, to each of its points'."""
-    points: list[int] = inst["points"]
-    _in_order(points, len(times))
-    template = _record(ProcessMetrics, _PROCESS, inst["same"]).__dict__  # checked once
-    columns = inst["columns"]
-    if list(columns) != list(PROCESS_COLUMNS):
-        raise ValueError(f"condensed past: process columns {list(columns)}")
-    changed = inst.get("changed") or [None] * len(points)
-    rows = zip(*columns.values(), strict=True)
-    for i, slot, change, values in zip(points, inst["slots"], changed, rows, strict=True):
-        pm = object.__new__(ProcessMetrics)
-        f = pm.__dict__
-        f.update(template)
-        # PROCESS_COLUMNS, spelt out: ~3x faster than a loop over the names
-        (
-            f["rss"],
-            f["pss"],
-            f["vm_size"],
-            f["anon_private"],
-            f["threads"],
-            f["fds"],
-            f["stack_count"],
-            f["stack_bytes"],
-            f["shm_count"],
-            f["shm_bytes"],
-            f["at"],
-            f["represents"],
-        ) = values
-        if f["at"] is True:
-            f["at"] = times[i]
-        if change:
-            _known(ProcessMetrics, _PROCESS, change)
-            f.update(change)
-        slots[i].append(slot)
-        records[i].append(pm)
-
-
 def _instance_columns(inst: dict[str, Any], times: list[float]) -> PastInstance:
-    """One instance of the document as it is stored, checked as :func:`_instance_records` checks it."""
+    """One instance of the document as it is stored, its fields checked once."""
     points: list[int] = inst["points"]
     _in_order(points, len(times))
     fields = _record(ProcessMetrics, _PROCESS, inst["same"]).__dict__  # checked once
@@ -367,8 +325,8 @@ def _in_order(points: list[int], n: int) -> None:
         raise ValueError("condensed past: an instance's points out of order")
 
 
-def _check_places(instances: list[PastInstance], n: int) -> None:
-    """Every point's records fill its places 0, 1, ...: as :func:`_in_place` checks it."""
+def _check_places(instances: list[PastInstance], n: int) -> list[int]:
+    """Every point's records fill its places 0, 1, ...; how many each point has."""
     counts = [0] * n
     placed: set[tuple[int, int]] = set()
     for inst in instances:
@@ -377,6 +335,7 @@ def _check_places(instances: list[PastInstance], n: int) -> None:
         placed.update(zip(inst.points, inst.slots, strict=True))
     if len(placed) != sum(counts) or any(not 0 <= s < counts[i] for i, s in placed):
         raise ValueError("condensed past: a point's records do not fill its places")
+    return counts
 
 
 def _rows(columns: dict[str, list[Any]], n: int) -> list[dict[str, Any]]:
