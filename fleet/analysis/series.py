@@ -224,8 +224,7 @@ def _past_parts(
     past: Past, samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int]
 ) -> dict[Key, list[_Part]]:
     """The past's instances split at the runs of ``samples`` (one part a run), by instance key."""
-    where = {id(dm): n for n, (_, dm) in enumerate(samples)}
-    at = [where[id(dm)] for _, dm in past.points]  # each kept point's place among the samples
+    at = past.places(samples)
     out: dict[Key, list[_Part]] = {}
     for p in past.instances:
         kept = bisect_left(p.points, past.dropped)

@@ -7,7 +7,7 @@ capture they came from is kept beside them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,3 +139,8 @@ class Past:
     points: list[tuple[float, DeviceMetrics]]
     instances: list[PastInstance]
     dropped: int = 0
+
+    def places(self, samples: Sequence[tuple[float, DeviceMetrics]]) -> list[int]:
+        """Where each of its points sits in ``samples`` (a history holding them, sorted by time)."""
+        where = {id(dm): n for n, (_, dm) in enumerate(samples)}
+        return [where[id(dm)] for _, dm in self.points]

@@ -286,13 +286,13 @@ def _first_and_last(
         if p.name == name
     ]
     if past is not None:
-        where = {id(m): n for n, (_, m) in enumerate(series)}
+        at = past.places(series)
         for inst in past.instances:
             named = [k for k, i in enumerate(inst.points) if i >= past.dropped and _name(inst, k) == name]
             for k in {*named[:1], *named[-1:]}:
-                t, m = past.points[inst.points[k] - past.dropped]
+                i = inst.points[k] - past.dropped
                 rec = inst.record(k)
-                seen.append(((where[id(m)], inst.slots[k]), rec.at or t, rec))
+                seen.append(((at[i], inst.slots[k]), rec.at or past.points[i][0], rec))
     if not seen:
         return None
     (_, t_first, first), (_, t_last, last) = min(seen, key=_place), max(seen, key=_place)
