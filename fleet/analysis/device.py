@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 
 from fleet import text
+from fleet.analysis.busy import busy_sweeps
 from fleet.analysis.history import first_of, samples_of
 from fleet.analysis.model import DeviceAssessment, Evidence, Finding
 from fleet.analysis.process import KiB, MiB, analyse_lineage, over, short_window, trend_evidence
@@ -62,10 +63,10 @@ def forecast(trend: Trend) -> tuple[float, float | None, float, float | None]:
 
 
 def _mem_available_finding(
-    name: str, samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int]
+    name: str, samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int], busy: frozenset[float]
 ) -> tuple[Finding | None, float | None, float | None]:
     segs = _run_segments(samples, runs, [dm.mem_available for _, dm in samples])
-    trend = detect_decline(segs, *MEM_AVAILABLE_MIN)
+    trend = detect_decline(segs, *MEM_AVAILABLE_MIN, busy=busy)
     if trend is None:
         return None, None, None
     eta, spread, earliest, latest = forecast(trend)
@@ -97,7 +98,7 @@ def _mem_available_finding(
 
 
 def _slab_findings(
-    name: str, samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int]
+    name: str, samples: Sequence[tuple[float, DeviceMetrics]], runs: Sequence[int], busy: frozenset[float]
 ) -> list[Finding]:
     caches: set[str] = set()
     for _, dm in samples:
@@ -105,7 +106,7 @@ def _slab_findings(
     out: list[Finding] = []
     for cache in sorted(caches):
         segs = _run_segments(samples, runs, [dm.slab.get(cache) for _, dm in samples])
-        trend = detect_rise(segs, *SLAB_MIN)
+        trend = detect_rise(segs, *SLAB_MIN, busy=busy)
         if trend is None:
             continue
         grew = (
@@ -195,14 +196,15 @@ def analyse_device(
     ordered = sorted(samples, key=lambda s: s[0])
     found = boundaries(ordered)
     runs = found.runs
-    procs = [analyse_lineage(lin) for lin in lineages(instances(ordered, runs, past))]
+    busy = busy_sweeps(ordered)
+    procs = [analyse_lineage(lin, busy) for lin in lineages(instances(ordered, runs, past))]
     procs.sort(key=lambda p: (-p.score, p.name, p.pid))
 
     findings: list[Finding] = []
-    mem, eta, spread = _mem_available_finding(name, ordered, runs)
+    mem, eta, spread = _mem_available_finding(name, ordered, runs, busy)
     if mem:
         findings.append(mem)
-    findings.extend(_slab_findings(name, ordered, runs))
+    findings.extend(_slab_findings(name, ordered, runs, busy))
     reboot = _reboot_finding(name, ordered, found.reboots)
     if reboot:
         findings.append(reboot)

@@ -47,6 +47,7 @@ class _Ctx:
 
     label: str  # "AiApp (pid 412)"
     restarts: int
+    busy: frozenset[float] = frozenset()  # times of samples a nightly history leaves out (analysis.busy)
 
     def across(self) -> str:
         return f" across {text.plural(self.restarts, 'restart')}" if self.restarts else ""
@@ -72,9 +73,13 @@ def _segments(lineage: Lineage, metric: str) -> tuple[list[Segment], list[float 
 STAIR_STEPS = 3  # a count that climbed this many steps without a fall is a leak (stats._staircase)
 
 
-def _rise(lineage: Lineage, metric: str, limits: tuple[float, float], stair: int = 0) -> Trend | None:
+def _rise(
+    lineage: Lineage, ctx: _Ctx, metric: str, limits: tuple[float, float], stair: int = 0
+) -> Trend | None:
     segments, starts = _segments(lineage, metric)
-    return detect_rise(segments, limits[0], limits[1], stair=stair, restarts=lineage.restarts, starts=starts)
+    return detect_rise(
+        segments, *limits, stair=stair, restarts=lineage.restarts, starts=starts, busy=ctx.busy
+    )
 
 
 def _net_growth(lineage: Lineage, metric: str) -> float:
@@ -102,6 +107,7 @@ def trend_evidence(trend: Trend, metric: str, **extra: float | int | str | None)
         "segments": trend.segments,
         "window_s": round(trend.window_s, 1),
         "nights": trend.nights or None,
+        "busy_nights_left_out": trend.busy_nights or None,
         "sawtooth": "minima" if trend.sawtooth else None,
     }
     ev.update(extra)
@@ -109,8 +115,12 @@ def trend_evidence(trend: Trend, metric: str, **extra: float | int | str | None)
 
 
 def over(trend: Trend) -> str:
-    """How much history a trend rests on, for summaries: `` over 19 nights`` (nothing within one session)."""
-    return f" over {trend.nights} nights" if trend.nights >= 2 else ""
+    """How much history a trend rests on, for summaries: `` over 19 nights`` (nothing within one
+    session), `` over 19 nights (2 busy nights left out)``."""
+    if trend.nights < 2:
+        return ""
+    busy = f" ({text.plural(trend.busy_nights, 'busy night')} left out)" if trend.busy_nights else ""
+    return f" over {trend.nights} nights{busy}"
 
 
 # A forecast this many times longer than the window it comes from is an extrapolation: said so.
@@ -120,7 +130,8 @@ FORECAST_REACH = 10.0
 def short_window(eta: float, trend: Trend) -> str:
     """`` (from 40 min of samples)`` when ``eta`` reaches far beyond the trend's window, else ""."""
     if trend.window_s > 0 and eta > FORECAST_REACH * trend.window_s:
-        return f" (from {text.duration(trend.window_s)}{over(trend)} of samples)"
+        nights = f" over {trend.nights} nights" if trend.nights >= 2 else ""
+        return f" (from {text.duration(trend.window_s)}{nights} of samples)"
     return ""
 
 
@@ -171,8 +182,8 @@ def _thread_findings(lineage: Lineage, ctx: _Ctx) -> list[Finding]:
     """thread_leak, unjoined_threads and stack_growth, as method.md section 3 tells them apart."""
     last = lineage.latest.last
     threads_known = any(v is not None for i in lineage.instances for v in i.column("threads"))
-    t_trend = _rise(lineage, "threads", THREADS_MIN, STAIR_STEPS) if threads_known else None
-    s_trend = _rise(lineage, "stack_count", STACKS_MIN, STAIR_STEPS)
+    t_trend = _rise(lineage, ctx, "threads", THREADS_MIN, STAIR_STEPS) if threads_known else None
+    s_trend = _rise(lineage, ctx, "stack_count", STACKS_MIN, STAIR_STEPS)
     stack = _stack_size(last)
     stack_text = f", each with its own {text.size(stack)} stack" if stack and s_trend else ""
     out: list[Finding] = []
@@ -265,7 +276,7 @@ def _known(lineage: Lineage, metric: str) -> bool:
 
 def _heap_finding(lineage: Lineage, ctx: _Ctx, thread_findings: Sequence[Finding]) -> Finding | None:
     metric, words = _memory_metric(lineage)
-    trend = _rise(lineage, metric, MEMORY_MIN)
+    trend = _rise(lineage, ctx, metric, MEMORY_MIN)
     if trend is None:
         return None
     if thread_findings:
@@ -293,7 +304,7 @@ def _count_finding(
     what: str,
     why: str,
 ) -> Finding | None:
-    trend = _rise(lineage, metric, limits)
+    trend = _rise(lineage, ctx, metric, limits)
     if trend is None:
         return None
     summary = (
@@ -323,7 +334,7 @@ def _address_space_findings(
     Beside a thread-stack leak (``leaks``) the exhaustion is that leak's consequence: said so, and
     never ranked above it (its severity capped at the leak's, its score below it).
     """
-    trend = _rise(lineage, "vm_size", VM_MIN)
+    trend = _rise(lineage, ctx, "vm_size", VM_MIN)
     if trend is None:
         return [], None
     out: list[Finding] = []
@@ -403,11 +414,12 @@ def _sparkline(lineage: Lineage, metric: str) -> tuple[Any, ...]:
     return tuple(itertools.chain.from_iterable(inst.column(metric) for inst in lineage.instances))
 
 
-def analyse_lineage(lineage: Lineage) -> ProcessAssessment:
-    """Every process-level finding for one lineage, its score and sparkline series."""
+def analyse_lineage(lineage: Lineage, busy: frozenset[float] = frozenset()) -> ProcessAssessment:
+    """Every process-level finding for one lineage, its score and sparkline series; ``busy``: the
+    times of samples taken while the device was busy (fleet.analysis.busy)."""
     latest = lineage.latest
     last = latest.last
-    ctx = _Ctx(f"{last.name} (pid {latest.pid})", lineage.restarts)
+    ctx = _Ctx(f"{last.name} (pid {latest.pid})", lineage.restarts, busy)
 
     findings: list[Finding] = _thread_findings(lineage, ctx)
     heap = _heap_finding(lineage, ctx, findings)

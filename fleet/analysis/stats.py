@@ -17,7 +17,7 @@ import functools
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # A segment: parallel tuples of timestamps (seconds) and values.
 Segment = tuple[Sequence[float], Sequence[float]]
@@ -48,6 +48,8 @@ RENEWED_LATE_P = 0.05
 RENEWED_GAIN = 3.0
 RENEWED_CLEAR = 5.0
 FALL = 4.0  # standard deviations of a night's step: an instance falling this far gave back (_falls)
+WEEKLY_FALL = 2.5  # ... and a fall counted when asking whether they come on one weekday (_weekly_falls)
+WEEKLY_SHARE = 0.75
 ALL_P = 1e-4  # every pair of looks rising this clearly: a cycle that is not weekly may hide the pairs' rise
 CYCLE_SPREAD = 2.5 * 86400.0  # the lengths of an alloc/free cycle's periods differ by at most this
 CYCLE_P = 0.01
@@ -83,6 +85,7 @@ class Trend:
     severity: str  # "high" | "medium" | "low"
     nights: int = 0  # nights (days) the trend spans when it rests on several sweeps; 0 within one session
     noise: float = 0.0  # robust standard deviation of the points around the fitted line
+    busy_nights: int = 0  # nightly sweeps left out: they found the device busy (fleet.analysis.busy)
 
     @property
     def per_hour(self) -> float:
@@ -328,6 +331,7 @@ def detect_rise(
     stair: int = 0,
     restarts: int = 0,
     starts: Sequence[float | None] | None = None,
+    busy: frozenset[float] = frozenset(),
 ) -> Trend | None:
     """Decide whether a (possibly restarted) series keeps rising; None when it does not.
 
@@ -346,7 +350,9 @@ def detect_rise(
     every few nights be judged on its short instances pooled (:func:`_renewed_rise`); with
     ``stair``, a count whose boots are all too short for week-apart pairs on its boots pooled
     (:func:`_boots_rise`). ``starts`` (one a segment, when its instance started; None: unknown)
-    tells how far into its instance's life each look of a condensed instance is.
+    tells how far into its instance's life each look of a condensed instance is. ``busy``: times
+    of samples taken while the device was busy (fleet.analysis.busy), which a nightly history
+    leaves out.
     """
     born = list(starts) if starts is not None else [None] * len(segments)
     segs = [(ts, ys) for ts, ys in segments if len(ts) >= 2]
@@ -360,17 +366,16 @@ def detect_rise(
         return None
     nights = sum(sweeps(ts) for ts, _ in segs)
     nightly = False
+    aside = 0  # busy sweeps left out
     if nights >= 2:
-        segs = [looks(ts, ys) for ts, ys in segs]
-        born = [b for (ts, _), b in zip(segs, born, strict=True) if len(ts) >= 2]
-        segs = [(ts, ys) for ts, ys in segs if len(ts) >= 2]
-        gaps = [b - a for ts, _ in segs for a, b in itertools.pairwise(ts)]
-        if not gaps:
+        raw, raw_born = segs, born
+        segs, born, nightly = _sweep_looks(raw, raw_born)
+        if nightly and busy:
+            quiet = [_without(ts, ys, busy) for ts, ys in raw]
+            aside = nights - sum(sweeps(ts) for ts, _ in quiet)
+            segs, born, _ = _sweep_looks(quiet, raw_born)
+        if not segs:
             return None
-        nightly = median(gaps) >= SPARSE_GAP
-        if nightly:  # a boot or instance seen in one sweep only is one look: no night-to-night change
-            born = [b for (ts, _), b in zip(segs, born, strict=True) if ts[-1] - ts[0] > BURST_GAP]
-            segs = [(ts, ys) for ts, ys in segs if ts[-1] - ts[0] > BURST_GAP]
 
     used: list[Segment] = []
     used_born: list[float | None] = []
@@ -409,8 +414,8 @@ def detect_rise(
         )
         if trend is None or trend.severity == "low":
             cycle = _cycle_rise(used, threshold, float(segs[0][1][0]), float(last_ys[-1]), nights, used_born)
-            return cycle or trend
-        return trend
+            trend = cycle or trend
+        return replace(trend, busy_nights=aside) if trend is not None and aside else trend
 
     slopes: list[float] = []
     s_total, var_total, pairs = 0, 0.0, 0
@@ -493,6 +498,26 @@ def detect_rise(
         nights=nights_spanned(used) if nights >= 2 else 0,
         noise=noise,
     )
+
+
+def _sweep_looks(
+    segs: Sequence[Segment], born: Sequence[float | None]
+) -> tuple[list[Segment], list[float | None], bool]:
+    """Each segment one look per sweep (:func:`looks`), and whether the looks are nightly (judged
+    on the segments seen in more than one sweep); a nightly boot or instance seen in one sweep only
+    is one look, no night-to-night change (its minute-apart samples no trend): left out."""
+    kept = [(looks(ts, ys), b) for (ts, ys), b in zip(segs, born, strict=True) if len(ts) >= 2]
+    kept = [(seg, b) for seg, b in kept if len(seg[0]) >= 2]
+    gaps = [b - a for (ts, _), _ in kept if ts[-1] - ts[0] > BURST_GAP for a, b in itertools.pairwise(ts)]
+    nightly = bool(gaps) and median(gaps) >= SPARSE_GAP
+    if nightly:
+        kept = [(seg, b) for seg, b in kept if seg[0][-1] - seg[0][0] > BURST_GAP]
+    return [seg for seg, _ in kept], [b for _, b in kept], nightly
+
+
+def _without(ts: Sequence[float], ys: Sequence[float], busy: frozenset[float]) -> Segment:
+    keep = [k for k, t in enumerate(ts) if t not in busy]
+    return [ts[k] for k in keep], [ys[k] for k in keep]
 
 
 def _staircase(used: Sequence[Segment], steps: int) -> bool:
@@ -611,6 +636,7 @@ def _nightly_rise(
             (not renew and len(used) < 2)
             or _gains_like_a_leak(*_past_warm_up_slopes(used), used, threshold, slope)
         )
+        and not _weekly_falls(used, slope, threshold)
     ):
         # A cycle of some other length than a week (alloc/free every few nights) is noise to the
         # week-apart pairs but not to the rise of every pair: very clear there, clear in these.
@@ -837,7 +863,7 @@ def _pooled_rise(
     late = sign_p(ups, votes) < RENEWED_LATE_P or one_sided_p(s_late, var_late) < RENEWED_LATE_P / 10
     if p >= RENEWED_P or slope <= 0 or not late:
         return None
-    if median(settled) < 0.5 * slope or _falls(used, slope):
+    if median(settled) < 0.5 * slope or _falls(used, slope) or _weekly_falls(used, slope, threshold):
         return None
     if condensed and median(condensed) < 0.5 * slope:  # they add a rise of their own, or nothing
         return None
@@ -948,6 +974,44 @@ def _falls(used: Sequence[Segment], slope: float) -> bool:
     return any(a - b > bar for _, ys in used for a, b in itertools.pairwise(ys))
 
 
+def _weekly_falls(used: Sequence[Segment], slope: float, threshold: float) -> bool:
+    """A buffer cleared every Sunday, whose first week after a boot or restart starts empty: the
+    week-apart pairs that start there rise as a leak's do, and so does every pair of a boot or
+    instance shorter than a few weeks. Most of what the series gives back (falls from one look to
+    the next of more than ``WEEKLY_FALL`` standard deviations of such a step and than
+    ``threshold``) it gives back on one weekday, twice or more (a busy night not set aside falls
+    the day after), and the week-apart pairs past each segment's first fall, if any, do not rise by
+    half what ``slope`` says. A leak never gives back; one beside such a buffer rises in those pairs
+    too; an alloc/free cycle of a few nights falls on any day."""
+    steps = [
+        ((b - a) - slope * (tb - ta), a - b, tb)
+        for ts, ys in used
+        for (ta, a), (tb, b) in itertools.pairwise(zip(ts, ys, strict=True))
+    ]
+    if len(steps) < 3:
+        return False
+    mid = median([x for x, _, _ in steps])
+    sigma = 1.4826 * median([abs(x - mid) for x, _, _ in steps])
+    falls = [(t, drop) for _, drop, t in steps if drop > max(WEEKLY_FALL * sigma, threshold)]
+    total = sum(drop for _, drop in falls)
+    weekly = False
+    for t0, _ in falls:  # the falls on t0's weekday (its sweep's start wanders): most of them?
+        day = [drop for t, drop in falls if abs((t - t0 + WEEK / 2) % WEEK - WEEK / 2) <= 2.5 * WEEKDAY_SLACK]
+        weekly = weekly or (len(day) >= 2 and sum(day) >= WEEKLY_SHARE * total)
+    if not weekly:
+        return False
+    fell = [t for t, _ in falls]
+    later = [  # week-apart pairs starting at or after their segment's first fall
+        (ys[j] - ys[i]) / (ts[j] - ts[i])
+        for ts, ys in used
+        for first in [next((t for t in ts if t in fell), None)]
+        if first is not None
+        for i, j in weekday_pairs(ts)
+        if ts[i] >= first
+    ]
+    return len(later) < SETTLED_PAIRS or median(later) < 0.5 * slope
+
+
 def _scatter(used: Sequence[Segment], slope: float) -> float:
     """Robust standard deviation (1.4826 x MAD) of the points around each segment's own line."""
     resid: list[float] = []
@@ -988,10 +1052,12 @@ def nights_spanned(used: Sequence[Segment]) -> int:
     return round((used[-1][0][-1] - used[0][0][0]) / 86400.0) + 1
 
 
-def detect_decline(segments: Sequence[Segment], min_abs: float, min_rel: float = 0.0) -> Trend | None:
+def detect_decline(
+    segments: Sequence[Segment], min_abs: float, min_rel: float = 0.0, busy: frozenset[float] = frozenset()
+) -> Trend | None:
     """Mirror of :func:`detect_rise` for series that leak by falling (MemAvailable)."""
     flipped = [(ts, [-y for y in ys]) for ts, ys in segments]
-    t = detect_rise(flipped, min_abs, min_rel)
+    t = detect_rise(flipped, min_abs, min_rel, busy=busy)
     if t is None:
         return None
     return Trend(
@@ -1013,4 +1079,5 @@ def detect_decline(segments: Sequence[Segment], min_abs: float, min_rel: float =
         severity=t.severity,
         nights=t.nights,
         noise=t.noise,
+        busy_nights=t.busy_nights,
     )

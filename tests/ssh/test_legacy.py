@@ -142,7 +142,10 @@ def test_the_legacy_profile_survives_an_asyncssh_that_dropped_some_names(
 
 def test_hmac_md5_only_server(start_sshd: StartSshd, keys: Keys, tmp_path: Path) -> None:
     server = start_sshd(MD5_ONLY)
-    with pytest.raises(Unreachable, match=r"no common algorithm.*MAC"):
+    # Which side gives up first is a race: the client names the MAC it found no match for, or the
+    # server closes first ("connection closed by the device during key exchange: no common
+    # algorithm"); seen both ways on a loaded machine. Either names the cause and the way out.
+    with pytest.raises(Unreachable, match=r"no common algorithm.*(MAC|legacy_algorithms: true)"):
         echo(device(server, keys, tmp_path))
     assert echo(device(server, keys, tmp_path, legacy_algorithms=True)) == b"reached\n"
 

@@ -421,6 +421,11 @@ def night_history(
     weekly_target = rng.uniform(1.0, 4.0) * MiB
     avail0 = rng.uniform(180, 320) * MiB
     cache_fill = rng.uniform(8, 32) * MiB
+    # The load average has a generator of its own, so the rest of a history is the same with or
+    # without it: a usage peak keeps the CPU busy (mildly, on some nights), and now and then a cron
+    # job does too on a quiet night, without touching memory.
+    load_rng = random.Random(seed * 7919 + 1)
+    quiet_load = load_rng.uniform(0.1, 1.0)
 
     samples: list[tuple[float, DeviceMetrics]] = []
     boot, firmware, boot_t0 = 0, 1, START - 3600.0
@@ -443,6 +448,10 @@ def night_history(
             pid_of["target"] += 97
         busy = rng.random() < 1 / 7  # the sweep finds the device still busy: a usage peak
         night_noise = {nm: rng.uniform(-1.0, 1.0) for nm in names}
+        peak, cron, cron_load = load_rng.uniform(0.5, 4.0), load_rng.random() < 1 / 20, load_rng.uniform(1, 2)
+        night_load = (
+            quiet_load + load_rng.uniform(0.0, 0.3) + (peak if busy else 0.0) + (cron_load if cron else 0.0)
+        )
         for j in range(3):
             t = t0 + 60.0 * j + rng.uniform(-3.0, 3.0)
             procs = []
@@ -480,6 +489,7 @@ def night_history(
                 mem_total=512 * MiB,
                 mem_free=int(avail * 0.4),
                 mem_available=max(0, int(avail)),
+                load1=round(night_load + load_rng.uniform(-0.05, 0.05), 2),
                 slab=slab,
                 processes=tuple(procs),
             )
