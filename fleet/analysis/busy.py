@@ -26,20 +26,17 @@ BUSY_MIN_SWEEPS = 7  # fewer sweeps with a known load: no baseline, nothing set 
 def busy_sweeps(samples: Sequence[tuple[float, DeviceMetrics]]) -> frozenset[float]:
     """The times of the samples of every busy sweep (``samples`` in time order)."""
     sweeps: list[list[float]] = []  # sample times, sweep by sweep
-    loads: list[float | None] = []
-    known: list[float] = []
+    known: list[list[float]] = []  # their known loads
     last = None
     for t, dm in samples:
         if last is None or t - last > BURST_GAP:
             sweeps.append([])
-            loads.append(None)
-            known = []
+            known.append([])
         last = t
         sweeps[-1].append(t)
         if dm.load1 is not None:
-            known.append(dm.load1)
-            loads[-1] = median(known)
-    seen = [(k, x) for k, x in enumerate(loads) if x is not None]
+            known[-1].append(dm.load1)
+    seen = [(k, median(x)) for k, x in enumerate(known) if x]
     if len(seen) < BUSY_MIN_SWEEPS:
         return frozenset()
     out: set[float] = set()
