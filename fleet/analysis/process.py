@@ -114,13 +114,15 @@ def trend_evidence(trend: Trend, metric: str, **extra: float | int | str | None)
     return ev
 
 
-def over(trend: Trend) -> str:
+def over(trend: Trend, busy: bool = True) -> str:
     """How much history a trend rests on, for summaries: `` over 19 nights`` (nothing within one
-    session), `` over 19 nights (2 busy nights left out)``."""
+    session), `` over 19 nights (2 busy nights left out)`` (unless ``busy`` is False)."""
     if trend.nights < 2:
         return ""
-    busy = f" ({text.plural(trend.busy_nights, 'busy night')} left out)" if trend.busy_nights else ""
-    return f" over {trend.nights} nights{busy}"
+    aside = trend.busy_nights if busy else 0
+    return f" over {trend.nights} nights" + (
+        f" ({text.plural(aside, 'busy night')} left out)" if aside else ""
+    )
 
 
 # A forecast this many times longer than the window it comes from is an extrapolation: said so.
@@ -130,8 +132,7 @@ FORECAST_REACH = 10.0
 def short_window(eta: float, trend: Trend) -> str:
     """`` (from 40 min of samples)`` when ``eta`` reaches far beyond the trend's window, else ""."""
     if trend.window_s > 0 and eta > FORECAST_REACH * trend.window_s:
-        nights = f" over {trend.nights} nights" if trend.nights >= 2 else ""
-        return f" (from {text.duration(trend.window_s)}{nights} of samples)"
+        return f" (from {text.duration(trend.window_s)}{over(trend, busy=False)} of samples)"
     return ""
 
 

@@ -955,22 +955,32 @@ def _boots_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, floa
     return slope, one_sided_p(s_total, var_total), s_total / max(1, pairs), s_total, var_total, slopes
 
 
+def _steps(used: Sequence[Segment], slope: float) -> list[tuple[float, float, float]]:
+    """Every step from one look to the next within a segment: (its change less what ``slope``
+    explains, how far it fell, the time of the later look)."""
+    return [
+        ((b - a) - slope * (tb - ta), a - b, tb)
+        for ts, ys in used
+        for (ta, a), (tb, b) in itertools.pairwise(zip(ts, ys, strict=True))
+    ]
+
+
+def _step_sigma(steps: Sequence[tuple[float, float, float]]) -> float:
+    """Robust standard deviation (1.4826 x MAD) of the steps' changes less the slope."""
+    mid = median([x for x, _, _ in steps])
+    return 1.4826 * median([abs(x - mid) for x, _, _ in steps])
+
+
 def _falls(used: Sequence[Segment], slope: float) -> bool:
     """An instance fell from one look to the next by more than ``FALL`` standard deviations of such
     a step and half of what an instance typically gains: a cycle that empties within an instance
     (a buffer cleared every Sunday in a daemon restarted every few days), not a leak, which never
     gives back."""
-    steps = [
-        (b - a) - slope * (tb - ta)
-        for ts, ys in used
-        for (ta, a), (tb, b) in itertools.pairwise(zip(ts, ys, strict=True))
-    ]
+    steps = _steps(used, slope)
     if len(steps) < 3:
         return False
-    mid = median(steps)
-    sigma = 1.4826 * median([abs(x - mid) for x in steps])
     gain = slope * median([ts[-1] - ts[0] for ts, _ in used])
-    bar = max(FALL * sigma, 0.5 * gain)
+    bar = max(FALL * _step_sigma(steps), 0.5 * gain)
     return any(a - b > bar for _, ys in used for a, b in itertools.pairwise(ys))
 
 
@@ -983,32 +993,25 @@ def _weekly_falls(used: Sequence[Segment], slope: float, threshold: float) -> bo
     the day after), and the week-apart pairs past each segment's first fall, if any, do not rise by
     half what ``slope`` says. A leak never gives back; one beside such a buffer rises in those pairs
     too; an alloc/free cycle of a few nights falls on any day."""
-    steps = [
-        ((b - a) - slope * (tb - ta), a - b, tb)
-        for ts, ys in used
-        for (ta, a), (tb, b) in itertools.pairwise(zip(ts, ys, strict=True))
-    ]
+    steps = _steps(used, slope)
     if len(steps) < 3:
         return False
-    mid = median([x for x, _, _ in steps])
-    sigma = 1.4826 * median([abs(x - mid) for x, _, _ in steps])
-    falls = [(t, drop) for _, drop, t in steps if drop > max(WEEKLY_FALL * sigma, threshold)]
+    bar = max(WEEKLY_FALL * _step_sigma(steps), threshold)
+    falls = [(t, drop) for _, drop, t in steps if drop > bar]
     total = sum(drop for _, drop in falls)
-    weekly = False
-    for t0, _ in falls:  # the falls on t0's weekday (its sweep's start wanders): most of them?
+
+    def on_one_weekday(t0: float) -> bool:  # the falls on t0's weekday (its sweep's start wanders)
         day = [drop for t, drop in falls if abs((t - t0 + WEEK / 2) % WEEK - WEEK / 2) <= 2.5 * WEEKDAY_SLACK]
-        weekly = weekly or (len(day) >= 2 and sum(day) >= WEEKLY_SHARE * total)
-    if not weekly:
+        return len(day) >= 2 and sum(day) >= WEEKLY_SHARE * total
+
+    if not any(on_one_weekday(t0) for t0, _ in falls):
         return False
-    fell = [t for t, _ in falls]
-    later = [  # week-apart pairs starting at or after their segment's first fall
-        (ys[j] - ys[i]) / (ts[j] - ts[i])
-        for ts, ys in used
-        for first in [next((t for t in ts if t in fell), None)]
-        if first is not None
-        for i, j in weekday_pairs(ts)
-        if ts[i] >= first
-    ]
+    fell = {t for t, _ in falls}
+    later: list[float] = []  # slopes of the week-apart pairs starting at or after their segment's first fall
+    for ts, ys in used:
+        first = next((t for t in ts if t in fell), None)
+        if first is not None:
+            later.extend((ys[j] - ys[i]) / (ts[j] - ts[i]) for i, j in weekday_pairs(ts) if ts[i] >= first)
     return len(later) < SETTLED_PAIRS or median(later) < 0.5 * slope
 
 
@@ -1029,11 +1032,7 @@ def _step_scatter(used: Sequence[Segment], slope: float) -> float:
     explains): 1.4826 x their median / sqrt(2). On a dozen looks the scatter around a line can
     come out several times too small by chance (most looks happen to sit near it); both estimates
     that small together is far rarer."""
-    steps = [
-        abs(b - a - slope * (tb - ta))
-        for ts, ys in used
-        for (ta, a), (tb, b) in itertools.pairwise(zip(ts, ys, strict=True))
-    ]
+    steps = [abs(x) for x, _, _ in _steps(used, slope)]
     return 1.4826 * median(steps) / math.sqrt(2.0) if steps else 0.0
 
 
