@@ -39,6 +39,10 @@ WEEKDAY_SLACK = 0.5 * 86400.0
 # is at least this long after its segment's first one say whether the level still rises.
 SETTLE = 1.5 * 86400.0
 SETTLED_PAIRS = 3  # a nightly rise needs at least this many week-apart pairs of settled looks
+# A buffer that fills from empty after a boot until it is first cleared (a log cleared every Sunday)
+# warms up until then: settled pairs start at or after a segment's first fall within this long of
+# its first look (the second Sunday, when a busy night set aside hid the first).
+CLEAR_WITHIN = 2 * WEEK
 # A daemon restarted every few nights: its short instances, pooled (_renewed_rise).
 RENEWED = 1  # restarts (within a boot) at least
 RENEWED_P = 0.001
@@ -54,7 +58,7 @@ ALL_P = 1e-4  # every pair of looks rising this clearly: a cycle that is not wee
 CYCLE_SPREAD = 2.5 * 86400.0  # the lengths of an alloc/free cycle's periods differ by at most this
 CYCLE_P = 0.01
 PLATEAU = 0.3  # the later half of a nightly series rises at least this fraction of the slope
-WEEK_P = 0.05  # one-sided Mann-Kendall over the week-apart pairs
+WEEK_P = 0.07  # one-sided Mann-Kendall over the week-apart pairs: four of four rising (1/16) suffice
 # The median week-apart rise must exceed this many standard errors of such a median (the
 # standard deviation of a difference of two looks, 1.25 / sqrt(independent pairs)): a night's noise
 # or a usage peak on one night rarely does; a year of re-reading the same history every night must
@@ -200,7 +204,8 @@ class _Weeks:
 
 
 @functools.lru_cache(maxsize=64)
-def _weeks(ts: tuple[float, ...]) -> _Weeks:
+def _weeks(ts: tuple[float, ...], clear: float | None = None) -> _Weeks:
+    """``clear``: the time of the segment's first clear (:func:`_first_clears`), None: none."""
     n = len(ts)
     alone = [lone(ts, i) for i in range(n)]
     pairs: list[tuple[int, int]] = []
@@ -218,8 +223,12 @@ def _weeks(ts: tuple[float, ...]) -> _Weeks:
             ]
         )
     t0, mid = ts[0], (ts[0] + ts[-1]) / 2.0
-    # past the warm-up, or a condensed week (its warm-up is outvoted)
-    settled = tuple(m for m, (i, _) in enumerate(pairs) if ts[i] - t0 >= SETTLE or alone[i])
+    # past the warm-up (and the first clear, if any), or a condensed week (its warm-up is outvoted)
+    settled = tuple(
+        m
+        for m, (i, _) in enumerate(pairs)
+        if (ts[i] - t0 >= SETTLE and (clear is None or ts[i] >= clear)) or alone[i]
+    )
     return _Weeks(
         pairs=tuple(pairs),
         lags=tuple(ts[j] - ts[i] for i, j in pairs),
@@ -554,7 +563,8 @@ def _nightly_rise(
     such a pair, and a warm-up after a boot or restart only to pairs that start in it; a leak adds
     up in every one. "medium" needs all of: the pairs rise together (Mann-Kendall, p < ``WEEK_P``),
     at least ``SETTLED_PAIRS`` of them start after their segment's first ``SETTLE`` (past the
-    warm-up) or at a condensed point, and the median rise, of those and of all, exceeds ``_bar``
+    warm-up) and its first clear, if any (:func:`_first_clears`), or at a condensed point, and the
+    median rise, of those and of all, exceeds ``_bar``
     (``WEEK_Z`` standard errors, from the noise of a difference of two looks: their scatter around
     the line, a weekly cycle's included; for memory, averaged with what the steps from one look to
     the next say, as a dozen looks can sit near their line by chance): a night's noise or one busy
@@ -573,8 +583,8 @@ def _nightly_rise(
     s_total, var_total = 0, 0.0
     late: list[float] = []  # slopes of the pairs in the later half of their segment
     points = settled_points = 0  # looks in a pair, in a settled pair
-    for ts, ys in used:
-        weeks = _weeks(tuple(ts))
+    for (ts, ys), clear in zip(used, _first_clears(used, threshold), strict=True):
+        weeks = _weeks(tuple(ts), clear)
         seg_diffs = [ys[j] - ys[i] for i, j in weeks.pairs]
         seg_slopes = [d / dt for d, dt in zip(seg_diffs, weeks.lags, strict=True)]
         s_total += sum((d > 0) - (d < 0) for d in seg_diffs)
@@ -631,7 +641,8 @@ def _nightly_rise(
         and p < WEEK_P
         and (every := every or _every_pair(used)).p < ALL_P
         and every.tau >= 0.5
-        and median(settled) >= _bar(pair_spread, len(settled), settled_points)
+        and median(settled)
+        >= _bar(max(pair_spread, _step_sigma(_steps(used, slope))), len(settled), settled_points)
         and (
             (not renew and len(used) < 2)
             or _gains_like_a_leak(*_past_warm_up_slopes(used), used, threshold, slope)
@@ -639,7 +650,9 @@ def _nightly_rise(
         and not _weekly_falls(used, slope, threshold)
     ):
         # A cycle of some other length than a week (alloc/free every few nights) is noise to the
-        # week-apart pairs but not to the rise of every pair: very clear there, clear in these.
+        # week-apart pairs but not to the rise of every pair: very clear there, clear in these (by
+        # their own spread, but never less than that of a step from one night to the next, which a
+        # cycle's steady ramp keeps small: a dozen week-apart pairs can agree by chance).
         # Over restarts or reboots every instance's pairs rise from its warm-up look too, so there
         # each must also gain past its warm-up what a leak gains.
         severity = "medium"
@@ -984,6 +997,29 @@ def _falls(used: Sequence[Segment], slope: float) -> bool:
     return any(a - b > bar for _, ys in used for a, b in itertools.pairwise(ys))
 
 
+def _first_clears(used: Sequence[Segment], threshold: float) -> list[float | None]:
+    """Each segment's first fall within ``CLEAR_WITHIN`` of its first look (the time of the look
+    after it; None: no such fall): a fall from one look to the next of more than ``WEEKLY_FALL``
+    standard deviations of such a step and more than ``threshold``. A buffer filling from empty
+    until then rises in every week-apart pair that starts before it; a leak rarely falls at all,
+    and when it does (a busy night not set aside), only its first pairs wait."""
+    steps = _steps(used, 0.0)
+    if len(steps) < 3:
+        return [None] * len(used)
+    bar = max(WEEKLY_FALL * _step_sigma(steps), threshold)
+    return [
+        next(
+            (
+                tb
+                for (_, a), (tb, b) in itertools.pairwise(zip(ts, ys, strict=True))
+                if a - b > bar and tb - ts[0] <= CLEAR_WITHIN + WEEKDAY_SLACK
+            ),
+            None,
+        )
+        for ts, ys in used
+    ]
+
+
 def _weekly_falls(used: Sequence[Segment], slope: float, threshold: float) -> bool:
     """A buffer cleared every Sunday, whose first week after a boot or restart starts empty: the
     week-apart pairs that start there rise as a leak's do, and so does every pair of a boot or
@@ -1016,14 +1052,19 @@ def _weekly_falls(used: Sequence[Segment], slope: float, threshold: float) -> bo
 
 
 def _scatter(used: Sequence[Segment], slope: float) -> float:
-    """Robust standard deviation (1.4826 x MAD) of the points around each segment's own line."""
+    """Robust standard deviation (1.4826 x MAD) of the points around each segment's own line.
+
+    A segment of an odd number of points has one at its own median, whose zero deviation is no
+    measurement of noise: left out, or instances of three looks each (a daemon restarted every few
+    nights) read a third of their deviations as zero and their noise as far smaller than it is."""
     resid: list[float] = []
     for ts, ys in used:
         if len(ts) < 3:
             continue
         r = [y - slope * t for t, y in zip(ts, ys, strict=True)]
         mid = median(r)
-        resid.extend(abs(x - mid) for x in r)
+        dev = sorted(abs(x - mid) for x in r)
+        resid.extend(dev[1:] if len(dev) % 2 else dev)
     return 1.4826 * median(resid) if resid else 0.0
 
 
