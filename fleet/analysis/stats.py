@@ -58,7 +58,7 @@ ALL_P = 1e-4  # every pair of looks rising this clearly: a cycle that is not wee
 CYCLE_SPREAD = 2.5 * 86400.0  # the lengths of an alloc/free cycle's periods differ by at most this
 CYCLE_P = 0.01
 PLATEAU = 0.3  # the later half of a nightly series rises at least this fraction of the slope
-WEEK_P = 0.07  # one-sided Mann-Kendall over the week-apart pairs: four of four rising (1/16) suffice
+WEEK_P = 0.05  # one-sided Mann-Kendall over the week-apart pairs
 # The median week-apart rise must exceed this many standard errors of such a median (the
 # standard deviation of a difference of two looks, 1.25 / sqrt(independent pairs)): a night's noise
 # or a usage peak on one night rarely does; a year of re-reading the same history every night must
@@ -639,10 +639,10 @@ def _nightly_rise(
     elif (
         enough
         and p < WEEK_P
+        and growth >= NOISE_FACTOR * threshold
         and (every := every or _every_pair(used)).p < ALL_P
         and every.tau >= 0.5
-        and median(settled)
-        >= _bar(max(pair_spread, _step_sigma(_steps(used, slope))), len(settled), settled_points)
+        and median(settled) >= _bar(pair_spread, len(settled), settled_points)
         and (
             (not renew and len(used) < 2)
             or _gains_like_a_leak(*_past_warm_up_slopes(used), used, threshold, slope)
@@ -650,9 +650,9 @@ def _nightly_rise(
         and not _weekly_falls(used, slope, threshold)
     ):
         # A cycle of some other length than a week (alloc/free every few nights) is noise to the
-        # week-apart pairs but not to the rise of every pair: very clear there, clear in these (by
-        # their own spread, but never less than that of a step from one night to the next, which a
-        # cycle's steady ramp keeps small: a dozen week-apart pairs can agree by chance).
+        # week-apart pairs but not to the rise of every pair: very clear there, clear in these, and
+        # twice the least growth that counts (a dozen week-apart pairs of a steady daemon can agree
+        # by chance on a rise just past it).
         # Over restarts or reboots every instance's pairs rise from its warm-up look too, so there
         # each must also gain past its warm-up what a leak gains.
         severity = "medium"

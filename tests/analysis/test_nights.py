@@ -441,14 +441,3 @@ def test_rises_by_chance_found_in_the_year_long_evaluation_are_no_leak(
     if rule is not None:
         monkeypatch.setattr(stats, rule, off)
         assert loud() != []  # what the rule prevents
-
-
-def test_four_week_apart_pairs_that_all_rise_are_enough() -> None:
-    """A 2 MiB/day leak whose sweeps failed on nights 5-7: four week-apart pairs, three past the
-    warm-up, all rising (p = 1/16), each by far more than a night's noise."""
-    nights = [0, 1, 2, 3, 4, 8, 9, 10, 11]
-    ts = [T0 + k * DAY + (k * 7919 % 11 - 5) * 120.0 for k in nights]
-    ys = [30 * MiB + 2 * MiB * k + (k * 7919 % 7 - 3) * 256 * KIB for k in nights]
-    found = stats.detect_rise([(ts, ys)], 512 * KIB, 0.02)
-    assert found is not None and found.severity == "medium"
-    assert 1.5 < found.slope * DAY / MiB < 2.5
