@@ -364,8 +364,8 @@ def test_a_weekly_buffer_in_short_boots_is_no_leak(monkeypatch: pytest.MonkeyPat
     12, 11 and 4 nights, a watchdog restarting the target every 5): each boot's buffer starts
     empty, so every pair of its looks rises and so do the week-apart pairs of its first days. It
     falls on Sundays only: a weekly cycle (stats._weekly_falls), not a cycle of some other length;
-    and each boot's first Sunday ends its warm-up (stats._first_clears). Either rule suffices (and
-    so does, since, the noise of its short boots read without their medians' zero deviations)."""
+    and each boot's first Sunday ends its warm-up (stats._first_clears). Either rule suffices, and
+    so does reading its short boots' noise without their medians' zero deviations (stats._scatter)."""
     samples, _ = night_history("watchdog", 365, 175_005)
 
     def logd() -> list[tuple[str, str]]:
