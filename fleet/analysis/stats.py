@@ -997,26 +997,25 @@ def _falls(used: Sequence[Segment], slope: float) -> bool:
     return any(a - b > bar for _, ys in used for a, b in itertools.pairwise(ys))
 
 
-def _first_clears(used: Sequence[Segment], threshold: float) -> list[float | None]:
-    """Each segment's first fall within ``CLEAR_WITHIN`` of its first look (the time of the look
-    after it; None: no such fall): a fall from one look to the next of more than ``WEEKLY_FALL``
-    standard deviations of such a step and more than ``threshold``. A buffer filling from empty
-    until then rises in every week-apart pair that starts before it; a leak rarely falls at all,
-    and when it does (a busy night not set aside), only its first pairs wait."""
-    steps = _steps(used, 0.0)
+def _big_falls(used: Sequence[Segment], slope: float, threshold: float) -> list[tuple[float, float]]:
+    """(time of the later look, drop) of every fall from one look to the next of more than
+    ``WEEKLY_FALL`` standard deviations of such a step and more than ``threshold``."""
+    steps = _steps(used, slope)
     if len(steps) < 3:
-        return [None] * len(used)
+        return []
     bar = max(WEEKLY_FALL * _step_sigma(steps), threshold)
+    return [(t, drop) for _, drop, t in steps if drop > bar]
+
+
+def _first_clears(used: Sequence[Segment], threshold: float) -> list[float | None]:
+    """Each segment's first big fall (:func:`_big_falls`) within ``CLEAR_WITHIN`` of its first
+    look (the time of the look after it; None: no such fall). A buffer filling from empty until
+    then rises in every week-apart pair that starts before it; a leak rarely falls at all, and
+    when it does (a busy night not set aside), only its first pairs wait."""
+    fell = {t for t, _ in _big_falls(used, 0.0, threshold)}
     return [
-        next(
-            (
-                tb
-                for (_, a), (tb, b) in itertools.pairwise(zip(ts, ys, strict=True))
-                if a - b > bar and tb - ts[0] <= CLEAR_WITHIN + WEEKDAY_SLACK
-            ),
-            None,
-        )
-        for ts, ys in used
+        next((t for t in ts[1:] if t in fell and t - ts[0] <= CLEAR_WITHIN + WEEKDAY_SLACK), None)
+        for ts, _ in used
     ]
 
 
@@ -1029,11 +1028,7 @@ def _weekly_falls(used: Sequence[Segment], slope: float, threshold: float) -> bo
     the day after), and the week-apart pairs past each segment's first fall, if any, do not rise by
     half what ``slope`` says. A leak never gives back; one beside such a buffer rises in those pairs
     too; an alloc/free cycle of a few nights falls on any day."""
-    steps = _steps(used, slope)
-    if len(steps) < 3:
-        return False
-    bar = max(WEEKLY_FALL * _step_sigma(steps), threshold)
-    falls = [(t, drop) for _, drop, t in steps if drop > bar]
+    falls = _big_falls(used, slope, threshold)
     total = sum(drop for _, drop in falls)
 
     def on_one_weekday(t0: float) -> bool:  # the falls on t0's weekday (its sweep's start wanders)
