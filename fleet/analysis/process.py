@@ -74,11 +74,22 @@ STAIR_STEPS = 3  # a count that climbed this many steps without a fall is a leak
 
 
 def _rise(
-    lineage: Lineage, ctx: _Ctx, metric: str, limits: tuple[float, float], stair: int = 0
+    lineage: Lineage,
+    ctx: _Ctx,
+    metric: str,
+    limits: tuple[float, float],
+    stair: int = 0,
+    counts: bool = False,
 ) -> Trend | None:
     segments, starts = _segments(lineage, metric)
     return detect_rise(
-        segments, *limits, stair=stair, restarts=lineage.restarts, starts=starts, busy=ctx.busy
+        segments,
+        *limits,
+        stair=stair,
+        restarts=lineage.restarts,
+        starts=starts,
+        busy=ctx.busy,
+        counts=counts,
     )
 
 
@@ -305,7 +316,7 @@ def _count_finding(
     what: str,
     why: str,
 ) -> Finding | None:
-    trend = _rise(lineage, ctx, metric, limits)
+    trend = _rise(lineage, ctx, metric, limits, counts=True)
     if trend is None:
         return None
     summary = (

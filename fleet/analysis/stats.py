@@ -54,6 +54,12 @@ RENEWED_CLEAR = 5.0
 FALL = 4.0  # standard deviations of a night's step: an instance falling this far gave back (_falls)
 WEEKLY_FALL = 2.5  # ... and a fall counted when asking whether they come on one weekday (_weekly_falls)
 WEEKLY_SHARE = 0.75
+# A usage peak whose load the sweep did not catch (a short burst, a quiet core) still lifts a
+# night's threads or fds for that night only: a count's look standing this many standard deviations
+# of a night's step (and half the least growth that counts) above both its neighbours, which agree,
+# is such a night (_without_spikes). Not memory: there such a look may be noise, whose spread the
+# bars need, and leaving it out would make the rest look quieter than it is.
+SPIKE = 4.0
 ALL_P = 1e-4  # every pair of looks rising this clearly: a cycle that is not weekly may hide the pairs' rise
 CYCLE_SPREAD = 2.5 * 86400.0  # the lengths of an alloc/free cycle's periods differ by at most this
 CYCLE_P = 0.01
@@ -89,7 +95,7 @@ class Trend:
     severity: str  # "high" | "medium" | "low"
     nights: int = 0  # nights (days) the trend spans when it rests on several sweeps; 0 within one session
     noise: float = 0.0  # robust standard deviation of the points around the fitted line
-    busy_nights: int = 0  # nightly sweeps left out: they found the device busy (fleet.analysis.busy)
+    busy_nights: int = 0  # nightly sweeps left out: busy (fleet.analysis.busy), or risen for one night only
 
     @property
     def per_hour(self) -> float:
@@ -341,6 +347,7 @@ def detect_rise(
     restarts: int = 0,
     starts: Sequence[float | None] | None = None,
     busy: frozenset[float] = frozenset(),
+    counts: bool = False,
 ) -> Trend | None:
     """Decide whether a (possibly restarted) series keeps rising; None when it does not.
 
@@ -361,7 +368,8 @@ def detect_rise(
     (:func:`_boots_rise`). ``starts`` (one a segment, when its instance started; None: unknown)
     tells how far into its instance's life each look of a condensed instance is. ``busy``: times
     of samples taken while the device was busy (fleet.analysis.busy), which a nightly history
-    leaves out.
+    leaves out, and with ``counts`` (threads, stacks, fds: ``stair`` implies it) the looks that
+    rose for one night only (:func:`_without_spikes`), busy nights whose load did not show.
     """
     born = list(starts) if starts is not None else [None] * len(segments)
     segs = [(ts, ys) for ts, ys in segments if len(ts) >= 2]
@@ -375,7 +383,7 @@ def detect_rise(
         return None
     nights = sum(sweeps(ts) for ts, _ in segs)
     nightly = False
-    aside = 0  # busy sweeps left out
+    aside = 0  # busy sweeps left out, and looks that rose for one night only (_without_spikes)
     if nights >= 2:
         raw, raw_born = segs, born
         segs, born, nightly = _sweep_looks(raw, raw_born)
@@ -385,6 +393,10 @@ def detect_rise(
             segs, born, _ = _sweep_looks(quiet, raw_born)
         if not segs:
             return None
+        if nightly and (counts or stair):
+            calm = [_without_spikes(ts, ys, threshold) for ts, ys in segs]
+            aside += sum(len(ts) - len(kept) for (ts, _), (kept, _) in zip(segs, calm, strict=True))
+            segs = calm
 
     used: list[Segment] = []
     used_born: list[float | None] = []
@@ -526,6 +538,35 @@ def _sweep_looks(
 
 def _without(ts: Sequence[float], ys: Sequence[float], busy: frozenset[float]) -> Segment:
     keep = [k for k, t in enumerate(ts) if t not in busy]
+    return [ts[k] for k in keep], [ys[k] for k in keep]
+
+
+def _without_spikes(ts: Sequence[float], ys: Sequence[float], threshold: float) -> Segment:
+    """A nightly segment without its one-night spikes (``SPIKE``): looks above both neighbours (less
+    than a week apart: not condensed) by more than half the least growth that counts, the
+    neighbours within half that rise of each other, and by more than ``SPIKE`` robust standard
+    deviations of a night's step, taken on the steps of the segment without all such looks (two or
+    three peaks in two weeks would otherwise widen it past themselves). A leak never gives back
+    what it took the night before; a buffer cleared on Sunday falls from a level its Friday already
+    neared, so its Saturday is no spike."""
+    if len(ys) < 5:
+        return ts, ys
+    rises: dict[int, float] = {}
+    for i in range(1, len(ys) - 1):
+        rise = ys[i] - max(ys[i - 1], ys[i + 1])
+        if (
+            ts[i + 1] - ts[i - 1] < WEEK_LAG
+            and rise > 0.5 * threshold
+            and abs(ys[i + 1] - ys[i - 1]) <= rise / 2
+        ):
+            rises[i] = rise
+    if not rises:
+        return ts, ys
+    rest = [y for k, y in enumerate(ys) if k not in rises]
+    steps = [b - a for a, b in itertools.pairwise(rest)]
+    mid = median(steps)
+    bar = SPIKE * 1.4826 * median([abs(x - mid) for x in steps])
+    keep = [k for k in range(len(ts)) if rises.get(k, 0.0) <= bar]
     return [ts[k] for k in keep], [ys[k] for k in keep]
 
 

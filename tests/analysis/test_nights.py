@@ -317,6 +317,27 @@ def test_a_thread_leak_restarted_by_early_reboots_is_found_on_its_boots_pooled()
     assert flat is None or flat.severity == "low"
 
 
+def test_a_count_that_rose_for_one_night_only_is_a_busy_night_left_out() -> None:
+    """One thread every two days, and on night 9 six more for that night only: a usage peak whose
+    load the sweep did not see (seed 142010 of the evaluation). Left out, the staircase is a leak
+    by night 15; kept, its week-apart pairs disagree. Memory keeps such a look (there it may be
+    noise); a pool grown all week and emptied on Sunday keeps its Saturdays."""
+    ys = [8 + k // 2 + (6 if k == 9 else 0) for k in range(15)]
+    found = stats.detect_rise([nightly(ys)], 3, 0.05, stair=3)
+    assert found is not None and found.severity == "medium" and found.busy_nights == 1
+    fds = stats.detect_rise([nightly(ys)], 3, 0.05, counts=True)
+    assert fds is not None and fds.busy_nights == 1
+    kept = stats.detect_rise([nightly(ys)], 3, 0.05)
+    assert kept is not None and kept.busy_nights == 0 and kept.severity == "low"
+
+    weekly = [12 + 3 * ((k - 3) % 7) for k in range(28)]  # Sunday: night 3
+    ts, _ = nightly(weekly)
+    assert stats._without_spikes(ts, weekly, 3) == (ts, weekly)
+    weekly[15] += 15  # a Wednesday peak, its neighbours 6 apart on the ramp
+    assert stats._without_spikes(ts, weekly, 3)[1] == weekly[:15] + weekly[16:]
+    assert stats.detect_rise([nightly(weekly)], 3, 0.0, stair=3) is None
+
+
 def test_address_space_beside_a_stack_leak_is_its_consequence() -> None:
     samples, _ = night_history("thread_leak_32", 60, 2, 1.0)
     p = next(p for p in analyse_device("cam", condense(samples)).processes if p.name == "target")
