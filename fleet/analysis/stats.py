@@ -1009,43 +1009,45 @@ def _boots_rise(used: Sequence[Segment]) -> tuple[float, float, float, int, floa
     return slope, one_sided_p(s_total, var_total), s_total / max(1, pairs), s_total, var_total, slopes
 
 
-def _steps(used: Sequence[Segment], slope: float) -> list[tuple[float, float, float]]:
+def _steps(used: Sequence[Segment], slope: float) -> list[tuple[float, float]]:
     """Every step from one look to the next within a segment: (its change less what ``slope``
-    explains, how far it fell, the time of the later look)."""
+    explains, the time of the later look)."""
     return [
-        ((b - a) - slope * (tb - ta), a - b, tb)
+        ((b - a) - slope * (tb - ta), tb)
         for ts, ys in used
         for (ta, a), (tb, b) in itertools.pairwise(zip(ts, ys, strict=True))
     ]
 
 
-def _step_sigma(steps: Sequence[tuple[float, float, float]]) -> float:
+def _step_sigma(steps: Sequence[tuple[float, float]]) -> float:
     """Robust standard deviation (1.4826 x MAD) of the steps' changes less the slope."""
-    mid = median([x for x, _, _ in steps])
-    return 1.4826 * median([abs(x - mid) for x, _, _ in steps])
+    mid = median([x for x, _ in steps])
+    return 1.4826 * median([abs(x - mid) for x, _ in steps])
 
 
 def _falls(used: Sequence[Segment], slope: float) -> bool:
-    """An instance fell from one look to the next by more than ``FALL`` standard deviations of such
-    a step and half of what an instance typically gains: a cycle that empties within an instance
-    (a buffer cleared every Sunday in a daemon restarted every few days), not a leak, which never
-    gives back."""
+    """An instance fell from one look to the next, below what ``slope`` says, by more than ``FALL``
+    standard deviations of such a step and half of what an instance typically gains: a cycle that
+    empties within an instance (a buffer cleared every Sunday in a daemon restarted every few days),
+    not a leak, which never gives back. Measured against the slope, a clear between two looks days
+    apart (the nights between busy, left out) still shows: the level barely rose over those days."""
     steps = _steps(used, slope)
     if len(steps) < 3:
         return False
     gain = slope * median([ts[-1] - ts[0] for ts, _ in used])
     bar = max(FALL * _step_sigma(steps), 0.5 * gain)
-    return any(a - b > bar for _, ys in used for a, b in itertools.pairwise(ys))
+    return any(-x > bar for x, _ in steps)
 
 
 def _big_falls(used: Sequence[Segment], slope: float, threshold: float) -> list[tuple[float, float]]:
-    """(time of the later look, drop) of every fall from one look to the next of more than
-    ``WEEKLY_FALL`` standard deviations of such a step and more than ``threshold``."""
+    """(time of the later look, drop below what ``slope`` says) of every fall from one look to the
+    next of more than ``WEEKLY_FALL`` standard deviations of such a step and more than
+    ``threshold``."""
     steps = _steps(used, slope)
     if len(steps) < 3:
         return []
     bar = max(WEEKLY_FALL * _step_sigma(steps), threshold)
-    return [(t, drop) for _, drop, t in steps if drop > bar]
+    return [(t, -x) for x, t in steps if -x > bar]
 
 
 def _first_clears(used: Sequence[Segment], threshold: float) -> list[float | None]:
@@ -1064,8 +1066,8 @@ def _weekly_falls(used: Sequence[Segment], slope: float, threshold: float) -> bo
     """A buffer cleared every Sunday, whose first week after a boot or restart starts empty: the
     week-apart pairs that start there rise as a leak's do, and so does every pair of a boot or
     instance shorter than a few weeks. Most of what the series gives back (falls from one look to
-    the next of more than ``WEEKLY_FALL`` standard deviations of such a step and than
-    ``threshold``) it gives back on one weekday, twice or more (a busy night not set aside falls
+    the next, below what ``slope`` says, of more than ``WEEKLY_FALL`` standard deviations of such a
+    step and than ``threshold``) it gives back on one weekday, twice or more (a busy night not set aside falls
     the day after), and the week-apart pairs past each segment's first fall, if any, do not rise by
     half what ``slope`` says. A leak never gives back; one beside such a buffer rises in those pairs
     too; an alloc/free cycle of a few nights falls on any day."""
@@ -1109,7 +1111,7 @@ def _step_scatter(used: Sequence[Segment], slope: float) -> float:
     explains): 1.4826 x their median / sqrt(2). On a dozen looks the scatter around a line can
     come out several times too small by chance (most looks happen to sit near it); both estimates
     that small together is far rarer."""
-    steps = [abs(x) for x, _, _ in _steps(used, slope)]
+    steps = [abs(x) for x, _ in _steps(used, slope)]
     return 1.4826 * median(steps) / math.sqrt(2.0) if steps else 0.0
 
 

@@ -439,6 +439,10 @@ def test_a_boot_seen_in_one_sweep_is_one_look_not_a_trend() -> None:
         # A watchdog restarting the target every three nights: each instance's looks past its
         # first rise a little with the warm-up's tail, their noise read as a third smaller.
         ("watchdog", 224_005, 137, "target", None, None),
+        # The target's log buffer in a daemon restarted in its first weeks, the Sunday looks that
+        # show its clears busy (left out): each clear shows only as days that barely rose.
+        ("weekly_log", 248_003, 17, "target", None, None),
+        ("weekly_log", 260_003, 15, "target", None, None),
     ],
 )
 def test_rises_by_chance_found_in_the_year_long_evaluation_are_no_leak(
