@@ -52,6 +52,7 @@ RENEWED_LATE_P = 0.05
 RENEWED_GAIN = 3.0
 RENEWED_CLEAR = 5.0
 FALL = 4.0  # standard deviations of a night's step: an instance falling this far gave back (_falls)
+FALL_GAIN = 0.25  # ... and this fraction of what an instance typically gains
 WEEKLY_FALL = 2.5  # ... and a fall counted when asking whether they come on one weekday (_weekly_falls)
 WEEKLY_SHARE = 0.75
 # A usage peak whose load the sweep did not catch (a short burst, a quiet core) still lifts a
@@ -1027,7 +1028,8 @@ def _step_sigma(steps: Sequence[tuple[float, float]]) -> float:
 
 def _falls(used: Sequence[Segment], slope: float) -> bool:
     """An instance fell from one look to the next, below what ``slope`` says, by more than ``FALL``
-    standard deviations of such a step and half of what an instance typically gains: a cycle that
+    standard deviations of such a step and ``FALL_GAIN`` of what an instance typically gains (a
+    buffer started mid-week holds only a few days when first cleared): a cycle that
     empties within an instance (a buffer cleared every Sunday in a daemon restarted every few days),
     not a leak, which never gives back. Measured against the slope, a clear between two looks days
     apart (the nights between busy, left out) still shows: the level barely rose over those days."""
@@ -1035,7 +1037,7 @@ def _falls(used: Sequence[Segment], slope: float) -> bool:
     if len(steps) < 3:
         return False
     gain = slope * median([ts[-1] - ts[0] for ts, _ in used])
-    bar = max(FALL * _step_sigma(steps), 0.5 * gain)
+    bar = max(FALL * _step_sigma(steps), FALL_GAIN * gain)
     return any(-x > bar for x, _ in steps)
 
 

@@ -443,6 +443,8 @@ def test_a_boot_seen_in_one_sweep_is_one_look_not_a_trend() -> None:
         # show its clears busy (left out): each clear shows only as days that barely rose.
         ("weekly_log", 248_003, 17, "target", None, None),
         ("weekly_log", 260_003, 15, "target", None, None),
+        # ... and one whose first instance started mid-week: its first clear took back three days.
+        ("weekly_log", 135_003, 14, "target", "FALL_GAIN", 0.5),
     ],
 )
 def test_rises_by_chance_found_in_the_year_long_evaluation_are_no_leak(
