@@ -564,9 +564,7 @@ def _without_spikes(ts: Sequence[float], ys: Sequence[float], threshold: float) 
     if not rises:
         return ts, ys
     rest = [y for k, y in enumerate(ys) if k not in rises]
-    steps = [b - a for a, b in itertools.pairwise(rest)]
-    mid = median(steps)
-    bar = SPIKE * 1.4826 * median([abs(x - mid) for x in steps])
+    bar = SPIKE * _robust_sd([b - a for a, b in itertools.pairwise(rest)])
     keep = [k for k in range(len(ts)) if rises.get(k, 0.0) <= bar]
     return [ts[k] for k in keep], [ys[k] for k in keep]
 
@@ -1020,19 +1018,24 @@ def _steps(used: Sequence[Segment], slope: float) -> list[tuple[float, float]]:
     ]
 
 
+def _robust_sd(values: Sequence[float]) -> float:
+    """Robust standard deviation: 1.4826 x the median absolute deviation from the median."""
+    mid = median(values)
+    return 1.4826 * median([abs(x - mid) for x in values])
+
+
 def _step_sigma(steps: Sequence[tuple[float, float]]) -> float:
-    """Robust standard deviation (1.4826 x MAD) of the steps' changes less the slope."""
-    mid = median([x for x, _ in steps])
-    return 1.4826 * median([abs(x - mid) for x, _ in steps])
+    """Robust standard deviation of the steps' changes less the slope."""
+    return _robust_sd([x for x, _ in steps])
 
 
 def _falls(used: Sequence[Segment], slope: float) -> bool:
     """An instance fell from one look to the next, below what ``slope`` says, by more than ``FALL``
     standard deviations of such a step and ``FALL_GAIN`` of what an instance typically gains (a
-    buffer started mid-week holds only a few days when first cleared): a cycle that
-    empties within an instance (a buffer cleared every Sunday in a daemon restarted every few days),
-    not a leak, which never gives back. Measured against the slope, a clear between two looks days
-    apart (the nights between busy, left out) still shows: the level barely rose over those days."""
+    buffer started mid-week holds only a few days when first cleared): a cycle that empties within
+    an instance (a buffer cleared every Sunday in a daemon restarted every few days), not a leak,
+    which never gives back. Measured against the slope, a clear between two looks days apart (the
+    nights between busy, left out) still shows: the level barely rose over those days."""
     steps = _steps(used, slope)
     if len(steps) < 3:
         return False
@@ -1069,10 +1072,10 @@ def _weekly_falls(used: Sequence[Segment], slope: float, threshold: float) -> bo
     week-apart pairs that start there rise as a leak's do, and so does every pair of a boot or
     instance shorter than a few weeks. Most of what the series gives back (falls from one look to
     the next, below what ``slope`` says, of more than ``WEEKLY_FALL`` standard deviations of such a
-    step and than ``threshold``) it gives back on one weekday, twice or more (a busy night not set aside falls
-    the day after), and the week-apart pairs past each segment's first fall, if any, do not rise by
-    half what ``slope`` says. A leak never gives back; one beside such a buffer rises in those pairs
-    too; an alloc/free cycle of a few nights falls on any day."""
+    step and than ``threshold``) it gives back on one weekday, twice or more (a busy night not set
+    aside falls the day after), and the week-apart pairs past each segment's first fall, if any, do
+    not rise by half what ``slope`` says. A leak never gives back; one beside such a buffer rises in
+    those pairs too; an alloc/free cycle of a few nights falls on any day."""
     falls = _big_falls(used, slope, threshold)
     total = sum(drop for _, drop in falls)
 
